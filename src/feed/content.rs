@@ -1,0 +1,77 @@
+//! The HTML content of a feed item: the post's full HTML followed by its related-posts block.
+//!
+//! The block is plain, styled-by-the-reader HTML (a heading and a list of links, like the
+//! "Spodobają Ci się także" block of the blogs we serve), in the site's language, with the
+//! titles escaped. Atom and JSON Feed also carry the related posts as data (`link rel="related"`,
+//! `_kurier.related`); RSS 2.0 has no such element, so the block is its only carrier.
+
+use super::Channel;
+use crate::site::Post;
+
+/// The heading of the related-posts block in the site's language.
+pub fn related_heading(language: &str) -> &'static str {
+    match language.split('-').next().unwrap_or_default() {
+        "pl" => "Spodobają Ci się także",
+        "de" => "Das könnte Sie auch interessieren",
+        _ => "You may also like",
+    }
+}
+
+/// The full HTML of an item, or `None` when feeds carry summaries only.
+pub fn full_html(channel: &Channel<'_>, post: &Post, language: &str, full: bool) -> Option<String> {
+    if !full {
+        return None;
+    }
+    let mut html = post.content_html.clone();
+    let mut related = channel.related(post).peekable();
+    if related.peek().is_some() {
+        html.push_str("\n<section class=\"related\">\n<h2>");
+        html.push_str(&escape(related_heading(language)));
+        html.push_str("</h2>\n<ul>\n");
+        for other in related {
+            html.push_str(&format!(
+                "<li><a href=\"{}\">{}</a></li>\n",
+                escape(&other.url),
+                escape(&other.title)
+            ));
+        }
+        html.push_str("</ul>\n</section>\n");
+    }
+    Some(html)
+}
+
+/// Escapes text for HTML element content and double-quoted attributes.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup_in_titles() {
+        assert_eq!(
+            escape(r#"<b>"Ból" & 'lęk'</b>"#),
+            "&lt;b&gt;&quot;Ból&quot; &amp; &#39;lęk&#39;&lt;/b&gt;"
+        );
+    }
+
+    #[test]
+    fn heading_follows_the_language() {
+        assert_eq!(related_heading("pl"), "Spodobają Ci się także");
+        assert_eq!(related_heading("pl-PL"), "Spodobają Ci się także");
+        assert_eq!(related_heading("en-GB"), "You may also like");
+    }
+}

@@ -1,0 +1,161 @@
+//! Feeds: the visible posts → RSS 2.0, Atom 1.0 and JSON Feed 1.1 bytes, for the whole site and,
+//! with `feeds.tags`, for every tag.
+//!
+//! PURE: `render` is a function of the [`Site`] and the [`Config`]; it reads no clock (a feed's
+//! `updated` is its newest item's, never "now"), so two builds of the same content give the same
+//! bytes. Each format has one file (`rss.rs`, `atom.rs`, `json.rs`) built with the `rss` and
+//! `atom_syndication` crates and serde — never string templates — and the HTML they share (the
+//! related-posts block) lives in `content.rs`. `output.rs` writes the result atomically.
+
+mod atom;
+mod content;
+mod json;
+pub mod output;
+mod rss;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, FixedOffset};
+
+use crate::config::Config;
+use crate::site::{Post, Site, slugify};
+
+pub const RSS_FILE: &str = "rss.xml";
+pub const ATOM_FILE: &str = "atom.xml";
+pub const JSON_FILE: &str = "feed.json";
+/// The folder of per-tag feeds in the output folder.
+pub const TAGS_DIR: &str = "tags";
+
+/// The generator named in every feed.
+pub const GENERATOR: &str = "kurier";
+pub const GENERATOR_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// One feed's worth of posts, in any format.
+#[derive(Debug)]
+pub struct Channel<'a> {
+    pub title: String,
+    pub description: String,
+    /// Folder below the output folder, `""` or `tags/<slug>/`.
+    pub dir: String,
+    /// The newest `feeds.limit` posts of the channel, newest first.
+    pub posts: Vec<&'a Post>,
+    site: &'a Site,
+    config: &'a Config,
+}
+
+impl<'a> Channel<'a> {
+    /// The absolute URL of one of this channel's files.
+    pub fn url_of(&self, file: &str) -> String {
+        self.config.url(&format!("{}{}", self.dir, file))
+    }
+
+    /// The site's home page.
+    pub fn home_url(&self) -> String {
+        self.config.base_url.to_string()
+    }
+
+    /// The newest date among the included items; the Unix epoch for an empty feed, so that an
+    /// empty feed is as reproducible as a full one.
+    pub fn updated(&self) -> DateTime<FixedOffset> {
+        self.posts
+            .iter()
+            .map(|p| p.last_modified())
+            .max()
+            .unwrap_or_else(|| DateTime::UNIX_EPOCH.fixed_offset())
+    }
+
+    /// The posts related to `post`, best first.
+    pub fn related(&self, post: &Post) -> impl Iterator<Item = &'a Post> + use<'a> {
+        let posts = &self.site.posts;
+        post.related.clone().into_iter().map(move |i| &posts[i])
+    }
+
+    /// Tags and categories of a post, tags first, without repeats: a category `Leczenie` beside
+    /// a tag `leczenie` is one category (same slug), spelled as the tag.
+    pub fn categories(post: &Post) -> Vec<&str> {
+        let mut all: Vec<&str> = Vec::with_capacity(post.tags.len() + post.categories.len());
+        let mut slugs: Vec<String> = Vec::with_capacity(all.capacity());
+        for name in post.tags.iter().chain(&post.categories) {
+            let slug = slugify(name);
+            if !slugs.contains(&slug) {
+                slugs.push(slug);
+                all.push(name);
+            }
+        }
+        all
+    }
+}
+
+/// A file to write below the output folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedFile {
+    /// Path below the output folder, `/`-separated.
+    pub path: String,
+    pub bytes: Vec<u8>,
+}
+
+/// The main channel and, with `feeds.tags`, one channel per tag slug (tags whose names differ only
+/// in case or diacritics share a feed, titled with the smallest of their names).
+pub fn channels<'a>(site: &'a Site, config: &'a Config) -> Vec<Channel<'a>> {
+    let limit = config.feeds.limit;
+    let mut channels = vec![Channel {
+        title: config.title.clone(),
+        description: config.description.clone(),
+        dir: String::new(),
+        posts: site.posts.iter().take(limit).collect(),
+        site,
+        config,
+    }];
+    if config.feeds.tags {
+        let mut tags: BTreeMap<String, (String, Vec<&Post>)> = BTreeMap::new();
+        for post in &site.posts {
+            for tag in &post.tags {
+                let slug = slugify(tag);
+                if slug.is_empty() {
+                    continue;
+                }
+                let (name, posts) = tags
+                    .entry(slug)
+                    .or_insert_with(|| (tag.clone(), Vec::new()));
+                if tag < name {
+                    *name = tag.clone();
+                }
+                if posts.len() < limit && !posts.iter().any(|p| std::ptr::eq(*p, post)) {
+                    posts.push(post);
+                }
+            }
+        }
+        for (slug, (name, posts)) in tags {
+            channels.push(Channel {
+                title: format!("{} – {}", config.title, name),
+                description: format!("{}: {}", config.title, name),
+                dir: format!("{TAGS_DIR}/{slug}/"),
+                posts,
+                site,
+                config,
+            });
+        }
+    }
+    channels
+}
+
+/// Every feed file of the site.
+pub fn render(site: &Site, config: &Config) -> Vec<FeedFile> {
+    let channels = channels(site, config);
+    let mut files = Vec::with_capacity(channels.len() * 3);
+    for channel in &channels {
+        files.push(FeedFile {
+            path: format!("{}{RSS_FILE}", channel.dir),
+            bytes: rss::render(channel, config),
+        });
+        files.push(FeedFile {
+            path: format!("{}{ATOM_FILE}", channel.dir),
+            bytes: atom::render(channel, config),
+        });
+        files.push(FeedFile {
+            path: format!("{}{JSON_FILE}", channel.dir),
+            bytes: json::render(channel, config),
+        });
+    }
+    files
+}

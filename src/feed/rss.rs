@@ -1,0 +1,128 @@
+//! RSS 2.0 (<https://www.rssboard.org/rss-specification>), written with the `rss` crate.
+//!
+//! RSS 2.0 lacks some of what feed readers rely on, so the usual extensions fill the gaps:
+//! `atom:link rel="self"` on the channel (RSS Advisory Board best practice), `content:encoded`
+//! for the full HTML (the content module), `dc:creator` for an author without an e-mail address
+//! (RSS `author` must be an address), and `atom:updated` / `atom:link rel="related"` on items.
+//! Dates are RFC 822 with a four-digit year, as RFC 1123 amends it.
+
+use std::collections::BTreeMap;
+
+use rss::extension::atom::AtomExtension;
+use rss::extension::dublincore::DublinCoreExtension;
+use rss::extension::{Extension, ExtensionMap};
+use rss::{Category, Channel as RssChannel, Guid, Item};
+
+use super::{Channel, GENERATOR, GENERATOR_VERSION, RSS_FILE, content};
+use crate::config::{Config, FeedContent};
+use crate::site::Post;
+
+const ATOM_NS: &str = "http://www.w3.org/2005/Atom";
+
+pub fn render(channel: &Channel<'_>, config: &Config) -> Vec<u8> {
+    let updated = channel.updated().to_rfc2822();
+    let description = if channel.description.trim().is_empty() {
+        channel.title.clone()
+    } else {
+        channel.description.clone()
+    };
+    let rss = RssChannel {
+        title: channel.title.clone(),
+        link: channel.home_url(),
+        description,
+        language: Some(config.language.clone()),
+        last_build_date: Some(updated.clone()),
+        pub_date: Some(updated),
+        generator: Some(format!("{GENERATOR} {GENERATOR_VERSION}")),
+        docs: Some("https://www.rssboard.org/rss-specification".to_owned()),
+        atom_ext: Some(AtomExtension {
+            links: vec![atom_link(
+                "self",
+                &channel.url_of(RSS_FILE),
+                Some("application/rss+xml"),
+                None,
+            )],
+        }),
+        namespaces: BTreeMap::from([("atom".to_owned(), ATOM_NS.to_owned())]),
+        items: channel
+            .posts
+            .iter()
+            .map(|post| item(channel, post, config))
+            .collect(),
+        ..Default::default()
+    };
+    rss.pretty_write_to(Vec::new(), b' ', 2)
+        .expect("writing to a Vec cannot fail")
+}
+
+fn item(channel: &Channel<'_>, post: &Post, config: &Config) -> Item {
+    let (author, creators) = match (post.authors.is_empty(), &config.author) {
+        (true, Some(site_author)) => match &site_author.email {
+            Some(email) => (Some(format!("{email} ({})", site_author.name)), Vec::new()),
+            None => (None, vec![site_author.name.clone()]),
+        },
+        _ => (None, post.authors.clone()),
+    };
+    let related: Vec<atom_syndication::Link> = channel
+        .related(post)
+        .map(|other| atom_link("related", &other.url, Some("text/html"), Some(&other.title)))
+        .collect();
+    let mut extensions = ExtensionMap::new();
+    extensions.insert(
+        "atom".to_owned(),
+        BTreeMap::from([(
+            "atom:updated".to_owned(),
+            vec![Extension {
+                name: "atom:updated".to_owned(),
+                value: Some(post.last_modified().to_rfc3339()),
+                ..Default::default()
+            }],
+        )]),
+    );
+    Item {
+        title: Some(post.title.clone()),
+        link: Some(post.url.clone()),
+        description: Some(post.summary_text.clone()),
+        content: content::full_html(
+            channel,
+            post,
+            &config.language,
+            config.feeds.content == FeedContent::Full,
+        ),
+        author,
+        dublin_core_ext: (!creators.is_empty()).then(|| DublinCoreExtension {
+            creators,
+            ..Default::default()
+        }),
+        categories: Channel::categories(post)
+            .into_iter()
+            .map(|name| Category {
+                name: name.to_owned(),
+                domain: None,
+            })
+            .collect(),
+        guid: Some(Guid {
+            value: post.id.clone(),
+            permalink: post.id == post.url,
+        }),
+        pub_date: Some(post.date.to_rfc2822()),
+        atom_ext: (!related.is_empty()).then_some(AtomExtension { links: related }),
+        extensions,
+        ..Default::default()
+    }
+}
+
+fn atom_link(
+    rel: &str,
+    href: &str,
+    mime: Option<&str>,
+    title: Option<&str>,
+) -> atom_syndication::Link {
+    atom_syndication::Link {
+        href: href.to_owned(),
+        rel: rel.to_owned(),
+        mime_type: mime.map(str::to_owned),
+        title: title.map(str::to_owned),
+        ..Default::default()
+    }
+}

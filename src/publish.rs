@@ -1,0 +1,109 @@
+//! The `build` and `check` commands: load the site, render every feed, write (or not), report.
+//!
+//! A broken post never stops a build: it is reported as `path:line: reason`, left out, and the
+//! feeds of the other posts are written (ripgrep reports a bad file and keeps searching). What
+//! does stop a build — an invalid `kurier.toml`, an unreadable `content/`, a failed write —
+//! stops it before any feed is replaced, so the last good feeds stay in place.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
+use crate::config::{Config, ConfigError};
+use crate::feed::{self, output::OutputError, output::WriteReport};
+use crate::site::{self, PostError, Site};
+
+/// What a build did.
+#[derive(Debug)]
+pub struct BuildReport {
+    /// Visible posts in the feeds.
+    pub posts: usize,
+    pub feeds: WriteReport,
+    /// Posts left out, with why.
+    pub errors: Vec<PostError>,
+    pub duration: Duration,
+}
+
+/// What a check found.
+#[derive(Debug)]
+pub struct CheckReport {
+    pub posts: usize,
+    pub feed_files: usize,
+    pub errors: Vec<PostError>,
+}
+
+/// Why a build could not run at all.
+#[derive(Debug)]
+pub enum PublishError {
+    Config(ConfigError),
+    Content {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    Output(OutputError),
+}
+
+impl fmt::Display for PublishError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PublishError::Config(e) => e.fmt(f),
+            PublishError::Content { path, source } => {
+                write!(f, "cannot read {}: {}", path.display(), source)
+            }
+            PublishError::Output(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for PublishError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            PublishError::Config(e) => Some(e),
+            PublishError::Content { source, .. } => Some(source),
+            PublishError::Output(e) => Some(e),
+        }
+    }
+}
+
+/// Loads the configuration and the site under `root`.
+pub fn load(root: &Path, now: DateTime<Utc>) -> Result<(Config, site::Loaded), PublishError> {
+    let config = Config::load(root).map_err(PublishError::Config)?;
+    let loaded = Site::load(root, &config, now).map_err(|source| PublishError::Content {
+        path: root.join(site::CONTENT_DIR),
+        source,
+    })?;
+    Ok((config, loaded))
+}
+
+/// The folder feeds are written to.
+pub fn output_dir(root: &Path, config: &Config) -> PathBuf {
+    root.join(&config.output_dir)
+}
+
+/// Builds the site under `root` and writes its feeds.
+pub fn build(root: &Path, now: DateTime<Utc>) -> Result<BuildReport, PublishError> {
+    let started = Instant::now();
+    let (config, loaded) = load(root, now)?;
+    let files = feed::render(&loaded.site, &config);
+    let feeds = feed::output::write_all(&output_dir(root, &config), &files)
+        .map_err(PublishError::Output)?;
+    Ok(BuildReport {
+        posts: loaded.site.posts.len(),
+        feeds,
+        errors: loaded.errors,
+        duration: started.elapsed(),
+    })
+}
+
+/// Validates the site under `root` as a build would, writing nothing.
+pub fn check(root: &Path, now: DateTime<Utc>) -> Result<CheckReport, PublishError> {
+    let (config, loaded) = load(root, now)?;
+    let files = feed::render(&loaded.site, &config);
+    Ok(CheckReport {
+        posts: loaded.site.posts.len(),
+        feed_files: files.len(),
+        errors: loaded.errors,
+    })
+}

@@ -1,0 +1,123 @@
+//! Post HTML made safe for feeds and e-mail: sanitized by ammonia, every URL absolute.
+//!
+//! Feed readers and mail clients resolve a relative link against nothing useful (RSS has no base
+//! URI; `xml:base` is widely ignored), so every relative `href` and `src` is resolved against the
+//! post's permalink by ammonia's `UrlRelative::RewriteWithBase`, and every candidate of a `srcset`
+//! (which ammonia does not treat as a URL attribute) by the attribute filter below. Sanitizing
+//! removes `<script>`, event handlers and `javascript:` URLs (§10 of the specification).
+
+use std::borrow::Cow;
+
+use ammonia::{Builder, UrlRelative};
+use url::Url;
+
+/// Sanitizes `html` and makes its URLs absolute against `base` (the post's permalink).
+pub fn clean(html: &str, base: &Url) -> String {
+    let filter_base = base.clone();
+    Builder::default()
+        .url_relative(UrlRelative::RewriteWithBase(base.clone()))
+        .add_tags(["picture", "source", "figure", "figcaption"])
+        .add_tag_attributes("img", ["srcset", "sizes", "loading"])
+        .add_tag_attributes("source", ["srcset", "sizes", "media", "type"])
+        .attribute_filter(move |_element, attribute, value| {
+            if attribute == "srcset" {
+                Some(Cow::Owned(absolute_srcset(value, &filter_base)))
+            } else {
+                Some(Cow::Borrowed(value))
+            }
+        })
+        .clean(html)
+        .to_string()
+}
+
+/// Resolves each `url [descriptor]` candidate of a `srcset` (HTML §4.8.4.2.1) against `base`.
+/// A candidate that cannot be resolved is dropped rather than passed on relative.
+fn absolute_srcset(srcset: &str, base: &Url) -> String {
+    srcset
+        .split(',')
+        .filter_map(|candidate| {
+            let mut parts = candidate.split_whitespace();
+            let url = base.join(parts.next()?).ok()?;
+            if url.scheme() != "http" && url.scheme() != "https" {
+                return None;
+            }
+            let descriptor: Vec<&str> = parts.collect();
+            Some(if descriptor.is_empty() {
+                url.to_string()
+            } else {
+                format!("{} {}", url, descriptor.join(" "))
+            })
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Url {
+        Url::parse("https://example.org/2026/11/jak-cwiczyc/").unwrap()
+    }
+
+    #[test]
+    fn makes_href_and_src_absolute_against_the_permalink() {
+        let html = clean(
+            r##"<p><a href="../../10/inny/">x</a> <a href="/o-nas/">y</a> <a href="#fn1">z</a> <img src="obraz.png" alt="a"></p>"##,
+            &base(),
+        );
+        assert!(
+            html.contains(r#"href="https://example.org/2026/10/inny/""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"href="https://example.org/o-nas/""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"href="https://example.org/2026/11/jak-cwiczyc/#fn1""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"src="https://example.org/2026/11/jak-cwiczyc/obraz.png""#),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn makes_every_srcset_candidate_absolute() {
+        let html = clean(
+            r#"<img src="a.png" srcset="a-2x.png 2x, /img/a-640.png 640w">"#,
+            &base(),
+        );
+        assert!(
+            html.contains(
+                r#"srcset="https://example.org/2026/11/jak-cwiczyc/a-2x.png 2x, https://example.org/img/a-640.png 640w""#
+            ),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn removes_scripts_handlers_and_javascript_urls() {
+        let html = clean(
+            r#"<p onclick="x()">a</p><script>alert(1)</script><a href="javascript:alert(1)">b</a>"#,
+            &base(),
+        );
+        assert!(!html.contains("script"), "{html}");
+        assert!(!html.contains("onclick"), "{html}");
+        assert!(!html.contains("javascript"), "{html}");
+    }
+
+    #[test]
+    fn keeps_absolute_urls_untouched() {
+        let html = clean(
+            r#"<a href="https://pubmed.ncbi.nlm.nih.gov/1/">a</a>"#,
+            &base(),
+        );
+        assert!(
+            html.contains(r#"href="https://pubmed.ncbi.nlm.nih.gov/1/""#),
+            "{html}"
+        );
+    }
+}

@@ -1,0 +1,188 @@
+//! The site model: `content/` → the visible posts, newest first, with their related posts.
+//!
+//! PURE: a function of the files on disk, the configuration and `now`; no async, no network,
+//! no templates, no database. Loading runs in phases, as Zola's does, because each needs the one
+//! before it complete:
+//!
+//! 1. **read** every post file in parallel (`post.rs`) — a broken post becomes a [`PostError`] and
+//!    the others go on;
+//! 2. **select**: permalinks and ids must be unique (known only once every post is read), drafts,
+//!    `feed = false` and future posts drop out, the rest is sorted newest first (ties by id);
+//! 3. **link related** posts (`related.rs`), which needs the final set of visible posts.
+//!
+//! Feeds (`crate::feed`) and digests are made from the result.
+
+mod date;
+mod excerpt;
+mod front_matter;
+mod html;
+mod markdown;
+mod post;
+mod related;
+mod slug;
+mod source;
+
+pub use date::parse as parse_date;
+pub use post::{Post, PostError};
+pub use related::Terms;
+pub use slug::slugify;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use rayon::prelude::*;
+
+use crate::config::Config;
+
+/// The folder of posts below the site root.
+pub const CONTENT_DIR: &str = "content";
+
+/// The visible posts of a site.
+#[derive(Debug, Clone, Default)]
+pub struct Site {
+    /// Visible posts, newest first, ties broken by id.
+    pub posts: Vec<Post>,
+    /// When the earliest post dated in the future becomes visible, so a daemon can rebuild then.
+    pub next_publication: Option<DateTime<Utc>>,
+}
+
+/// A loaded site and the posts that could not be read.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub site: Site,
+    pub errors: Vec<PostError>,
+}
+
+impl Site {
+    /// Reads every post under `root/content`, as of `now`.
+    pub fn load(root: &Path, config: &Config, now: DateTime<Utc>) -> std::io::Result<Loaded> {
+        let files = post_files(root)?;
+        let content_dir = Path::new(CONTENT_DIR);
+        let results: Vec<Result<Post, PostError>> = files
+            .par_iter()
+            .map(|file| post::read(root, file, content_dir, config))
+            .collect();
+        let mut errors = Vec::new();
+        let mut posts = Vec::with_capacity(results.len());
+        for result in results {
+            match result {
+                Ok(post) => posts.push(post),
+                Err(e) => errors.push(e),
+            }
+        }
+        Ok(Site::from_posts(posts, errors, config, now))
+    }
+
+    /// Phases 2 and 3 on posts already read; `posts` in file-path order, so that of two posts with
+    /// the same URL or id the first by path keeps it.
+    pub fn from_posts(
+        posts: Vec<Post>,
+        mut errors: Vec<PostError>,
+        config: &Config,
+        now: DateTime<Utc>,
+    ) -> Loaded {
+        let mut urls: HashMap<String, PathBuf> = HashMap::new();
+        let mut ids: HashMap<String, PathBuf> = HashMap::new();
+        let mut visible = Vec::with_capacity(posts.len());
+        let mut next_publication: Option<DateTime<Utc>> = None;
+        for post in posts {
+            if post.draft {
+                continue;
+            }
+            if let Some(first) = urls.get(&post.url) {
+                errors.push(duplicate(&post, "permalink", &post.url, first));
+                continue;
+            }
+            if let Some(first) = ids.get(&post.id) {
+                errors.push(duplicate(&post, "id", &post.id, first));
+                continue;
+            }
+            urls.insert(post.url.clone(), post.source.clone());
+            ids.insert(post.id.clone(), post.source.clone());
+            if !post.in_feeds {
+                continue;
+            }
+            let date = post.date.with_timezone(&Utc);
+            if date > now {
+                next_publication = Some(next_publication.map_or(date, |n| n.min(date)));
+                continue;
+            }
+            visible.push(post);
+        }
+        visible.sort_by(|a, b| b.date.cmp(&a.date).then_with(|| a.id.cmp(&b.id)));
+        related::link(&mut visible, config.feeds.related);
+        errors.sort_by(|a, b| a.path.cmp(&b.path).then(a.line.cmp(&b.line)));
+        Loaded {
+            site: Site {
+                posts: visible,
+                next_publication,
+            },
+            errors,
+        }
+    }
+}
+
+fn duplicate(post: &Post, what: &str, value: &str, first: &Path) -> PostError {
+    PostError {
+        path: post.source.clone(),
+        line: 1,
+        reason: format!("{what} `{value}` is already used by {}", first.display()),
+    }
+}
+
+/// Markdown files below `root/content`, relative to `root`, sorted. Hidden files and editors'
+/// leftovers (`.#post.md`, `#post.md#`, `post.md~`, swap files) are not posts.
+pub fn post_files(root: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let dir = root.join(CONTENT_DIR);
+    let mut files = Vec::new();
+    for entry in walkdir::WalkDir::new(&dir)
+        .follow_links(true)
+        .sort_by_file_name()
+    {
+        let entry = entry.map_err(|e| {
+            std::io::Error::other(format!("{}: {}", e.path().unwrap_or(&dir).display(), e))
+        })?;
+        if entry.file_type().is_file() && is_post_file(entry.path()) {
+            files.push(
+                entry
+                    .path()
+                    .strip_prefix(root)
+                    .unwrap_or(entry.path())
+                    .to_owned(),
+            );
+        }
+    }
+    Ok(files)
+}
+
+/// Whether a path names a post file.
+pub fn is_post_file(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let markdown = name.ends_with(".md") || name.ends_with(".markdown");
+    markdown && !name.starts_with('.') && !name.starts_with('#')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn editor_leftovers_are_not_posts() {
+        assert!(is_post_file(Path::new("content/a.md")));
+        assert!(is_post_file(Path::new("content/a.markdown")));
+        for name in [
+            ".#a.md",
+            "#a.md#",
+            "a.md~",
+            ".a.md.swp",
+            "a.md.tmp",
+            "a.txt",
+        ] {
+            assert!(!is_post_file(Path::new(name)), "{name}");
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! One post: a Markdown file turned into everything feeds and digests need.
+//!
+//! Reading a post is a pure function of its file, the configuration and nothing else (visibility
+//! against the clock is decided later, by `Site::load`), which is what lets posts be read in
+//! parallel and, in the daemon, re-read one at a time when a single file changes.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, FixedOffset};
+use url::Url;
+
+use super::front_matter::{self, FrontMatter};
+use super::{date, excerpt, html, markdown, related, slug, source};
+use crate::config::{Config, PermalinkParts};
+
+/// A post as read from disk.
+#[derive(Debug, Clone)]
+pub struct Post {
+    /// The file, relative to the site root (`content/2026-11-26-jak-cwiczyc.md`).
+    pub source: PathBuf,
+    /// Front matter `id`, else the permalink. Never changes while the post does not.
+    pub id: String,
+    pub title: String,
+    pub slug: String,
+    /// The absolute permalink.
+    pub url: String,
+    pub date: DateTime<FixedOffset>,
+    pub updated: Option<DateTime<FixedOffset>>,
+    pub tags: Vec<String>,
+    pub categories: Vec<String>,
+    pub authors: Vec<String>,
+    /// Absolute URL of the post's image.
+    pub image: Option<String>,
+    pub draft: bool,
+    /// `feed = false` keeps a post out of feeds and digests.
+    pub in_feeds: bool,
+    /// Sanitized HTML with absolute URLs.
+    pub content_html: String,
+    /// Sanitized, balanced HTML excerpt with absolute URLs.
+    pub summary_html: String,
+    /// The excerpt as plain text.
+    pub summary_text: String,
+    /// Front-matter keys kurier has no meaning for, for templates.
+    pub extra: BTreeMap<String, serde_json::Value>,
+    /// Term counts of the title and text, for related posts.
+    pub terms: related::Terms,
+    /// Indices into `Site::posts` of the most related posts, best first.
+    pub related: Vec<usize>,
+}
+
+impl Post {
+    /// The date a reader should see as "last changed".
+    pub fn last_modified(&self) -> DateTime<FixedOffset> {
+        self.updated.map_or(self.date, |u| u.max(self.date))
+    }
+}
+
+/// A post that could not be read: `path:line: reason`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostError {
+    pub path: PathBuf,
+    pub line: usize,
+    pub reason: String,
+}
+
+impl fmt::Display for PostError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.path.display(), self.line, self.reason)
+    }
+}
+
+impl std::error::Error for PostError {}
+
+/// Reads the post at `root/relative`, where `relative` starts with the content folder.
+pub fn read(
+    root: &Path,
+    relative: &Path,
+    content_dir: &Path,
+    config: &Config,
+) -> Result<Post, PostError> {
+    let error = |line: usize, reason: String| PostError {
+        path: relative.to_owned(),
+        line,
+        reason,
+    };
+    let bytes =
+        std::fs::read(root.join(relative)).map_err(|e| error(1, format!("cannot read: {e}")))?;
+    let text = source::decode(&bytes).map_err(|(line, reason)| error(line, reason))?;
+    let split = front_matter::split(&text).map_err(|e| error(e.line, e.reason))?;
+    let fm: FrontMatter = front_matter::parse(&split).map_err(|e| error(e.line, e.reason))?;
+    let key_line = |key: &str| front_matter::line_of_key(&split, key);
+
+    let title = fm.title.as_deref().map(str::trim).filter(|t| !t.is_empty());
+    let title = title
+        .ok_or_else(|| error(key_line("title").max(1), "title: missing or empty".into()))?
+        .to_owned();
+
+    let in_content = relative.strip_prefix(content_dir).unwrap_or(relative);
+    let (file_date, file_slug, section) = from_path(in_content);
+
+    let date = match &fm.date {
+        Some(value) => date::parse(&value.as_text(), config.timezone)
+            .map_err(|reason| error(key_line("date"), format!("date: {reason}")))?,
+        None => match file_date {
+            Some(day) => date::local(day.and_time(chrono::NaiveTime::MIN), config.timezone),
+            None => {
+                return Err(error(
+                    1,
+                    "date: missing (set `date` or name the file YYYY-MM-DD-slug.md)".into(),
+                ));
+            }
+        },
+    };
+    let updated = match &fm.updated {
+        Some(value) => Some(
+            date::parse(&value.as_text(), config.timezone)
+                .map_err(|reason| error(key_line("updated"), format!("updated: {reason}")))?,
+        ),
+        None => None,
+    };
+
+    let slug = match (&fm.slug, file_slug) {
+        (Some(explicit), _) => slug::slugify(explicit),
+        (None, Some(from_file)) => slug::slugify(&from_file),
+        (None, None) => slug::slugify(&title),
+    };
+    if slug.is_empty() {
+        return Err(error(
+            key_line("slug").max(1),
+            "slug: nothing is left of it after transliteration".into(),
+        ));
+    }
+    let tags = clean_list(fm.tags.into_vec());
+    let categories = clean_list(fm.categories.into_vec());
+    let category_slug = categories.first().map(|c| slug::slugify(c));
+    let path = config.permalink.render(&PermalinkParts {
+        date: date.date_naive(),
+        slug: &slug,
+        category: category_slug.as_deref(),
+        section: &section,
+    });
+    let url = config.url(&path);
+    let base =
+        Url::parse(&url).map_err(|e| error(1, format!("permalink `{url}` is not a URL: {e}")))?;
+
+    let events = markdown::parse(split.body);
+    let content_html = html::clean(&markdown::to_html(events.iter().cloned()), &base);
+    let excerpt = match fm
+        .summary
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        Some(summary) => excerpt::whole(summary),
+        None => excerpt::from_events(&events, excerpt::EXCERPT_WORDS),
+    };
+    let body_text = markdown::plain_text(&events);
+    let terms = related::Terms::of(&[&title, &title, &body_text]);
+
+    let mut authors = clean_list(fm.authors.into_vec());
+    if let Some(author) = fm
+        .author
+        .as_deref()
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+    {
+        authors.insert(0, author.to_owned());
+    }
+    let image = fm
+        .image
+        .as_deref()
+        .map(|image| base.join(image.trim()).map(String::from))
+        .transpose()
+        .map_err(|e| error(key_line("image"), format!("image: not a URL: {e}")))?;
+
+    Ok(Post {
+        source: relative.to_owned(),
+        id: fm
+            .id
+            .map(|id| id.trim().to_owned())
+            .filter(|id| !id.is_empty())
+            .unwrap_or_else(|| url.clone()),
+        title: source::xml_safe(&title),
+        slug,
+        url,
+        date,
+        updated,
+        tags,
+        categories,
+        authors,
+        image,
+        draft: fm.draft,
+        in_feeds: fm.feed.unwrap_or(true),
+        summary_html: html::clean(&excerpt.html, &base),
+        summary_text: excerpt.text,
+        content_html,
+        extra: fm.extra,
+        terms,
+        related: Vec::new(),
+    })
+}
+
+/// Date, slug and section from a path below `content/`: `2026/2026-11-26-jak-cwiczyc.md` and the
+/// page-bundle form `jak-cwiczyc/index.md` both work.
+fn from_path(in_content: &Path) -> (Option<chrono::NaiveDate>, Option<String>, String) {
+    let stem = in_content
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
+    let mut parent = in_content.parent().unwrap_or(Path::new(""));
+    let name = if stem == "index" || stem == "_index" {
+        let folder = parent
+            .file_name()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        parent = parent.parent().unwrap_or(Path::new(""));
+        folder
+    } else {
+        stem.to_owned()
+    };
+    let section = parent
+        .components()
+        .filter_map(|c| c.as_os_str().to_str())
+        .map(slug::slugify)
+        .collect::<Vec<_>>()
+        .join("/");
+    match slug::split_dated_stem(&name) {
+        Some((date, rest)) => (
+            Some(date),
+            Some(rest.to_owned()).filter(|r| !r.is_empty()),
+            section,
+        ),
+        None => (None, Some(name).filter(|n| !n.is_empty()), section),
+    }
+}
+
+/// Trims, drops empty entries and duplicates, keeps the author's order.
+fn clean_list(items: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(items.len());
+    for item in items {
+        let item = source::xml_safe(item.trim());
+        if !item.is_empty() && !out.contains(&item) {
+            out.push(item);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dated_file_names_and_bundles_give_date_slug_and_section() {
+        let (date, slug, section) = from_path(Path::new("2026-11-26-jak-cwiczyc.md"));
+        assert_eq!(date.unwrap().to_string(), "2026-11-26");
+        assert_eq!(slug.as_deref(), Some("jak-cwiczyc"));
+        assert_eq!(section, "");
+        let (date, slug, section) = from_path(Path::new("Porady/Sen i stres/index.md"));
+        assert!(date.is_none());
+        assert_eq!(slug.as_deref(), Some("Sen i stres"));
+        assert_eq!(section, "porady");
+    }
+}

@@ -1,0 +1,228 @@
+//! Related posts: for every visible post, the N most related other visible posts.
+//!
+//! Relatedness is the cosine of TF-IDF vectors over the posts' words plus a bonus per shared tag
+//! or category (rarer tags count more). Two choices keep it fast at 10,000 posts (§9):
+//! each post keeps only its [`TOP_TERMS`] heaviest terms, and scores are accumulated through an
+//! inverted index (term → posts), so a post is only ever compared with posts that share one of its
+//! top terms or tags — never an all-pairs comparison of full texts.
+//!
+//! Words are Unicode words (UAX #29), lower-cased, without Polish and English stop words, and
+//! cut to their first [`STEM_CHARS`] characters: a crude stemmer, but Polish inflects heavily
+//! (`ketamina`, `ketaminy`, `ketaminą`) and prefix truncation is a known, cheap fit for it.
+//!
+//! Deterministic: terms and postings are visited in a fixed order, and ties are broken by date
+//! (newer first), then id.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::OnceLock;
+
+use rayon::prelude::*;
+use unicode_segmentation::UnicodeSegmentation;
+
+use super::Post;
+use super::slug::slugify;
+
+/// Terms kept per post.
+pub const TOP_TERMS: usize = 24;
+/// Characters a word is cut to.
+pub const STEM_CHARS: usize = 6;
+/// Score added by a shared tag of the highest rarity; the text cosine is at most 1.
+const TAG_BONUS: f32 = 0.2;
+
+/// Term counts of one post, sorted by term.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Terms(Vec<(Box<str>, u32)>);
+
+impl Terms {
+    /// Counts the terms of some texts (a title may be passed twice to weigh it more).
+    pub fn of(texts: &[&str]) -> Terms {
+        let stop = stop_words();
+        let mut counts: HashMap<String, u32> = HashMap::new();
+        for text in texts {
+            for word in text.unicode_words() {
+                let word = word.to_lowercase();
+                if word.chars().count() < 3
+                    || word.chars().all(|c| c.is_numeric())
+                    || stop.contains(word.as_str())
+                {
+                    continue;
+                }
+                let stem: String = word.chars().take(STEM_CHARS).collect();
+                *counts.entry(stem).or_default() += 1;
+            }
+        }
+        let mut terms: Vec<(Box<str>, u32)> = counts
+            .into_iter()
+            .map(|(t, c)| (t.into_boxed_str(), c))
+            .collect();
+        terms.sort_unstable();
+        Terms(terms)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, u32)> {
+        self.0.iter().map(|(t, c)| (&**t, *c))
+    }
+}
+
+fn stop_words() -> &'static HashSet<&'static str> {
+    static WORDS: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    WORDS.get_or_init(|| {
+        stop_words::get("pl")
+            .iter()
+            .chain(stop_words::get("en"))
+            .copied()
+            .collect()
+    })
+}
+
+/// Sets `related` on every post: at most `count` indices into `posts`, best first.
+pub fn link(posts: &mut [Post], count: usize) {
+    for post in posts.iter_mut() {
+        post.related.clear();
+    }
+    let n = posts.len();
+    if count == 0 || n < 2 {
+        return;
+    }
+
+    // Document frequencies, then each post's heaviest terms as unit vectors of term ids.
+    let mut df: HashMap<&str, u32> = HashMap::new();
+    for post in posts.iter() {
+        for (term, _) in post.terms.iter() {
+            *df.entry(term).or_default() += 1;
+        }
+    }
+    let mut term_ids: HashMap<&str, u32> = HashMap::new();
+    let vectors: Vec<Vec<(u32, f32)>> = posts
+        .iter()
+        .map(|post| {
+            let mut weighted: Vec<(&str, f32)> = post
+                .terms
+                .iter()
+                .map(|(term, tf)| {
+                    let idf = (n as f32 / df[term] as f32).ln();
+                    (term, (1.0 + (tf as f32).ln()) * idf)
+                })
+                .filter(|&(_, w)| w > 0.0)
+                .collect();
+            weighted.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+            weighted.truncate(TOP_TERMS);
+            let norm = weighted.iter().map(|(_, w)| w * w).sum::<f32>().sqrt();
+            weighted
+                .into_iter()
+                .map(|(term, w)| {
+                    let next = term_ids.len() as u32;
+                    (*term_ids.entry(term).or_insert(next), w / norm)
+                })
+                .collect()
+        })
+        .collect();
+    let mut postings: Vec<Vec<(u32, f32)>> = vec![Vec::new(); term_ids.len()];
+    for (index, vector) in vectors.iter().enumerate() {
+        for &(term, weight) in vector {
+            postings[term as usize].push((index as u32, weight));
+        }
+    }
+
+    // Tags and categories, by slug, with a weight that favours rare ones.
+    let mut tag_ids: HashMap<String, u32> = HashMap::new();
+    let post_tags: Vec<Vec<u32>> = posts
+        .iter()
+        .map(|post| {
+            let mut ids: Vec<u32> = post
+                .tags
+                .iter()
+                .chain(&post.categories)
+                .map(|tag| {
+                    let next = tag_ids.len() as u32;
+                    *tag_ids.entry(slugify(tag)).or_insert(next)
+                })
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
+            ids
+        })
+        .collect();
+    let mut tag_posts: Vec<Vec<u32>> = vec![Vec::new(); tag_ids.len()];
+    for (index, tags) in post_tags.iter().enumerate() {
+        for &tag in tags {
+            tag_posts[tag as usize].push(index as u32);
+        }
+    }
+    let max_rarity = (1.0 + n as f32).ln();
+    let tag_weight: Vec<f32> = tag_posts
+        .iter()
+        .map(|members| TAG_BONUS * (1.0 + n as f32 / members.len() as f32).ln() / max_rarity)
+        .collect();
+
+    let related: Vec<Vec<usize>> = (0..n)
+        .into_par_iter()
+        .map_init(
+            || (vec![0f32; n], Vec::<u32>::new()),
+            |(scores, touched), index| {
+                let mut add = |other: u32, amount: f32| {
+                    if other as usize != index {
+                        if scores[other as usize] == 0.0 {
+                            touched.push(other);
+                        }
+                        scores[other as usize] += amount;
+                    }
+                };
+                for &(term, weight) in &vectors[index] {
+                    for &(other, other_weight) in &postings[term as usize] {
+                        add(other, weight * other_weight);
+                    }
+                }
+                for &tag in &post_tags[index] {
+                    for &other in &tag_posts[tag as usize] {
+                        add(other, tag_weight[tag as usize]);
+                    }
+                }
+                let mut candidates: Vec<(f32, u32)> = touched
+                    .iter()
+                    .map(|&other| (scores[other as usize], other))
+                    .filter(|&(s, _)| s > 0.0)
+                    .collect();
+                for &other in touched.iter() {
+                    scores[other as usize] = 0.0;
+                }
+                touched.clear();
+                let order = |a: &(f32, u32), b: &(f32, u32)| {
+                    let (pa, pb) = (&posts[a.1 as usize], &posts[b.1 as usize]);
+                    b.0.total_cmp(&a.0)
+                        .then_with(|| pb.date.cmp(&pa.date))
+                        .then_with(|| pa.id.cmp(&pb.id))
+                };
+                if candidates.len() > count {
+                    candidates.select_nth_unstable_by(count - 1, order);
+                    candidates.truncate(count);
+                }
+                candidates.sort_by(order);
+                candidates
+                    .into_iter()
+                    .map(|(_, other)| other as usize)
+                    .collect()
+            },
+        )
+        .collect();
+    for (post, related) in posts.iter_mut().zip(related) {
+        post.related = related;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terms_drop_stop_words_short_words_and_numbers_and_cut_stems() {
+        let terms = Terms::of(&["Ketamina i ketaminy: to jest 2026 rok, a ketaminą leczy się ból"]);
+        let got: Vec<(&str, u32)> = terms.iter().collect();
+        assert!(got.contains(&("ketami", 3)), "{got:?}");
+        assert!(
+            !got.iter()
+                .any(|(t, _)| *t == "jest" || *t == "2026" || *t == "to"),
+            "{got:?}"
+        );
+    }
+}

@@ -1,0 +1,56 @@
+//! One post file as text: the bytes on disk turned into the string the rest of `site/` parses.
+//!
+//! This is where input that no later stage could represent is dealt with, once: a file that is not
+//! UTF-8 is refused with the line of the first bad byte; a byte-order mark is dropped; CRLF line
+//! ends become LF; and characters that XML 1.0 forbids (C0 controls other than tab, LF and CR,
+//! U+FFFE, U+FFFF — <https://www.w3.org/TR/xml/#charsets>) are removed, so that no feed can be
+//! made ill-formed by a stray control character pasted into a post.
+
+/// Decodes a post file, or says on which line it stops being UTF-8.
+pub fn decode(bytes: &[u8]) -> Result<String, (usize, String)> {
+    let text = match std::str::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => {
+            let valid = e.valid_up_to();
+            let line = bytes[..valid].iter().filter(|&&b| b == b'\n').count() + 1;
+            return Err((line, format!("not valid UTF-8 (byte {valid})")));
+        }
+    };
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    Ok(text
+        .chars()
+        .filter(|&c| c != '\r' && is_xml_char(c))
+        .collect())
+}
+
+/// Removes characters XML 1.0 does not allow from a string of any other origin (config values).
+pub fn xml_safe(text: &str) -> String {
+    text.chars().filter(|&c| is_xml_char(c)).collect()
+}
+
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_the_line_of_the_first_invalid_byte() {
+        let bytes = b"+++\ntitle = \"a\"\n+++\nzdanie \xff\n";
+        assert_eq!(decode(bytes).unwrap_err().0, 4);
+    }
+
+    #[test]
+    fn drops_bom_carriage_returns_and_xml_illegal_controls() {
+        let text = decode("\u{feff}a\r\nb\u{0}c\u{1b}d\u{fffe}\te".as_bytes()).unwrap();
+        assert_eq!(text, "a\nbcd\te");
+    }
+
+    #[test]
+    fn keeps_polish_and_astral_characters() {
+        let text = "Zażółć gęślą jaźń 🧠";
+        assert_eq!(decode(text.as_bytes()).unwrap(), text);
+    }
+}
