@@ -174,7 +174,10 @@ pub fn parse(split: &Split<'_>) -> Result<FrontMatter, FrontMatterError> {
             }
             let mut fm: FrontMatter = serde_yaml_ng::from_str(text).map_err(|e| {
                 let line = e.location().map_or(1, |l| l.line());
-                at(line, first_line_of(&e.to_string()))
+                at(
+                    line,
+                    shift_yaml_lines(&first_line_of(&e.to_string()), split.front_matter_line - 1),
+                )
             })?;
             let map: BTreeMap<String, serde_yaml_ng::Value> =
                 serde_yaml_ng::from_str(text).unwrap_or_default();
@@ -215,6 +218,24 @@ fn field_message(message: &str, text: &str, offset: Option<usize>) -> String {
         Some(key) if !message.contains(&format!("`{key}`")) => format!("{key}: {message}"),
         _ => message,
     }
+}
+
+/// libyaml's messages count lines from the start of the front matter; make them file lines.
+fn shift_yaml_lines(message: &str, by: usize) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(i) = rest.find("line ") {
+        let (before, after) = rest.split_at(i + "line ".len());
+        out.push_str(before);
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        match after[..digits].parse::<usize>() {
+            Ok(n) => out.push_str(&(n + by).to_string()),
+            Err(_) => out.push_str(&after[..digits]),
+        }
+        rest = &after[digits..];
+    }
+    out.push_str(rest);
+    out
 }
 
 fn first_line_of(message: &str) -> String {
@@ -306,8 +327,14 @@ mod tests {
 
     #[test]
     fn errors_on_invalid_yaml_syntax_with_the_file_line() {
-        let err = parse_post("---\ntitle: a\ntags: [sen\n---\nbody\n").unwrap_err();
-        assert!(err.line >= 3, "{err:?}");
+        let err = parse_post("---\ntitle: \"a\ntags: [sen\n---\nbody\n").unwrap_err();
+        assert_eq!(err.line, 4, "{err:?}");
+        // The positions inside libyaml's message are file lines too: the quote opens on line 2.
+        assert!(
+            err.reason.contains("scalar at line 2 column 8"),
+            "{}",
+            err.reason
+        );
     }
 
     #[test]

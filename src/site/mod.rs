@@ -170,6 +170,123 @@ pub fn is_post_file(path: &Path) -> bool {
 mod tests {
     use super::*;
 
+    fn site_with(posts: &[(&str, &str)]) -> (tempfile::TempDir, Config) {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::parse(
+            "title = \"T\"\nbase_url = \"https://example.org/\"\ntimezone = \"Europe/Warsaw\"\n[feeds]\nrelated = 2\n",
+            Path::new("kurier.toml"),
+        )
+        .unwrap();
+        for (name, text) in posts {
+            let path = dir.path().join(CONTENT_DIR).join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        (dir, config)
+    }
+
+    fn related_titles(site: &Site) -> Vec<(String, Vec<String>)> {
+        site.posts
+            .iter()
+            .map(|p| {
+                (
+                    p.title.clone(),
+                    p.related
+                        .iter()
+                        .map(|&i| site.posts[i].title.clone())
+                        .collect(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn related_posts_are_deterministic_and_break_ties_by_date_then_id() {
+        // Four posts with the same text and tags: every pair is equally related, so the order is
+        // decided by the tie-breaks alone — newer first, then the smaller id.
+        let post = |title: &str, date: &str| {
+            format!(
+                "+++\ntitle = \"{title}\"\ndate = {date}\ntags = [\"stres\"]\n+++\nStres i sen.\n"
+            )
+        };
+        let (dir, config) = site_with(&[
+            ("a.md", &post("A", "2026-01-01")),
+            ("b.md", &post("B", "2026-01-02")),
+            ("c.md", &post("C", "2026-01-02")),
+            ("d.md", &post("D", "2026-01-03")),
+        ]);
+        let now = "2026-11-26T00:00:00Z".parse().unwrap();
+        let first = Site::load(dir.path(), &config, now).unwrap().site;
+        let expected = [
+            ("D", ["B", "C"]), // B and C share a date: B's id (…/b/) sorts first
+            ("B", ["D", "C"]),
+            ("C", ["D", "B"]),
+            ("A", ["D", "B"]),
+        ];
+        let expected: Vec<(String, Vec<String>)> = expected
+            .iter()
+            .map(|(t, r)| (t.to_string(), r.iter().map(|s| s.to_string()).collect()))
+            .collect();
+        assert_eq!(related_titles(&first), expected);
+        for _ in 0..5 {
+            assert_eq!(
+                related_titles(&Site::load(dir.path(), &config, now).unwrap().site),
+                expected
+            );
+        }
+    }
+
+    #[test]
+    fn related_posts_prefer_shared_words_and_tags_over_unrelated_posts() {
+        let post = |title: &str, tags: &str, body: &str| {
+            format!("+++\ntitle = \"{title}\"\ndate = 2026-01-01\ntags = [{tags}]\n+++\n{body}\n")
+        };
+        let (dir, config) = site_with(&[
+            (
+                "ketamina.md",
+                &post(
+                    "Ketamina w leczeniu depresji",
+                    "\"leczenie\"",
+                    "Ketamina działa szybko na depresję opornej postaci. Ketaminę podaje lekarz.",
+                ),
+            ),
+            (
+                "depresja.md",
+                &post(
+                    "Depresja oporna na leczenie",
+                    "\"depresja\"",
+                    "Depresja oporna na leki bywa leczona ketaminą i psychoterapią.",
+                ),
+            ),
+            (
+                "ogrod.md",
+                &post(
+                    "Ogród zimą",
+                    "\"ogród\"",
+                    "Róże przycina się wiosną, a tulipany sadzi jesienią.",
+                ),
+            ),
+            (
+                "kwiaty.md",
+                &post(
+                    "Kwiaty na balkonie",
+                    "\"ogród\"",
+                    "Pelargonie i petunie na balkonie lubią słońce; róże też.",
+                ),
+            ),
+        ]);
+        let site = Site::load(dir.path(), &config, "2026-11-26T00:00:00Z".parse().unwrap())
+            .unwrap()
+            .site;
+        let related = related_titles(&site);
+        let of = |title: &str| related.iter().find(|(t, _)| t == title).unwrap().1.clone();
+        assert_eq!(
+            of("Ketamina w leczeniu depresji")[0],
+            "Depresja oporna na leczenie"
+        );
+        assert_eq!(of("Ogród zimą")[0], "Kwiaty na balkonie");
+    }
+
     #[test]
     fn editor_leftovers_are_not_posts() {
         assert!(is_post_file(Path::new("content/a.md")));

@@ -1,0 +1,156 @@
+//! Helpers shared by the integration tests: fixture sites in temporary folders, the real
+//! `kurier` binary, third-party feed parsers.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A copy of `tests/fixtures/<name>` in a fresh temporary folder, removed when dropped.
+pub struct TempSite {
+    dir: tempfile::TempDir,
+}
+
+impl TempSite {
+    pub fn fixture(name: &str) -> TempSite {
+        let site = TempSite::empty();
+        copy_dir(&repo().join("tests/fixtures").join(name), site.root());
+        site
+    }
+
+    /// The repository's own sample site (kurier.toml and content/), copied.
+    pub fn sample() -> TempSite {
+        let site = TempSite::empty();
+        std::fs::copy(repo().join("kurier.toml"), site.root().join("kurier.toml")).unwrap();
+        copy_dir(&repo().join("content"), &site.root().join("content"));
+        site
+    }
+
+    pub fn empty() -> TempSite {
+        TempSite {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn path(&self, relative: &str) -> PathBuf {
+        self.root().join(relative)
+    }
+
+    pub fn read(&self, relative: &str) -> String {
+        std::fs::read_to_string(self.path(relative)).unwrap_or_else(|e| panic!("{relative}: {e}"))
+    }
+
+    pub fn write(&self, relative: &str, text: &str) {
+        let path = self.path(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    pub fn remove(&self, relative: &str) {
+        std::fs::remove_file(self.path(relative)).unwrap();
+    }
+
+    /// Runs `kurier --root <site> <args>`.
+    pub fn kurier(&self, args: &[&str]) -> Run {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_kurier"));
+        command.arg("--root").arg(self.root()).args(args);
+        Run(command.output().expect("the kurier binary runs"))
+    }
+
+    /// A feed file parsed by feed-rs.
+    pub fn feed(&self, relative: &str) -> feed_rs::model::Feed {
+        let bytes =
+            std::fs::read(self.path(relative)).unwrap_or_else(|e| panic!("{relative}: {e}"));
+        feed_rs::parser::parse(&bytes[..])
+            .unwrap_or_else(|e| panic!("feed-rs cannot parse {relative}: {e}"))
+    }
+
+    pub fn json(&self, relative: &str) -> serde_json::Value {
+        serde_json::from_str(&self.read(relative)).unwrap_or_else(|e| panic!("{relative}: {e}"))
+    }
+}
+
+/// The finished process of one `kurier` run.
+pub struct Run(pub Output);
+
+impl Run {
+    pub fn code(&self) -> i32 {
+        self.0.status.code().expect("exited normally")
+    }
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.0.stdout).into_owned()
+    }
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.0.stderr).into_owned()
+    }
+    /// Panics with the output unless the run exited with `code`.
+    pub fn expect_code(self, code: i32) -> Run {
+        assert_eq!(
+            self.code(),
+            code,
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout(),
+            self.stderr()
+        );
+        self
+    }
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap_or_else(|e| panic!("{}: {e}", from.display())) {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// The Python interpreter with the test dependencies (feedparser, aiosmtpd), installed by the
+/// README's test command into `target/test-venv`.
+pub fn python() -> PathBuf {
+    let path = std::env::var_os("KURIER_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target/test-venv/bin/python"));
+    assert!(
+        path.exists(),
+        "{} not found: run the test suite with `tests/run.sh`, which installs the Python test dependencies",
+        path.display()
+    );
+    path
+}
+
+/// Every file below `dir`, relative, sorted, with its bytes.
+pub fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files = Vec::new();
+    collect(dir, dir, &mut files);
+    files.sort();
+    files
+}
+
+fn collect(base: &Path, dir: &Path, files: &mut Vec<(String, Vec<u8>)>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            collect(base, &path, files);
+        } else {
+            let relative = path
+                .strip_prefix(base)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            files.push((relative, std::fs::read(&path).unwrap()));
+        }
+    }
+}
