@@ -558,3 +558,55 @@ fn run_feedparser(dir: &std::path::Path, base: &str) {
         "{stdout}"
     );
 }
+
+#[test]
+fn init_writes_a_site_that_builds_and_refuses_to_overwrite_it() {
+    let dir = TempSite::empty();
+    let site_dir = dir.path("nowa");
+    let run = |args: &[&str]| {
+        support::Run(
+            std::process::Command::new(env!("CARGO_BIN_EXE_kurier"))
+                .args(args)
+                .output()
+                .unwrap(),
+        )
+    };
+    let target = site_dir.to_str().unwrap();
+    run(&[
+        "init",
+        target,
+        "--title",
+        "Nowa strona",
+        "--base-url",
+        "https://nowa.example.org/",
+    ])
+    .expect_code(0);
+    for path in ["kurier.toml", "content", "templates", "subscribers"] {
+        assert!(site_dir.join(path).exists(), "{path}");
+    }
+    run(&["--root", target, "build"]).expect_code(0);
+    let feed = dir.feed("nowa/public/atom.xml");
+    assert_eq!(feed.title.unwrap().content, "Nowa strona");
+    assert_eq!(feed.entries.len(), 1);
+    assert_eq!(feed.entries[0].title.as_ref().unwrap().content, "Witaj");
+    let again = run(&["init", target]).expect_code(1);
+    assert!(
+        again.stderr().contains("already exists"),
+        "{}",
+        again.stderr()
+    );
+    let bad = run(&[
+        "init",
+        dir.path("inna").to_str().unwrap(),
+        "--timezone",
+        "Mars/Olympus",
+    ])
+    .expect_code(1);
+    assert!(
+        bad.stderr()
+            .contains("timezone: unknown time zone `Mars/Olympus`"),
+        "{}",
+        bad.stderr()
+    );
+    assert!(!dir.path("inna/kurier.toml").exists());
+}
