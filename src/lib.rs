@@ -21,3 +21,4 @@ pub mod feed;
 pub mod init;
 pub mod publish;
 pub mod site;
+pub mod store;

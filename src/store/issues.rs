@@ -1,0 +1,508 @@
+//! Digest issues and their deliveries: the state that makes "each subscriber exactly one
+//! message" survive crashes and restarts (§7 of the specification).
+//!
+//! An issue is created with its posts (frozen as they were sent, so that a resumed issue is the
+//! same issue) and one delivery row per active subscriber, in one transaction: the recipients
+//! are frozen. Each delivery then goes `pending → sending → sent | failed`, each step committed —
+//! `sending` before the SMTP transaction starts, `sent` after the server accepted the message.
+//! After a crash a `sending` row is sent again (with the same Message-ID), so the only duplicates
+//! possible are the messages in flight at the crash; a `pending` row is sent; a `sent` row never
+//! is. Losing a commit can only move a row back to an earlier state, which means a duplicate,
+//! never a miss.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use super::{Result, Status, Store, StoreError, timestamp};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IssueStatus {
+    /// Created; deliveries remain.
+    Sending,
+    /// Every delivery is sent, failed or skipped.
+    Sent,
+    /// Nothing new to send: recorded, nothing sent.
+    Skipped,
+}
+
+impl IssueStatus {
+    fn parse(s: &str) -> IssueStatus {
+        match s {
+            "sending" => IssueStatus::Sending,
+            "sent" => IssueStatus::Sent,
+            _ => IssueStatus::Skipped,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IssueStatus::Sending => "sending",
+            IssueStatus::Sent => "sent",
+            IssueStatus::Skipped => "skipped",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DeliveryState {
+    Pending,
+    Sending,
+    Sent,
+    /// Refused for good (5xx), or transiently refused too many times; the reply is kept.
+    Failed,
+    /// The subscriber left after the issue was created.
+    Skipped,
+}
+
+impl DeliveryState {
+    pub const ALL: [DeliveryState; 5] = [
+        DeliveryState::Pending,
+        DeliveryState::Sending,
+        DeliveryState::Sent,
+        DeliveryState::Failed,
+        DeliveryState::Skipped,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Sending => "sending",
+            DeliveryState::Sent => "sent",
+            DeliveryState::Failed => "failed",
+            DeliveryState::Skipped => "skipped",
+        }
+    }
+
+    fn parse(s: &str) -> DeliveryState {
+        DeliveryState::ALL
+            .into_iter()
+            .find(|state| state.as_str() == s)
+            .unwrap_or(DeliveryState::Failed)
+    }
+}
+
+impl fmt::Display for DeliveryState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A post as it went out in an issue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FrozenPost {
+    pub id: String,
+    pub title: String,
+    pub url: String,
+    /// RFC 3339, in the site's time zone.
+    pub date: String,
+    pub summary_html: String,
+    pub summary_text: String,
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issue {
+    pub id: i64,
+    pub status: IssueStatus,
+    pub created_at: String,
+    pub finished_at: Option<String>,
+    pub subject: String,
+    pub posts: Vec<FrozenPost>,
+    pub archive_html: Option<String>,
+}
+
+/// A delivery still to be made, with what is needed to make it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub subscriber_id: i64,
+    pub email: String,
+    pub name: Option<String>,
+    /// The subscriber's status now, which may have changed since the issue was created.
+    pub subscriber_status: Status,
+    pub state: DeliveryState,
+    pub attempts: u32,
+}
+
+/// An issue with its delivery counts, for `digest status`.
+#[derive(Debug, Clone)]
+pub struct IssueSummary {
+    pub id: i64,
+    pub status: IssueStatus,
+    pub created_at: String,
+    pub finished_at: Option<String>,
+    pub subject: String,
+    pub posts: usize,
+    pub counts: BTreeMap<DeliveryState, u64>,
+    /// Failed recipients with the server's last reply.
+    pub failures: Vec<(String, String)>,
+}
+
+const ISSUE_COLUMNS: &str =
+    "id, status, created_at, finished_at, subject, posts_json, archive_html";
+
+fn issue_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Issue> {
+    let status: String = row.get(1)?;
+    let posts: String = row.get(5)?;
+    Ok(Issue {
+        id: row.get(0)?,
+        status: IssueStatus::parse(&status),
+        created_at: row.get(2)?,
+        finished_at: row.get(3)?,
+        subject: row.get(4)?,
+        posts: serde_json::from_str(&posts).unwrap_or_default(),
+        archive_html: row.get(6)?,
+    })
+}
+
+impl Store {
+    /// Ids of every post any issue has contained.
+    pub fn sent_post_ids(&self) -> Result<HashSet<String>> {
+        let mut statement = self
+            .conn
+            .prepare("SELECT post_id FROM issue_posts")
+            .map_err(|e| self.err(e))?;
+        let ids = statement
+            .query_map([], |row| row.get(0))
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<HashSet<String>>>()
+            .map_err(|e| self.err(e))?;
+        Ok(ids)
+    }
+
+    /// The issue being sent, if one was started and not finished.
+    pub fn unfinished_issue(&self) -> Result<Option<Issue>> {
+        self.conn
+            .query_row(
+                &format!("SELECT {ISSUE_COLUMNS} FROM issues WHERE status = 'sending' ORDER BY id LIMIT 1"),
+                [],
+                issue_from_row,
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    pub fn issue(&self, id: i64) -> Result<Option<Issue>> {
+        self.conn
+            .query_row(
+                &format!("SELECT {ISSUE_COLUMNS} FROM issues WHERE id = ?1"),
+                [id],
+                issue_from_row,
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// When the last issue (sent or skipped) was created.
+    pub fn last_issue_at(&self) -> Result<Option<String>> {
+        self.conn
+            .query_row("SELECT MAX(created_at) FROM issues", [], |row| row.get(0))
+            .map_err(|e| self.err(e))
+    }
+
+    /// Creates an issue with its posts and one pending delivery per active subscriber, in one
+    /// transaction.
+    pub fn create_issue(
+        &mut self,
+        subject: &str,
+        posts: &[FrozenPost],
+        archive_html: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Issue> {
+        let at = timestamp(now);
+        let path = self.path.clone();
+        let sqlite = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(sqlite)?;
+        let posts_json = serde_json::to_string(posts).expect("plain data serializes");
+        tx.execute(
+            "INSERT INTO issues (status, created_at, subject, posts_json, archive_html) VALUES ('sending', ?1, ?2, ?3, ?4)",
+            params![at, subject, posts_json, archive_html],
+        )
+        .map_err(sqlite)?;
+        let id = tx.last_insert_rowid();
+        for (position, post) in posts.iter().enumerate() {
+            tx.execute(
+                "INSERT INTO issue_posts (issue_id, post_id, position) VALUES (?1, ?2, ?3)",
+                params![id, post.id, position as i64],
+            )
+            .map_err(sqlite)?;
+        }
+        tx.execute(
+            "INSERT INTO deliveries (issue_id, subscriber_id, state, updated_at)
+             SELECT ?1, id, 'pending', ?2 FROM subscribers WHERE status = 'active'",
+            params![id, at],
+        )
+        .map_err(sqlite)?;
+        tx.commit().map_err(sqlite)?;
+        self.issue(id)?
+            .ok_or_else(|| StoreError::NotFound(format!("issue {id}")))
+    }
+
+    /// Records that a digest was due and had nothing new to send.
+    pub fn record_skipped_issue(&self, now: DateTime<Utc>) -> Result<i64> {
+        let at = timestamp(now);
+        self.conn
+            .execute(
+                "INSERT INTO issues (status, created_at, finished_at) VALUES ('skipped', ?1, ?1)",
+                [&at],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Up to `limit` deliveries of `issue` still to make (pending or interrupted while sending),
+    /// with subscriber ids above `after`, in subscriber order — so a send loop can page through
+    /// 100,000 recipients in constant memory.
+    pub fn deliveries_to_make(
+        &self,
+        issue: i64,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<Delivery>> {
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "SELECT d.subscriber_id, s.email, s.name, s.status, d.state, d.attempts
+                 FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
+                 WHERE d.issue_id = ?1 AND d.subscriber_id > ?2 AND d.state IN ('pending', 'sending')
+                 ORDER BY d.subscriber_id LIMIT ?3",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = statement
+            .query_map(params![issue, after, limit as i64], |row| {
+                let status: String = row.get(3)?;
+                let state: String = row.get(4)?;
+                Ok(Delivery {
+                    subscriber_id: row.get(0)?,
+                    email: row.get(1)?,
+                    name: row.get(2)?,
+                    subscriber_status: status.parse().unwrap_or(Status::Bounced),
+                    state: DeliveryState::parse(&state),
+                    attempts: row.get(5)?,
+                })
+            })
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))?;
+        Ok(rows)
+    }
+
+    /// Moves one delivery to `state`, keeping `reply` and adding `attempts`; committed at once.
+    pub fn set_delivery(
+        &self,
+        issue: i64,
+        subscriber: i64,
+        state: DeliveryState,
+        reply: Option<&str>,
+        attempts: u32,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE deliveries SET state = ?3, last_reply = COALESCE(?4, last_reply),
+                    attempts = attempts + ?5, updated_at = ?6
+                 WHERE issue_id = ?1 AND subscriber_id = ?2",
+            )
+            .and_then(|mut statement| {
+                statement.execute(params![
+                    issue,
+                    subscriber,
+                    state.as_str(),
+                    reply,
+                    attempts,
+                    timestamp(now)
+                ])
+            })
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Marks the issue sent when no delivery is left to make; says whether it did.
+    pub fn finish_issue_if_done(&self, issue: i64, now: DateTime<Utc>) -> Result<bool> {
+        let changed = self
+            .conn
+            .execute(
+                "UPDATE issues SET status = 'sent', finished_at = ?2
+                 WHERE id = ?1 AND status = 'sending' AND NOT EXISTS (
+                     SELECT 1 FROM deliveries WHERE issue_id = ?1 AND state IN ('pending', 'sending'))",
+                params![issue, timestamp(now)],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(changed > 0)
+    }
+
+    /// Delivery counts of one issue.
+    pub fn delivery_counts(&self, issue: i64) -> Result<BTreeMap<DeliveryState, u64>> {
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "SELECT state, COUNT(*) FROM deliveries WHERE issue_id = ?1 GROUP BY state",
+            )
+            .map_err(|e| self.err(e))?;
+        let counts = statement
+            .query_map([issue], |row| {
+                Ok((
+                    DeliveryState::parse(&row.get::<_, String>(0)?),
+                    row.get::<_, i64>(1)? as u64,
+                ))
+            })
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<BTreeMap<_, _>>>()
+            .map_err(|e| self.err(e))?;
+        Ok(counts)
+    }
+
+    /// Every issue, newest first, with its counts and failed recipients.
+    pub fn issue_summaries(&self) -> Result<Vec<IssueSummary>> {
+        let mut statement = self
+            .conn
+            .prepare(&format!(
+                "SELECT {ISSUE_COLUMNS} FROM issues ORDER BY id DESC"
+            ))
+            .map_err(|e| self.err(e))?;
+        let issues = statement
+            .query_map([], issue_from_row)
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))?;
+        let mut failures = self
+            .conn
+            .prepare(
+                "SELECT s.email, COALESCE(d.last_reply, '') FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
+                 WHERE d.issue_id = ?1 AND d.state = 'failed' ORDER BY s.id",
+            )
+            .map_err(|e| self.err(e))?;
+        issues
+            .into_iter()
+            .map(|issue| {
+                let failed = failures
+                    .query_map([issue.id], |row| Ok((row.get(0)?, row.get(1)?)))
+                    .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+                    .map_err(|e| self.err(e))?;
+                Ok(IssueSummary {
+                    id: issue.id,
+                    status: issue.status,
+                    created_at: issue.created_at,
+                    finished_at: issue.finished_at,
+                    subject: issue.subject,
+                    posts: issue.posts.len(),
+                    counts: self.delivery_counts(issue.id)?,
+                    failures: failed,
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::tests::temp_store;
+
+    fn now() -> DateTime<Utc> {
+        "2026-11-26T08:00:00Z".parse().unwrap()
+    }
+
+    fn post(id: &str) -> FrozenPost {
+        FrozenPost {
+            id: id.into(),
+            title: id.into(),
+            url: format!("https://example.org/{id}/"),
+            date: "2026-11-26T08:00:00+01:00".into(),
+            summary_html: String::new(),
+            summary_text: String::new(),
+            tags: vec![],
+        }
+    }
+
+    #[test]
+    fn an_issue_freezes_its_posts_and_its_active_recipients() {
+        let (_dir, mut store) = temp_store();
+        let a = store
+            .add_subscriber("a@example.org", None, Status::Active, now())
+            .unwrap();
+        store
+            .add_subscriber("p@example.org", None, Status::Pending, now())
+            .unwrap();
+        store
+            .add_subscriber("u@example.org", None, Status::Unsubscribed, now())
+            .unwrap();
+        let issue = store
+            .create_issue("Temat", &[post("p1"), post("p2")], "<p>archive</p>", now())
+            .unwrap();
+        // Someone who joins after the issue was created is not a recipient of it.
+        store
+            .add_subscriber("late@example.org", None, Status::Active, now())
+            .unwrap();
+        let todo = store.deliveries_to_make(issue.id, 0, 100).unwrap();
+        assert_eq!(
+            todo.iter().map(|d| d.subscriber_id).collect::<Vec<_>>(),
+            [a.id]
+        );
+        assert_eq!(
+            store.sent_post_ids().unwrap(),
+            HashSet::from(["p1".to_owned(), "p2".to_owned()])
+        );
+        assert_eq!(
+            store.unfinished_issue().unwrap().unwrap().posts,
+            [post("p1"), post("p2")]
+        );
+    }
+
+    #[test]
+    fn an_issue_finishes_only_when_no_delivery_is_left() {
+        let (_dir, mut store) = temp_store();
+        let a = store
+            .add_subscriber("a@example.org", None, Status::Active, now())
+            .unwrap();
+        let b = store
+            .add_subscriber("b@example.org", None, Status::Active, now())
+            .unwrap();
+        let issue = store.create_issue("T", &[post("p1")], "", now()).unwrap();
+        store
+            .set_delivery(issue.id, a.id, DeliveryState::Sending, None, 1, now())
+            .unwrap();
+        store
+            .set_delivery(
+                issue.id,
+                a.id,
+                DeliveryState::Sent,
+                Some("250 OK"),
+                0,
+                now(),
+            )
+            .unwrap();
+        assert!(!store.finish_issue_if_done(issue.id, now()).unwrap());
+        // An interrupted `sending` delivery is still to be made.
+        store
+            .set_delivery(issue.id, b.id, DeliveryState::Sending, None, 1, now())
+            .unwrap();
+        assert_eq!(
+            store.deliveries_to_make(issue.id, 0, 10).unwrap()[0].state,
+            DeliveryState::Sending
+        );
+        store
+            .set_delivery(
+                issue.id,
+                b.id,
+                DeliveryState::Failed,
+                Some("550 no such user"),
+                0,
+                now(),
+            )
+            .unwrap();
+        assert!(store.finish_issue_if_done(issue.id, now()).unwrap());
+        assert!(store.unfinished_issue().unwrap().is_none());
+        let summary = &store.issue_summaries().unwrap()[0];
+        assert_eq!(summary.counts[&DeliveryState::Sent], 1);
+        assert_eq!(
+            summary.failures,
+            [("b@example.org".to_owned(), "550 no such user".to_owned())]
+        );
+    }
+}

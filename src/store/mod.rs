@@ -1,0 +1,212 @@
+//! The subscriber store: one SQLite file (rusqlite, bundled SQLite) in `subscribers/`.
+//!
+//! WAL mode, so the daemon and a CLI command can use the store at once (readers never block the
+//! writer; writers wait up to [`BUSY_TIMEOUT`] for each other). `synchronous = NORMAL`: in WAL
+//! mode every commit survives a crash of the process (`kill -9`); an operating-system crash may
+//! lose the last commits, and the delivery states are ordered so that a lost commit can only
+//! cause a message to be sent again, never skipped (see `issues.rs`).
+//!
+//! The schema is versioned (`PRAGMA user_version`) and migrated forward on open (`schema.rs`).
+//! Subscribers live in `subscribers.rs`, digest issues and deliveries in `issues.rs`, the
+//! one-sender-per-store lock in `lock.rs`, the CSV form of the subscriber list in `csv.rs`.
+
+mod csv;
+mod issues;
+mod lock;
+mod schema;
+mod subscribers;
+
+pub use csv::{export_csv, parse_import};
+pub use issues::{Delivery, DeliveryState, FrozenPost, Issue, IssueStatus, IssueSummary};
+pub use lock::SendLock;
+pub use subscribers::{ImportReport, ImportRow, Status, Subscriber, normalize_email};
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension};
+
+/// The store's file name inside the subscribers folder.
+pub const STORE_FILE: &str = "kurier.sqlite";
+/// How long a statement waits for another connection's write to finish.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// An open store.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// What went wrong with the store or with what was asked of it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("cannot create {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "{path} has schema version {found}, newer than this kurier knows ({known}); upgrade kurier"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+    #[error("`{0}` is not a valid e-mail address")]
+    InvalidEmail(String),
+    #[error("{email} is already in the list (status {status})")]
+    Duplicate { email: String, status: Status },
+    #[error("{0} is not in the list")]
+    NotFound(String),
+    #[error("line {line}: {reason}; nothing was imported")]
+    Import { line: u64, reason: String },
+    #[error("another kurier is sending from this store (lock {0} is held)")]
+    Locked(PathBuf),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+impl Store {
+    /// Opens (creating if needed) the store in the subscribers folder `dir`.
+    pub fn open_dir(dir: &Path) -> Result<Store> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+            path: dir.to_owned(),
+            source,
+        })?;
+        Store::open(&dir.join(STORE_FILE))
+    }
+
+    /// Opens (creating if needed) the store at `path` and migrates it to the current schema.
+    pub fn open(path: &Path) -> Result<Store> {
+        let sqlite = |source| StoreError::Sqlite {
+            path: path.to_owned(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(sqlite)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
+        conn.query_row("PRAGMA journal_mode = WAL", [], |row| {
+            row.get::<_, String>(0)
+        })
+        .map_err(sqlite)?;
+        conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+            .map_err(sqlite)?;
+        let mut store = Store {
+            conn,
+            path: path.to_owned(),
+        };
+        schema::migrate(&mut store)?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Wraps a SQLite error with the store's path.
+    fn err(&self, source: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// The HMAC secret for tokens: generated once and kept in the store.
+    pub fn secret(&self) -> Result<Vec<u8>> {
+        let existing: Option<String> = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'secret'", [], |row| {
+                row.get(0)
+            })
+            .optional()
+            .map_err(|e| self.err(e))?;
+        if let Some(hex) = existing {
+            return Ok(decode_hex(&hex));
+        }
+        let mut secret = vec![0u8; 32];
+        getrandom::fill(&mut secret).expect("the operating system provides random bytes");
+        let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+        // Another process may have won the race: keep whichever secret was stored first.
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('secret', ?1)",
+                [&hex],
+            )
+            .map_err(|e| self.err(e))?;
+        self.secret()
+    }
+
+    /// A value of the `meta` table.
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| {
+                row.get(0)
+            })
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = ?2",
+                [key, value],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+}
+
+fn decode_hex(hex: &str) -> Vec<u8> {
+    (0..hex.len() / 2)
+        .filter_map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok())
+        .collect()
+}
+
+/// Timestamps are stored as RFC 3339 UTC text, which sorts as time does.
+pub(crate) fn timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub fn temp_store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_dir(dir.path()).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn opening_twice_keeps_schema_and_secret() {
+        let (dir, store) = temp_store();
+        let secret = store.secret().unwrap();
+        assert_eq!(secret.len(), 32);
+        let again = Store::open_dir(dir.path()).unwrap();
+        assert_eq!(again.secret().unwrap(), secret);
+        let mode: String = again
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn a_store_from_a_newer_kurier_is_refused() {
+        let (dir, store) = temp_store();
+        store
+            .conn
+            .execute_batch("PRAGMA user_version = 999")
+            .unwrap();
+        drop(store);
+        let err = Store::open_dir(dir.path()).err().unwrap();
+        assert!(err.to_string().contains("schema version 999"), "{err}");
+    }
+}

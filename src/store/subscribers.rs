@@ -1,0 +1,417 @@
+//! Subscribers: an address (validated, unique regardless of case), an optional name, a status.
+//!
+//! Status moves `pending` → `active` → `unsubscribed` (or `bounced`). Records are never deleted:
+//! an unsubscribed address stays on file so that no import or typo mails it again by accident.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, Row, params};
+
+use super::{Result, Store, StoreError, timestamp};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Status {
+    /// Signed up, not yet confirmed (double opt-in).
+    Pending,
+    /// Receives digests.
+    Active,
+    Unsubscribed,
+    Bounced,
+}
+
+impl Status {
+    pub const ALL: [Status; 4] = [
+        Status::Pending,
+        Status::Active,
+        Status::Unsubscribed,
+        Status::Bounced,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Active => "active",
+            Status::Unsubscribed => "unsubscribed",
+            Status::Bounced => "bounced",
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Status {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Status, String> {
+        Status::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s.trim())
+            .ok_or_else(|| format!("unknown status `{s}` (pending, active, unsubscribed, bounced)"))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscriber {
+    pub id: i64,
+    pub email: String,
+    pub name: Option<String>,
+    pub status: Status,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// One row of an import: `email,name[,status]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportRow {
+    /// 1-based line of the CSV file, for errors.
+    pub line: u64,
+    pub email: String,
+    pub name: Option<String>,
+    pub status: Status,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    pub added: usize,
+    /// Addresses already in the list: left exactly as they were (an import never resubscribes).
+    pub already_present: usize,
+}
+
+/// Validates an address (RFC 5321/5322 as lettre parses it) and trims it.
+pub fn normalize_email(email: &str) -> Result<String> {
+    let trimmed = email.trim();
+    if trimmed.contains(['\r', '\n', ',', ';', '<', '>', ' ']) {
+        return Err(StoreError::InvalidEmail(email.to_owned()));
+    }
+    lettre::Address::from_str(trimmed).map_err(|_| StoreError::InvalidEmail(email.to_owned()))?;
+    Ok(trimmed.to_owned())
+}
+
+/// Names go into `To:` headers: no line breaks, no control characters.
+fn clean_name(name: Option<&str>) -> Option<String> {
+    let name: String = name?
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let name = name.split_whitespace().collect::<Vec<_>>().join(" ");
+    (!name.is_empty()).then_some(name)
+}
+
+fn key(email: &str) -> String {
+    email.to_lowercase()
+}
+
+const COLUMNS: &str = "id, email, name, status, created_at, updated_at";
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<Subscriber> {
+    let status: String = row.get(3)?;
+    Ok(Subscriber {
+        id: row.get(0)?,
+        email: row.get(1)?,
+        name: row.get(2)?,
+        status: status.parse().unwrap_or(Status::Bounced),
+        created_at: row.get(4)?,
+        updated_at: row.get(5)?,
+    })
+}
+
+impl Store {
+    /// Adds an address; an address already on file (in any case, any status) is an error.
+    pub fn add_subscriber(
+        &self,
+        email: &str,
+        name: Option<&str>,
+        status: Status,
+        now: DateTime<Utc>,
+    ) -> Result<Subscriber> {
+        let email = normalize_email(email)?;
+        if let Some(existing) = self.subscriber_by_email(&email)? {
+            return Err(StoreError::Duplicate {
+                email: existing.email,
+                status: existing.status,
+            });
+        }
+        let at = timestamp(now);
+        let confirmed = (status == Status::Active).then(|| at.clone());
+        self.conn
+            .execute(
+                "INSERT INTO subscribers (email, email_key, name, status, created_at, updated_at, confirmed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
+                params![email, key(&email), clean_name(name), status.as_str(), at, confirmed],
+            )
+            .map_err(|e| self.err(e))?;
+        self.subscriber_by_email(&email)?
+            .ok_or_else(|| StoreError::NotFound(email))
+    }
+
+    pub fn subscriber_by_email(&self, email: &str) -> Result<Option<Subscriber>> {
+        self.conn
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM subscribers WHERE email_key = ?1"),
+                [key(email.trim())],
+                from_row,
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    pub fn subscriber(&self, id: i64) -> Result<Option<Subscriber>> {
+        self.conn
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM subscribers WHERE id = ?1"),
+                [id],
+                from_row,
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Sets the status of the subscriber `id`, with the time of the change.
+    pub fn set_status(&self, id: i64, status: Status, now: DateTime<Utc>) -> Result<()> {
+        let at = timestamp(now);
+        let changed = self
+            .conn
+            .execute(
+                "UPDATE subscribers SET status = ?2, updated_at = ?3,
+                    confirmed_at = CASE WHEN ?2 = 'active' THEN ?3 ELSE confirmed_at END,
+                    unsubscribed_at = CASE WHEN ?2 = 'unsubscribed' THEN ?3 ELSE unsubscribed_at END
+                 WHERE id = ?1",
+                params![id, status.as_str(), at],
+            )
+            .map_err(|e| self.err(e))?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(format!("subscriber {id}")));
+        }
+        Ok(())
+    }
+
+    /// Marks an address unsubscribed, keeping its record.
+    pub fn unsubscribe_email(&self, email: &str, now: DateTime<Utc>) -> Result<Subscriber> {
+        let subscriber = self
+            .subscriber_by_email(email)?
+            .ok_or_else(|| StoreError::NotFound(email.trim().to_owned()))?;
+        self.set_status(subscriber.id, Status::Unsubscribed, now)?;
+        Ok(Subscriber {
+            status: Status::Unsubscribed,
+            ..subscriber
+        })
+    }
+
+    /// Subscribers in the order they were added, optionally of one status.
+    pub fn subscribers(&self, status: Option<Status>) -> Result<Vec<Subscriber>> {
+        let mut statement = self
+            .conn
+            .prepare(&format!(
+                "SELECT {COLUMNS} FROM subscribers WHERE ?1 IS NULL OR status = ?1 ORDER BY id"
+            ))
+            .map_err(|e| self.err(e))?;
+        let rows = statement
+            .query_map([status.map(Status::as_str)], from_row)
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))?;
+        Ok(rows)
+    }
+
+    /// Number of subscribers of each status.
+    pub fn count_by_status(&self) -> Result<Vec<(Status, u64)>> {
+        Status::ALL
+            .into_iter()
+            .map(|status| {
+                self.conn
+                    .query_row(
+                        "SELECT COUNT(*) FROM subscribers WHERE status = ?1",
+                        [status.as_str()],
+                        |r| r.get::<_, i64>(0),
+                    )
+                    .map(|count| (status, count as u64))
+                    .map_err(|e| self.err(e))
+            })
+            .collect()
+    }
+
+    /// Imports rows in one transaction: all of them, or — on the first bad row — none.
+    pub fn import(&mut self, rows: &[ImportRow], now: DateTime<Utc>) -> Result<ImportReport> {
+        let at = timestamp(now);
+        let path = self.path.clone();
+        let sqlite = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(sqlite)?;
+        let mut report = ImportReport::default();
+        let mut seen = std::collections::HashMap::new();
+        for row in rows {
+            let email = normalize_email(&row.email).map_err(|e| StoreError::Import {
+                line: row.line,
+                reason: e.to_string(),
+            })?;
+            if let Some(first) = seen.insert(key(&email), row.line) {
+                return Err(StoreError::Import {
+                    line: row.line,
+                    reason: format!("{email} is already on line {first}"),
+                });
+            }
+            let exists: bool = tx
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM subscribers WHERE email_key = ?1)",
+                    [key(&email)],
+                    |r| r.get(0),
+                )
+                .map_err(sqlite)?;
+            if exists {
+                report.already_present += 1;
+                continue;
+            }
+            let confirmed = (row.status == Status::Active).then(|| at.clone());
+            tx.execute(
+                "INSERT INTO subscribers (email, email_key, name, status, created_at, updated_at, confirmed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
+                params![email, key(&email), clean_name(row.name.as_deref()), row.status.as_str(), at, confirmed],
+            )
+            .map_err(sqlite)?;
+            report.added += 1;
+        }
+        tx.commit().map_err(sqlite)?;
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::tests::temp_store;
+
+    fn now() -> DateTime<Utc> {
+        "2026-11-26T08:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn addresses_are_validated_and_unique_regardless_of_case() {
+        let (_dir, store) = temp_store();
+        store
+            .add_subscriber("Anna@Example.org", Some("Anna"), Status::Active, now())
+            .unwrap();
+        let err = store
+            .add_subscriber("anna@example.ORG", None, Status::Pending, now())
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::Duplicate {
+                    status: Status::Active,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        for bad in [
+            "anna",
+            "anna@",
+            "a b@example.org",
+            "x@example.org\r\nBcc: y@example.org",
+            "",
+        ] {
+            assert!(
+                matches!(
+                    store.add_subscriber(bad, None, Status::Active, now()),
+                    Err(StoreError::InvalidEmail(_))
+                ),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn names_lose_line_breaks() {
+        let (_dir, store) = temp_store();
+        let s = store
+            .add_subscriber(
+                "a@example.org",
+                Some("Anna\r\nBcc: x@example.org"),
+                Status::Active,
+                now(),
+            )
+            .unwrap();
+        assert_eq!(s.name.as_deref(), Some("Anna Bcc: x@example.org"));
+    }
+
+    #[test]
+    fn unsubscribing_keeps_the_record_and_lists_filter_by_status() {
+        let (_dir, store) = temp_store();
+        store
+            .add_subscriber("a@example.org", None, Status::Active, now())
+            .unwrap();
+        store
+            .add_subscriber("b@example.org", None, Status::Pending, now())
+            .unwrap();
+        store.unsubscribe_email("A@example.org", now()).unwrap();
+        assert_eq!(store.subscribers(None).unwrap().len(), 2);
+        let unsubscribed = store.subscribers(Some(Status::Unsubscribed)).unwrap();
+        assert_eq!(
+            unsubscribed
+                .iter()
+                .map(|s| s.email.as_str())
+                .collect::<Vec<_>>(),
+            ["a@example.org"]
+        );
+        assert!(matches!(
+            store.unsubscribe_email("c@example.org", now()),
+            Err(StoreError::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn import_is_all_or_nothing_and_never_resubscribes() {
+        let (_dir, mut store) = temp_store();
+        store
+            .add_subscriber("old@example.org", None, Status::Unsubscribed, now())
+            .unwrap();
+        let row = |line, email: &str| ImportRow {
+            line,
+            email: email.into(),
+            name: None,
+            status: Status::Active,
+        };
+        let err = store
+            .import(&[row(2, "a@example.org"), row(3, "not-an-address")], now())
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("line 3: `not-an-address` is not a valid e-mail address"),
+            "{err}"
+        );
+        assert_eq!(store.subscribers(None).unwrap().len(), 1);
+        let err = store
+            .import(&[row(2, "a@example.org"), row(3, "A@example.org")], now())
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("line 3: A@example.org is already on line 2"),
+            "{err}"
+        );
+        let report = store
+            .import(&[row(2, "a@example.org"), row(3, "OLD@example.org")], now())
+            .unwrap();
+        assert_eq!(
+            report,
+            ImportReport {
+                added: 1,
+                already_present: 1
+            }
+        );
+        assert_eq!(
+            store
+                .subscriber_by_email("old@example.org")
+                .unwrap()
+                .unwrap()
+                .status,
+            Status::Unsubscribed
+        );
+    }
+}

@@ -1,0 +1,143 @@
+"""A scriptable SMTP sink for kurier's integration tests.
+
+Usage: python tests/smtp_sink.py --dir DIR [--rules FILE]
+
+Listens on 127.0.0.1 on a free port chosen by the OS, prints one line `PORT <number>` to
+stdout as soon as it listens, then serves until SIGTERM or SIGINT (exit status 0).
+No auth, no TLS, messages up to 10 MB, 8BITMIME and SMTPUTF8 accepted.
+
+Every accepted message is stored once, whatever its number of recipients, as
+DIR/NNNNNN.eml (the exact bytes received after DATA, CRLF line ends as on the wire) and
+DIR/NNNNNN.json ({"mail_from", "rcpt_tos", "peer"}), numbered from 000001 in order of
+acceptance. Both are written to a temporary ".name" in DIR and renamed into place, the
+.json first and the .eml last: a reader that sees the .eml can read the .json too.
+Every RCPT attempt appends `<address> <code>` to DIR/rcpt.log (`stall` for a stalled one).
+
+The optional rules file is JSON, re-read on every RCPT and DATA command, so a test can change
+behaviour while the sink runs; a missing or invalid file means no rules:
+
+    {"rcpt": {"someone@example.org": {"code": 451, "times": 2, "message": "4.7.1 Try again"},
+              "bad@example.org": {"code": 550, "times": -1, "message": "5.1.1 No such user"}},
+     "stall_rcpt": ["slow@example.org"],
+     "data_delay_ms": 0}
+
+- rcpt: RCPT TO that address (case-insensitive) gets `<code> <message>` the first `times`
+  times, then is accepted; `times: -1` means always. Counters live as long as the process.
+- stall_rcpt: RCPT TO one of these addresses never gets an answer; the client must time out.
+- data_delay_ms: wait that long before answering 250 to DATA.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+
+from aiosmtpd.smtp import SMTP
+
+MAX_SIZE = 10 * 1024 * 1024
+STALL_SECONDS = 3600
+
+
+def load_rules(path):
+    """The rules file as a dict; {} when there is none or it is not valid."""
+    if not path:
+        return {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            rules = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return rules if isinstance(rules, dict) else {}
+
+
+class Sink:
+    def __init__(self, directory, rules_path):
+        self.dir = directory
+        self.rules_path = rules_path
+        self.sequence = 0
+        self.rejections = {}  # lower-cased address -> times rejected by an `rcpt` rule
+
+    def log_rcpt(self, address, code):
+        with open(os.path.join(self.dir, "rcpt.log"), "a", encoding="utf-8") as log:
+            log.write(f"{address} {code}\n")
+            log.flush()
+
+    def write_atomically(self, name, data):
+        temporary = os.path.join(self.dir, "." + name + ".tmp")
+        with open(temporary, "wb") as f:
+            f.write(data)
+        os.replace(temporary, os.path.join(self.dir, name))
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        rules = load_rules(self.rules_path)
+        key = address.lower()
+        stalled = rules.get("stall_rcpt")
+        if isinstance(stalled, list) and key in (str(a).lower() for a in stalled):
+            self.log_rcpt(address, "stall")
+            await asyncio.sleep(STALL_SECONDS)
+        rcpt_rules = rules.get("rcpt")
+        rcpt_rules = rcpt_rules if isinstance(rcpt_rules, dict) else {}
+        rule = {k.lower(): v for k, v in rcpt_rules.items()}.get(key)
+        if isinstance(rule, dict):
+            times = rule.get("times", -1)
+            done = self.rejections.get(key, 0)
+            if times == -1 or done < times:
+                self.rejections[key] = done + 1
+                code = rule.get("code", 550)
+                self.log_rcpt(address, code)
+                return f"{code} {rule.get('message', 'Rejected by the sink rules')}"
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        self.log_rcpt(address, 250)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        delay = load_rules(self.rules_path).get("data_delay_ms", 0)
+        if isinstance(delay, (int, float)) and delay > 0:
+            await asyncio.sleep(delay / 1000)
+        self.sequence += 1
+        name = f"{self.sequence:06d}"
+        host, port = session.peer[:2]
+        meta = {"mail_from": envelope.mail_from, "rcpt_tos": envelope.rcpt_tos, "peer": f"{host}:{port}"}
+        self.write_atomically(name + ".json", json.dumps(meta, indent=2).encode("utf-8"))
+        self.write_atomically(name + ".eml", envelope.original_content)
+        return f"250 OK: queued as {name}"
+
+
+async def serve(directory, rules_path):
+    sink = Sink(directory, rules_path)
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: SMTP(
+            sink,
+            hostname="smtp-sink.localhost",
+            data_size_limit=MAX_SIZE,
+            enable_SMTPUTF8=True,
+            timeout=STALL_SECONDS,
+        ),
+        "127.0.0.1",
+        0,
+        backlog=512,
+    )
+    print(f"PORT {server.sockets[0].getsockname()[1]}", flush=True)
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    server.close()  # open connections are cancelled when asyncio.run returns
+
+
+def main():
+    parser = argparse.ArgumentParser(description="SMTP sink for kurier's integration tests")
+    parser.add_argument("--dir", required=True, help="where to store the received messages")
+    parser.add_argument("--rules", help="JSON rules file, re-read on every RCPT and DATA")
+    args = parser.parse_args()
+    os.makedirs(args.dir, exist_ok=True)
+    asyncio.run(serve(args.dir, args.rules))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
