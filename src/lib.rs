@@ -17,8 +17,12 @@
 //! `config` ← `site` ← `feed` ← `publish`; `init` stands alone.
 
 pub mod config;
+pub mod digest;
 pub mod feed;
 pub mod init;
+pub mod mail;
 pub mod publish;
+pub mod render;
+pub mod shutdown;
 pub mod site;
 pub mod store;

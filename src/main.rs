@@ -1,10 +1,15 @@
-//! The `kurier` command line: parses arguments, calls the library, prints errors, sets the exit
-//! code (0 success, 1 a failure or a broken post, 2 a usage error).
+//! The `kurier` command line: parses arguments, calls the library, prints results and errors,
+//! sets the exit code (0 success; 1 a failure, a broken post or failed deliveries; 2 usage).
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use kurier::config::Config;
+use kurier::digest::{self, Outcome};
+use kurier::store::{self, Status};
 
 #[derive(Parser)]
 #[command(
@@ -40,12 +45,71 @@ enum Command {
     },
     /// Build every feed into the output folder.
     Build,
-    /// Validate configuration and content; write nothing.
+    /// Validate configuration, content and templates; write nothing.
     Check,
+    /// E-mail digests of the new posts.
+    #[command(subcommand)]
+    Digest(DigestCommand),
+    /// The subscriber list.
+    #[command(subcommand)]
+    Subscribers(SubscribersCommand),
+}
+
+#[derive(Subcommand)]
+enum DigestCommand {
+    /// Print the message the next issue would bring a subscriber, exactly as it would be sent.
+    Preview {
+        /// The subscriber to preview for (default: the first active one).
+        #[arg(long)]
+        subscriber: Option<String>,
+        /// Print only the plain-text part.
+        #[arg(long)]
+        text: bool,
+    },
+    /// Send the due issue now, or resume an unfinished one.
+    Send {
+        /// Show what would be sent, to how many; send and record nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Issues with their delivery counts and failed recipients.
+    Status,
+}
+
+#[derive(Subcommand)]
+enum SubscribersCommand {
+    /// Add an address (pending, or active with --confirmed).
+    Add {
+        email: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Add as active, skipping double opt-in (you have the subscriber's consent).
+        #[arg(long)]
+        confirmed: bool,
+    },
+    /// Mark an address unsubscribed (the record is kept).
+    Remove { email: String },
+    /// List subscribers.
+    List {
+        /// Only this status: pending, active, unsubscribed, bounced.
+        #[arg(long)]
+        status: Option<Status>,
+    },
+    /// Import a CSV file of `email,name[,status]` rows, all or nothing.
+    Import { file: PathBuf },
+    /// Write all subscribers as CSV to standard output.
+    Export,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -55,8 +119,15 @@ fn main() -> ExitCode {
     }
 }
 
+fn load_config(root: &Path) -> anyhow::Result<Config> {
+    let mut config = Config::load(root)?;
+    config.apply_env(|key| std::env::var(key).ok());
+    Ok(config)
+}
+
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let now = chrono::Utc::now();
+    let root = cli.root.as_path();
     match cli.command {
         Command::Init {
             dir,
@@ -80,7 +151,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Build => {
-            let report = kurier::publish::build(&cli.root, now)?;
+            let report = kurier::publish::build(root, now)?;
             for error in &report.errors {
                 eprintln!("{error}");
             }
@@ -95,7 +166,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(exit_for(report.errors.len()))
         }
         Command::Check => {
-            let report = kurier::publish::check(&cli.root, now)?;
+            let report = kurier::publish::check(root, now)?;
             for error in &report.errors {
                 eprintln!("{error}");
             }
@@ -107,7 +178,188 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(exit_for(report.errors.len()))
         }
+        Command::Digest(command) => digest_command(root, command, now),
+        Command::Subscribers(command) => subscribers_command(root, command, now),
     }
+}
+
+fn digest_command(
+    root: &Path,
+    command: DigestCommand,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<ExitCode> {
+    let config = load_config(root)?;
+    match command {
+        DigestCommand::Preview { subscriber, text } => {
+            let Some(message) = digest::preview(root, &config, subscriber.as_deref(), now)? else {
+                println!("nothing new to send");
+                return Ok(ExitCode::SUCCESS);
+            };
+            let raw = message.formatted();
+            let mut out = std::io::stdout().lock();
+            if text {
+                out.write_all(kurier::mail::message::text_part(&raw).as_bytes())?;
+            } else {
+                out.write_all(&raw)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        DigestCommand::Send { dry_run } => {
+            let runtime =
+                tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            let outcome = runtime.block_on(async {
+                let (stop_tx, stop) = tokio::sync::watch::channel(false);
+                tokio::spawn(async move {
+                    kurier::shutdown::signal().await;
+                    eprintln!("stopping: finishing the messages in flight");
+                    let _ = stop_tx.send(true);
+                });
+                let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+                digest::send(root, &config, dry_run, now, stop, progress).await
+            })?;
+            print_outcome(&outcome);
+            Ok(match outcome {
+                Outcome::Sent { report, .. } if report.failed > 0 || report.deferred > 0 => {
+                    ExitCode::FAILURE
+                }
+                _ => ExitCode::SUCCESS,
+            })
+        }
+        DigestCommand::Status => {
+            for issue in digest::status(root, &config)? {
+                let counts: Vec<String> = issue
+                    .counts
+                    .iter()
+                    .map(|(state, n)| format!("{state} {n}"))
+                    .collect();
+                println!(
+                    "issue {} {} {} ({} posts) {}{}",
+                    issue.id,
+                    issue.status.as_str(),
+                    issue.created_at,
+                    issue.posts,
+                    if issue.subject.is_empty() {
+                        String::new()
+                    } else {
+                        format!("\"{}\" ", issue.subject)
+                    },
+                    counts.join(", ")
+                );
+                for (email, reply) in &issue.failures {
+                    println!("  failed {email}: {reply}");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn print_outcome(outcome: &Outcome) {
+    match outcome {
+        Outcome::Skipped { issue } => {
+            println!("nothing new since the last issue: issue {issue} recorded as skipped")
+        }
+        Outcome::DryRun {
+            resumed,
+            subject,
+            posts,
+            recipients,
+        } => {
+            if posts.is_empty() {
+                println!("dry run: nothing new to send");
+                return;
+            }
+            let what = if *resumed {
+                "would resume"
+            } else {
+                "would send"
+            };
+            println!(
+                "dry run: {what} \"{subject}\" with {} posts to {recipients} subscribers:",
+                posts.len()
+            );
+            for post in posts {
+                println!("  {} {}", post.date, post.title);
+            }
+        }
+        Outcome::Sent {
+            issue,
+            resumed,
+            report,
+            transport,
+        } => {
+            println!(
+                "issue {} ({}{}) via {transport}: sent {}, failed {}, skipped {}, retried {}, deferred {} in {:.2} s ({:.0} messages/s)",
+                issue.id,
+                issue.status.as_str(),
+                if *resumed { ", resumed" } else { "" },
+                report.sent,
+                report.failed,
+                report.skipped,
+                report.retried,
+                report.deferred,
+                report.duration.as_secs_f64(),
+                report.messages_per_second()
+            );
+        }
+    }
+}
+
+fn subscribers_command(
+    root: &Path,
+    command: SubscribersCommand,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<ExitCode> {
+    let config = load_config(root)?;
+    let mut store = digest::open_store(root, &config)?;
+    match command {
+        SubscribersCommand::Add {
+            email,
+            name,
+            confirmed,
+        } => {
+            let status = if confirmed {
+                Status::Active
+            } else {
+                Status::Pending
+            };
+            let s = store.add_subscriber(&email, name.as_deref(), status, now)?;
+            println!("added {} ({})", s.email, s.status);
+        }
+        SubscribersCommand::Remove { email } => {
+            let s = store.unsubscribe_email(&email, now)?;
+            println!("{} is now unsubscribed", s.email);
+        }
+        SubscribersCommand::List { status } => {
+            for s in store.subscribers(status)? {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    s.email,
+                    s.status,
+                    s.name.as_deref().unwrap_or(""),
+                    s.created_at
+                );
+            }
+        }
+        SubscribersCommand::Import { file } => {
+            let reader = std::fs::File::open(&file)
+                .with_context(|| format!("cannot open {}", file.display()))?;
+            let rows = store::parse_import(reader).with_context(|| file.display().to_string())?;
+            let report = store
+                .import(&rows, now)
+                .with_context(|| file.display().to_string())?;
+            println!(
+                "imported {}: {} added, {} already in the list",
+                file.display(),
+                report.added,
+                report.already_present
+            );
+        }
+        SubscribersCommand::Export => {
+            store::export_csv(&store.subscribers(None)?, std::io::stdout().lock())?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn exit_for(errors: usize) -> ExitCode {

@@ -12,6 +12,7 @@ pub use permalink::{Permalink, PermalinkParts};
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
 use chrono_tz::Tz;
 use serde::Deserialize;
@@ -39,6 +40,11 @@ pub struct Config {
     pub digest: DigestConfig,
     pub smtp: Option<SmtpConfig>,
     pub http: HttpConfig,
+    pub dkim: Option<DkimConfig>,
+    /// The subscriber store's folder, relative to the site root unless absolute.
+    pub subscribers_dir: PathBuf,
+    /// HMAC key for tokens from `KURIER_SECRET`; when `None`, one is kept in the store.
+    pub secret: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -84,7 +90,7 @@ impl Default for FeedsConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DigestConfig {
-    /// Cron expression with a seconds field, read in the site's time zone.
+    /// Cron expression with a seconds field, read in the site's time zone; checked at load.
     pub schedule: String,
     pub from: Option<String>,
     /// A Tera template for the subject line.
@@ -105,30 +111,110 @@ impl Default for DigestConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// Where and how digests are sent. `Debug` never shows the password.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SmtpConfig {
+    /// lettre's URL syntax: `smtp://host:port`, `smtps://…`, `smtp://…?tls=required`.
     pub url: String,
+    /// Connections used at once (and messages in flight).
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
+    /// Messages per second at most; 0 = unlimited.
     #[serde(default)]
     pub rate_per_second: u32,
+    /// Deadline of every SMTP exchange, connect included.
+    #[serde(default = "default_timeout")]
+    pub timeout_seconds: u64,
+    /// Attempts per recipient and run for transient failures (4xx, connection errors).
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// First retry delay; doubled for each further attempt, with jitter.
+    #[serde(default = "default_retry_base_ms")]
+    pub retry_base_ms: u64,
+    /// Consecutive failures after which sending pauses.
+    #[serde(default = "default_pause_after")]
+    pub pause_after_failures: u32,
+    #[serde(default = "default_pause_seconds")]
+    pub pause_seconds: u64,
+    /// From `KURIER_SMTP_PASSWORD`, never from the file.
+    #[serde(skip)]
+    pub password: Option<String>,
+}
+
+impl fmt::Debug for SmtpConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SmtpConfig")
+            .field("url", &redact_url(&self.url))
+            .field("concurrency", &self.concurrency)
+            .field("rate_per_second", &self.rate_per_second)
+            .field("timeout_seconds", &self.timeout_seconds)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .finish_non_exhaustive()
+    }
+}
+
+/// A URL with any password replaced by `***`, for logs and errors.
+pub fn redact_url(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(_) => url.to_owned(),
+        Err(_) => "(unparsable URL)".to_owned(),
+    }
 }
 
 fn default_concurrency() -> usize {
     4
+}
+fn default_timeout() -> u64 {
+    30
+}
+fn default_max_attempts() -> u32 {
+    5
+}
+fn default_retry_base_ms() -> u64 {
+    1000
+}
+fn default_pause_after() -> u32 {
+    10
+}
+fn default_pause_seconds() -> u64 {
+    30
+}
+
+/// DKIM signing of digests (RFC 6376).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DkimConfig {
+    pub domain: String,
+    pub selector: String,
+    /// PEM (PKCS#1) RSA key, or a base64 Ed25519 key, relative to the site root.
+    pub key_file: PathBuf,
+    #[serde(default = "default_dkim_algorithm")]
+    pub algorithm: String,
+}
+
+fn default_dkim_algorithm() -> String {
+    "rsa".to_owned()
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     pub listen: String,
+    /// Where readers reach kurier's HTTP endpoints (subscribe, confirm, unsubscribe, archive),
+    /// ending in `/`; defaults to `base_url`, behind a reverse proxy.
+    pub public_url: Option<String>,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: "127.0.0.1:8080".to_owned(),
+            public_url: None,
         }
     }
 }
@@ -160,6 +246,14 @@ struct RawConfig {
     smtp: Option<SmtpConfig>,
     #[serde(default)]
     http: HttpConfig,
+    #[serde(default)]
+    dkim: Option<DkimConfig>,
+    #[serde(default = "default_subscribers_dir")]
+    subscribers_dir: PathBuf,
+}
+
+fn default_subscribers_dir() -> PathBuf {
+    PathBuf::from("subscribers")
 }
 
 fn default_language() -> Spanned<String> {
@@ -238,6 +332,41 @@ impl Config {
         if raw.feeds.limit == 0 {
             return Err(error(None, "feeds.limit: must be at least 1".to_owned()));
         }
+        cron::Schedule::from_str(&raw.digest.schedule).map_err(|e| {
+            error(
+                Some(key_span(text, "schedule")),
+                format!(
+                    "digest.schedule: `{}` is not a cron expression with seconds \
+                     (sec min hour day-of-month month day-of-week, e.g. `0 0 8 * * Mon`): {e}",
+                    raw.digest.schedule
+                ),
+            )
+        })?;
+        if let Some(from) = &raw.digest.from {
+            from.parse::<lettre::message::Mailbox>().map_err(|e| {
+                error(
+                    Some(key_span(text, "from")),
+                    format!("digest.from: `{from}` is not an address: {e}"),
+                )
+            })?;
+        }
+        if let Some(smtp) = &raw.smtp {
+            if smtp.concurrency == 0 || smtp.max_attempts == 0 || smtp.timeout_seconds == 0 {
+                return Err(error(
+                    Some(key_span(text, "url")),
+                    "smtp: concurrency, max_attempts and timeout_seconds must be at least 1"
+                        .to_owned(),
+                ));
+            }
+        }
+        if let Some(public) = &raw.http.public_url {
+            parse_base_url(public).map_err(|m| {
+                error(
+                    Some(key_span(text, "public_url")),
+                    format!("http.public_url: {m}"),
+                )
+            })?;
+        }
 
         Ok(Config {
             title: raw.title,
@@ -252,7 +381,55 @@ impl Config {
             digest: raw.digest,
             smtp: raw.smtp,
             http: raw.http,
+            dkim: raw.dkim,
+            subscribers_dir: raw.subscribers_dir,
+            secret: None,
         })
+    }
+
+    /// Applies the environment overrides of §2: `KURIER_SMTP_URL`, `KURIER_SMTP_PASSWORD`,
+    /// `KURIER_SECRET`. `get` reads a variable (the process environment at the edge, a map in
+    /// tests).
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) {
+        if let Some(url) = get("KURIER_SMTP_URL").filter(|u| !u.trim().is_empty()) {
+            match &mut self.smtp {
+                Some(smtp) => smtp.url = url,
+                None => {
+                    self.smtp = Some(SmtpConfig {
+                        url,
+                        concurrency: default_concurrency(),
+                        rate_per_second: 0,
+                        timeout_seconds: default_timeout(),
+                        max_attempts: default_max_attempts(),
+                        retry_base_ms: default_retry_base_ms(),
+                        pause_after_failures: default_pause_after(),
+                        pause_seconds: default_pause_seconds(),
+                        password: None,
+                    })
+                }
+            }
+        }
+        if let Some(smtp) = &mut self.smtp {
+            smtp.password = get("KURIER_SMTP_PASSWORD").filter(|p| !p.is_empty());
+        }
+        self.secret = get("KURIER_SECRET").filter(|s| !s.is_empty());
+    }
+
+    /// The base of kurier's own HTTP links, ending in `/`.
+    pub fn public_url(&self) -> Url {
+        self.http
+            .public_url
+            .as_deref()
+            .and_then(|u| parse_base_url(u).ok())
+            .unwrap_or_else(|| self.base_url.clone())
+    }
+
+    /// An absolute URL under [`Config::public_url`].
+    pub fn public(&self, path: &str) -> String {
+        let base = self.public_url();
+        base.join(path.trim_start_matches('/'))
+            .map(String::from)
+            .unwrap_or_else(|_| format!("{base}{path}"))
     }
 
     /// The absolute URL of `path` (relative to the site root, with or without a leading `/`).
@@ -295,6 +472,22 @@ fn validate_language(tag: &str) -> Result<String, String> {
             "`{tag}` is not a BCP 47 language tag such as `pl` or `en-GB`"
         ))
     }
+}
+
+/// The span of the first line that sets `key`, for errors about values validated after parsing.
+fn key_span(text: &str, key: &str) -> std::ops::Range<usize> {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if trimmed
+            .strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with('='))
+        {
+            return offset..offset + line.len();
+        }
+        offset += line.len();
+    }
+    0..0
 }
 
 /// 1-based line number of byte `offset` in `text`.
@@ -383,6 +576,54 @@ mod tests {
     fn wrong_type_names_the_line() {
         let err = parse(&format!("{MINIMAL}[feeds]\nrelated = \"three\"\n")).unwrap_err();
         assert_eq!(err.line, Some(4), "{err}");
+    }
+
+    #[test]
+    fn bad_cron_expression_is_named_with_its_line() {
+        let err = parse(&format!("{MINIMAL}[digest]\nschedule = \"every monday\"\n")).unwrap_err();
+        assert_eq!(err.line, Some(4), "{err}");
+        assert!(
+            err.message
+                .starts_with("digest.schedule: `every monday` is not a cron expression"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn environment_overrides_smtp_and_secret_and_debug_hides_the_password() {
+        let mut config = parse(MINIMAL).unwrap();
+        let env = |key: &str| match key {
+            "KURIER_SMTP_URL" => Some("smtp://user:hunter2@127.0.0.1:2525".to_owned()),
+            "KURIER_SMTP_PASSWORD" => Some("s3cret".to_owned()),
+            "KURIER_SECRET" => Some("k".to_owned()),
+            _ => None,
+        };
+        config.apply_env(env);
+        let smtp = config.smtp.as_ref().unwrap();
+        assert_eq!(smtp.password.as_deref(), Some("s3cret"));
+        assert_eq!(config.secret.as_deref(), Some("k"));
+        let debug = format!("{config:?}");
+        assert!(
+            !debug.contains("hunter2") && !debug.contains("s3cret"),
+            "{debug}"
+        );
+    }
+
+    #[test]
+    fn public_url_defaults_to_base_url() {
+        let config = parse(MINIMAL).unwrap();
+        assert_eq!(
+            config.public("unsubscribe/x"),
+            "https://example.org/blog/unsubscribe/x"
+        );
+        let config = parse(&format!(
+            "{MINIMAL}[http]\npublic_url = \"https://news.example.org\"\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            config.public("/digests/3"),
+            "https://news.example.org/digests/3"
+        );
     }
 
     #[test]

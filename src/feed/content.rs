@@ -6,7 +6,7 @@
 //! `_kurier.related`); RSS 2.0 has no such element, so the block is its only carrier.
 
 use super::Channel;
-use crate::site::Post;
+use crate::site::{Post, escape_html as escape};
 
 /// The heading of the related-posts block in the site's language.
 pub fn related_heading(language: &str) -> &'static str {
@@ -40,33 +40,9 @@ pub fn full_html(channel: &Channel<'_>, post: &Post, language: &str, full: bool)
     Some(html)
 }
 
-/// Escapes text for HTML element content and double-quoted attributes.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn escapes_markup_in_titles() {
-        assert_eq!(
-            escape(r#"<b>"Ból" & 'lęk'</b>"#),
-            "&lt;b&gt;&quot;Ból&quot; &amp; &#39;lęk&#39;&lt;/b&gt;"
-        );
-    }
 
     #[test]
     fn heading_follows_the_language() {

@@ -52,6 +52,22 @@ fn absolute_srcset(srcset: &str, base: &Url) -> String {
         .join(", ")
 }
 
+/// Escapes text for HTML element content and double-quoted attributes.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,6 +123,14 @@ mod tests {
         assert!(!html.contains("script"), "{html}");
         assert!(!html.contains("onclick"), "{html}");
         assert!(!html.contains("javascript"), "{html}");
+    }
+
+    #[test]
+    fn escapes_text_for_content_and_attributes() {
+        assert_eq!(
+            escape_html(r#"<b>"Ból" & 'lęk'</b>"#),
+            "&lt;b&gt;&quot;Ból&quot; &amp; &#39;lęk&#39;&lt;/b&gt;"
+        );
     }
 
     #[test]

@@ -23,6 +23,7 @@ mod slug;
 mod source;
 
 pub use date::parse as parse_date;
+pub use html::escape_html;
 pub use post::{Post, PostError};
 pub use related::Terms;
 pub use slug::slugify;

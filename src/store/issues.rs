@@ -172,6 +172,48 @@ impl Store {
         Ok(ids)
     }
 
+    /// Ids of posts no digest may contain: those sent in an issue and the baseline.
+    pub fn excluded_post_ids(&self) -> Result<HashSet<String>> {
+        let mut statement = self
+            .conn
+            .prepare("SELECT post_id FROM issue_posts UNION SELECT post_id FROM baseline_posts")
+            .map_err(|e| self.err(e))?;
+        let ids = statement
+            .query_map([], |row| row.get(0))
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<HashSet<String>>>()
+            .map_err(|e| self.err(e))?;
+        Ok(ids)
+    }
+
+    /// Whether the first digest was ever composed (and the baseline recorded).
+    pub fn digests_started(&self) -> Result<bool> {
+        Ok(self.meta("digests_started_at")?.is_some())
+    }
+
+    /// Records the baseline: posts too old for the first digest, never to be sent.
+    pub fn start_digests(&mut self, baseline: &[String], now: DateTime<Utc>) -> Result<()> {
+        let path = self.path.clone();
+        let sqlite = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(sqlite)?;
+        for id in baseline {
+            tx.execute(
+                "INSERT OR IGNORE INTO baseline_posts (post_id) VALUES (?1)",
+                [id],
+            )
+            .map_err(sqlite)?;
+        }
+        tx.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('digests_started_at', ?1)",
+            [timestamp(now)],
+        )
+        .map_err(sqlite)?;
+        tx.commit().map_err(sqlite)
+    }
+
     /// The issue being sent, if one was started and not finished.
     pub fn unfinished_issue(&self) -> Result<Option<Issue>> {
         self.conn
@@ -241,6 +283,26 @@ impl Store {
         tx.commit().map_err(sqlite)?;
         self.issue(id)?
             .ok_or_else(|| StoreError::NotFound(format!("issue {id}")))
+    }
+
+    /// Stores the "view in browser" page of an issue.
+    pub fn set_archive(&self, issue: i64, html: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE issues SET archive_html = ?2 WHERE id = ?1",
+                params![issue, html],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// The id the next issue will get (SQLite gives a new row the largest id plus one).
+    pub fn next_issue_id(&self) -> Result<i64> {
+        self.conn
+            .query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM issues", [], |row| {
+                row.get(0)
+            })
+            .map_err(|e| self.err(e))
     }
 
     /// Records that a digest was due and had nothing new to send.

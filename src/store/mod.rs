@@ -170,7 +170,7 @@ fn decode_hex(hex: &str) -> Vec<u8> {
 }
 
 /// Timestamps are stored as RFC 3339 UTC text, which sorts as time does.
-pub(crate) fn timestamp(at: DateTime<Utc>) -> String {
+pub fn timestamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 

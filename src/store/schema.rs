@@ -51,6 +51,12 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX deliveries_state ON deliveries (issue_id, state);
 
+    -- Posts that existed, older than `first_window_days`, when the first digest was composed:
+    -- never sent, so that the second issue does not mail the whole archive.
+    CREATE TABLE baseline_posts (
+        post_id TEXT PRIMARY KEY
+    );
+
     CREATE TABLE meta (
         key   TEXT PRIMARY KEY,
         value TEXT NOT NULL

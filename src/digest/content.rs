@@ -1,0 +1,149 @@
+//! The rendered content of one issue, made once and personalized per subscriber.
+//!
+//! Rendering Tera templates and inlining CSS for every one of 100,000 subscribers would cost
+//! more than sending, so an issue is rendered once with placeholders (characters from Unicode's
+//! private use area, which neither Tera, css-inline nor any post can produce) where the
+//! subscriber's address, name and unsubscribe link go, and each message substitutes them —
+//! HTML-escaped in the HTML part. Subscribers with and without a name get separate renders, so a
+//! template's `{% if subscriber.name %}` works. The archived "view in browser" page is a third
+//! render, without subscriber and without unsubscribe link.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use tera::Context;
+
+use crate::config::Config;
+use crate::render::{DIGEST_HTML, DIGEST_TXT, RenderError, SUBJECT, Templates};
+use crate::site::escape_html;
+use crate::store::FrozenPost;
+
+const EMAIL: &str = "\u{E000}email\u{E001}";
+const NAME: &str = "\u{E000}name\u{E001}";
+const UNSUBSCRIBE: &str = "\u{E000}unsubscribe\u{E001}";
+
+/// One rendering of the message bodies.
+#[derive(Debug, Clone)]
+struct Bodies {
+    html: String,
+    text: String,
+}
+
+/// An issue rendered for every subscriber at once.
+#[derive(Debug, Clone)]
+pub struct IssueContent {
+    pub subject: String,
+    named: Bodies,
+    unnamed: Bodies,
+    /// The "view in browser" page.
+    pub archive_html: String,
+}
+
+/// The URL of an issue's archived page.
+pub fn archive_url(config: &Config, issue: i64) -> String {
+    config.public(&format!("digests/{issue}"))
+}
+
+fn context(
+    config: &Config,
+    templates: &Templates,
+    issue: Option<i64>,
+    date: &str,
+    subject: &str,
+    posts: &[FrozenPost],
+) -> Context {
+    let locale = templates.locale();
+    let mut context = Context::new();
+    context.insert(
+        "site",
+        &json!({
+            "title": config.title, "description": config.description,
+            "url": config.base_url.as_str(), "language": config.language,
+        }),
+    );
+    context.insert("posts", posts);
+    context.insert("count", &posts.len());
+    context.insert("new_posts", &locale.new_posts(posts.len() as u64));
+    context.insert("t", &locale.strings());
+    let archive = issue.map(|id| archive_url(config, id)).unwrap_or_default();
+    context.insert(
+        "issue",
+        &json!({ "id": issue, "date": date, "subject": subject, "archive_url": archive }),
+    );
+    context
+}
+
+/// The subject of an issue with these posts.
+pub fn subject(
+    config: &Config,
+    templates: &Templates,
+    created: DateTime<Utc>,
+    posts: &[FrozenPost],
+) -> Result<String, RenderError> {
+    let context = context(config, templates, None, &created.to_rfc3339(), "", posts);
+    Ok(one_line(&templates.render(SUBJECT, &context)?))
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Renders issue `id`, created at `created_at` (RFC 3339), with its stored subject and posts.
+pub fn render(
+    config: &Config,
+    templates: &Templates,
+    id: i64,
+    created_at: &str,
+    subject: &str,
+    posts: &[FrozenPost],
+) -> Result<IssueContent, RenderError> {
+    let base = context(config, templates, Some(id), created_at, subject, posts);
+    let bodies = |name: &str, email: &str, unsubscribe: &str| -> Result<Bodies, RenderError> {
+        let mut context = base.clone();
+        context.insert("subscriber", &json!({ "email": email, "name": name }));
+        context.insert("unsubscribe_url", unsubscribe);
+        let html = templates.render(DIGEST_HTML, &context)?;
+        let html = css_inline::inline(&html).map_err(|e| RenderError {
+            origin: DIGEST_HTML.to_owned(),
+            message: format!("cannot inline its CSS: {e}"),
+        })?;
+        Ok(Bodies {
+            html,
+            text: templates.render(DIGEST_TXT, &context)?,
+        })
+    };
+    Ok(IssueContent {
+        subject: subject.to_owned(),
+        named: bodies(NAME, EMAIL, UNSUBSCRIBE)?,
+        unnamed: bodies("", EMAIL, UNSUBSCRIBE)?,
+        archive_html: bodies("", "", "")?.html,
+    })
+}
+
+impl IssueContent {
+    /// The HTML and text bodies for one subscriber.
+    pub fn personalize(
+        &self,
+        email: &str,
+        name: Option<&str>,
+        unsubscribe_url: &str,
+    ) -> (String, String) {
+        let name = name.filter(|n| !n.trim().is_empty());
+        let bodies = if name.is_some() {
+            &self.named
+        } else {
+            &self.unnamed
+        };
+        let name = name.unwrap_or_default();
+        let html = bodies
+            .html
+            .replace(EMAIL, &escape_html(email))
+            .replace(NAME, &escape_html(name))
+            .replace(UNSUBSCRIBE, &escape_html(unsubscribe_url));
+        let text = bodies
+            .text
+            .replace(EMAIL, email)
+            .replace(NAME, name)
+            .replace(UNSUBSCRIBE, unsubscribe_url);
+        (html, text)
+    }
+}

@@ -1,0 +1,442 @@
+//! Digests: compose an issue from the new posts, freeze it with its recipients, send it.
+//!
+//! `compose.rs` decides which posts (pure), `content.rs` renders the issue once for all
+//! subscribers, `send.rs` is the delivery engine. This file wires them for the `digest`
+//! commands and the daemon: [`send`] resumes an unfinished issue or creates the next one (or
+//! records a skipped one), [`preview`] shows the message a subscriber would get, [`status`]
+//! lists the issues.
+
+pub mod compose;
+pub mod content;
+pub mod send;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use chrono::{DateTime, Utc};
+use lettre::Message;
+use lettre::message::Mailbox;
+use tokio::sync::watch;
+
+use crate::config::{Config, ConfigError};
+use crate::mail::{self, Letter, Tokens, Transport};
+use crate::render::{RenderError, Templates};
+use crate::site::Site;
+use crate::store::{
+    Delivery, FrozenPost, Issue, IssueSummary, SendLock, Status, Store, StoreError,
+};
+use content::IssueContent;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DigestError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    #[error("cannot read {path}: {source}")]
+    Content {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Mail(String),
+}
+
+/// Everything needed to turn an issue into messages.
+pub struct Mailer {
+    config: Config,
+    templates: Templates,
+    tokens: Tokens,
+    from: Mailbox,
+    list_id: String,
+    dkim: Option<lettre::message::dkim::DkimConfig>,
+}
+
+/// The subscribers folder of a site.
+pub fn subscribers_dir(root: &Path, config: &Config) -> PathBuf {
+    root.join(&config.subscribers_dir)
+}
+
+/// Opens the store of a site.
+pub fn open_store(root: &Path, config: &Config) -> Result<Store, StoreError> {
+    Store::open_dir(&subscribers_dir(root, config))
+}
+
+impl Mailer {
+    pub fn new(root: &Path, config: &Config, store: &Store) -> Result<Mailer, DigestError> {
+        let templates = Templates::load(root, config)?;
+        let secret = match &config.secret {
+            Some(secret) => secret.as_bytes().to_vec(),
+            None => store.secret()?,
+        };
+        let from = sender(config)?;
+        let host = config.base_url.host_str().unwrap_or("localhost");
+        let dkim = config
+            .dkim
+            .as_ref()
+            .map(|dkim| mail::dkim::load(root, dkim))
+            .transpose()
+            .map_err(DigestError::Mail)?;
+        Ok(Mailer {
+            config: config.clone(),
+            templates,
+            tokens: Tokens::new(&secret),
+            from,
+            list_id: format!("digest.{host}"),
+            dkim,
+        })
+    }
+
+    pub fn tokens(&self) -> &Tokens {
+        &self.tokens
+    }
+
+    pub fn templates(&self) -> &Templates {
+        &self.templates
+    }
+
+    pub fn from(&self) -> &Mailbox {
+        &self.from
+    }
+
+    /// The one-click unsubscribe URL of a subscriber (RFC 8058).
+    pub fn unsubscribe_url(&self, subscriber: i64) -> String {
+        self.config.public(&format!(
+            "unsubscribe/{}",
+            self.tokens.unsubscribe(subscriber)
+        ))
+    }
+
+    /// Renders a stored issue.
+    pub fn content(&self, issue: &Issue) -> Result<IssueContent, RenderError> {
+        content::render(
+            &self.config,
+            &self.templates,
+            issue.id,
+            &issue.created_at,
+            &issue.subject,
+            &issue.posts,
+        )
+    }
+
+    /// The message of `issue` for one subscriber, signed when DKIM is configured.
+    pub fn letter(
+        &self,
+        content: &IssueContent,
+        issue: i64,
+        subscriber: i64,
+        email: &str,
+        name: Option<&str>,
+    ) -> Result<Message, String> {
+        let unsubscribe = self.unsubscribe_url(subscriber);
+        let (html, text) = content.personalize(email, name, &unsubscribe);
+        let mut message = mail::build(&Letter {
+            from: &self.from,
+            to_email: email,
+            to_name: name,
+            subject: &content.subject,
+            text,
+            html,
+            date: SystemTime::now(),
+            message_id: mail::message_id(issue, subscriber, &self.from),
+            list_id: &self.list_id,
+            list_name: &self.config.title,
+            unsubscribe_url: Some(&unsubscribe),
+        })
+        .map_err(|e| e.to_string())?;
+        if let Some(dkim) = &self.dkim {
+            message.sign(dkim);
+        }
+        Ok(message)
+    }
+}
+
+/// `digest.from`, else the site author's address under the site's title.
+fn sender(config: &Config) -> Result<Mailbox, DigestError> {
+    if let Some(from) = &config.digest.from {
+        return from
+            .parse()
+            .map_err(|e| DigestError::Mail(format!("digest.from `{from}`: {e}")));
+    }
+    let email = config
+        .author
+        .as_ref()
+        .and_then(|a| a.email.as_deref())
+        .ok_or_else(|| {
+            DigestError::Mail(
+                "digest.from is not set (nor author.email): kurier needs a sender address"
+                    .to_owned(),
+            )
+        })?;
+    let address = email
+        .parse()
+        .map_err(|e| DigestError::Mail(format!("author.email `{email}`: {e}")))?;
+    Ok(Mailbox::new(Some(config.title.clone()), address))
+}
+
+/// What the next send would do.
+#[derive(Debug)]
+pub enum Plan {
+    /// An issue was started and not finished: it is resumed first.
+    Resume(Issue),
+    /// A new issue with these posts (and, on the first issue, this baseline).
+    New {
+        subject: String,
+        posts: Vec<FrozenPost>,
+        baseline: Vec<String>,
+    },
+    /// Nothing new since the last issue.
+    Nothing { baseline: Vec<String> },
+}
+
+/// Decides what the next send does, as of `now`.
+pub fn plan(
+    root: &Path,
+    config: &Config,
+    store: &Store,
+    templates: &Templates,
+    now: DateTime<Utc>,
+) -> Result<Plan, DigestError> {
+    if let Some(issue) = store.unfinished_issue()? {
+        return Ok(Plan::Resume(issue));
+    }
+    let loaded = Site::load(root, config, now).map_err(|source| DigestError::Content {
+        path: root.join(crate::site::CONTENT_DIR),
+        source,
+    })?;
+    for error in &loaded.errors {
+        tracing::warn!("{error}");
+    }
+    let excluded = store.excluded_post_ids()?;
+    let selection = compose::select(
+        &loaded.site,
+        &excluded,
+        store.digests_started()?,
+        &config.digest,
+        now,
+    );
+    let posts: Vec<FrozenPost> = selection.posts.iter().map(|p| compose::freeze(p)).collect();
+    if posts.is_empty() {
+        return Ok(Plan::Nothing {
+            baseline: selection.baseline,
+        });
+    }
+    let subject = content::subject(config, templates, now, &posts)?;
+    Ok(Plan::New {
+        subject,
+        posts,
+        baseline: selection.baseline,
+    })
+}
+
+/// What `digest send` did.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Nothing new: a skipped issue was recorded.
+    Skipped { issue: i64 },
+    /// `--dry-run`: what would be sent, to how many.
+    DryRun {
+        resumed: bool,
+        subject: String,
+        posts: Vec<FrozenPost>,
+        recipients: u64,
+    },
+    Sent {
+        issue: Issue,
+        resumed: bool,
+        report: send::Report,
+        transport: String,
+    },
+}
+
+/// Sends the due issue (resuming an unfinished one first), holding the store's send lock.
+pub async fn send(
+    root: &Path,
+    config: &Config,
+    dry_run: bool,
+    now: DateTime<Utc>,
+    stop: watch::Receiver<bool>,
+    progress: bool,
+) -> Result<Outcome, DigestError> {
+    let dir = subscribers_dir(root, config);
+    let mut store = Store::open_dir(&dir)?;
+    let _lock = if dry_run {
+        None
+    } else {
+        Some(SendLock::acquire(&dir)?)
+    };
+    let mailer = Mailer::new(root, config, &store)?;
+    let plan = plan(root, config, &store, &mailer.templates, now)?;
+    let active = store
+        .count_by_status()?
+        .into_iter()
+        .find(|(s, _)| *s == Status::Active)
+        .map_or(0, |(_, n)| n);
+    if dry_run {
+        return Ok(match plan {
+            Plan::Resume(issue) => {
+                let recipients = store.deliveries_to_make(issue.id, 0, usize::MAX)?.len() as u64;
+                Outcome::DryRun {
+                    resumed: true,
+                    subject: issue.subject,
+                    posts: issue.posts,
+                    recipients,
+                }
+            }
+            Plan::New { subject, posts, .. } => Outcome::DryRun {
+                resumed: false,
+                subject,
+                posts,
+                recipients: active,
+            },
+            Plan::Nothing { .. } => Outcome::DryRun {
+                resumed: false,
+                subject: String::new(),
+                posts: vec![],
+                recipients: 0,
+            },
+        });
+    }
+    let (issue, resumed) = match plan {
+        Plan::Resume(issue) => (issue, true),
+        Plan::Nothing { baseline } => {
+            if !store.digests_started()? {
+                store.start_digests(&baseline, now)?;
+            }
+            let issue = store.record_skipped_issue(now)?;
+            tracing::info!(issue, "digest skipped: no new posts");
+            return Ok(Outcome::Skipped { issue });
+        }
+        Plan::New {
+            subject,
+            posts,
+            baseline,
+        } => {
+            if !store.digests_started()? {
+                store.start_digests(&baseline, now)?;
+            }
+            (store.create_issue(&subject, &posts, "", now)?, false)
+        }
+    };
+    let content = mailer.content(&issue)?;
+    store.set_archive(issue.id, &content.archive_html)?;
+    let transport =
+        Arc::new(Transport::new(root, config.smtp.as_ref()).map_err(DigestError::Mail)?);
+    let described = transport.describe();
+    let total = store.delivery_counts(issue.id)?;
+    let todo: u64 = total
+        .iter()
+        .filter(|(s, _)| s.as_str() == "pending" || s.as_str() == "sending")
+        .map(|(_, n)| n)
+        .sum();
+    let bar = if progress {
+        progress_bar(todo)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let issue_id = issue.id;
+    let mailer = Arc::new(mailer);
+    let content = Arc::new(content);
+    let compose: Arc<send::Compose> = Arc::new(move |delivery: &Delivery| {
+        mailer.letter(
+            &content,
+            issue_id,
+            delivery.subscriber_id,
+            &delivery.email,
+            delivery.name.as_deref(),
+        )
+    });
+    tracing::info!(issue = issue_id, resumed, recipients = todo, transport = %described, "sending digest");
+    let store = Arc::new(Mutex::new(store));
+    let report = send::run(
+        Arc::clone(&store),
+        issue_id,
+        transport,
+        compose,
+        send::Settings::new(config.smtp.as_ref()),
+        stop,
+        bar,
+    )
+    .await?;
+    tracing::info!(
+        issue = issue_id,
+        sent = report.sent,
+        failed = report.failed,
+        skipped = report.skipped,
+        retried = report.retried,
+        deferred = report.deferred,
+        seconds = report.duration.as_secs_f64(),
+        "digest run finished"
+    );
+    let issue = store
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .issue(issue_id)?
+        .unwrap_or(issue);
+    Ok(Outcome::Sent {
+        issue,
+        resumed,
+        report,
+        transport: described,
+    })
+}
+
+fn progress_bar(total: u64) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(total),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{bar:40} {pos}/{len} messages, {per_sec}, {eta} left",
+    ) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// The message the next (or unfinished) issue would bring `subscriber` — or the first active
+/// subscriber, or a sample address when there is none.
+pub fn preview(
+    root: &Path,
+    config: &Config,
+    subscriber: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Option<Message>, DigestError> {
+    let store = open_store(root, config)?;
+    let mailer = Mailer::new(root, config, &store)?;
+    let (id, created, subject, posts) = match plan(root, config, &store, &mailer.templates, now)? {
+        Plan::Resume(issue) => (issue.id, issue.created_at, issue.subject, issue.posts),
+        Plan::New { subject, posts, .. } => (
+            store.next_issue_id()?,
+            crate::store::timestamp(now),
+            subject,
+            posts,
+        ),
+        Plan::Nothing { .. } => return Ok(None),
+    };
+    let (subscriber_id, email, name) = match subscriber {
+        Some(email) => {
+            let s = store
+                .subscriber_by_email(email)?
+                .ok_or_else(|| StoreError::NotFound(email.to_owned()))?;
+            (s.id, s.email, s.name)
+        }
+        None => match store.subscribers(Some(Status::Active))?.into_iter().next() {
+            Some(s) => (s.id, s.email, s.name),
+            None => (0, "czytelnik@example.org".to_owned(), None),
+        },
+    };
+    let content = content::render(config, &mailer.templates, id, &created, &subject, &posts)?;
+    mailer
+        .letter(&content, id, subscriber_id, &email, name.as_deref())
+        .map(Some)
+        .map_err(DigestError::Mail)
+}
+
+/// Every issue with its delivery counts.
+pub fn status(root: &Path, config: &Config) -> Result<Vec<IssueSummary>, DigestError> {
+    Ok(open_store(root, config)?.issue_summaries()?)
+}

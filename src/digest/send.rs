@@ -1,0 +1,356 @@
+//! The delivery engine: every pending delivery of an issue, sent once, through faults.
+//!
+//! `concurrency` workers (one pooled SMTP connection each) page through the issue's deliveries
+//! in subscriber order, a few hundred at a time, so memory stays flat however many subscribers
+//! there are. For each delivery a worker commits `sending`, runs the SMTP transaction under a
+//! deadline, and commits `sent` or `failed` (see `store/issues.rs` for why this order makes a
+//! crash cost at most `concurrency` duplicates and never a miss).
+//!
+//! Transient failures (4xx, connection errors, deadlines) are retried with exponential backoff
+//! and full jitter (the AWS architecture blog's "Exponential Backoff and Jitter"), at most
+//! `max_attempts` times per run; then the delivery is left `pending` for the next run
+//! (deferred). A delivery that has failed transiently [`GIVE_UP_RUNS`] runs' worth of attempts is
+//! marked failed, so one broken mailbox cannot hold an issue open forever. Permanent failures
+//! (5xx) are recorded with the server's reply and not retried. After `pause_after_failures`
+//! consecutive failures every worker pauses for `pause_seconds`: a server that is down is given
+//! time instead of being hammered. A stop request (SIGINT/SIGTERM in the daemon) lets every
+//! worker finish the message it holds and take no other.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use indicatif::ProgressBar;
+use lettre::Message;
+use tokio::sync::watch;
+
+use crate::config::SmtpConfig;
+use crate::mail::Transport;
+use crate::store::{Delivery, DeliveryState, Status, Store, StoreError};
+
+/// Runs of `max_attempts` transient failures after which a delivery is given up as failed.
+pub const GIVE_UP_RUNS: u32 = 4;
+/// Deliveries fetched from the store at a time.
+const PAGE: usize = 256;
+
+/// How a run sends.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub concurrency: usize,
+    pub rate_per_second: u32,
+    pub max_attempts: u32,
+    pub retry_base: Duration,
+    pub pause_after_failures: u32,
+    pub pause_for: Duration,
+}
+
+impl Settings {
+    pub fn new(smtp: Option<&SmtpConfig>) -> Settings {
+        match smtp {
+            Some(smtp) => Settings {
+                concurrency: smtp.concurrency,
+                rate_per_second: smtp.rate_per_second,
+                max_attempts: smtp.max_attempts,
+                retry_base: Duration::from_millis(smtp.retry_base_ms),
+                pause_after_failures: smtp.pause_after_failures,
+                pause_for: Duration::from_secs(smtp.pause_seconds),
+            },
+            // Writing files into outbox/.
+            None => Settings {
+                concurrency: 4,
+                rate_per_second: 0,
+                max_attempts: 3,
+                retry_base: Duration::from_millis(100),
+                pause_after_failures: 10,
+                pause_for: Duration::from_secs(1),
+            },
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    pub sent: u64,
+    pub failed: u64,
+    /// Subscribers who left after the issue was created.
+    pub skipped: u64,
+    /// Attempts beyond each delivery's first.
+    pub retried: u64,
+    /// Left pending for the next run after transient failures (or a stop).
+    pub deferred: u64,
+    pub duration: Duration,
+}
+
+impl Report {
+    pub fn messages_per_second(&self) -> f64 {
+        self.sent as f64 / self.duration.as_secs_f64().max(1e-9)
+    }
+}
+
+/// Builds the message of one delivery.
+pub type Compose = dyn Fn(&Delivery) -> Result<Message, String> + Send + Sync;
+
+/// Shared state of one run's workers.
+struct Run {
+    store: Arc<Mutex<Store>>,
+    issue: i64,
+    transport: Arc<Transport>,
+    compose: Arc<Compose>,
+    settings: Settings,
+    stop: watch::Receiver<bool>,
+    progress: ProgressBar,
+    pages: Mutex<Pages>,
+    consecutive_failures: AtomicU32,
+    paused_until: Mutex<Option<Instant>>,
+    next_slot: Mutex<Instant>,
+    counts: [AtomicU64; 5],
+}
+
+struct Pages {
+    after: i64,
+    buffer: VecDeque<Delivery>,
+    exhausted: bool,
+}
+
+const SENT: usize = 0;
+const FAILED: usize = 1;
+const SKIPPED: usize = 2;
+const RETRIED: usize = 3;
+const DEFERRED: usize = 4;
+
+/// Sends every delivery of `issue` still to be made, then marks the issue sent if none is left.
+pub async fn run(
+    store: Arc<Mutex<Store>>,
+    issue: i64,
+    transport: Arc<Transport>,
+    compose: Arc<Compose>,
+    settings: Settings,
+    stop: watch::Receiver<bool>,
+    progress: ProgressBar,
+) -> Result<Report, StoreError> {
+    let started = Instant::now();
+    let workers = settings.concurrency.max(1);
+    let run = Arc::new(Run {
+        store,
+        issue,
+        transport,
+        compose,
+        settings,
+        stop,
+        progress,
+        pages: Mutex::new(Pages {
+            after: 0,
+            buffer: VecDeque::new(),
+            exhausted: false,
+        }),
+        consecutive_failures: AtomicU32::new(0),
+        paused_until: Mutex::new(None),
+        next_slot: Mutex::new(Instant::now()),
+        counts: Default::default(),
+    });
+    let handles: Vec<_> = (0..workers)
+        .map(|_| tokio::spawn(worker(Arc::clone(&run))))
+        .collect();
+    let mut first_error = None;
+    for handle in handles {
+        match handle.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => first_error = first_error.or(Some(e)),
+            Err(join) => panic!("a delivery worker panicked: {join}"),
+        }
+    }
+    run.progress.finish_and_clear();
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    lock(&run.store).finish_issue_if_done(issue, Utc::now())?;
+    let count = |i: usize| run.counts[i].load(Ordering::Relaxed);
+    Ok(Report {
+        sent: count(SENT),
+        failed: count(FAILED),
+        skipped: count(SKIPPED),
+        retried: count(RETRIED),
+        deferred: count(DEFERRED),
+        duration: started.elapsed(),
+    })
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Run {
+    fn stopped(&self) -> bool {
+        *self.stop.borrow()
+    }
+
+    fn next(&self) -> Result<Option<Delivery>, StoreError> {
+        let mut pages = lock(&self.pages);
+        if pages.buffer.is_empty() && !pages.exhausted {
+            let page = lock(&self.store).deliveries_to_make(self.issue, pages.after, PAGE)?;
+            pages.exhausted = page.len() < PAGE;
+            if let Some(last) = page.last() {
+                pages.after = last.subscriber_id;
+            }
+            pages.buffer.extend(page);
+        }
+        Ok(pages.buffer.pop_front())
+    }
+
+    fn set(
+        &self,
+        delivery: &Delivery,
+        state: DeliveryState,
+        reply: Option<&str>,
+        attempts: u32,
+    ) -> Result<(), StoreError> {
+        lock(&self.store).set_delivery(
+            self.issue,
+            delivery.subscriber_id,
+            state,
+            reply,
+            attempts,
+            Utc::now(),
+        )
+    }
+
+    fn count(&self, which: usize) {
+        self.counts[which].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Sleeps for `duration`, or less if a stop is requested; says whether it was stopped.
+    async fn sleep(&self, duration: Duration) -> bool {
+        let mut stop = self.stop.clone();
+        tokio::select! {
+            _ = tokio::time::sleep(duration) => self.stopped(),
+            _ = stop.wait_for(|stopped| *stopped) => true,
+        }
+    }
+
+    /// Waits out a pause and the rate limit before a send.
+    async fn wait_turn(&self) {
+        let pause = *lock(&self.paused_until);
+        if let Some(until) = pause {
+            let now = Instant::now();
+            if until > now {
+                self.sleep(until - now).await;
+            }
+        }
+        if self.settings.rate_per_second > 0 {
+            let interval = Duration::from_secs_f64(1.0 / f64::from(self.settings.rate_per_second));
+            let slot = {
+                let mut next = lock(&self.next_slot);
+                let slot = (*next).max(Instant::now());
+                *next = slot + interval;
+                slot
+            };
+            tokio::time::sleep_until(slot.into()).await;
+        }
+    }
+
+    fn succeeded(&self) {
+        self.consecutive_failures.store(0, Ordering::Relaxed);
+    }
+
+    fn failed(&self) {
+        let failures = self.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
+        if failures >= self.settings.pause_after_failures {
+            self.consecutive_failures.store(0, Ordering::Relaxed);
+            *lock(&self.paused_until) = Some(Instant::now() + self.settings.pause_for);
+            tracing::warn!(
+                failures,
+                pause_seconds = self.settings.pause_for.as_secs(),
+                "consecutive delivery failures: pausing the issue"
+            );
+        }
+    }
+
+    /// Exponential backoff with full jitter: a random delay up to base × 2^(attempt-1), capped.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let ceiling = self
+            .settings
+            .retry_base
+            .saturating_mul(1 << attempt.saturating_sub(1).min(16));
+        let ceiling = ceiling.min(Duration::from_secs(300));
+        ceiling.mul_f64(0.5 + fastrand::f64() / 2.0)
+    }
+}
+
+async fn worker(run: Arc<Run>) -> Result<(), StoreError> {
+    while !run.stopped() {
+        let Some(delivery) = run.next()? else { break };
+        deliver(&run, &delivery).await?;
+        run.progress.inc(1);
+    }
+    Ok(())
+}
+
+async fn deliver(run: &Run, delivery: &Delivery) -> Result<(), StoreError> {
+    if delivery.subscriber_status != Status::Active {
+        run.set(
+            delivery,
+            DeliveryState::Skipped,
+            Some(&format!("subscriber is {}", delivery.subscriber_status)),
+            0,
+        )?;
+        run.count(SKIPPED);
+        return Ok(());
+    }
+    let message = match (run.compose)(delivery) {
+        Ok(message) => message,
+        Err(reason) => {
+            run.set(delivery, DeliveryState::Failed, Some(&reason), 0)?;
+            run.count(FAILED);
+            return Ok(());
+        }
+    };
+    let give_up_at = run.settings.max_attempts.saturating_mul(GIVE_UP_RUNS);
+    let mut attempt = 0;
+    loop {
+        run.wait_turn().await;
+        attempt += 1;
+        if attempt > 1 {
+            run.count(RETRIED);
+        }
+        // Committed before the SMTP transaction: after a crash this delivery is sent again.
+        run.set(delivery, DeliveryState::Sending, None, 1)?;
+        match run.transport.send(&message).await {
+            Ok(reply) => {
+                run.set(delivery, DeliveryState::Sent, Some(&reply), 0)?;
+                run.count(SENT);
+                run.succeeded();
+                return Ok(());
+            }
+            Err(error) if error.permanent => {
+                tracing::warn!(recipient = %delivery.email, reply = %error.reply, "permanent delivery failure");
+                run.set(delivery, DeliveryState::Failed, Some(&error.reply), 0)?;
+                run.count(FAILED);
+                run.failed();
+                return Ok(());
+            }
+            Err(error) => {
+                run.failed();
+                let total = delivery.attempts + attempt;
+                if total >= give_up_at {
+                    let reply = format!("gave up after {total} attempts: {}", error.reply);
+                    tracing::warn!(recipient = %delivery.email, %reply, "delivery given up");
+                    run.set(delivery, DeliveryState::Failed, Some(&reply), 0)?;
+                    run.count(FAILED);
+                    return Ok(());
+                }
+                if attempt >= run.settings.max_attempts || run.sleep(run.backoff(attempt)).await {
+                    tracing::info!(recipient = %delivery.email, reply = %error.reply, "delivery deferred to the next run");
+                    run.set(delivery, DeliveryState::Pending, Some(&error.reply), 0)?;
+                    run.count(DEFERRED);
+                    return Ok(());
+                }
+                tracing::debug!(recipient = %delivery.email, reply = %error.reply, attempt, "transient failure, retrying");
+            }
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! One digest e-mail, built with lettre's message builder.
+//!
+//! `multipart/alternative` with text/plain first and text/html last (RFC 2046 §5.1.4: the
+//! richest part last); a subject RFC 2047-encoded by lettre when it is not ASCII; a
+//! deterministic `Message-ID` per (issue, subscriber), so a retried message is recognisably the
+//! same message; `List-Id` (RFC 2919); `List-Unsubscribe` with an HTTPS URL and
+//! `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058). Header values go through
+//! lettre's encoder, and line breaks are removed from the subject first, so no name, subject or
+//! address can inject a header.
+
+use std::time::SystemTime;
+
+use lettre::Message;
+use lettre::message::header::{HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart};
+
+pub const LIST_UNSUBSCRIBE: HeaderName = HeaderName::new_from_ascii_str("List-Unsubscribe");
+pub const LIST_UNSUBSCRIBE_POST: HeaderName =
+    HeaderName::new_from_ascii_str("List-Unsubscribe-Post");
+pub const LIST_ID: HeaderName = HeaderName::new_from_ascii_str("List-Id");
+
+/// Everything one message is made of.
+#[derive(Debug, Clone)]
+pub struct Letter<'a> {
+    pub from: &'a Mailbox,
+    pub to_email: &'a str,
+    pub to_name: Option<&'a str>,
+    pub subject: &'a str,
+    pub text: String,
+    pub html: String,
+    pub date: SystemTime,
+    /// Without angle brackets: `kurier.3.17@example.org`.
+    pub message_id: String,
+    /// The list's id, a dot-atom: `digest.example.org`.
+    pub list_id: &'a str,
+    /// The list's name, shown before the id.
+    pub list_name: &'a str,
+    /// Absent on messages that are not list mail (a subscription confirmation).
+    pub unsubscribe_url: Option<&'a str>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MessageError {
+    #[error("`{0}` is not a valid recipient address")]
+    Recipient(String),
+    #[error("cannot build the message: {0}")]
+    Build(#[from] lettre::error::Error),
+}
+
+/// The deterministic Message-ID of an issue sent to a subscriber, at the sender's domain.
+pub fn message_id(issue: i64, subscriber: i64, from: &Mailbox) -> String {
+    format!("kurier.{issue}.{subscriber}@{}", from.email.domain())
+}
+
+/// A subject on one line.
+fn one_line(text: &str) -> String {
+    text.split(|c: char| c == '\r' || c == '\n')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Builds the message.
+pub fn build(letter: &Letter<'_>) -> Result<Message, MessageError> {
+    let address = letter
+        .to_email
+        .parse()
+        .map_err(|_| MessageError::Recipient(letter.to_email.to_owned()))?;
+    let to = Mailbox::new(letter.to_name.map(one_line), address);
+    let mut builder = Message::builder()
+        .from(letter.from.clone())
+        .to(to)
+        .subject(one_line(letter.subject))
+        .date(letter.date)
+        .message_id(Some(format!("<{}>", letter.message_id)))
+        .raw_header(HeaderValue::new(
+            LIST_ID,
+            format!("{} <{}>", one_line(letter.list_name), letter.list_id),
+        ));
+    if let Some(url) = letter.unsubscribe_url {
+        builder = builder
+            .raw_header(HeaderValue::new(LIST_UNSUBSCRIBE, format!("<{url}>")))
+            .raw_header(HeaderValue::new(
+                LIST_UNSUBSCRIBE_POST,
+                "List-Unsubscribe=One-Click".to_owned(),
+            ));
+    }
+    Ok(builder.multipart(MultiPart::alternative_plain_html(
+        letter.text.clone(),
+        letter.html.clone(),
+    ))?)
+}
+
+/// The decoded text/plain part of a formatted message, for `digest preview --text`.
+pub fn text_part(raw: &[u8]) -> String {
+    let text = String::from_utf8_lossy(raw);
+    let Some(start) = text.find("Content-Type: text/plain") else {
+        return String::new();
+    };
+    let part = &text[start..];
+    let body_start = part.find("\r\n\r\n").map_or(part.len(), |i| i + 4);
+    let headers = &part[..body_start];
+    let body = &part[body_start..];
+    let body = body.split("\r\n--").next().unwrap_or_default();
+    if headers.contains("quoted-printable") {
+        decode_quoted_printable(body)
+    } else if headers.contains("base64") {
+        use base64::Engine;
+        let compact: String = body.split_whitespace().collect();
+        String::from_utf8_lossy(
+            &base64::engine::general_purpose::STANDARD
+                .decode(compact)
+                .unwrap_or_default(),
+        )
+        .into_owned()
+    } else {
+        body.replace("\r\n", "\n")
+    }
+}
+
+fn decode_quoted_printable(body: &str) -> String {
+    let bytes = quoted_printable::decode(body.as_bytes(), quoted_printable::ParseMode::Robust)
+        .unwrap_or_default();
+    String::from_utf8_lossy(&bytes).replace("\r\n", "\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn letter<'a>(from: &'a Mailbox, subject: &'a str, name: Option<&'a str>) -> Letter<'a> {
+        Letter {
+            from,
+            to_email: "anna@example.org",
+            to_name: name,
+            subject,
+            text: "tekst".into(),
+            html: "<p>html</p>".into(),
+            date: SystemTime::UNIX_EPOCH,
+            message_id: "kurier.1.2@example.org".into(),
+            list_id: "digest.example.org",
+            list_name: "Psychosomatyka na co dzień",
+            unsubscribe_url: Some("https://example.org/unsubscribe/2.abc"),
+        }
+    }
+
+    fn text(message: &Message) -> String {
+        String::from_utf8(message.formatted()).unwrap()
+    }
+
+    #[test]
+    fn carries_list_headers_and_a_deterministic_message_id() {
+        let from: Mailbox = "Blog <news@example.org>".parse().unwrap();
+        let raw = text(&build(&letter(&from, "Nowe wpisy", None)).unwrap());
+        assert!(
+            raw.contains("Message-ID: <kurier.1.2@example.org>\r\n"),
+            "{raw}"
+        );
+        assert!(
+            raw.contains("List-Unsubscribe: <https://example.org/unsubscribe/2.abc>\r\n"),
+            "{raw}"
+        );
+        assert!(
+            raw.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"),
+            "{raw}"
+        );
+        assert!(raw.contains("<digest.example.org>"), "{raw}");
+        assert!(raw.contains("Content-Type: multipart/alternative"), "{raw}");
+        assert_eq!(message_id(1, 2, &from), "kurier.1.2@example.org");
+    }
+
+    #[test]
+    fn polish_subjects_are_encoded_and_line_breaks_cannot_inject_headers() {
+        let from: Mailbox = "news@example.org".parse().unwrap();
+        let raw = text(
+            &build(&letter(
+                &from,
+                "Zażółć\r\nBcc: victim@example.org",
+                Some("Anna\nBcc: x@example.org"),
+            ))
+            .unwrap(),
+        );
+        assert!(raw.contains("Subject: =?utf-8?"), "{raw}");
+        let headers = &raw[..raw.find("\r\n\r\n").unwrap()];
+        assert!(!headers.lines().any(|l| l.starts_with("Bcc:")), "{headers}");
+        assert!(!raw.contains("\r\nBcc"), "{raw}");
+    }
+}

@@ -1,0 +1,196 @@
+//! What changes with the site's `language`: dates, plural forms and the fixed strings of digests
+//! and pages. Polish and English are complete; any other language falls back to English.
+//!
+//! Polish dates use the genitive month ("26 listopada 2026"); Polish plurals have three forms
+//! (1 nowy wpis, 3 nowe wpisy, 5 nowych wpisów — CLDR's one/few/many).
+
+use chrono::{DateTime, Datelike, FixedOffset};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Locale {
+    Polish,
+    English,
+}
+
+/// The plural category of a count (CLDR names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plural {
+    One,
+    Few,
+    Many,
+}
+
+/// Fixed strings of the built-in templates.
+#[derive(Debug, Clone, Serialize)]
+pub struct Strings {
+    pub greeting: &'static str,
+    pub intro: &'static str,
+    pub read_more: &'static str,
+    pub view_in_browser: &'static str,
+    pub unsubscribe: &'static str,
+    pub unsubscribe_note: &'static str,
+    pub new_posts_one: &'static str,
+    pub new_posts_few: &'static str,
+    pub new_posts_many: &'static str,
+}
+
+const PL_MONTHS: [&str; 12] = [
+    "stycznia",
+    "lutego",
+    "marca",
+    "kwietnia",
+    "maja",
+    "czerwca",
+    "lipca",
+    "sierpnia",
+    "września",
+    "października",
+    "listopada",
+    "grudnia",
+];
+const EN_MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+
+impl Locale {
+    /// The locale of a BCP 47 tag.
+    pub fn of(language: &str) -> Locale {
+        match language
+            .split('-')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "pl" => Locale::Polish,
+            _ => Locale::English,
+        }
+    }
+
+    /// "26 listopada 2026" / "26 November 2026".
+    pub fn long_date(self, date: &DateTime<FixedOffset>) -> String {
+        let months = match self {
+            Locale::Polish => &PL_MONTHS,
+            Locale::English => &EN_MONTHS,
+        };
+        format!(
+            "{} {} {}",
+            date.day(),
+            months[date.month0() as usize],
+            date.year()
+        )
+    }
+
+    /// "26.11.2026" / "2026-11-26".
+    pub fn short_date(self, date: &DateTime<FixedOffset>) -> String {
+        match self {
+            Locale::Polish => date.format("%d.%m.%Y").to_string(),
+            Locale::English => date.format("%Y-%m-%d").to_string(),
+        }
+    }
+
+    pub fn plural(self, n: u64) -> Plural {
+        match self {
+            Locale::Polish if n == 1 => Plural::One,
+            Locale::Polish if (2..=4).contains(&(n % 10)) && !(12..=14).contains(&(n % 100)) => {
+                Plural::Few
+            }
+            Locale::Polish => Plural::Many,
+            Locale::English if n == 1 => Plural::One,
+            Locale::English => Plural::Many,
+        }
+    }
+
+    pub fn strings(self) -> Strings {
+        match self {
+            Locale::Polish => Strings {
+                greeting: "Dzień dobry",
+                intro: "Oto nowe wpisy od ostatniego wydania:",
+                read_more: "Czytaj dalej",
+                view_in_browser: "Otwórz w przeglądarce",
+                unsubscribe: "Wypisz się",
+                unsubscribe_note: "Otrzymujesz tę wiadomość, bo zapisałeś się na newsletter.",
+                new_posts_one: "nowy wpis",
+                new_posts_few: "nowe wpisy",
+                new_posts_many: "nowych wpisów",
+            },
+            Locale::English => Strings {
+                greeting: "Hello",
+                intro: "Here are the new posts since the last issue:",
+                read_more: "Read more",
+                view_in_browser: "View in browser",
+                unsubscribe: "Unsubscribe",
+                unsubscribe_note: "You receive this e-mail because you subscribed to the newsletter.",
+                new_posts_one: "new post",
+                new_posts_few: "new posts",
+                new_posts_many: "new posts",
+            },
+        }
+    }
+
+    /// "3 nowe wpisy" / "1 new post".
+    pub fn new_posts(self, n: u64) -> String {
+        let strings = self.strings();
+        let word = match self.plural(n) {
+            Plural::One => strings.new_posts_one,
+            Plural::Few => strings.new_posts_few,
+            Plural::Many => strings.new_posts_many,
+        };
+        format!("{n} {word}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn polish_dates_use_the_genitive_month() {
+        let date = DateTime::parse_from_rfc3339("2026-11-26T08:00:00+01:00").unwrap();
+        assert_eq!(Locale::of("pl").long_date(&date), "26 listopada 2026");
+        assert_eq!(Locale::of("en-GB").long_date(&date), "26 November 2026");
+        assert_eq!(Locale::of("pl").short_date(&date), "26.11.2026");
+    }
+
+    #[test]
+    fn polish_counts_take_three_plural_forms() {
+        let pl = Locale::Polish;
+        let got: Vec<String> = [1, 2, 3, 4, 5, 11, 12, 14, 21, 22, 25, 101, 112, 122]
+            .iter()
+            .map(|&n| pl.new_posts(n))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "1 nowy wpis",
+                "2 nowe wpisy",
+                "3 nowe wpisy",
+                "4 nowe wpisy",
+                "5 nowych wpisów",
+                "11 nowych wpisów",
+                "12 nowych wpisów",
+                "14 nowych wpisów",
+                "21 nowych wpisów",
+                "22 nowe wpisy",
+                "25 nowych wpisów",
+                "101 nowych wpisów",
+                "112 nowych wpisów",
+                "122 nowe wpisy",
+            ]
+        );
+        assert_eq!(Locale::English.new_posts(1), "1 new post");
+        assert_eq!(Locale::English.new_posts(2), "2 new posts");
+    }
+}

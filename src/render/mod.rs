@@ -1,0 +1,265 @@
+//! Tera templates: the built-in defaults compiled into the binary, overridden by the files of
+//! the site's own `templates/` folder, plus the filters kurier adds (Tera 2 has no date filter in
+//! its core).
+//!
+//! Filters:
+//! - `date(format="long"|"short"|strftime)` — an RFC 3339 date in the site's language:
+//!   `26 listopada 2026`, `26.11.2026`, or any chrono format string;
+//! - `plural(one=…, few=…, many=…)` — a count with the right plural form: `3 nowe wpisy`.
+//!
+//! A template that fails to parse, or that uses a variable it was not given, is reported with
+//! the template's file and the line, by `check` before it could fail a send.
+
+pub mod locale;
+
+use std::path::{Path, PathBuf};
+
+use chrono::DateTime;
+use tera::{Context, Kwargs, State, Tera, TeraResult};
+
+pub use locale::{Locale, Strings};
+
+use crate::config::Config;
+
+/// The folder of a site's own templates.
+pub const TEMPLATES_DIR: &str = "templates";
+pub const DIGEST_HTML: &str = "digest.html";
+pub const DIGEST_TXT: &str = "digest.txt";
+/// The subject line, from `digest.subject`.
+pub const SUBJECT: &str = "subject.txt";
+
+/// The subject when `digest.subject` is not set.
+pub const DEFAULT_SUBJECT: &str = "{{ site.title }}: {{ new_posts }}";
+
+/// Templates compiled into the binary: `templates/` of kurier's repository.
+pub const BUILT_IN: &[(&str, &str)] = &[
+    (DIGEST_HTML, include_str!("../../templates/digest.html")),
+    (DIGEST_TXT, include_str!("../../templates/digest.txt")),
+];
+
+/// A template that could not be loaded or rendered.
+#[derive(Debug, thiserror::Error)]
+#[error("{origin}: {message}")]
+pub struct RenderError {
+    /// The file the template came from, or `built-in digest.html`, or `kurier.toml digest.subject`.
+    pub origin: String,
+    pub message: String,
+}
+
+/// The loaded templates of a site.
+pub struct Templates {
+    tera: Tera,
+    locale: Locale,
+    origins: Vec<(String, String)>,
+}
+
+impl Templates {
+    /// Built-in templates, the site's overrides from `root/templates`, and the subject template.
+    pub fn load(root: &Path, config: &Config) -> Result<Templates, RenderError> {
+        let locale = Locale::of(&config.language);
+        let mut tera = Tera::new();
+        register_filters(&mut tera, config);
+        let mut origins = Vec::new();
+        for (name, text) in BUILT_IN {
+            add(
+                &mut tera,
+                &mut origins,
+                name,
+                text,
+                format!("built-in {name}"),
+            )?;
+        }
+        for (name, path) in overrides(&root.join(TEMPLATES_DIR)) {
+            let text = std::fs::read_to_string(&path).map_err(|e| RenderError {
+                origin: path.display().to_string(),
+                message: e.to_string(),
+            })?;
+            add(
+                &mut tera,
+                &mut origins,
+                &name,
+                &text,
+                format!("{TEMPLATES_DIR}/{name}"),
+            )?;
+        }
+        let subject = config.digest.subject.as_deref().unwrap_or(DEFAULT_SUBJECT);
+        add(
+            &mut tera,
+            &mut origins,
+            SUBJECT,
+            subject,
+            "kurier.toml digest.subject".to_owned(),
+        )?;
+        Ok(Templates {
+            tera,
+            locale,
+            origins,
+        })
+    }
+
+    pub fn locale(&self) -> Locale {
+        self.locale
+    }
+
+    /// Renders the template `name`; errors name the file it came from.
+    pub fn render(&self, name: &str, context: &Context) -> Result<String, RenderError> {
+        self.tera.render(name, context).map_err(|e| RenderError {
+            origin: self.origin(name),
+            message: e.to_string(),
+        })
+    }
+
+    fn origin(&self, name: &str) -> String {
+        self.origins
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map_or_else(|| name.to_owned(), |(_, o)| o.clone())
+    }
+}
+
+fn add(
+    tera: &mut Tera,
+    origins: &mut Vec<(String, String)>,
+    name: &str,
+    text: &str,
+    origin: String,
+) -> Result<(), RenderError> {
+    tera.add_raw_template(name, text).map_err(|e| RenderError {
+        origin: origin.clone(),
+        message: e.to_string(),
+    })?;
+    origins.push((name.to_owned(), origin));
+    Ok(())
+}
+
+/// `*.html` and `*.txt` files of a site's templates folder, by name.
+fn overrides(dir: &Path) -> Vec<(String, PathBuf)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(String, PathBuf)> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            (name.ends_with(".html") || name.ends_with(".txt")).then(|| (name, e.path()))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+fn register_filters(tera: &mut Tera, config: &Config) {
+    let locale = Locale::of(&config.language);
+    let timezone = config.timezone;
+    tera.register_filter(
+        "date",
+        move |value: &str, kwargs: Kwargs, _: &State| -> TeraResult<String> {
+            let date = DateTime::parse_from_rfc3339(value)
+                .map_err(|e| {
+                    tera::Error::message(format!("date: `{value}` is not an RFC 3339 date: {e}"))
+                })?
+                .with_timezone(&timezone)
+                .fixed_offset();
+            let format: Option<&str> = kwargs.get("format")?;
+            Ok(match format.unwrap_or("long") {
+                "long" => locale.long_date(&date),
+                "short" => locale.short_date(&date),
+                other => date.format(other).to_string(),
+            })
+        },
+    );
+    tera.register_filter(
+        "plural",
+        move |count: i64, kwargs: Kwargs, _: &State| -> TeraResult<String> {
+            let one: &str = kwargs.must_get("one")?;
+            let many: &str = kwargs.must_get("many")?;
+            let few: &str = kwargs.get("few")?.unwrap_or(many);
+            let n = count.unsigned_abs();
+            let word = match locale.plural(n) {
+                locale::Plural::One => one,
+                locale::Plural::Few => few,
+                locale::Plural::Many => many,
+            };
+            Ok(format!("{count} {word}"))
+        },
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(extra: &str) -> Config {
+        let text = format!(
+            "title = \"Blog\"\nbase_url = \"https://example.org/\"\nlanguage = \"pl\"\ntimezone = \"Europe/Warsaw\"\n{extra}"
+        );
+        Config::parse(&text, Path::new("kurier.toml")).unwrap()
+    }
+
+    #[test]
+    fn date_and_plural_filters_speak_the_site_language() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(
+            "[digest]\nsubject = '{{ d | date }} / {{ d | date(format=\"short\") }} / {{ n | plural(one=\"nowy wpis\", few=\"nowe wpisy\", many=\"nowych wpisów\") }}'\n",
+        );
+        let templates = Templates::load(dir.path(), &config).unwrap();
+        let mut context = Context::new();
+        // 23:30 UTC on the 25th is already the 26th in Warsaw.
+        context.insert("d", "2026-11-25T23:30:00Z");
+        for (n, expected) in [
+            (1, "1 nowy wpis"),
+            (3, "3 nowe wpisy"),
+            (5, "5 nowych wpisów"),
+        ] {
+            context.insert("n", &n);
+            assert_eq!(
+                templates.render(SUBJECT, &context).unwrap(),
+                format!("26 listopada 2026 / 26.11.2026 / {expected}")
+            );
+        }
+    }
+
+    #[test]
+    fn a_site_template_overrides_the_built_in_one() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join(TEMPLATES_DIR)).unwrap();
+        std::fs::write(
+            dir.path().join("templates/digest.txt"),
+            "własny: {{ site.title }}",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("templates/notes.md"), "{{ not a template").unwrap();
+        let templates = Templates::load(dir.path(), &config("")).unwrap();
+        let mut context = Context::new();
+        context.insert("site", &serde_json::json!({ "title": "Blog" }));
+        assert_eq!(
+            templates.render(DIGEST_TXT, &context).unwrap(),
+            "własny: Blog"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_template_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join(TEMPLATES_DIR)).unwrap();
+        std::fs::write(
+            dir.path().join("templates/digest.html"),
+            "<p>\n{% for x in %}</p>",
+        )
+        .unwrap();
+        let err = Templates::load(dir.path(), &config("")).err().unwrap();
+        assert_eq!(err.origin, "templates/digest.html");
+
+        std::fs::write(
+            dir.path().join("templates/digest.html"),
+            "<p>\n{{ nie_ma_takiej }}</p>",
+        )
+        .unwrap();
+        let templates = Templates::load(dir.path(), &config("")).unwrap();
+        let err = templates.render(DIGEST_HTML, &Context::new()).unwrap_err();
+        assert_eq!(err.origin, "templates/digest.html");
+        assert!(err.message.contains("nie_ma_takiej"), "{}", err.message);
+    }
+}
