@@ -54,11 +54,52 @@ pub fn message_id(issue: i64, subscriber: i64, from: &Mailbox) -> String {
 
 /// A subject on one line.
 fn one_line(text: &str) -> String {
-    text.split(|c: char| c == '\r' || c == '\n')
+    text.split(['\r', '\n'])
         .map(str::trim)
         .filter(|p| !p.is_empty())
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// `List-Id: phrase <id>` (RFC 2919). A name with non-ASCII characters or RFC 5322 specials
+/// (`Fixture: …` has a colon, which would start an address group) is sent as RFC 2047 encoded
+/// words, folded so that no line is longer than 78 characters; the id is a dot-atom.
+fn list_id_header(name: &str, id: &str) -> HeaderValue {
+    const SPECIALS: &[char] = &[
+        '(', ')', '<', '>', '[', ']', ':', ';', '@', '\\', ',', '.', '"',
+    ];
+    let plain = name.chars().all(|c| c.is_ascii_graphic() || c == ' ') && !name.contains(SPECIALS);
+    let phrase = if plain || name.is_empty() {
+        name.to_owned()
+    } else {
+        use base64::Engine;
+        let mut words = Vec::new();
+        let mut chunk = String::new();
+        for c in name.chars() {
+            // 45 bytes of UTF-8 become 60 characters of base64: an encoded word of 72.
+            if chunk.len() + c.len_utf8() > 45 {
+                words.push(std::mem::take(&mut chunk));
+            }
+            chunk.push(c);
+        }
+        words.push(chunk);
+        words
+            .iter()
+            .map(|w| {
+                format!(
+                    "=?utf-8?b?{}?=",
+                    base64::engine::general_purpose::STANDARD.encode(w)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\r\n ")
+    };
+    let value = if phrase.is_empty() {
+        format!("<{id}>")
+    } else {
+        format!("{phrase}\r\n <{id}>")
+    };
+    HeaderValue::dangerous_new_pre_encoded(LIST_ID, format!("{name} <{id}>"), value)
 }
 
 /// Builds the message.
@@ -74,10 +115,7 @@ pub fn build(letter: &Letter<'_>) -> Result<Message, MessageError> {
         .subject(one_line(letter.subject))
         .date(letter.date)
         .message_id(Some(format!("<{}>", letter.message_id)))
-        .raw_header(HeaderValue::new(
-            LIST_ID,
-            format!("{} <{}>", one_line(letter.list_name), letter.list_id),
-        ));
+        .raw_header(list_id_header(&one_line(letter.list_name), letter.list_id));
     if let Some(url) = letter.unsubscribe_url {
         builder = builder
             .raw_header(HeaderValue::new(LIST_UNSUBSCRIBE, format!("<{url}>")))
@@ -95,25 +133,30 @@ pub fn build(letter: &Letter<'_>) -> Result<Message, MessageError> {
 /// The decoded text/plain part of a formatted message, for `digest preview --text`.
 pub fn text_part(raw: &[u8]) -> String {
     let text = String::from_utf8_lossy(raw);
-    let Some(start) = text.find("Content-Type: text/plain") else {
+    let Some(boundary) = text
+        .split("boundary=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+    else {
         return String::new();
     };
-    let part = &text[start..];
-    let body_start = part.find("\r\n\r\n").map_or(part.len(), |i| i + 4);
-    let headers = &part[..body_start];
-    let body = &part[body_start..];
-    let body = body.split("\r\n--").next().unwrap_or_default();
+    let delimiter = format!("\r\n--{boundary}");
+    let Some(part) = text
+        .split(delimiter.as_str())
+        .find(|part| part.contains("Content-Type: text/plain"))
+    else {
+        return String::new();
+    };
+    let (headers, body) = part.split_once("\r\n\r\n").unwrap_or((part, ""));
     if headers.contains("quoted-printable") {
         decode_quoted_printable(body)
     } else if headers.contains("base64") {
         use base64::Engine;
         let compact: String = body.split_whitespace().collect();
-        String::from_utf8_lossy(
-            &base64::engine::general_purpose::STANDARD
-                .decode(compact)
-                .unwrap_or_default(),
-        )
-        .into_owned()
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(compact)
+            .unwrap_or_default();
+        String::from_utf8_lossy(&bytes).replace("\r\n", "\n")
     } else {
         body.replace("\r\n", "\n")
     }
@@ -165,9 +208,18 @@ mod tests {
             raw.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"),
             "{raw}"
         );
-        assert!(raw.contains("<digest.example.org>"), "{raw}");
+        assert!(raw.contains("List-Id: =?utf-8?b?UHN5Y2hvc29tYXR5a2EgbmEgY28gZHppZcWE?=\r\n <digest.example.org>\r\n"), "{raw}");
         assert!(raw.contains("Content-Type: multipart/alternative"), "{raw}");
         assert_eq!(message_id(1, 2, &from), "kurier.1.2@example.org");
+    }
+
+    #[test]
+    fn text_part_is_decoded_whole_even_with_a_signature_separator() {
+        let from: Mailbox = "news@example.org".parse().unwrap();
+        let mut l = letter(&from, "T", None);
+        l.text = "Zażółć\n--\nstopka".into();
+        let raw = build(&l).unwrap().formatted();
+        assert_eq!(text_part(&raw).trim_end(), "Zażółć\n--\nstopka");
     }
 
     #[test]

@@ -2,8 +2,10 @@
 //! `kurier` binary, third-party feed parsers.
 #![allow(dead_code)]
 
+pub mod smtp;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 /// The repository root.
 pub fn repo() -> PathBuf {
@@ -60,9 +62,37 @@ impl TempSite {
 
     /// Runs `kurier --root <site> <args>`.
     pub fn kurier(&self, args: &[&str]) -> Run {
+        self.kurier_env(args, &[])
+    }
+
+    /// Runs `kurier --root <site> <args>` with extra environment variables.
+    pub fn kurier_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        Run(self
+            .command(args, env)
+            .output()
+            .expect("the kurier binary runs"))
+    }
+
+    /// Starts `kurier --root <site> <args>` without waiting for it.
+    pub fn spawn(&self, args: &[&str], env: &[(&str, &str)]) -> Child {
+        self.command(args, env)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the kurier binary starts")
+    }
+
+    fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_kurier"));
-        command.arg("--root").arg(self.root()).args(args);
-        Run(command.output().expect("the kurier binary runs"))
+        command
+            .arg("--root")
+            .arg(self.root())
+            .args(args)
+            .env("RUST_LOG", "warn");
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        command
     }
 
     /// A feed file parsed by feed-rs.

@@ -1,0 +1,564 @@
+//! Digests end to end, through the CLI as an operator runs it, into a real SMTP server
+//! (aiosmtpd, `tests/smtp_sink.py`); the messages are read back with mail-parser.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use mail_parser::{HeaderValue, MimeHeaders};
+use serde_json::json;
+use support::TempSite;
+use support::smtp::{Received, Sink};
+
+const SUBJECT: &str = "Fixture: Zażółć gęślą jaźń — 3 nowe wpisy";
+
+/// The digest fixture with subscribers imported from `rows` (`email,name,status`).
+fn site_with(rows: &[String]) -> TempSite {
+    let site = TempSite::fixture("digest");
+    site.write(
+        "list.csv",
+        &format!("email,name,status\n{}\n", rows.join("\n")),
+    );
+    site.kurier(&[
+        "subscribers",
+        "import",
+        site.path("list.csv").to_str().unwrap(),
+    ])
+    .expect_code(0);
+    site
+}
+
+fn active(n: usize) -> Vec<String> {
+    (1..=n)
+        .map(|i| format!("reader{i:03}@example.org,Czytelnik {i},active"))
+        .collect()
+}
+
+fn send(site: &TempSite, sink: &Sink) -> support::Run {
+    site.kurier_env(&["digest", "send"], &[("KURIER_SMTP_URL", &sink.url())])
+}
+
+/// Recipient → number of messages it got.
+fn per_recipient(messages: &[Received]) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for message in messages {
+        for rcpt in &message.rcpt_tos {
+            *counts.entry(rcpt.clone()).or_default() += 1;
+        }
+    }
+    counts
+}
+
+/// A header as it is on the wire (unfolded, trimmed), for ASCII-only headers.
+fn header_text(message: &mail_parser::Message<'_>, name: &str) -> String {
+    let raw = message
+        .header_raw(name)
+        .unwrap_or_else(|| panic!("no {name} header"));
+    raw.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[test]
+fn every_active_subscriber_gets_exactly_one_complete_message() {
+    let mut rows = active(20);
+    rows.push("czeka@example.org,Oczekujący,pending".into());
+    rows.push("odszedl@example.org,Były,unsubscribed".into());
+    rows.push("odbity@example.org,,bounced".into());
+    let site = site_with(&rows);
+    let sink = Sink::start();
+    let run = send(&site, &sink).expect_code(0);
+    assert!(
+        run.stdout().contains("sent 20, failed 0, skipped 0"),
+        "{}",
+        run.stdout()
+    );
+
+    let messages = sink.messages();
+    let counts = per_recipient(&messages);
+    let expected: BTreeSet<String> = (1..=20)
+        .map(|i| format!("reader{i:03}@example.org"))
+        .collect();
+    assert_eq!(
+        counts.keys().cloned().collect::<BTreeSet<_>>(),
+        expected,
+        "pending, unsubscribed and bounced get nothing"
+    );
+    assert!(counts.values().all(|&n| n == 1), "{counts:?}");
+
+    let mut message_ids = BTreeSet::new();
+    for received in &messages {
+        let raw = String::from_utf8(received.raw.clone()).unwrap();
+        assert!(
+            !raw.replace("\r\n", "").contains('\n'),
+            "bare LF on the wire"
+        );
+        let message = received.parsed();
+        // The Polish subject is RFC 2047-encoded on the wire and decodes back exactly.
+        assert!(
+            raw.contains("Subject: Fixture: =?utf-8?") || raw.contains("Subject: =?utf-8?"),
+            "{raw}"
+        );
+        assert_eq!(message.subject(), Some(SUBJECT));
+        assert_eq!(
+            message.from().unwrap().first().unwrap().address(),
+            Some("newsletter@digest.example.org")
+        );
+        assert_eq!(
+            message.from().unwrap().first().unwrap().name(),
+            Some("Zażółć")
+        );
+        let to = message.to().unwrap().first().unwrap();
+        assert_eq!(to.address(), Some(received.recipient()));
+        let n: usize = received.recipient()[6..9].parse().unwrap();
+        assert_eq!(to.name(), Some(format!("Czytelnik {n}").as_str()));
+        assert!(message.date().is_some());
+        let id = message.message_id().unwrap().to_owned();
+        assert!(
+            id.starts_with("kurier.1.") && id.ends_with("@digest.example.org"),
+            "{id}"
+        );
+        message_ids.insert(id);
+        let Some(HeaderValue::Address(list_id)) = message.header("List-Id") else {
+            panic!("List-Id")
+        };
+        assert_eq!(
+            list_id.first().unwrap().name(),
+            Some("Fixture: Zażółć gęślą jaźń")
+        );
+        assert_eq!(
+            list_id.first().unwrap().address(),
+            Some("digest.digest.example.org")
+        );
+        let unsubscribe = header_text(&message, "List-Unsubscribe");
+        assert!(
+            unsubscribe.starts_with("<https://digest.example.org/unsubscribe/")
+                && unsubscribe.ends_with('>'),
+            "{unsubscribe}"
+        );
+        assert_eq!(
+            header_text(&message, "List-Unsubscribe-Post"),
+            "List-Unsubscribe=One-Click"
+        );
+
+        // multipart/alternative: text/plain then text/html.
+        let root = message.content_type().unwrap();
+        assert_eq!(
+            (root.ctype(), root.subtype()),
+            ("multipart", Some("alternative"))
+        );
+        assert_eq!(message.text_body.len(), 1);
+        assert_eq!(message.html_body.len(), 1);
+        let text = message.body_text(0).unwrap();
+        let html = message.body_html(0).unwrap();
+        let url = &unsubscribe[1..unsubscribe.len() - 1];
+        assert!(
+            text.contains(url) && html.contains(url),
+            "the visible unsubscribe link is the header's"
+        );
+        for body in [&text, &html] {
+            assert!(
+                body.contains("https://digest.example.org/digests/1"),
+                "view in browser link"
+            );
+            assert!(
+                body.contains("https://digest.example.org/2026/03/trzeci/"),
+                "post link"
+            );
+            assert!(body.contains("10 marca 2026"), "Polish long date");
+        }
+        assert!(text.contains("Dzień dobry, Czytelnik"), "{text}");
+        assert!(
+            text.contains("Krótko o tym, jak ból i napięcie mięśni napędzają się nawzajem."),
+            "{text}"
+        );
+        // CSS is inlined (mail clients strip <style>), the title's `<i>` is escaped, links absolute.
+        assert!(!html.contains("<style"), "{html}");
+        assert!(html.contains("style=\""), "{html}");
+        assert!(
+            html.contains("Drugi wpis: ból &lt;i&gt; napięcie"),
+            "{html}"
+        );
+        assert!(
+            html.contains("href=\"https://digest.example.org/2026/02/drugi/\""),
+            "{html}"
+        );
+    }
+    assert_eq!(message_ids.len(), 20, "one Message-ID per subscriber");
+}
+
+#[test]
+fn nothing_new_sends_nothing_and_a_new_post_goes_out_alone() {
+    let site = site_with(&active(3));
+    let sink = Sink::start();
+    send(&site, &sink).expect_code(0);
+    assert_eq!(sink.count(), 3);
+
+    let run = send(&site, &sink).expect_code(0);
+    assert!(
+        run.stdout()
+            .contains("nothing new since the last issue: issue 2 recorded as skipped"),
+        "{}",
+        run.stdout()
+    );
+    assert_eq!(sink.count(), 3);
+
+    // An edit to a post already sent does not make it new.
+    let first = site.read("content/2026-01-10-pierwszy.md");
+    site.write(
+        "content/2026-01-10-pierwszy.md",
+        &first.replace("Stres utrudnia", "Stres wyraźnie utrudnia"),
+    );
+    site.write(
+        "content/2026-04-01-czwarty.md",
+        "+++\ntitle = \"Czwarty wpis\"\ndate = 2026-04-01\n+++\nNowość.\n",
+    );
+    send(&site, &sink).expect_code(0);
+    let messages = sink.messages();
+    assert_eq!(messages.len(), 6);
+    for received in &messages[3..] {
+        let message = received.parsed();
+        assert_eq!(
+            message.subject(),
+            Some("Fixture: Zażółć gęślą jaźń — 1 nowy wpis")
+        );
+        let text = message.body_text(0).unwrap();
+        assert!(text.contains("Czwarty wpis"), "{text}");
+        assert!(
+            !text.contains("Pierwszy wpis") && !text.contains("Trzeci wpis"),
+            "{text}"
+        );
+        assert!(message.message_id().unwrap().starts_with("kurier.3."));
+    }
+    let status = site.kurier(&["digest", "status"]).expect_code(0).stdout();
+    assert!(status.contains("issue 3 sent"), "{status}");
+    assert!(status.contains("issue 2 skipped"), "{status}");
+    assert!(status.contains("issue 1 sent"), "{status}");
+}
+
+#[test]
+fn a_recipient_answered_451_twice_is_delivered_once_on_a_later_attempt() {
+    let site = site_with(&active(5));
+    let sink = Sink::start();
+    sink.set_rules(json!({"rcpt": {"reader003@example.org": {"code": 451, "times": 2, "message": "4.7.1 Try again later"}}}));
+    let run = send(&site, &sink).expect_code(0);
+    assert!(
+        run.stdout()
+            .contains("sent 5, failed 0, skipped 0, retried 2, deferred 0"),
+        "{}",
+        run.stdout()
+    );
+    let counts = per_recipient(&sink.messages());
+    assert_eq!(counts.len(), 5);
+    assert!(counts.values().all(|&n| n == 1), "{counts:?}");
+    let attempts: Vec<String> = sink
+        .rcpt_log()
+        .into_iter()
+        .filter(|(a, _)| a == "reader003@example.org")
+        .map(|(_, c)| c)
+        .collect();
+    assert_eq!(attempts, ["451", "451", "250"]);
+}
+
+#[test]
+fn a_550_is_recorded_as_failed_and_not_retried_and_the_rest_go_out() {
+    let site = site_with(&active(6));
+    let sink = Sink::start();
+    sink.set_rules(json!({"rcpt": {"reader002@example.org": {"code": 550, "times": -1, "message": "5.1.1 No such user"}}}));
+    let run = send(&site, &sink).expect_code(1);
+    assert!(
+        run.stdout()
+            .contains("sent 5, failed 1, skipped 0, retried 0"),
+        "{}",
+        run.stdout()
+    );
+    let counts = per_recipient(&sink.messages());
+    assert_eq!(counts.len(), 5);
+    assert!(!counts.contains_key("reader002@example.org"));
+    let attempts = sink
+        .rcpt_log()
+        .into_iter()
+        .filter(|(a, _)| a == "reader002@example.org")
+        .count();
+    assert_eq!(attempts, 1, "a 5xx is not retried");
+    let status = site.kurier(&["digest", "status"]).expect_code(0).stdout();
+    assert!(status.contains("issue 1 sent"), "{status}");
+    assert!(status.contains("sent 5, failed 1"), "{status}");
+    assert!(
+        status.contains("failed reader002@example.org: ") && status.contains("5.1.1 No such user"),
+        "{status}"
+    );
+    // The failed recipient is not retried by the next run either.
+    send(&site, &sink).expect_code(0);
+    assert_eq!(
+        sink.rcpt_log()
+            .into_iter()
+            .filter(|(a, _)| a == "reader002@example.org")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn a_server_that_stops_answering_hits_the_deadline_and_the_run_goes_on() {
+    let site = site_with(&active(6));
+    let config = site
+        .read("kurier.toml")
+        .replace("timeout_seconds = 5", "timeout_seconds = 1")
+        .replace("max_attempts = 3", "max_attempts = 1");
+    site.write("kurier.toml", &config);
+    let sink = Sink::start();
+    sink.set_rules(json!({"stall_rcpt": ["reader004@example.org"]}));
+    let started = Instant::now();
+    let run = send(&site, &sink).expect_code(1);
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        run.stdout()
+            .contains("sent 5, failed 0, skipped 0, retried 0, deferred 1"),
+        "{}",
+        run.stdout()
+    );
+    assert!(!per_recipient(&sink.messages()).contains_key("reader004@example.org"));
+    let status = site.kurier(&["digest", "status"]).expect_code(0).stdout();
+    assert!(
+        status.contains("issue 1 sending") && status.contains("pending 1, sent 5"),
+        "{status}"
+    );
+
+    // The server recovers: the next run delivers the deferred message and nothing else.
+    sink.set_rules(json!({}));
+    let run = send(&site, &sink).expect_code(0);
+    assert!(
+        run.stdout().contains("issue 1 (sent, resumed)"),
+        "{}",
+        run.stdout()
+    );
+    let counts = per_recipient(&sink.messages());
+    assert_eq!(counts.len(), 6);
+    assert!(counts.values().all(|&n| n == 1), "{counts:?}");
+}
+
+#[test]
+fn kill_9_in_mid_issue_then_another_send_reaches_everyone_with_at_most_concurrency_duplicates() {
+    let subscribers = 120;
+    let site = site_with(&active(subscribers));
+    let sink = Sink::start();
+    sink.set_rules(json!({"data_delay_ms": 40}));
+    let mut child = site.spawn(&["digest", "send"], &[("KURIER_SMTP_URL", &sink.url())]);
+    assert!(
+        sink.wait_for(20, Duration::from_secs(30)),
+        "the first run never got going"
+    );
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let before = sink.count();
+    assert!(
+        before < subscribers,
+        "the run finished before it was killed"
+    );
+
+    sink.set_rules(json!({}));
+    send(&site, &sink).expect_code(0);
+    let counts = per_recipient(&sink.messages());
+    assert_eq!(
+        counts.len(),
+        subscribers,
+        "every active subscriber has the digest"
+    );
+    let duplicates: usize = counts.values().map(|&n| n - 1).sum();
+    assert!(
+        duplicates <= 4,
+        "{duplicates} duplicates > concurrency 4: {counts:?}"
+    );
+    let status = site.kurier(&["digest", "status"]).expect_code(0).stdout();
+    assert!(
+        status.contains("issue 1 sent")
+            && status.contains(&format!("sent {subscribers}")),
+        "{status}"
+    );
+}
+
+#[test]
+fn preview_prints_exactly_what_would_be_sent() {
+    let site = site_with(&["anna@example.org,Anna Nowak,active".to_owned()]);
+    let preview = site
+        .kurier(&["digest", "preview", "--subscriber", "anna@example.org"])
+        .expect_code(0);
+    let previewed = mail_parser::MessageParser::default()
+        .parse(preview.0.stdout.as_slice())
+        .unwrap();
+    let text = site
+        .kurier(&["digest", "preview", "--text"])
+        .expect_code(0)
+        .stdout();
+    let sink = Sink::start();
+    send(&site, &sink).expect_code(0);
+    let messages = sink.messages();
+    let sent = messages[0].parsed();
+    assert_eq!(previewed.subject(), sent.subject());
+    assert_eq!(previewed.message_id(), sent.message_id());
+    assert_eq!(previewed.body_html(0), sent.body_html(0));
+    assert_eq!(previewed.body_text(0), sent.body_text(0));
+    assert_eq!(
+        text.trim_end(),
+        sent.body_text(0).unwrap().replace("\r\n", "\n").trim_end()
+    );
+    assert_eq!(
+        header_text(&previewed, "List-Unsubscribe"),
+        header_text(&sent, "List-Unsubscribe")
+    );
+    // Nothing was recorded by previewing: the send above was issue 1.
+    assert!(sent.message_id().unwrap().starts_with("kurier.1."));
+}
+
+#[test]
+fn dry_run_sends_and_records_nothing() {
+    let site = site_with(&active(2));
+    let sink = Sink::start();
+    let run = site
+        .kurier_env(
+            &["digest", "send", "--dry-run"],
+            &[("KURIER_SMTP_URL", &sink.url())],
+        )
+        .expect_code(0);
+    assert!(
+        run.stdout().contains(&format!(
+            "dry run: would send \"{SUBJECT}\" with 3 posts to 2 subscribers"
+        )),
+        "{}",
+        run.stdout()
+    );
+    assert_eq!(sink.count(), 0);
+    assert_eq!(
+        site.kurier(&["digest", "status"]).expect_code(0).stdout(),
+        ""
+    );
+}
+
+#[test]
+fn without_smtp_the_digest_is_written_to_the_outbox() {
+    let site = site_with(&active(2));
+    let config = site.read("kurier.toml");
+    site.write(
+        "kurier.toml",
+        &config[..config.find("# The tests point").unwrap()],
+    );
+    site.kurier(&["digest", "send"]).expect_code(0);
+    let files: Vec<_> = std::fs::read_dir(site.path("outbox"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 2);
+    for file in files {
+        let raw = std::fs::read(&file).unwrap();
+        let message = mail_parser::MessageParser::default().parse(&raw).unwrap();
+        assert_eq!(message.subject(), Some(SUBJECT));
+    }
+}
+
+#[test]
+fn subscribers_cli_adds_removes_lists_imports_and_exports() {
+    let site = TempSite::fixture("digest");
+    site.kurier(&[
+        "subscribers",
+        "add",
+        "Anna@Example.org",
+        "--name",
+        "Anna",
+        "--confirmed",
+    ])
+    .expect_code(0);
+    site.kurier(&["subscribers", "add", "jan@example.org"])
+        .expect_code(0);
+    let dup = site
+        .kurier(&["subscribers", "add", "anna@example.ORG"])
+        .expect_code(1);
+    assert!(
+        dup.stderr()
+            .contains("Anna@Example.org is already in the list (status active)"),
+        "{}",
+        dup.stderr()
+    );
+    let bad = site
+        .kurier(&["subscribers", "add", "not-an-address"])
+        .expect_code(1);
+    assert!(
+        bad.stderr()
+            .contains("`not-an-address` is not a valid e-mail address"),
+        "{}",
+        bad.stderr()
+    );
+    site.kurier(&["subscribers", "remove", "ANNA@example.org"])
+        .expect_code(0);
+    let list = site
+        .kurier(&["subscribers", "list", "--status", "unsubscribed"])
+        .expect_code(0)
+        .stdout();
+    assert!(
+        list.starts_with("Anna@Example.org\tunsubscribed\tAnna\t") && list.lines().count() == 1,
+        "{list}"
+    );
+
+    // A bad row: reported with its line number, nothing imported.
+    site.write(
+        "bad.csv",
+        "email,name\nola@example.org,Ola\nnie-adres,Zły\nela@example.org,Ela\n",
+    );
+    let run = site
+        .kurier(&[
+            "subscribers",
+            "import",
+            site.path("bad.csv").to_str().unwrap(),
+        ])
+        .expect_code(1);
+    assert!(
+        run.stderr()
+            .contains("line 3: `nie-adres` is not a valid e-mail address; nothing was imported"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(
+        site.kurier(&["subscribers", "list"])
+            .expect_code(0)
+            .stdout()
+            .lines()
+            .count(),
+        2
+    );
+
+    // A good file; the unsubscribed address in it stays unsubscribed.
+    site.write("good.csv", "ola@example.org,Ola\nanna@example.org,Anna,active\nela@example.org,\"Ela, z przecinkiem\",pending\n");
+    let run = site
+        .kurier(&[
+            "subscribers",
+            "import",
+            site.path("good.csv").to_str().unwrap(),
+        ])
+        .expect_code(0);
+    assert!(
+        run.stdout().contains("2 added, 1 already in the list"),
+        "{}",
+        run.stdout()
+    );
+    let export = site
+        .kurier(&["subscribers", "export"])
+        .expect_code(0)
+        .stdout();
+    let rows: Vec<Vec<String>> = export
+        .lines()
+        .map(|l| l.split(',').map(str::to_owned).collect())
+        .collect();
+    assert_eq!(rows[0], ["email", "name", "status", "created_at"]);
+    assert!(
+        export.contains("Anna@Example.org,Anna,unsubscribed,"),
+        "{export}"
+    );
+    assert!(
+        export.contains("ela@example.org,\"Ela, z przecinkiem\",pending,"),
+        "{export}"
+    );
+    assert!(export.contains("ola@example.org,Ola,active,"), "{export}");
+}
