@@ -375,8 +375,7 @@ fn kill_9_in_mid_issue_then_another_send_reaches_everyone_with_at_most_concurren
     );
     let status = site.kurier(&["digest", "status"]).expect_code(0).stdout();
     assert!(
-        status.contains("issue 1 sent")
-            && status.contains(&format!("sent {subscribers}")),
+        status.contains("issue 1 sent") && status.contains(&format!("sent {subscribers}")),
         "{status}"
     );
 }

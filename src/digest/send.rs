@@ -1,6 +1,6 @@
 //! The delivery engine: every pending delivery of an issue, sent once, through faults.
 //!
-//! `concurrency` workers (one pooled SMTP connection each) page through the issue's deliveries
+//! `concurrency` workers (one SMTP connection each, kept for the run) page through the issue's deliveries
 //! in subscriber order, a few hundred at a time, so memory stays flat however many subscribers
 //! there are. For each delivery a worker commits `sending`, runs the SMTP transaction under a
 //! deadline, and commits `sent` or `failed` (see `store/issues.rs` for why this order makes a
@@ -28,6 +28,7 @@ use tokio::sync::watch;
 
 use crate::config::SmtpConfig;
 use crate::mail::Transport;
+use crate::mail::transport::Session;
 use crate::store::{Delivery, DeliveryState, Status, Store, StoreError};
 
 /// Runs of `max_attempts` transient failures after which a delivery is given up as failed.
@@ -282,15 +283,28 @@ impl Run {
 }
 
 async fn worker(run: Arc<Run>) -> Result<(), StoreError> {
+    let mut session = run.transport.session();
+    let mut result = Ok(());
     while !run.stopped() {
-        let Some(delivery) = run.next()? else { break };
-        deliver(&run, &delivery).await?;
+        let delivery = match run.next() {
+            Ok(Some(delivery)) => delivery,
+            Ok(None) => break,
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        };
+        if let Err(e) = deliver(&run, &mut session, &delivery).await {
+            result = Err(e);
+            break;
+        }
         run.progress.inc(1);
     }
-    Ok(())
+    session.close().await;
+    result
 }
 
-async fn deliver(run: &Run, delivery: &Delivery) -> Result<(), StoreError> {
+async fn deliver(run: &Run, session: &mut Session, delivery: &Delivery) -> Result<(), StoreError> {
     if delivery.subscriber_status != Status::Active {
         run.set(
             delivery,
@@ -319,7 +333,7 @@ async fn deliver(run: &Run, delivery: &Delivery) -> Result<(), StoreError> {
         }
         // Committed before the SMTP transaction: after a crash this delivery is sent again.
         run.set(delivery, DeliveryState::Sending, None, 1)?;
-        match run.transport.send(&message).await {
+        match session.send(&message).await {
             Ok(reply) => {
                 run.set(delivery, DeliveryState::Sent, Some(&reply), 0)?;
                 run.count(SENT);

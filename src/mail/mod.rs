@@ -3,6 +3,7 @@
 
 pub mod dkim;
 pub mod message;
+pub mod smtp;
 pub mod token;
 pub mod transport;
 

@@ -1,18 +1,22 @@
-//! Where messages go: an SMTP server (lettre's pooled async transport) or, with no `[smtp]`
-//! configured, `.eml` files in `outbox/` (lettre's file transport).
+//! Where messages go: an SMTP server or, with no `[smtp]` configured, `.eml` files in
+//! `outbox/` (lettre's file transport).
 //!
-//! Every send runs under a deadline: lettre's own timeout covers socket operations one at a time
-//! (and the connect), not a whole SMTP exchange with a server that trickles or stalls, so the
-//! exchange is wrapped in `tokio::time::timeout`. Outcomes are classified by asking lettre's
-//! error (`is_permanent`), not by parsing its text: a 5xx is permanent, while 4xx replies,
-//! connection failures and timeouts are transient and worth retrying.
+//! A [`Session`] is one worker's channel: for SMTP, one connection opened on first use
+//! (`smtp.rs`), reused for every message while it stays healthy and reopened after a failure.
+//! Every send runs under a deadline: lettre's own timeout covers the connect, not a whole SMTP
+//! exchange with a server that trickles or stalls, so the exchange is wrapped in
+//! `tokio::time::timeout`. Outcomes are classified by asking the error (`is_permanent`), not by
+//! parsing its text: a 5xx is permanent; 4xx replies, connection failures and deadlines are
+//! transient and worth retrying.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
-use lettre::transport::smtp::PoolConfig;
-use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::transport::smtp::client::AsyncSmtpConnection;
+use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
 
+use super::smtp::{SmtpError, Target};
 use crate::config::{SmtpConfig, redact_url};
 
 /// The folder `.eml` files are written to without `[smtp]`.
@@ -20,7 +24,7 @@ pub const OUTBOX_DIR: &str = "outbox";
 
 pub enum Transport {
     Smtp {
-        transport: AsyncSmtpTransport<Tokio1Executor>,
+        target: Target,
         deadline: Duration,
         url: String,
     },
@@ -44,22 +48,13 @@ impl Transport {
     pub fn new(root: &Path, smtp: Option<&SmtpConfig>) -> Result<Transport, String> {
         match smtp {
             Some(smtp) => {
-                let redacted = redact_url(&smtp.url);
-                // lettre reads credentials from the URL; the password comes from the environment.
-                let mut url = url::Url::parse(&smtp.url)
-                    .map_err(|e| format!("smtp.url `{redacted}`: {e}"))?;
-                if let Some(password) = &smtp.password {
-                    url.set_password(Some(password))
-                        .map_err(|()| format!("smtp.url `{redacted}`: cannot carry a password"))?;
-                }
-                let builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.as_str())
-                    .map_err(|e| format!("smtp.url `{redacted}`: {e}"))?
-                    .timeout(Some(Duration::from_secs(smtp.timeout_seconds)))
-                    .pool_config(PoolConfig::new().max_size(smtp.concurrency as u32));
+                let url = redact_url(&smtp.url);
+                let target = Target::from_url(&smtp.url, smtp.password.as_deref())
+                    .map_err(|e| format!("smtp.url `{url}`: {e}"))?;
                 Ok(Transport::Smtp {
-                    transport: builder.build(),
+                    target,
                     deadline: Duration::from_secs(smtp.timeout_seconds),
-                    url: redacted,
+                    url,
                 })
             }
             None => {
@@ -82,31 +77,52 @@ impl Transport {
         }
     }
 
-    /// Sends one message within the deadline.
-    pub async fn send(&self, message: &Message) -> Result<String, SendError> {
-        match self {
+    /// A channel for one worker.
+    pub fn session(self: &Arc<Self>) -> Session {
+        Session {
+            transport: Arc::clone(self),
+            connection: None,
+        }
+    }
+}
+
+/// One worker's connection.
+pub struct Session {
+    transport: Arc<Transport>,
+    connection: Option<AsyncSmtpConnection>,
+}
+
+impl Session {
+    /// Sends one message within the deadline; returns the server's reply.
+    pub async fn send(&mut self, message: &Message) -> Result<String, SendError> {
+        let transport = Arc::clone(&self.transport);
+        match &*transport {
             Transport::Smtp {
-                transport,
-                deadline,
-                ..
-            } => match tokio::time::timeout(*deadline, transport.send(message.clone())).await {
-                Ok(Ok(response)) => Ok(format!(
-                    "{} {}",
-                    response.code(),
-                    response.message().collect::<Vec<_>>().join(" ")
-                )),
-                Ok(Err(e)) => Err(SendError {
-                    permanent: e.is_permanent(),
-                    reply: error_text(&e),
-                }),
-                Err(_) => Err(SendError {
-                    permanent: false,
-                    reply: format!(
-                        "no answer from the SMTP server within {} s",
-                        deadline.as_secs()
-                    ),
-                }),
-            },
+                target, deadline, ..
+            } => {
+                match tokio::time::timeout(*deadline, self.smtp_send(target, *deadline, message))
+                    .await
+                {
+                    Ok(Ok(reply)) => Ok(reply),
+                    Ok(Err(e)) => {
+                        self.connection = None;
+                        Err(SendError {
+                            permanent: e.is_permanent(),
+                            reply: e.to_string(),
+                        })
+                    }
+                    Err(_) => {
+                        self.connection = None;
+                        Err(SendError {
+                            permanent: false,
+                            reply: format!(
+                                "no answer from the SMTP server within {} s",
+                                deadline.as_secs()
+                            ),
+                        })
+                    }
+                }
+            }
             Transport::File { transport, .. } => transport
                 .send(message.clone())
                 .await
@@ -117,19 +133,32 @@ impl Transport {
                 }),
         }
     }
-}
 
-/// The error's text including its sources (lettre puts the server's reply in a source).
-fn error_text(error: &lettre::transport::smtp::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(inner) = source {
-        let inner_text = inner.to_string();
-        if !text.contains(&inner_text) {
-            text.push_str(": ");
-            text.push_str(&inner_text);
+    async fn smtp_send(
+        &mut self,
+        target: &Target,
+        deadline: Duration,
+        message: &Message,
+    ) -> Result<String, SmtpError> {
+        if self.connection.as_ref().is_none_or(|c| c.has_broken()) {
+            self.connection = Some(target.connect(deadline).await?);
         }
-        source = inner.source();
+        let connection = self.connection.as_mut().expect("connected above");
+        let response = connection
+            .send(message.envelope(), &message.formatted())
+            .await
+            .map_err(SmtpError::Smtp)?;
+        Ok(format!(
+            "{} {}",
+            response.code(),
+            response.message().collect::<Vec<_>>().join(" ")
+        ))
     }
-    text
+
+    /// Says goodbye to the server (QUIT), briefly.
+    pub async fn close(mut self) {
+        if let Some(mut connection) = self.connection.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(2), connection.quit()).await;
+        }
+    }
 }
