@@ -27,10 +27,7 @@ pub enum InitError {
     #[error("{0}")]
     Config(#[from] crate::config::ConfigError),
     #[error("cannot write {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
 }
 
 /// Creates a site in `dir`: `kurier.toml`, a first post, `templates/`, `subscribers/`.
@@ -48,16 +45,10 @@ pub fn create(dir: &Path, options: &Options, now: DateTime<Utc>) -> Result<(), I
         (config_path, config_text),
         (post_path, first_post(&config.language, &today.to_string())),
         (dir.join("templates/README.md"), TEMPLATES_README.to_owned()),
-        (
-            dir.join("subscribers/.gitignore"),
-            "*.sqlite*\n*.lock\n".to_owned(),
-        ),
+        (dir.join("subscribers/.gitignore"), "*.sqlite*\n*.lock\n".to_owned()),
     ];
     for (path, text) in files {
-        let io = |source| InitError::Io {
-            path: path.clone(),
-            source,
-        };
+        let io = |source| InitError::Io { path: path.clone(), source };
         std::fs::create_dir_all(path.parent().unwrap_or(dir)).map_err(io)?;
         std::fs::write(&path, text).map_err(io)?;
     }
@@ -94,15 +85,9 @@ tags = true
 
 fn first_post(language: &str, date: &str) -> String {
     let (title, body) = if language.starts_with("pl") {
-        (
-            "Witaj",
-            "To pierwszy wpis. Zmień go albo usuń i dodaj własne pliki Markdown w `content/`.",
-        )
+        ("Witaj", "To pierwszy wpis. Zmień go albo usuń i dodaj własne pliki Markdown w `content/`.")
     } else {
-        (
-            "Welcome",
-            "This is the first post. Edit or delete it and add your own Markdown files to `content/`.",
-        )
+        ("Welcome", "This is the first post. Edit or delete it and add your own Markdown files to `content/`.")
     };
     format!("+++\ntitle = \"{title}\"\ndate = {date}\ntags = [\"kurier\"]\n+++\n\n{body}\n")
 }
@@ -139,19 +124,10 @@ mod tests {
     #[test]
     fn refuses_to_overwrite_and_refuses_bad_options_before_writing() {
         let dir = tempfile::tempdir().unwrap();
-        let bad = Options {
-            timezone: "Mars/Olympus".into(),
-            ..options()
-        };
-        assert!(matches!(
-            create(dir.path(), &bad, Utc::now()),
-            Err(InitError::Config(_))
-        ));
+        let bad = Options { timezone: "Mars/Olympus".into(), ..options() };
+        assert!(matches!(create(dir.path(), &bad, Utc::now()), Err(InitError::Config(_))));
         assert!(!dir.path().join(CONFIG_FILE).exists());
         create(dir.path(), &options(), Utc::now()).unwrap();
-        assert!(matches!(
-            create(dir.path(), &options(), Utc::now()),
-            Err(InitError::Exists(_))
-        ));
+        assert!(matches!(create(dir.path(), &options(), Utc::now()), Err(InitError::Exists(_))));
     }
 }

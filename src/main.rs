@@ -12,11 +12,7 @@ use kurier::digest::{self, Outcome};
 use kurier::store::{self, Status};
 
 #[derive(Parser)]
-#[command(
-    name = "kurier",
-    version,
-    about = "RSS, Atom and JSON feeds and e-mail digests from Markdown posts"
-)]
+#[command(name = "kurier", version, about = "RSS, Atom and JSON feeds and e-mail digests from Markdown posts")]
 struct Cli {
     /// The site folder (holding kurier.toml).
     #[arg(long, global = true, default_value = ".")]
@@ -104,9 +100,7 @@ enum SubscribersCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
@@ -129,25 +123,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let now = chrono::Utc::now();
     let root = cli.root.as_path();
     match cli.command {
-        Command::Init {
-            dir,
-            title,
-            base_url,
-            language,
-            timezone,
-        } => {
-            let options = kurier::init::Options {
-                title,
-                base_url,
-                language,
-                timezone,
-            };
+        Command::Init { dir, title, base_url, language, timezone } => {
+            let options = kurier::init::Options { title, base_url, language, timezone };
             kurier::init::create(&dir, &options, now)?;
-            println!(
-                "created a new site in {}; build it with `kurier --root {} build`",
-                dir.display(),
-                dir.display()
-            );
+            println!("created a new site in {}; build it with `kurier --root {} build`", dir.display(), dir.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Build => {
@@ -183,11 +162,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn digest_command(
-    root: &Path,
-    command: DigestCommand,
-    now: chrono::DateTime<chrono::Utc>,
-) -> anyhow::Result<ExitCode> {
+fn digest_command(root: &Path, command: DigestCommand, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<ExitCode> {
     let config = load_config(root)?;
     match command {
         DigestCommand::Preview { subscriber, text } => {
@@ -205,8 +180,7 @@ fn digest_command(
             Ok(ExitCode::SUCCESS)
         }
         DigestCommand::Send { dry_run } => {
-            let runtime =
-                tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
             let outcome = runtime.block_on(async {
                 let (stop_tx, stop) = tokio::sync::watch::channel(false);
                 tokio::spawn(async move {
@@ -219,30 +193,20 @@ fn digest_command(
             })?;
             print_outcome(&outcome);
             Ok(match outcome {
-                Outcome::Sent { report, .. } if report.failed > 0 || report.deferred > 0 => {
-                    ExitCode::FAILURE
-                }
+                Outcome::Sent { report, .. } if report.failed > 0 || report.deferred > 0 => ExitCode::FAILURE,
                 _ => ExitCode::SUCCESS,
             })
         }
         DigestCommand::Status => {
             for issue in digest::status(root, &config)? {
-                let counts: Vec<String> = issue
-                    .counts
-                    .iter()
-                    .map(|(state, n)| format!("{state} {n}"))
-                    .collect();
+                let counts: Vec<String> = issue.counts.iter().map(|(state, n)| format!("{state} {n}")).collect();
                 println!(
                     "issue {} {} {} ({} posts) {}{}",
                     issue.id,
                     issue.status.as_str(),
                     issue.created_at,
                     issue.posts,
-                    if issue.subject.is_empty() {
-                        String::new()
-                    } else {
-                        format!("\"{}\" ", issue.subject)
-                    },
+                    if issue.subject.is_empty() { String::new() } else { format!("\"{}\" ", issue.subject) },
                     counts.join(", ")
                 );
                 for (email, reply) in &issue.failures {
@@ -259,35 +223,18 @@ fn print_outcome(outcome: &Outcome) {
         Outcome::Skipped { issue } => {
             println!("nothing new since the last issue: issue {issue} recorded as skipped")
         }
-        Outcome::DryRun {
-            resumed,
-            subject,
-            posts,
-            recipients,
-        } => {
+        Outcome::DryRun { resumed, subject, posts, recipients } => {
             if posts.is_empty() {
                 println!("dry run: nothing new to send");
                 return;
             }
-            let what = if *resumed {
-                "would resume"
-            } else {
-                "would send"
-            };
-            println!(
-                "dry run: {what} \"{subject}\" with {} posts to {recipients} subscribers:",
-                posts.len()
-            );
+            let what = if *resumed { "would resume" } else { "would send" };
+            println!("dry run: {what} \"{subject}\" with {} posts to {recipients} subscribers:", posts.len());
             for post in posts {
                 println!("  {} {}", post.date, post.title);
             }
         }
-        Outcome::Sent {
-            issue,
-            resumed,
-            report,
-            transport,
-        } => {
+        Outcome::Sent { issue, resumed, report, transport } => {
             println!(
                 "issue {} ({}{}) via {transport}: sent {}, failed {}, skipped {}, retried {}, deferred {} in {:.2} s ({:.0} messages/s)",
                 issue.id,
@@ -313,16 +260,8 @@ fn subscribers_command(
     let config = load_config(root)?;
     let mut store = digest::open_store(root, &config)?;
     match command {
-        SubscribersCommand::Add {
-            email,
-            name,
-            confirmed,
-        } => {
-            let status = if confirmed {
-                Status::Active
-            } else {
-                Status::Pending
-            };
+        SubscribersCommand::Add { email, name, confirmed } => {
+            let status = if confirmed { Status::Active } else { Status::Pending };
             let s = store.add_subscriber(&email, name.as_deref(), status, now)?;
             println!("added {} ({})", s.email, s.status);
         }
@@ -332,22 +271,13 @@ fn subscribers_command(
         }
         SubscribersCommand::List { status } => {
             for s in store.subscribers(status)? {
-                println!(
-                    "{}\t{}\t{}\t{}",
-                    s.email,
-                    s.status,
-                    s.name.as_deref().unwrap_or(""),
-                    s.created_at
-                );
+                println!("{}\t{}\t{}\t{}", s.email, s.status, s.name.as_deref().unwrap_or(""), s.created_at);
             }
         }
         SubscribersCommand::Import { file } => {
-            let reader = std::fs::File::open(&file)
-                .with_context(|| format!("cannot open {}", file.display()))?;
+            let reader = std::fs::File::open(&file).with_context(|| format!("cannot open {}", file.display()))?;
             let rows = store::parse_import(reader).with_context(|| file.display().to_string())?;
-            let report = store
-                .import(&rows, now)
-                .with_context(|| file.display().to_string())?;
+            let report = store.import(&rows, now).with_context(|| file.display().to_string())?;
             println!(
                 "imported {}: {} added, {} already in the list",
                 file.display(),
@@ -363,9 +293,5 @@ fn subscribers_command(
 }
 
 fn exit_for(errors: usize) -> ExitCode {
-    if errors == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    if errors == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }

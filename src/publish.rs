@@ -38,10 +38,7 @@ pub struct CheckReport {
 #[derive(Debug)]
 pub enum PublishError {
     Config(ConfigError),
-    Content {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Content { path: PathBuf, source: std::io::Error },
     Output(OutputError),
 }
 
@@ -70,10 +67,8 @@ impl std::error::Error for PublishError {
 /// Loads the configuration and the site under `root`.
 pub fn load(root: &Path, now: DateTime<Utc>) -> Result<(Config, site::Loaded), PublishError> {
     let config = Config::load(root).map_err(PublishError::Config)?;
-    let loaded = Site::load(root, &config, now).map_err(|source| PublishError::Content {
-        path: root.join(site::CONTENT_DIR),
-        source,
-    })?;
+    let loaded = Site::load(root, &config, now)
+        .map_err(|source| PublishError::Content { path: root.join(site::CONTENT_DIR), source })?;
     Ok((config, loaded))
 }
 
@@ -87,23 +82,13 @@ pub fn build(root: &Path, now: DateTime<Utc>) -> Result<BuildReport, PublishErro
     let started = Instant::now();
     let (config, loaded) = load(root, now)?;
     let files = feed::render(&loaded.site, &config);
-    let feeds = feed::output::write_all(&output_dir(root, &config), &files)
-        .map_err(PublishError::Output)?;
-    Ok(BuildReport {
-        posts: loaded.site.posts.len(),
-        feeds,
-        errors: loaded.errors,
-        duration: started.elapsed(),
-    })
+    let feeds = feed::output::write_all(&output_dir(root, &config), &files).map_err(PublishError::Output)?;
+    Ok(BuildReport { posts: loaded.site.posts.len(), feeds, errors: loaded.errors, duration: started.elapsed() })
 }
 
 /// Validates the site under `root` as a build would, writing nothing.
 pub fn check(root: &Path, now: DateTime<Utc>) -> Result<CheckReport, PublishError> {
     let (config, loaded) = load(root, now)?;
     let files = feed::render(&loaded.site, &config);
-    Ok(CheckReport {
-        posts: loaded.site.posts.len(),
-        feed_files: files.len(),
-        errors: loaded.errors,
-    })
+    Ok(CheckReport { posts: loaded.site.posts.len(), feed_files: files.len(), errors: loaded.errors })
 }

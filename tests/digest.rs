@@ -16,23 +16,13 @@ const SUBJECT: &str = "Fixture: Zażółć gęślą jaźń — 3 nowe wpisy";
 /// The digest fixture with subscribers imported from `rows` (`email,name,status`).
 fn site_with(rows: &[String]) -> TempSite {
     let site = TempSite::fixture("digest");
-    site.write(
-        "list.csv",
-        &format!("email,name,status\n{}\n", rows.join("\n")),
-    );
-    site.kurier(&[
-        "subscribers",
-        "import",
-        site.path("list.csv").to_str().unwrap(),
-    ])
-    .expect_code(0);
+    site.write("list.csv", &format!("email,name,status\n{}\n", rows.join("\n")));
+    site.kurier(&["subscribers", "import", site.path("list.csv").to_str().unwrap()]).expect_code(0);
     site
 }
 
 fn active(n: usize) -> Vec<String> {
-    (1..=n)
-        .map(|i| format!("reader{i:03}@example.org,Czytelnik {i},active"))
-        .collect()
+    (1..=n).map(|i| format!("reader{i:03}@example.org,Czytelnik {i},active")).collect()
 }
 
 fn send(site: &TempSite, sink: &Sink) -> support::Run {
@@ -52,9 +42,7 @@ fn per_recipient(messages: &[Received]) -> BTreeMap<String, usize> {
 
 /// A header as it is on the wire (unfolded, trimmed), for ASCII-only headers.
 fn header_text(message: &mail_parser::Message<'_>, name: &str) -> String {
-    let raw = message
-        .header_raw(name)
-        .unwrap_or_else(|| panic!("no {name} header"));
+    let raw = message.header_raw(name).unwrap_or_else(|| panic!("no {name} header"));
     raw.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
@@ -67,17 +55,11 @@ fn every_active_subscriber_gets_exactly_one_complete_message() {
     let site = site_with(&rows);
     let sink = Sink::start();
     let run = send(&site, &sink).expect_code(0);
-    assert!(
-        run.stdout().contains("sent 20, failed 0, skipped 0"),
-        "{}",
-        run.stdout()
-    );
+    assert!(run.stdout().contains("sent 20, failed 0, skipped 0"), "{}", run.stdout());
 
     let messages = sink.messages();
     let counts = per_recipient(&messages);
-    let expected: BTreeSet<String> = (1..=20)
-        .map(|i| format!("reader{i:03}@example.org"))
-        .collect();
+    let expected: BTreeSet<String> = (1..=20).map(|i| format!("reader{i:03}@example.org")).collect();
     assert_eq!(
         counts.keys().cloned().collect::<BTreeSet<_>>(),
         expected,
@@ -88,100 +70,52 @@ fn every_active_subscriber_gets_exactly_one_complete_message() {
     let mut message_ids = BTreeSet::new();
     for received in &messages {
         let raw = String::from_utf8(received.raw.clone()).unwrap();
-        assert!(
-            !raw.replace("\r\n", "").contains('\n'),
-            "bare LF on the wire"
-        );
+        assert!(!raw.replace("\r\n", "").contains('\n'), "bare LF on the wire");
         let message = received.parsed();
         // The Polish subject is RFC 2047-encoded on the wire and decodes back exactly.
-        assert!(
-            raw.contains("Subject: Fixture: =?utf-8?") || raw.contains("Subject: =?utf-8?"),
-            "{raw}"
-        );
+        assert!(raw.contains("Subject: Fixture: =?utf-8?") || raw.contains("Subject: =?utf-8?"), "{raw}");
         assert_eq!(message.subject(), Some(SUBJECT));
-        assert_eq!(
-            message.from().unwrap().first().unwrap().address(),
-            Some("newsletter@digest.example.org")
-        );
-        assert_eq!(
-            message.from().unwrap().first().unwrap().name(),
-            Some("Zażółć")
-        );
+        assert_eq!(message.from().unwrap().first().unwrap().address(), Some("newsletter@digest.example.org"));
+        assert_eq!(message.from().unwrap().first().unwrap().name(), Some("Zażółć"));
         let to = message.to().unwrap().first().unwrap();
         assert_eq!(to.address(), Some(received.recipient()));
         let n: usize = received.recipient()[6..9].parse().unwrap();
         assert_eq!(to.name(), Some(format!("Czytelnik {n}").as_str()));
         assert!(message.date().is_some());
         let id = message.message_id().unwrap().to_owned();
-        assert!(
-            id.starts_with("kurier.1.") && id.ends_with("@digest.example.org"),
-            "{id}"
-        );
+        assert!(id.starts_with("kurier.1.") && id.ends_with("@digest.example.org"), "{id}");
         message_ids.insert(id);
-        let Some(HeaderValue::Address(list_id)) = message.header("List-Id") else {
-            panic!("List-Id")
-        };
-        assert_eq!(
-            list_id.first().unwrap().name(),
-            Some("Fixture: Zażółć gęślą jaźń")
-        );
-        assert_eq!(
-            list_id.first().unwrap().address(),
-            Some("digest.digest.example.org")
-        );
+        let Some(HeaderValue::Address(list_id)) = message.header("List-Id") else { panic!("List-Id") };
+        assert_eq!(list_id.first().unwrap().name(), Some("Fixture: Zażółć gęślą jaźń"));
+        assert_eq!(list_id.first().unwrap().address(), Some("digest.digest.example.org"));
         let unsubscribe = header_text(&message, "List-Unsubscribe");
         assert!(
-            unsubscribe.starts_with("<https://digest.example.org/unsubscribe/")
-                && unsubscribe.ends_with('>'),
+            unsubscribe.starts_with("<https://digest.example.org/unsubscribe/") && unsubscribe.ends_with('>'),
             "{unsubscribe}"
         );
-        assert_eq!(
-            header_text(&message, "List-Unsubscribe-Post"),
-            "List-Unsubscribe=One-Click"
-        );
+        assert_eq!(header_text(&message, "List-Unsubscribe-Post"), "List-Unsubscribe=One-Click");
 
         // multipart/alternative: text/plain then text/html.
         let root = message.content_type().unwrap();
-        assert_eq!(
-            (root.ctype(), root.subtype()),
-            ("multipart", Some("alternative"))
-        );
+        assert_eq!((root.ctype(), root.subtype()), ("multipart", Some("alternative")));
         assert_eq!(message.text_body.len(), 1);
         assert_eq!(message.html_body.len(), 1);
         let text = message.body_text(0).unwrap();
         let html = message.body_html(0).unwrap();
         let url = &unsubscribe[1..unsubscribe.len() - 1];
-        assert!(
-            text.contains(url) && html.contains(url),
-            "the visible unsubscribe link is the header's"
-        );
+        assert!(text.contains(url) && html.contains(url), "the visible unsubscribe link is the header's");
         for body in [&text, &html] {
-            assert!(
-                body.contains("https://digest.example.org/digests/1"),
-                "view in browser link"
-            );
-            assert!(
-                body.contains("https://digest.example.org/2026/03/trzeci/"),
-                "post link"
-            );
+            assert!(body.contains("https://digest.example.org/digests/1"), "view in browser link");
+            assert!(body.contains("https://digest.example.org/2026/03/trzeci/"), "post link");
             assert!(body.contains("10 marca 2026"), "Polish long date");
         }
         assert!(text.contains("Dzień dobry, Czytelnik"), "{text}");
-        assert!(
-            text.contains("Krótko o tym, jak ból i napięcie mięśni napędzają się nawzajem."),
-            "{text}"
-        );
+        assert!(text.contains("Krótko o tym, jak ból i napięcie mięśni napędzają się nawzajem."), "{text}");
         // CSS is inlined (mail clients strip <style>), the title's `<i>` is escaped, links absolute.
         assert!(!html.contains("<style"), "{html}");
         assert!(html.contains("style=\""), "{html}");
-        assert!(
-            html.contains("Drugi wpis: ból &lt;i&gt; napięcie"),
-            "{html}"
-        );
-        assert!(
-            html.contains("href=\"https://digest.example.org/2026/02/drugi/\""),
-            "{html}"
-        );
+        assert!(html.contains("Drugi wpis: ból &lt;i&gt; napięcie"), "{html}");
+        assert!(html.contains("href=\"https://digest.example.org/2026/02/drugi/\""), "{html}");
     }
     assert_eq!(message_ids.len(), 20, "one Message-ID per subscriber");
 }
@@ -194,39 +128,22 @@ fn nothing_new_sends_nothing_and_a_new_post_goes_out_alone() {
     assert_eq!(sink.count(), 3);
 
     let run = send(&site, &sink).expect_code(0);
-    assert!(
-        run.stdout()
-            .contains("nothing new since the last issue: issue 2 recorded as skipped"),
-        "{}",
-        run.stdout()
-    );
+    assert!(run.stdout().contains("nothing new since the last issue: issue 2 recorded as skipped"), "{}", run.stdout());
     assert_eq!(sink.count(), 3);
 
     // An edit to a post already sent does not make it new.
     let first = site.read("content/2026-01-10-pierwszy.md");
-    site.write(
-        "content/2026-01-10-pierwszy.md",
-        &first.replace("Stres utrudnia", "Stres wyraźnie utrudnia"),
-    );
-    site.write(
-        "content/2026-04-01-czwarty.md",
-        "+++\ntitle = \"Czwarty wpis\"\ndate = 2026-04-01\n+++\nNowość.\n",
-    );
+    site.write("content/2026-01-10-pierwszy.md", &first.replace("Stres utrudnia", "Stres wyraźnie utrudnia"));
+    site.write("content/2026-04-01-czwarty.md", "+++\ntitle = \"Czwarty wpis\"\ndate = 2026-04-01\n+++\nNowość.\n");
     send(&site, &sink).expect_code(0);
     let messages = sink.messages();
     assert_eq!(messages.len(), 6);
     for received in &messages[3..] {
         let message = received.parsed();
-        assert_eq!(
-            message.subject(),
-            Some("Fixture: Zażółć gęślą jaźń — 1 nowy wpis")
-        );
+        assert_eq!(message.subject(), Some("Fixture: Zażółć gęślą jaźń — 1 nowy wpis"));
         let text = message.body_text(0).unwrap();
         assert!(text.contains("Czwarty wpis"), "{text}");
-        assert!(
-            !text.contains("Pierwszy wpis") && !text.contains("Trzeci wpis"),
-            "{text}"
-        );
+        assert!(!text.contains("Pierwszy wpis") && !text.contains("Trzeci wpis"), "{text}");
         assert!(message.message_id().unwrap().starts_with("kurier.3."));
     }
     let status = site.kurier(&["digest", "status"]).expect_code(0).stdout();
@@ -239,23 +156,16 @@ fn nothing_new_sends_nothing_and_a_new_post_goes_out_alone() {
 fn a_recipient_answered_451_twice_is_delivered_once_on_a_later_attempt() {
     let site = site_with(&active(5));
     let sink = Sink::start();
-    sink.set_rules(json!({"rcpt": {"reader003@example.org": {"code": 451, "times": 2, "message": "4.7.1 Try again later"}}}));
-    let run = send(&site, &sink).expect_code(0);
-    assert!(
-        run.stdout()
-            .contains("sent 5, failed 0, skipped 0, retried 2, deferred 0"),
-        "{}",
-        run.stdout()
+    sink.set_rules(
+        json!({"rcpt": {"reader003@example.org": {"code": 451, "times": 2, "message": "4.7.1 Try again later"}}}),
     );
+    let run = send(&site, &sink).expect_code(0);
+    assert!(run.stdout().contains("sent 5, failed 0, skipped 0, retried 2, deferred 0"), "{}", run.stdout());
     let counts = per_recipient(&sink.messages());
     assert_eq!(counts.len(), 5);
     assert!(counts.values().all(|&n| n == 1), "{counts:?}");
-    let attempts: Vec<String> = sink
-        .rcpt_log()
-        .into_iter()
-        .filter(|(a, _)| a == "reader003@example.org")
-        .map(|(_, c)| c)
-        .collect();
+    let attempts: Vec<String> =
+        sink.rcpt_log().into_iter().filter(|(a, _)| a == "reader003@example.org").map(|(_, c)| c).collect();
     assert_eq!(attempts, ["451", "451", "250"]);
 }
 
@@ -263,39 +173,23 @@ fn a_recipient_answered_451_twice_is_delivered_once_on_a_later_attempt() {
 fn a_550_is_recorded_as_failed_and_not_retried_and_the_rest_go_out() {
     let site = site_with(&active(6));
     let sink = Sink::start();
-    sink.set_rules(json!({"rcpt": {"reader002@example.org": {"code": 550, "times": -1, "message": "5.1.1 No such user"}}}));
-    let run = send(&site, &sink).expect_code(1);
-    assert!(
-        run.stdout()
-            .contains("sent 5, failed 1, skipped 0, retried 0"),
-        "{}",
-        run.stdout()
+    sink.set_rules(
+        json!({"rcpt": {"reader002@example.org": {"code": 550, "times": -1, "message": "5.1.1 No such user"}}}),
     );
+    let run = send(&site, &sink).expect_code(1);
+    assert!(run.stdout().contains("sent 5, failed 1, skipped 0, retried 0"), "{}", run.stdout());
     let counts = per_recipient(&sink.messages());
     assert_eq!(counts.len(), 5);
     assert!(!counts.contains_key("reader002@example.org"));
-    let attempts = sink
-        .rcpt_log()
-        .into_iter()
-        .filter(|(a, _)| a == "reader002@example.org")
-        .count();
+    let attempts = sink.rcpt_log().into_iter().filter(|(a, _)| a == "reader002@example.org").count();
     assert_eq!(attempts, 1, "a 5xx is not retried");
     let status = site.kurier(&["digest", "status"]).expect_code(0).stdout();
     assert!(status.contains("issue 1 sent"), "{status}");
     assert!(status.contains("sent 5, failed 1"), "{status}");
-    assert!(
-        status.contains("failed reader002@example.org: ") && status.contains("5.1.1 No such user"),
-        "{status}"
-    );
+    assert!(status.contains("failed reader002@example.org: ") && status.contains("5.1.1 No such user"), "{status}");
     // The failed recipient is not retried by the next run either.
     send(&site, &sink).expect_code(0);
-    assert_eq!(
-        sink.rcpt_log()
-            .into_iter()
-            .filter(|(a, _)| a == "reader002@example.org")
-            .count(),
-        1
-    );
+    assert_eq!(sink.rcpt_log().into_iter().filter(|(a, _)| a == "reader002@example.org").count(), 1);
 }
 
 #[test]
@@ -310,32 +204,16 @@ fn a_server_that_stops_answering_hits_the_deadline_and_the_run_goes_on() {
     sink.set_rules(json!({"stall_rcpt": ["reader004@example.org"]}));
     let started = Instant::now();
     let run = send(&site, &sink).expect_code(1);
-    assert!(
-        started.elapsed() < Duration::from_secs(15),
-        "took {:?}",
-        started.elapsed()
-    );
-    assert!(
-        run.stdout()
-            .contains("sent 5, failed 0, skipped 0, retried 0, deferred 1"),
-        "{}",
-        run.stdout()
-    );
+    assert!(started.elapsed() < Duration::from_secs(15), "took {:?}", started.elapsed());
+    assert!(run.stdout().contains("sent 5, failed 0, skipped 0, retried 0, deferred 1"), "{}", run.stdout());
     assert!(!per_recipient(&sink.messages()).contains_key("reader004@example.org"));
     let status = site.kurier(&["digest", "status"]).expect_code(0).stdout();
-    assert!(
-        status.contains("issue 1 sending") && status.contains("pending 1, sent 5"),
-        "{status}"
-    );
+    assert!(status.contains("issue 1 sending") && status.contains("pending 1, sent 5"), "{status}");
 
     // The server recovers: the next run delivers the deferred message and nothing else.
     sink.set_rules(json!({}));
     let run = send(&site, &sink).expect_code(0);
-    assert!(
-        run.stdout().contains("issue 1 (sent, resumed)"),
-        "{}",
-        run.stdout()
-    );
+    assert!(run.stdout().contains("issue 1 (sent, resumed)"), "{}", run.stdout());
     let counts = per_recipient(&sink.messages());
     assert_eq!(counts.len(), 6);
     assert!(counts.values().all(|&n| n == 1), "{counts:?}");
@@ -348,51 +226,28 @@ fn kill_9_in_mid_issue_then_another_send_reaches_everyone_with_at_most_concurren
     let sink = Sink::start();
     sink.set_rules(json!({"data_delay_ms": 40}));
     let mut child = site.spawn(&["digest", "send"], &[("KURIER_SMTP_URL", &sink.url())]);
-    assert!(
-        sink.wait_for(20, Duration::from_secs(30)),
-        "the first run never got going"
-    );
+    assert!(sink.wait_for(20, Duration::from_secs(30)), "the first run never got going");
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let before = sink.count();
-    assert!(
-        before < subscribers,
-        "the run finished before it was killed"
-    );
+    assert!(before < subscribers, "the run finished before it was killed");
 
     sink.set_rules(json!({}));
     send(&site, &sink).expect_code(0);
     let counts = per_recipient(&sink.messages());
-    assert_eq!(
-        counts.len(),
-        subscribers,
-        "every active subscriber has the digest"
-    );
+    assert_eq!(counts.len(), subscribers, "every active subscriber has the digest");
     let duplicates: usize = counts.values().map(|&n| n - 1).sum();
-    assert!(
-        duplicates <= 4,
-        "{duplicates} duplicates > concurrency 4: {counts:?}"
-    );
+    assert!(duplicates <= 4, "{duplicates} duplicates > concurrency 4: {counts:?}");
     let status = site.kurier(&["digest", "status"]).expect_code(0).stdout();
-    assert!(
-        status.contains("issue 1 sent") && status.contains(&format!("sent {subscribers}")),
-        "{status}"
-    );
+    assert!(status.contains("issue 1 sent") && status.contains(&format!("sent {subscribers}")), "{status}");
 }
 
 #[test]
 fn preview_prints_exactly_what_would_be_sent() {
     let site = site_with(&["anna@example.org,Anna Nowak,active".to_owned()]);
-    let preview = site
-        .kurier(&["digest", "preview", "--subscriber", "anna@example.org"])
-        .expect_code(0);
-    let previewed = mail_parser::MessageParser::default()
-        .parse(preview.0.stdout.as_slice())
-        .unwrap();
-    let text = site
-        .kurier(&["digest", "preview", "--text"])
-        .expect_code(0)
-        .stdout();
+    let preview = site.kurier(&["digest", "preview", "--subscriber", "anna@example.org"]).expect_code(0);
+    let previewed = mail_parser::MessageParser::default().parse(preview.0.stdout.as_slice()).unwrap();
+    let text = site.kurier(&["digest", "preview", "--text"]).expect_code(0).stdout();
     let sink = Sink::start();
     send(&site, &sink).expect_code(0);
     let messages = sink.messages();
@@ -401,14 +256,8 @@ fn preview_prints_exactly_what_would_be_sent() {
     assert_eq!(previewed.message_id(), sent.message_id());
     assert_eq!(previewed.body_html(0), sent.body_html(0));
     assert_eq!(previewed.body_text(0), sent.body_text(0));
-    assert_eq!(
-        text.trim_end(),
-        sent.body_text(0).unwrap().replace("\r\n", "\n").trim_end()
-    );
-    assert_eq!(
-        header_text(&previewed, "List-Unsubscribe"),
-        header_text(&sent, "List-Unsubscribe")
-    );
+    assert_eq!(text.trim_end(), sent.body_text(0).unwrap().replace("\r\n", "\n").trim_end());
+    assert_eq!(header_text(&previewed, "List-Unsubscribe"), header_text(&sent, "List-Unsubscribe"));
     // Nothing was recorded by previewing: the send above was issue 1.
     assert!(sent.message_id().unwrap().starts_with("kurier.1."));
 }
@@ -417,39 +266,23 @@ fn preview_prints_exactly_what_would_be_sent() {
 fn dry_run_sends_and_records_nothing() {
     let site = site_with(&active(2));
     let sink = Sink::start();
-    let run = site
-        .kurier_env(
-            &["digest", "send", "--dry-run"],
-            &[("KURIER_SMTP_URL", &sink.url())],
-        )
-        .expect_code(0);
+    let run = site.kurier_env(&["digest", "send", "--dry-run"], &[("KURIER_SMTP_URL", &sink.url())]).expect_code(0);
     assert!(
-        run.stdout().contains(&format!(
-            "dry run: would send \"{SUBJECT}\" with 3 posts to 2 subscribers"
-        )),
+        run.stdout().contains(&format!("dry run: would send \"{SUBJECT}\" with 3 posts to 2 subscribers")),
         "{}",
         run.stdout()
     );
     assert_eq!(sink.count(), 0);
-    assert_eq!(
-        site.kurier(&["digest", "status"]).expect_code(0).stdout(),
-        ""
-    );
+    assert_eq!(site.kurier(&["digest", "status"]).expect_code(0).stdout(), "");
 }
 
 #[test]
 fn without_smtp_the_digest_is_written_to_the_outbox() {
     let site = site_with(&active(2));
     let config = site.read("kurier.toml");
-    site.write(
-        "kurier.toml",
-        &config[..config.find("# The tests point").unwrap()],
-    );
+    site.write("kurier.toml", &config[..config.find("# The tests point").unwrap()]);
     site.kurier(&["digest", "send"]).expect_code(0);
-    let files: Vec<_> = std::fs::read_dir(site.path("outbox"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let files: Vec<_> = std::fs::read_dir(site.path("outbox")).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(files.len(), 2);
     for file in files {
         let raw = std::fs::read(&file).unwrap();
@@ -461,103 +294,152 @@ fn without_smtp_the_digest_is_written_to_the_outbox() {
 #[test]
 fn subscribers_cli_adds_removes_lists_imports_and_exports() {
     let site = TempSite::fixture("digest");
-    site.kurier(&[
-        "subscribers",
-        "add",
-        "Anna@Example.org",
-        "--name",
-        "Anna",
-        "--confirmed",
-    ])
-    .expect_code(0);
-    site.kurier(&["subscribers", "add", "jan@example.org"])
-        .expect_code(0);
-    let dup = site
-        .kurier(&["subscribers", "add", "anna@example.ORG"])
-        .expect_code(1);
-    assert!(
-        dup.stderr()
-            .contains("Anna@Example.org is already in the list (status active)"),
-        "{}",
-        dup.stderr()
-    );
-    let bad = site
-        .kurier(&["subscribers", "add", "not-an-address"])
-        .expect_code(1);
-    assert!(
-        bad.stderr()
-            .contains("`not-an-address` is not a valid e-mail address"),
-        "{}",
-        bad.stderr()
-    );
-    site.kurier(&["subscribers", "remove", "ANNA@example.org"])
-        .expect_code(0);
-    let list = site
-        .kurier(&["subscribers", "list", "--status", "unsubscribed"])
-        .expect_code(0)
-        .stdout();
-    assert!(
-        list.starts_with("Anna@Example.org\tunsubscribed\tAnna\t") && list.lines().count() == 1,
-        "{list}"
-    );
+    site.kurier(&["subscribers", "add", "Anna@Example.org", "--name", "Anna", "--confirmed"]).expect_code(0);
+    site.kurier(&["subscribers", "add", "jan@example.org"]).expect_code(0);
+    let dup = site.kurier(&["subscribers", "add", "anna@example.ORG"]).expect_code(1);
+    assert!(dup.stderr().contains("Anna@Example.org is already in the list (status active)"), "{}", dup.stderr());
+    let bad = site.kurier(&["subscribers", "add", "not-an-address"]).expect_code(1);
+    assert!(bad.stderr().contains("`not-an-address` is not a valid e-mail address"), "{}", bad.stderr());
+    site.kurier(&["subscribers", "remove", "ANNA@example.org"]).expect_code(0);
+    let list = site.kurier(&["subscribers", "list", "--status", "unsubscribed"]).expect_code(0).stdout();
+    assert!(list.starts_with("Anna@Example.org\tunsubscribed\tAnna\t") && list.lines().count() == 1, "{list}");
 
     // A bad row: reported with its line number, nothing imported.
-    site.write(
-        "bad.csv",
-        "email,name\nola@example.org,Ola\nnie-adres,Zły\nela@example.org,Ela\n",
-    );
-    let run = site
-        .kurier(&[
-            "subscribers",
-            "import",
-            site.path("bad.csv").to_str().unwrap(),
-        ])
-        .expect_code(1);
+    site.write("bad.csv", "email,name\nola@example.org,Ola\nnie-adres,Zły\nela@example.org,Ela\n");
+    let run = site.kurier(&["subscribers", "import", site.path("bad.csv").to_str().unwrap()]).expect_code(1);
     assert!(
-        run.stderr()
-            .contains("line 3: `nie-adres` is not a valid e-mail address; nothing was imported"),
+        run.stderr().contains("line 3: `nie-adres` is not a valid e-mail address; nothing was imported"),
         "{}",
         run.stderr()
     );
-    assert_eq!(
-        site.kurier(&["subscribers", "list"])
-            .expect_code(0)
-            .stdout()
-            .lines()
-            .count(),
-        2
-    );
+    assert_eq!(site.kurier(&["subscribers", "list"]).expect_code(0).stdout().lines().count(), 2);
 
     // A good file; the unsubscribed address in it stays unsubscribed.
-    site.write("good.csv", "ola@example.org,Ola\nanna@example.org,Anna,active\nela@example.org,\"Ela, z przecinkiem\",pending\n");
-    let run = site
-        .kurier(&[
-            "subscribers",
-            "import",
-            site.path("good.csv").to_str().unwrap(),
-        ])
-        .expect_code(0);
-    assert!(
-        run.stdout().contains("2 added, 1 already in the list"),
-        "{}",
-        run.stdout()
+    site.write(
+        "good.csv",
+        "ola@example.org,Ola\nanna@example.org,Anna,active\nela@example.org,\"Ela, z przecinkiem\",pending\n",
     );
-    let export = site
-        .kurier(&["subscribers", "export"])
-        .expect_code(0)
-        .stdout();
-    let rows: Vec<Vec<String>> = export
-        .lines()
-        .map(|l| l.split(',').map(str::to_owned).collect())
-        .collect();
+    let run = site.kurier(&["subscribers", "import", site.path("good.csv").to_str().unwrap()]).expect_code(0);
+    assert!(run.stdout().contains("2 added, 1 already in the list"), "{}", run.stdout());
+    let export = site.kurier(&["subscribers", "export"]).expect_code(0).stdout();
+    let rows: Vec<Vec<String>> = export.lines().map(|l| l.split(',').map(str::to_owned).collect()).collect();
     assert_eq!(rows[0], ["email", "name", "status", "created_at"]);
-    assert!(
-        export.contains("Anna@Example.org,Anna,unsubscribed,"),
-        "{export}"
-    );
-    assert!(
-        export.contains("ela@example.org,\"Ela, z przecinkiem\",pending,"),
-        "{export}"
-    );
+    assert!(export.contains("Anna@Example.org,Anna,unsubscribed,"), "{export}");
+    assert!(export.contains("ela@example.org,\"Ela, z przecinkiem\",pending,"), "{export}");
     assert!(export.contains("ola@example.org,Ola,active,"), "{export}");
+}
+
+#[test]
+fn dkim_signatures_verify_and_cover_both_list_unsubscribe_headers() {
+    let site = site_with(&active(2));
+    std::fs::copy(support::repo().join("tests/fixtures/dkim/test-only.key"), site.path("dkim.key")).unwrap();
+    let config = site.read("kurier.toml");
+    site.write(
+        "kurier.toml",
+        &format!("{config}\n[dkim]\ndomain = \"digest.example.org\"\nselector = \"kurier\"\nkey_file = \"dkim.key\"\n"),
+    );
+    let sink = Sink::start();
+    send(&site, &sink).expect_code(0);
+    let messages = sink.messages();
+    assert_eq!(messages.len(), 2);
+    for (i, received) in messages.iter().enumerate() {
+        let path = site.path(&format!("received-{i}.eml"));
+        std::fs::write(&path, &received.raw).unwrap();
+        let output = std::process::Command::new(support::python())
+            .arg(support::repo().join("tests/dkim_verify.py"))
+            .arg(&path)
+            .arg(support::repo().join("tests/fixtures/dkim/dns-txt-record.txt"))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).to_lowercase();
+        assert!(output.status.success(), "dkimpy: {stdout} {}", String::from_utf8_lossy(&output.stderr));
+        let signed: Vec<&str> = stdout.trim().lines().next().unwrap().split(':').collect();
+        for header in
+            ["from", "to", "subject", "date", "message-id", "list-id", "list-unsubscribe", "list-unsubscribe-post"]
+        {
+            assert!(signed.contains(&header), "{header} not signed: {signed:?}");
+        }
+        // A changed List-Unsubscribe breaks the signature.
+        let tampered = String::from_utf8(received.raw.clone()).unwrap().replace("/unsubscribe/", "/unsubscribe/x");
+        std::fs::write(&path, tampered).unwrap();
+        let output = std::process::Command::new(support::python())
+            .arg(support::repo().join("tests/dkim_verify.py"))
+            .arg(&path)
+            .arg(support::repo().join("tests/fixtures/dkim/dns-txt-record.txt"))
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "a tampered message still verifies");
+    }
+}
+
+#[test]
+fn credentials_come_from_kurier_smtp_password() {
+    let site = site_with(&active(2));
+    let sink = Sink::with_auth("kurier:tajne-hasło");
+    let url = format!("smtp://kurier@127.0.0.1:{}", sink.port);
+    // Without the password the server refuses the mail: recorded, nothing delivered.
+    let run = site.kurier_env(&["digest", "send"], &[("KURIER_SMTP_URL", &url)]).expect_code(1);
+    assert!(run.stdout().contains("sent 0, failed 2"), "{}", run.stdout());
+    assert_eq!(sink.count(), 0);
+
+    let site = site_with(&active(2));
+    let run = site
+        .kurier_env(&["digest", "send"], &[("KURIER_SMTP_URL", &url), ("KURIER_SMTP_PASSWORD", "tajne-hasło")])
+        .expect_code(0);
+    assert!(run.stdout().contains("sent 2, failed 0"), "{}", run.stdout());
+    assert!(!run.stdout().contains("tajne") && !run.stderr().contains("tajne"), "the password leaked");
+    assert_eq!(sink.count(), 2);
+}
+
+#[test]
+fn consecutive_failures_pause_the_issue() {
+    let site = site_with(&active(4));
+    let config = site
+        .read("kurier.toml")
+        .replace("pause_after_failures = 100", "pause_after_failures = 2")
+        .replace("concurrency = 4", "concurrency = 1");
+    site.write("kurier.toml", &config);
+    let sink = Sink::start();
+    let rules: serde_json::Map<String, serde_json::Value> = (1..=4)
+        .map(|i| (format!("reader{i:03}@example.org"), json!({"code": 550, "times": -1, "message": "5.7.1 Blocked"})))
+        .collect();
+    sink.set_rules(json!({ "rcpt": rules }));
+    let started = Instant::now();
+    let run =
+        site.kurier_env(&["digest", "send"], &[("KURIER_SMTP_URL", &sink.url()), ("RUST_LOG", "warn")]).expect_code(1);
+    assert!(run.stdout().contains("sent 0, failed 4"), "{}", run.stdout());
+    assert!(run.stderr().contains("consecutive delivery failures: pausing the issue"), "{}", run.stderr());
+    assert!(started.elapsed() >= Duration::from_secs(1), "no pause: {:?}", started.elapsed());
+}
+
+#[test]
+fn rate_per_second_spaces_the_messages() {
+    let site = site_with(&active(6));
+    let config = site.read("kurier.toml").replace("concurrency = 4", "concurrency = 4\nrate_per_second = 10");
+    site.write("kurier.toml", &config);
+    let sink = Sink::start();
+    let started = Instant::now();
+    send(&site, &sink).expect_code(0);
+    // Six messages at ten per second: the sixth cannot start before 0.5 s.
+    assert!(started.elapsed() >= Duration::from_millis(500), "{:?}", started.elapsed());
+    assert_eq!(sink.count(), 6);
+}
+
+#[test]
+fn two_senders_cannot_share_a_store_but_the_cli_can_use_it_while_one_sends() {
+    let site = site_with(&active(40));
+    let sink = Sink::start();
+    sink.set_rules(json!({"data_delay_ms": 50}));
+    let mut first = site.spawn(&["digest", "send"], &[("KURIER_SMTP_URL", &sink.url())]);
+    assert!(sink.wait_for(4, Duration::from_secs(30)));
+    let second = site.kurier_env(&["digest", "send"], &[("KURIER_SMTP_URL", &sink.url())]).expect_code(1);
+    assert!(second.stderr().contains("another kurier is sending from this store"), "{}", second.stderr());
+    // The store stays usable by other commands meanwhile (WAL: readers and a writer at once).
+    site.kurier(&["subscribers", "add", "nowy@example.org", "--confirmed"]).expect_code(0);
+    site.kurier(&["digest", "status"]).expect_code(0);
+    let status = first.wait().unwrap();
+    assert!(status.success());
+    let counts = per_recipient(&sink.messages());
+    assert_eq!(counts.len(), 40, "the issue's recipients were frozen before nowy@ joined");
+    assert!(counts.values().all(|&n| n == 1));
 }

@@ -22,10 +22,7 @@ fn url(path: &str) -> String {
 }
 
 fn titles(feed: &Feed) -> Vec<String> {
-    feed.entries
-        .iter()
-        .map(|e| e.title.as_ref().unwrap().content.clone())
-        .collect()
+    feed.entries.iter().map(|e| e.title.as_ref().unwrap().content.clone()).collect()
 }
 
 fn entry<'a>(feed: &'a Feed, title: &str) -> &'a Entry {
@@ -63,19 +60,12 @@ fn broken_posts_are_reported_with_path_and_line_and_the_rest_still_publishes() {
         "content/2026-04-09-zly-utf8.md:7: not valid UTF-8",
         "content/2026-04-10-bez-konca.md:1: front matter opened with `+++` is never closed",
     ] {
-        assert!(
-            stderr.contains(expected),
-            "missing {expected:?} in:\n{stderr}"
-        );
+        assert!(stderr.contains(expected), "missing {expected:?} in:\n{stderr}");
     }
     assert_eq!(stderr.lines().count(), 5, "{stderr}");
     assert!(run.stdout().contains("built 8 posts"), "{}", run.stdout());
     for file in ["rss.xml", "atom.xml", "feed.json"] {
-        assert_eq!(
-            titles(&site.feed(&format!("public/{file}"))),
-            EXPECTED_ORDER,
-            "{file}"
-        );
+        assert_eq!(titles(&site.feed(&format!("public/{file}"))), EXPECTED_ORDER, "{file}");
     }
 }
 
@@ -83,85 +73,40 @@ fn broken_posts_are_reported_with_path_and_line_and_the_rest_still_publishes() {
 fn rss_channel_and_items_read_back_field_by_field() {
     let site = built_fixture();
     let feed = site.feed("public/rss.xml");
-    assert_eq!(
-        feed.title.as_ref().unwrap().content,
-        "Fixture: Ciało i głowa"
-    );
+    assert_eq!(feed.title.as_ref().unwrap().content, "Fixture: Ciało i głowa");
     assert_eq!(feed.language.as_deref(), Some("pl"));
-    assert_eq!(
-        feed.links
-            .iter()
-            .map(|l| l.href.as_str())
-            .collect::<Vec<_>>(),
-        [BASE, &url("rss.xml")]
-    );
+    assert_eq!(feed.links.iter().map(|l| l.href.as_str()).collect::<Vec<_>>(), [BASE, &url("rss.xml")]);
     // `lastBuildDate` is the newest item's date, not the time of the build.
     assert_eq!(feed.updated, Some(instant("2026-07-10T18:30:00+02:00")));
     assert_eq!(feed.generator.as_ref().unwrap().content, "kurier 0.1.0");
 
     let pain = entry(&feed, EXPECTED_ORDER[0]);
     assert_eq!(pain.id, url("2026/07/bol-i-stres/"));
-    assert_eq!(
-        pain.links
-            .iter()
-            .map(|l| l.href.as_str())
-            .collect::<Vec<_>>(),
-        [url("2026/07/bol-i-stres/")]
-    );
+    assert_eq!(pain.links.iter().map(|l| l.href.as_str()).collect::<Vec<_>>(), [url("2026/07/bol-i-stres/")]);
     // A date-time without an offset is read in Europe/Warsaw: CEST in July.
     assert_eq!(pain.published, Some(instant("2026-07-10T18:30:00+02:00")));
+    assert_eq!(pain.summary.as_ref().unwrap().content, "Jak przewlekły ból i stres wzmacniają się nawzajem.");
+    assert_eq!(pain.categories.iter().map(|c| c.term.as_str()).collect::<Vec<_>>(), ["ból", "stres", "Wiedza"]);
     assert_eq!(
-        pain.summary.as_ref().unwrap().content,
-        "Jak przewlekły ból i stres wzmacniają się nawzajem."
-    );
-    assert_eq!(
-        pain.categories
-            .iter()
-            .map(|c| c.term.as_str())
-            .collect::<Vec<_>>(),
-        ["ból", "stres", "Wiedza"]
-    );
-    assert_eq!(
-        pain.authors
-            .iter()
-            .map(|a| a.name.as_deref().unwrap_or_default())
-            .collect::<Vec<_>>(),
+        pain.authors.iter().map(|a| a.name.as_deref().unwrap_or_default()).collect::<Vec<_>>(),
         ["Jan Kowalski"]
     );
     let content = pain.content.as_ref().unwrap().body.as_deref().unwrap();
-    assert!(
-        content.starts_with("<p>Przewlekły ból zwiększa napięcie"),
-        "{content}"
-    );
-    assert!(
-        content.contains("<h2>Spodobają Ci się także</h2>"),
-        "{content}"
-    );
+    assert!(content.starts_with("<p>Przewlekły ból zwiększa napięcie"), "{content}");
+    assert!(content.contains("<h2>Spodobają Ci się także</h2>"), "{content}");
 
     // An explicit id that is not a URL: guid isPermaLink="false", link still the permalink.
     let sleep = entry(&feed, "Sen a stres");
     assert_eq!(sleep.id, "post-sen-42");
-    assert!(
-        site.read("public/rss.xml")
-            .contains("<guid isPermaLink=\"false\">post-sen-42</guid>")
-    );
+    assert!(site.read("public/rss.xml").contains("<guid isPermaLink=\"false\">post-sen-42</guid>"));
     assert_eq!(sleep.links[0].href, url("2026/03/sen-a-stres/"));
 
     // RFC 822 dates with a four-digit year and the site's offset; items carry atom:updated.
     let raw = site.read("public/rss.xml");
-    assert!(
-        raw.contains("<pubDate>Mon, 2 Mar 2026 07:00:00 +0100</pubDate>"),
-        "{raw}"
-    );
-    assert!(
-        raw.contains("<atom:updated>2026-04-01T00:00:00+02:00</atom:updated>"),
-        "{raw}"
-    );
+    assert!(raw.contains("<pubDate>Mon, 2 Mar 2026 07:00:00 +0100</pubDate>"), "{raw}");
+    assert!(raw.contains("<atom:updated>2026-04-01T00:00:00+02:00</atom:updated>"), "{raw}");
     // The site author has an e-mail address, so RSS `author` is used for posts without their own.
-    assert!(
-        raw.contains("<author>anna@fixture.example.org (Anna Testowa)</author>"),
-        "{raw}"
-    );
+    assert!(raw.contains("<author>anna@fixture.example.org (Anna Testowa)</author>"), "{raw}");
 }
 
 #[test]
@@ -187,59 +132,29 @@ fn atom_feed_and_entries_read_back_field_by_field() {
     );
     let content = sleep.content.as_ref().unwrap();
     assert_eq!(content.content_type.essence().to_string(), "text/html");
-    assert!(
-        content
-            .body
-            .as_deref()
-            .unwrap()
-            .contains("Druga część, której nie ma w skrócie.")
-    );
+    assert!(content.body.as_deref().unwrap().contains("Druga część, której nie ma w skrócie."));
 
     // Related posts are `link rel="related"` with titles, `feeds.related = 2` of them.
-    let related: Vec<_> = sleep
-        .links
-        .iter()
-        .filter(|l| l.rel.as_deref() == Some("related"))
-        .collect();
+    let related: Vec<_> = sleep.links.iter().filter(|l| l.rel.as_deref() == Some("related")).collect();
     assert_eq!(related.len(), 2, "{related:?}");
-    assert!(
-        related
-            .iter()
-            .all(|l| l.href.starts_with(BASE) && l.title.is_some()),
-        "{related:?}"
-    );
-    assert!(
-        !related
-            .iter()
-            .any(|l| l.href == url("2026/03/sen-a-stres/")),
-        "a post is not related to itself"
-    );
+    assert!(related.iter().all(|l| l.href.starts_with(BASE) && l.title.is_some()), "{related:?}");
+    assert!(!related.iter().any(|l| l.href == url("2026/03/sen-a-stres/")), "a post is not related to itself");
 
     // RFC 3339 with the offset of the site's zone in the document itself.
     let raw = site.read("public/atom.xml");
-    assert!(
-        raw.contains("<published>2026-07-10T18:30:00+02:00</published>"),
-        "{raw}"
-    );
+    assert!(raw.contains("<published>2026-07-10T18:30:00+02:00</published>"), "{raw}");
     assert!(raw.contains("xml:lang=\"pl\""), "{raw}");
 }
 
 fn links_of(feed: &Feed, rel: &str) -> Vec<String> {
-    feed.links
-        .iter()
-        .filter(|l| l.rel.as_deref() == Some(rel))
-        .map(|l| l.href.clone())
-        .collect()
+    feed.links.iter().filter(|l| l.rel.as_deref() == Some(rel)).map(|l| l.href.clone()).collect()
 }
 
 #[test]
 fn json_feed_reads_back_and_carries_related_posts_as_data() {
     let site = built_fixture();
     let feed = site.feed("public/feed.json");
-    assert_eq!(
-        feed.title.as_ref().unwrap().content,
-        "Fixture: Ciało i głowa"
-    );
+    assert_eq!(feed.title.as_ref().unwrap().content, "Fixture: Ciało i głowa");
     assert_eq!(entry(&feed, "Sen a stres").id, "post-sen-42");
 
     let json = site.json("public/feed.json");
@@ -248,10 +163,7 @@ fn json_feed_reads_back_and_carries_related_posts_as_data() {
     assert_eq!(json["home_page_url"], BASE);
     let items = json["items"].as_array().unwrap();
     assert_eq!(items.len(), 7);
-    let gut = items
-        .iter()
-        .find(|i| i["title"] == "Oś jelitowo-mózgowa")
-        .unwrap();
+    let gut = items.iter().find(|i| i["title"] == "Oś jelitowo-mózgowa").unwrap();
     assert_eq!(gut["url"], url("2026/06/os-jelitowo-mozgowa/"));
     assert_eq!(gut["date_published"], "2026-06-01T00:00:00+02:00");
     assert_eq!(gut["image"], url("2026/06/os-jelitowo-mozgowa/schemat.png"));
@@ -259,28 +171,14 @@ fn json_feed_reads_back_and_carries_related_posts_as_data() {
     let related = gut["_kurier"]["related"].as_array().unwrap();
     assert_eq!(related.len(), 2);
     // The long post about the gut shares the tag `jelita` and its topic: it must be among them.
-    assert!(
-        related
-            .iter()
-            .any(|r| r["url"] == url("2026/05/dlugi-wpis/")),
-        "{related:?}"
-    );
+    assert!(related.iter().any(|r| r["url"] == url("2026/05/dlugi-wpis/")), "{related:?}");
     for r in related {
-        assert!(
-            r["id"].is_string()
-                && r["title"].is_string()
-                && r["url"].as_str().unwrap().starts_with(BASE)
-        );
+        assert!(r["id"].is_string() && r["title"].is_string() && r["url"].as_str().unwrap().starts_with(BASE));
     }
     // The HTML block at the end of the content lists the same posts, in the same order.
     let html = gut["content_html"].as_str().unwrap();
-    let block = &html[html
-        .find("<section class=\"related\">")
-        .expect("related block")..];
-    let positions: Vec<usize> = related
-        .iter()
-        .map(|r| block.find(r["url"].as_str().unwrap()).unwrap())
-        .collect();
+    let block = &html[html.find("<section class=\"related\">").expect("related block")..];
+    let positions: Vec<usize> = related.iter().map(|r| block.find(r["url"].as_str().unwrap()).unwrap()).collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "{block}");
 }
 
@@ -296,27 +194,15 @@ fn relative_urls_become_absolute_and_markup_survives_escaping() {
         format!("href=\"{BASE}\""),
         format!("src=\"{permalink}przepona.png\""),
         format!("src=\"{permalink}oddech.png\""),
-        format!(
-            "srcset=\"{permalink}oddech-2x.png 2x, {}img/oddech-640.png 640w\"",
-            BASE
-        ),
+        format!("srcset=\"{permalink}oddech-2x.png 2x, {}img/oddech-640.png 640w\"", BASE),
     ] {
         assert!(html.contains(&expected), "missing {expected} in {html}");
     }
-    assert!(
-        !html.contains("=\"../") && !html.contains("src=\"oddech"),
-        "{html}"
-    );
+    assert!(!html.contains("=\"../") && !html.contains("src=\"oddech"), "{html}");
     // `]]>` in a code block survives the CDATA of RSS and the escaping of Atom.
     assert!(html.contains("koniec ]]&gt; tutaj"), "{html}");
     let rss = site.feed("public/tags/oddech/rss.xml");
-    let rss_html = entry(&rss, "Jak ćwiczyć oddech")
-        .content
-        .as_ref()
-        .unwrap()
-        .body
-        .clone()
-        .unwrap();
+    let rss_html = entry(&rss, "Jak ćwiczyć oddech").content.as_ref().unwrap().body.clone().unwrap();
     assert!(rss_html.contains("koniec ]]&gt; tutaj"), "{rss_html}");
     // The U+0001 control character in the post is gone, the letters around it are kept.
     assert!(html.contains("Znak sterujący: ab."), "{html}");
@@ -326,40 +212,15 @@ fn relative_urls_become_absolute_and_markup_survives_escaping() {
 fn excerpts_come_from_summary_marker_or_sixty_words() {
     let site = built_fixture();
     let rss = site.feed("public/rss.xml");
-    let long = entry(&rss, "Długi wpis o jelitach")
-        .summary
-        .as_ref()
-        .unwrap()
-        .content
-        .clone();
+    let long = entry(&rss, "Długi wpis o jelitach").summary.as_ref().unwrap().content.clone();
     assert!(long.ends_with('…'), "{long}");
-    assert_eq!(
-        long.trim_end_matches('…').split_whitespace().count(),
-        60,
-        "{long}"
-    );
-    let sleep = entry(&rss, "Sen a stres")
-        .summary
-        .as_ref()
-        .unwrap()
-        .content
-        .clone();
-    assert_eq!(
-        sleep,
-        "Sen i stres są ze sobą powiązane: zły sen zwiększa wrażliwość na stres."
-    );
+    assert_eq!(long.trim_end_matches('…').split_whitespace().count(), 60, "{long}");
+    let sleep = entry(&rss, "Sen a stres").summary.as_ref().unwrap().content.clone();
+    assert_eq!(sleep, "Sen i stres są ze sobą powiązane: zły sen zwiększa wrażliwość na stres.");
 
     let atom = site.feed("public/atom.xml");
-    let html = entry(&atom, "Długi wpis o jelitach")
-        .summary
-        .as_ref()
-        .unwrap()
-        .content
-        .clone();
-    assert!(
-        html.starts_with("<p>") && html.trim_end().ends_with("…</p>"),
-        "{html}"
-    );
+    let html = entry(&atom, "Długi wpis o jelitach").summary.as_ref().unwrap().content.clone();
+    assert!(html.starts_with("<p>") && html.trim_end().ends_with("…</p>"), "{html}");
 }
 
 #[test]
@@ -367,14 +228,7 @@ fn invisible_posts_appear_in_no_feed_and_do_not_move_updated() {
     let site = built_fixture();
     for (path, bytes) in snapshot(&site.path("public")) {
         let text = String::from_utf8(bytes).unwrap();
-        for hidden in [
-            "Szkic",
-            "Z przyszłości",
-            "Ukryty",
-            "Zły typ",
-            "Zła data",
-            "2999",
-        ] {
+        for hidden in ["Szkic", "Z przyszłości", "Ukryty", "Zły typ", "Zła data", "2999"] {
             assert!(!text.contains(hidden), "{hidden} appears in {path}");
         }
     }
@@ -393,62 +247,28 @@ fn tag_feeds_exist_for_every_tag_with_their_own_self_links() {
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    assert_eq!(
-        tags,
-        [
-            "archiwum",
-            "bol",
-            "jelita",
-            "oddech",
-            "relaksacja",
-            "ruch",
-            "sen",
-            "stres"
-        ]
-    );
+    assert_eq!(tags, ["archiwum", "bol", "jelita", "oddech", "relaksacja", "ruch", "sen", "stres"]);
     let pain = site.feed("public/tags/bol/rss.xml");
-    assert_eq!(
-        pain.title.as_ref().unwrap().content,
-        "Fixture: Ciało i głowa – ból"
-    );
-    assert!(
-        pain.links.iter().any(|l| l.href == url("tags/bol/rss.xml")),
-        "{:?}",
-        pain.links
-    );
+    assert_eq!(pain.title.as_ref().unwrap().content, "Fixture: Ciało i głowa – ból");
+    assert!(pain.links.iter().any(|l| l.href == url("tags/bol/rss.xml")), "{:?}", pain.links);
     assert_eq!(titles(&pain), ["Ból i stres: <pętla>, która się napędza"]);
     let atom = site.feed("public/tags/stres/atom.xml");
     assert_eq!(links_of(&atom, "self"), [url("tags/stres/atom.xml")]);
     // The old post is past the main feed's limit but in its tag's feed.
-    assert_eq!(
-        titles(&site.feed("public/tags/archiwum/feed.json")),
-        ["Stary wpis"]
-    );
-    assert_eq!(
-        site.json("public/tags/sen/feed.json")["feed_url"],
-        url("tags/sen/feed.json")
-    );
+    assert_eq!(titles(&site.feed("public/tags/archiwum/feed.json")), ["Stary wpis"]);
+    assert_eq!(site.json("public/tags/sen/feed.json")["feed_url"], url("tags/sen/feed.json"));
 }
 
 #[test]
 fn two_builds_of_unchanged_content_are_byte_identical() {
     let first = built_fixture();
     let second = built_fixture();
-    let (a, b) = (
-        snapshot(&first.path("public")),
-        snapshot(&second.path("public")),
-    );
+    let (a, b) = (snapshot(&first.path("public")), snapshot(&second.path("public")));
     assert_eq!(a.len(), 27);
     assert!(a == b, "two builds differ");
     // Building again in place rewrites nothing.
     let again = first.kurier(&["build"]).expect_code(1);
-    assert!(
-        again
-            .stdout()
-            .contains("0 feed files written, 27 unchanged"),
-        "{}",
-        again.stdout()
-    );
+    assert!(again.stdout().contains("0 feed files written, 27 unchanged"), "{}", again.stdout());
     assert!(snapshot(&first.path("public")) == a);
 }
 
@@ -456,29 +276,13 @@ fn two_builds_of_unchanged_content_are_byte_identical() {
 fn check_reports_errors_and_writes_nothing() {
     let site = TempSite::fixture("site");
     let run = site.kurier(&["check"]).expect_code(1);
-    assert!(
-        run.stderr()
-            .contains("content/2026-04-09-zly-utf8.md:7: not valid UTF-8"),
-        "{}",
-        run.stderr()
-    );
+    assert!(run.stderr().contains("content/2026-04-09-zly-utf8.md:7: not valid UTF-8"), "{}", run.stderr());
     assert!(!site.path("public").exists());
-    for broken in [
-        "06-zly-typ",
-        "07-zla-skladnia",
-        "08-zla-data",
-        "09-zly-utf8",
-        "10-bez-konca",
-    ] {
+    for broken in ["06-zly-typ", "07-zla-skladnia", "08-zla-data", "09-zly-utf8", "10-bez-konca"] {
         site.remove(&format!("content/2026-04-{broken}.md"));
     }
     let run = site.kurier(&["check"]).expect_code(0);
-    assert!(
-        run.stdout()
-            .contains("checked 8 posts and 27 feed files: 0 errors"),
-        "{}",
-        run.stdout()
-    );
+    assert!(run.stdout().contains("checked 8 posts and 27 feed files: 0 errors"), "{}", run.stdout());
     assert!(!site.path("public").exists());
     site.kurier(&["build"]).expect_code(0);
 }
@@ -488,28 +292,11 @@ fn a_build_that_fails_keeps_the_last_good_feeds() {
     let site = built_fixture();
     let good = snapshot(&site.path("public"));
     let config = site.read("kurier.toml");
-    site.write(
-        "kurier.toml",
-        &config.replace(
-            "timezone = \"Europe/Warsaw\"",
-            "timezone = \"Europe/Warsw\"",
-        ),
-    );
-    site.write(
-        "content/2026-08-01-nowy.md",
-        "+++\ntitle = \"Nowy\"\ndate = 2026-08-01\n+++\nNowy.\n",
-    );
+    site.write("kurier.toml", &config.replace("timezone = \"Europe/Warsaw\"", "timezone = \"Europe/Warsw\""));
+    site.write("content/2026-08-01-nowy.md", "+++\ntitle = \"Nowy\"\ndate = 2026-08-01\n+++\nNowy.\n");
     let run = site.kurier(&["build"]).expect_code(1);
-    assert!(
-        run.stderr()
-            .contains("kurier.toml:5: timezone: unknown time zone `Europe/Warsw`"),
-        "{}",
-        run.stderr()
-    );
-    assert!(
-        snapshot(&site.path("public")) == good,
-        "a failed build changed the feeds"
-    );
+    assert!(run.stderr().contains("kurier.toml:5: timezone: unknown time zone `Europe/Warsw`"), "{}", run.stderr());
+    assert!(snapshot(&site.path("public")) == good, "a failed build changed the feeds");
 }
 
 #[test]
@@ -529,15 +316,8 @@ fn feedparser_accepts_every_feed_of_the_fixture_and_the_sample_site() {
 
     let sample = TempSite::sample();
     let run = sample.kurier(&["build"]).expect_code(0);
-    assert!(
-        run.stderr().is_empty(),
-        "the sample site has broken posts:\n{}",
-        run.stderr()
-    );
-    run_feedparser(
-        &sample.path("public"),
-        "https://psychosomatyka.example.org/",
-    );
+    assert!(run.stderr().is_empty(), "the sample site has broken posts:\n{}", run.stderr());
+    run_feedparser(&sample.path("public"), "https://psychosomatyka.example.org/");
 }
 
 fn run_feedparser(dir: &std::path::Path, base: &str) {
@@ -548,15 +328,8 @@ fn run_feedparser(dir: &std::path::Path, base: &str) {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "feedparser:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(
-        stdout.lines().filter(|l| l.starts_with("ok ")).count() >= 3,
-        "{stdout}"
-    );
+    assert!(output.status.success(), "feedparser:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.lines().filter(|l| l.starts_with("ok ")).count() >= 3, "{stdout}");
 }
 
 #[test]
@@ -564,23 +337,10 @@ fn init_writes_a_site_that_builds_and_refuses_to_overwrite_it() {
     let dir = TempSite::empty();
     let site_dir = dir.path("nowa");
     let run = |args: &[&str]| {
-        support::Run(
-            std::process::Command::new(env!("CARGO_BIN_EXE_kurier"))
-                .args(args)
-                .output()
-                .unwrap(),
-        )
+        support::Run(std::process::Command::new(env!("CARGO_BIN_EXE_kurier")).args(args).output().unwrap())
     };
     let target = site_dir.to_str().unwrap();
-    run(&[
-        "init",
-        target,
-        "--title",
-        "Nowa strona",
-        "--base-url",
-        "https://nowa.example.org/",
-    ])
-    .expect_code(0);
+    run(&["init", target, "--title", "Nowa strona", "--base-url", "https://nowa.example.org/"]).expect_code(0);
     for path in ["kurier.toml", "content", "templates", "subscribers"] {
         assert!(site_dir.join(path).exists(), "{path}");
     }
@@ -590,23 +350,8 @@ fn init_writes_a_site_that_builds_and_refuses_to_overwrite_it() {
     assert_eq!(feed.entries.len(), 1);
     assert_eq!(feed.entries[0].title.as_ref().unwrap().content, "Witaj");
     let again = run(&["init", target]).expect_code(1);
-    assert!(
-        again.stderr().contains("already exists"),
-        "{}",
-        again.stderr()
-    );
-    let bad = run(&[
-        "init",
-        dir.path("inna").to_str().unwrap(),
-        "--timezone",
-        "Mars/Olympus",
-    ])
-    .expect_code(1);
-    assert!(
-        bad.stderr()
-            .contains("timezone: unknown time zone `Mars/Olympus`"),
-        "{}",
-        bad.stderr()
-    );
+    assert!(again.stderr().contains("already exists"), "{}", again.stderr());
+    let bad = run(&["init", dir.path("inna").to_str().unwrap(), "--timezone", "Mars/Olympus"]).expect_code(1);
+    assert!(bad.stderr().contains("timezone: unknown time zone `Mars/Olympus`"), "{}", bad.stderr());
     assert!(!dir.path("inna/kurier.toml").exists());
 }

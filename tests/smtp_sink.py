@@ -25,6 +25,9 @@ behaviour while the sink runs; a missing or invalid file means no rules:
   times, then is accepted; `times: -1` means always. Counters live as long as the process.
 - stall_rcpt: RCPT TO one of these addresses never gets an answer; the client must time out.
 - data_delay_ms: wait that long before answering 250 to DATA.
+
+With `--auth USER:PASSWORD` the sink requires AUTH (PLAIN or LOGIN, without TLS) and accepts
+only those credentials: mail from an unauthenticated client is refused with 530.
 """
 
 import argparse
@@ -33,8 +36,9 @@ import json
 import os
 import signal
 import sys
+import warnings
 
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 MAX_SIZE = 10 * 1024 * 1024
 STALL_SECONDS = 3600
@@ -106,9 +110,33 @@ class Sink:
         return f"250 OK: queued as {name}"
 
 
-async def serve(directory, rules_path):
+def authenticator_for(credentials):
+    """An aiosmtpd authenticator accepting exactly `user:password`."""
+    user, _, password = credentials.partition(":")
+
+    def authenticate(server, session, envelope, mechanism, auth_data):
+        ok = (
+            isinstance(auth_data, LoginPassword)
+            and auth_data.login.decode() == user
+            and auth_data.password.decode() == password
+        )
+        return AuthResult(success=ok)
+
+    return authenticate
+
+
+async def serve(directory, rules_path, credentials=None):
     sink = Sink(directory, rules_path)
     loop = asyncio.get_running_loop()
+    auth = {}
+    if credentials:
+        # Plain-text AUTH is what the test wants; aiosmtpd warns about it on every connection.
+        warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS")
+        auth = dict(
+            authenticator=authenticator_for(credentials),
+            auth_required=True,
+            auth_require_tls=False,
+        )
     server = await loop.create_server(
         lambda: SMTP(
             sink,
@@ -116,6 +144,7 @@ async def serve(directory, rules_path):
             data_size_limit=MAX_SIZE,
             enable_SMTPUTF8=True,
             timeout=STALL_SECONDS,
+            **auth,
         ),
         "127.0.0.1",
         0,
@@ -133,9 +162,10 @@ def main():
     parser = argparse.ArgumentParser(description="SMTP sink for kurier's integration tests")
     parser.add_argument("--dir", required=True, help="where to store the received messages")
     parser.add_argument("--rules", help="JSON rules file, re-read on every RCPT and DATA")
+    parser.add_argument("--auth", help="USER:PASSWORD to require AUTH with")
     args = parser.parse_args()
     os.makedirs(args.dir, exist_ok=True)
-    asyncio.run(serve(args.dir, args.rules))
+    asyncio.run(serve(args.dir, args.rules, args.auth))
     return 0
 
 

@@ -78,12 +78,7 @@ pub struct FeedsConfig {
 
 impl Default for FeedsConfig {
     fn default() -> Self {
-        FeedsConfig {
-            limit: 20,
-            content: FeedContent::Full,
-            related: 3,
-            tags: true,
-        }
+        FeedsConfig { limit: 20, content: FeedContent::Full, related: 3, tags: true }
     }
 }
 
@@ -212,10 +207,7 @@ pub struct HttpConfig {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig {
-            listen: "127.0.0.1:8080".to_owned(),
-            public_url: None,
-        }
+        HttpConfig { listen: "127.0.0.1:8080".to_owned(), public_url: None }
     }
 }
 
@@ -308,8 +300,7 @@ impl Config {
             line: span.filter(|s| s.end > 0).map(|s| line_of(text, s.start)),
             message,
         };
-        let raw: RawConfig =
-            toml::from_str(text).map_err(|e| error(e.span(), e.message().trim().to_owned()))?;
+        let raw: RawConfig = toml::from_str(text).map_err(|e| error(e.span(), e.message().trim().to_owned()))?;
 
         let base_url = parse_base_url(raw.base_url.get_ref())
             .map_err(|m| error(Some(raw.base_url.span()), format!("base_url: {m}")))?;
@@ -344,28 +335,20 @@ impl Config {
         })?;
         if let Some(from) = &raw.digest.from {
             from.parse::<lettre::message::Mailbox>().map_err(|e| {
-                error(
-                    Some(key_span(text, "from")),
-                    format!("digest.from: `{from}` is not an address: {e}"),
-                )
+                error(Some(key_span(text, "from")), format!("digest.from: `{from}` is not an address: {e}"))
             })?;
         }
-        if let Some(smtp) = &raw.smtp {
-            if smtp.concurrency == 0 || smtp.max_attempts == 0 || smtp.timeout_seconds == 0 {
-                return Err(error(
-                    Some(key_span(text, "url")),
-                    "smtp: concurrency, max_attempts and timeout_seconds must be at least 1"
-                        .to_owned(),
-                ));
-            }
+        if let Some(smtp) = &raw.smtp
+            && (smtp.concurrency == 0 || smtp.max_attempts == 0 || smtp.timeout_seconds == 0)
+        {
+            return Err(error(
+                Some(key_span(text, "url")),
+                "smtp: concurrency, max_attempts and timeout_seconds must be at least 1".to_owned(),
+            ));
         }
         if let Some(public) = &raw.http.public_url {
-            parse_base_url(public).map_err(|m| {
-                error(
-                    Some(key_span(text, "public_url")),
-                    format!("http.public_url: {m}"),
-                )
-            })?;
+            parse_base_url(public)
+                .map_err(|m| error(Some(key_span(text, "public_url")), format!("http.public_url: {m}")))?;
         }
 
         Ok(Config {
@@ -417,19 +400,13 @@ impl Config {
 
     /// The base of kurier's own HTTP links, ending in `/`.
     pub fn public_url(&self) -> Url {
-        self.http
-            .public_url
-            .as_deref()
-            .and_then(|u| parse_base_url(u).ok())
-            .unwrap_or_else(|| self.base_url.clone())
+        self.http.public_url.as_deref().and_then(|u| parse_base_url(u).ok()).unwrap_or_else(|| self.base_url.clone())
     }
 
     /// An absolute URL under [`Config::public_url`].
     pub fn public(&self, path: &str) -> String {
         let base = self.public_url();
-        base.join(path.trim_start_matches('/'))
-            .map(String::from)
-            .unwrap_or_else(|_| format!("{base}{path}"))
+        base.join(path.trim_start_matches('/')).map(String::from).unwrap_or_else(|_| format!("{base}{path}"))
     }
 
     /// The absolute URL of `path` (relative to the site root, with or without a leading `/`).
@@ -461,16 +438,12 @@ fn parse_base_url(text: &str) -> Result<Url, String> {
 fn validate_language(tag: &str) -> Result<String, String> {
     let mut subtags = tag.split('-');
     let primary = subtags.next().unwrap_or_default();
-    let primary_ok =
-        (2..=3).contains(&primary.len()) && primary.chars().all(|c| c.is_ascii_alphabetic());
-    let rest_ok =
-        subtags.all(|s| (1..=8).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric()));
+    let primary_ok = (2..=3).contains(&primary.len()) && primary.chars().all(|c| c.is_ascii_alphabetic());
+    let rest_ok = subtags.all(|s| (1..=8).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric()));
     if primary_ok && rest_ok {
         Ok(tag.to_owned())
     } else {
-        Err(format!(
-            "`{tag}` is not a BCP 47 language tag such as `pl` or `en-GB`"
-        ))
+        Err(format!("`{tag}` is not a BCP 47 language tag such as `pl` or `en-GB`"))
     }
 }
 
@@ -479,10 +452,7 @@ fn key_span(text: &str, key: &str) -> std::ops::Range<usize> {
     let mut offset = 0;
     for line in text.split_inclusive('\n') {
         let trimmed = line.trim_start();
-        if trimmed
-            .strip_prefix(key)
-            .is_some_and(|rest| rest.trim_start().starts_with('='))
-        {
+        if trimmed.strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with('=')) {
             return offset..offset + line.len();
         }
         offset += line.len();
@@ -492,11 +462,7 @@ fn key_span(text: &str, key: &str) -> std::ops::Range<usize> {
 
 /// 1-based line number of byte `offset` in `text`.
 pub(crate) fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
+    text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
 }
 
 #[cfg(test)]
@@ -513,10 +479,7 @@ mod tests {
     fn minimal_config_gets_defaults_and_a_slash_terminated_base_url() {
         let config = parse(MINIMAL).unwrap();
         assert_eq!(config.base_url.as_str(), "https://example.org/blog/");
-        assert_eq!(
-            config.url("/2026/11/a/"),
-            "https://example.org/blog/2026/11/a/"
-        );
+        assert_eq!(config.url("/2026/11/a/"), "https://example.org/blog/2026/11/a/");
         assert_eq!(config.language, "en");
         assert_eq!(config.timezone, chrono_tz::UTC);
         assert_eq!(config.feeds.limit, 20);
@@ -536,33 +499,21 @@ mod tests {
     fn relative_base_url_is_refused_with_its_line() {
         let err = parse("title = \"T\"\n\nbase_url = \"/blog\"\n").unwrap_err();
         assert_eq!(err.line, Some(3));
-        assert!(
-            err.message
-                .starts_with("base_url: `/blog` is not an absolute URL"),
-            "{err}"
-        );
+        assert!(err.message.starts_with("base_url: `/blog` is not an absolute URL"), "{err}");
     }
 
     #[test]
     fn unknown_timezone_is_named_with_its_line() {
         let err = parse(&format!("{MINIMAL}timezone = \"Europe/Warsw\"\n")).unwrap_err();
         assert_eq!(err.line, Some(3));
-        assert!(
-            err.message
-                .contains("timezone: unknown time zone `Europe/Warsw`"),
-            "{err}"
-        );
+        assert!(err.message.contains("timezone: unknown time zone `Europe/Warsw`"), "{err}");
     }
 
     #[test]
     fn bad_permalink_pattern_is_named() {
         let err = parse(&format!("{MINIMAL}permalink = \"/{{year}}/{{slg}}/\"\n")).unwrap_err();
         assert_eq!(err.line, Some(3));
-        assert!(
-            err.message
-                .starts_with("permalink: unknown placeholder `{slg}`"),
-            "{err}"
-        );
+        assert!(err.message.starts_with("permalink: unknown placeholder `{slg}`"), "{err}");
     }
 
     #[test]
@@ -582,11 +533,7 @@ mod tests {
     fn bad_cron_expression_is_named_with_its_line() {
         let err = parse(&format!("{MINIMAL}[digest]\nschedule = \"every monday\"\n")).unwrap_err();
         assert_eq!(err.line, Some(4), "{err}");
-        assert!(
-            err.message
-                .starts_with("digest.schedule: `every monday` is not a cron expression"),
-            "{err}"
-        );
+        assert!(err.message.starts_with("digest.schedule: `every monday` is not a cron expression"), "{err}");
     }
 
     #[test]
@@ -603,27 +550,15 @@ mod tests {
         assert_eq!(smtp.password.as_deref(), Some("s3cret"));
         assert_eq!(config.secret.as_deref(), Some("k"));
         let debug = format!("{config:?}");
-        assert!(
-            !debug.contains("hunter2") && !debug.contains("s3cret"),
-            "{debug}"
-        );
+        assert!(!debug.contains("hunter2") && !debug.contains("s3cret"), "{debug}");
     }
 
     #[test]
     fn public_url_defaults_to_base_url() {
         let config = parse(MINIMAL).unwrap();
-        assert_eq!(
-            config.public("unsubscribe/x"),
-            "https://example.org/blog/unsubscribe/x"
-        );
-        let config = parse(&format!(
-            "{MINIMAL}[http]\npublic_url = \"https://news.example.org\"\n"
-        ))
-        .unwrap();
-        assert_eq!(
-            config.public("/digests/3"),
-            "https://news.example.org/digests/3"
-        );
+        assert_eq!(config.public("unsubscribe/x"), "https://example.org/blog/unsubscribe/x");
+        let config = parse(&format!("{MINIMAL}[http]\npublic_url = \"https://news.example.org\"\n")).unwrap();
+        assert_eq!(config.public("/digests/3"), "https://news.example.org/digests/3");
     }
 
     #[test]

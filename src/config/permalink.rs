@@ -50,10 +50,8 @@ impl Permalink {
             if open > 0 {
                 segments.push(Segment::Literal(rest[..open].to_owned()));
             }
-            let close = rest[open..]
-                .find('}')
-                .map(|i| open + i)
-                .ok_or_else(|| format!("unclosed `{{` in `{pattern}`"))?;
+            let close =
+                rest[open..].find('}').map(|i| open + i).ok_or_else(|| format!("unclosed `{{` in `{pattern}`"))?;
             let name = &rest[open + 1..close];
             segments.push(match name {
                 "year" => Segment::Year,
@@ -63,9 +61,7 @@ impl Permalink {
                 "category" => Segment::Category,
                 "section" => Segment::Section,
                 _ => {
-                    return Err(format!(
-                        "unknown placeholder `{{{name}}}` (known: {PLACEHOLDERS})"
-                    ));
+                    return Err(format!("unknown placeholder `{{{name}}}` (known: {PLACEHOLDERS})"));
                 }
             });
             rest = &rest[close + 1..];
@@ -77,19 +73,12 @@ impl Permalink {
             segments.push(Segment::Literal(rest.to_owned()));
         }
         if !segments.contains(&Segment::Slug) {
-            return Err(format!(
-                "`{pattern}` has no `{{slug}}`, so two posts would share one URL"
-            ));
+            return Err(format!("`{pattern}` has no `{{slug}}`, so two posts would share one URL"));
         }
         if pattern.contains("//") || pattern.contains("/../") || pattern.contains("/./") {
-            return Err(format!(
-                "`{pattern}` has an empty, `.` or `..` path segment"
-            ));
+            return Err(format!("`{pattern}` has an empty, `.` or `..` path segment"));
         }
-        Ok(Permalink {
-            pattern: pattern.to_owned(),
-            segments,
-        })
+        Ok(Permalink { pattern: pattern.to_owned(), segments })
     }
 
     pub fn as_str(&self) -> &str {
@@ -123,30 +112,19 @@ mod tests {
     use super::*;
 
     fn parts<'a>(slug: &'a str, category: Option<&'a str>, section: &'a str) -> PermalinkParts<'a> {
-        PermalinkParts {
-            date: NaiveDate::from_ymd_opt(2026, 3, 7).unwrap(),
-            slug,
-            category,
-            section,
-        }
+        PermalinkParts { date: NaiveDate::from_ymd_opt(2026, 3, 7).unwrap(), slug, category, section }
     }
 
     #[test]
     fn renders_hugo_style_pattern() {
         let p = Permalink::parse("/{year}/{month}/{slug}/").unwrap();
-        assert_eq!(
-            p.render(&parts("jak-cwiczyc", None, "")),
-            "/2026/03/jak-cwiczyc/"
-        );
+        assert_eq!(p.render(&parts("jak-cwiczyc", None, "")), "/2026/03/jak-cwiczyc/");
     }
 
     #[test]
     fn renders_jekyll_style_pattern_with_and_without_category() {
         let p = Permalink::parse("/{category}/{year}/{month}/{day}/{title}.html").unwrap();
-        assert_eq!(
-            p.render(&parts("a", Some("wiedza"), "")),
-            "/wiedza/2026/03/07/a.html"
-        );
+        assert_eq!(p.render(&parts("a", Some("wiedza"), "")), "/wiedza/2026/03/07/a.html");
         assert_eq!(p.render(&parts("a", None, "")), "/2026/03/07/a.html");
     }
 
@@ -159,22 +137,10 @@ mod tests {
 
     #[test]
     fn refuses_patterns_that_cannot_make_unique_urls() {
-        assert!(
-            Permalink::parse("/{year}/")
-                .unwrap_err()
-                .contains("no `{slug}`")
-        );
-        assert!(
-            Permalink::parse("{slug}")
-                .unwrap_err()
-                .contains("must start with `/`")
-        );
+        assert!(Permalink::parse("/{year}/").unwrap_err().contains("no `{slug}`"));
+        assert!(Permalink::parse("{slug}").unwrap_err().contains("must start with `/`"));
         assert!(Permalink::parse("/{slug").unwrap_err().contains("unclosed"));
-        assert!(
-            Permalink::parse("/{slug}}")
-                .unwrap_err()
-                .contains("unmatched")
-        );
+        assert!(Permalink::parse("/{slug}}").unwrap_err().contains("unmatched"));
         assert!(Permalink::parse("/../{slug}").unwrap_err().contains(".."));
     }
 }

@@ -70,17 +70,9 @@ mod tests {
         for (slug, date) in dates {
             let path = dir.path().join("content").join(format!("{slug}.md"));
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(
-                path,
-                format!("+++\ntitle = \"{slug}\"\ndate = {date}\n+++\nx\n"),
-            )
-            .unwrap();
+            std::fs::write(path, format!("+++\ntitle = \"{slug}\"\ndate = {date}\n+++\nx\n")).unwrap();
         }
-        let config = Config::parse(
-            "title = \"T\"\nbase_url = \"https://example.org/\"\n",
-            Path::new("k"),
-        )
-        .unwrap();
+        let config = Config::parse("title = \"T\"\nbase_url = \"https://example.org/\"\n", Path::new("k")).unwrap();
         Site::load(dir.path(), &config, now()).unwrap().site
     }
 
@@ -89,11 +81,7 @@ mod tests {
     }
 
     fn settings(max_posts: usize) -> DigestConfig {
-        DigestConfig {
-            max_posts,
-            first_window_days: 7,
-            ..DigestConfig::default()
-        }
+        DigestConfig { max_posts, first_window_days: 7, ..DigestConfig::default() }
     }
 
     fn titles(selection: &Selection<'_>) -> Vec<String> {
@@ -102,11 +90,7 @@ mod tests {
 
     #[test]
     fn the_first_issue_looks_back_first_window_days_and_records_the_rest_as_baseline() {
-        let site = site(&[
-            ("old", "2026-10-01"),
-            ("week", "2026-11-20"),
-            ("new", "2026-11-25"),
-        ]);
+        let site = site(&[("old", "2026-10-01"), ("week", "2026-11-20"), ("new", "2026-11-25")]);
         let selection = select(&site, &HashSet::new(), false, &settings(10), now());
         assert_eq!(titles(&selection), ["new", "week"]);
         assert_eq!(selection.baseline, ["https://example.org/2026/10/old/"]);
@@ -114,12 +98,7 @@ mod tests {
 
     #[test]
     fn later_issues_take_every_unsent_post_newest_first_up_to_max_posts() {
-        let site = site(&[
-            ("a", "2026-11-01"),
-            ("b", "2026-11-02"),
-            ("c", "2026-11-03"),
-            ("backdated", "2020-01-01"),
-        ]);
+        let site = site(&[("a", "2026-11-01"), ("b", "2026-11-02"), ("c", "2026-11-03"), ("backdated", "2020-01-01")]);
         let sent: HashSet<String> = ["https://example.org/2026/11/b/".to_owned()].into();
         let selection = select(&site, &sent, true, &settings(2), now());
         assert_eq!(titles(&selection), ["c", "a"]);
@@ -132,10 +111,6 @@ mod tests {
     fn nothing_new_selects_nothing() {
         let site = site(&[("a", "2026-11-25")]);
         let sent: HashSet<String> = ["https://example.org/2026/11/a/".to_owned()].into();
-        assert!(
-            select(&site, &sent, true, &settings(10), now())
-                .posts
-                .is_empty()
-        );
+        assert!(select(&site, &sent, true, &settings(10), now()).posts.is_empty());
     }
 }

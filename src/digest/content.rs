@@ -65,10 +65,7 @@ fn context(
     context.insert("new_posts", &locale.new_posts(posts.len() as u64));
     context.insert("t", &locale.strings());
     let archive = issue.map(|id| archive_url(config, id)).unwrap_or_default();
-    context.insert(
-        "issue",
-        &json!({ "id": issue, "date": date, "subject": subject, "archive_url": archive }),
-    );
+    context.insert("issue", &json!({ "id": issue, "date": date, "subject": subject, "archive_url": archive }));
     context
 }
 
@@ -106,10 +103,7 @@ pub fn render(
             origin: DIGEST_HTML.to_owned(),
             message: format!("cannot inline its CSS: {e}"),
         })?;
-        Ok(Bodies {
-            html,
-            text: templates.render(DIGEST_TXT, &context)?,
-        })
+        Ok(Bodies { html, text: templates.render(DIGEST_TXT, &context)? })
     };
     Ok(IssueContent {
         subject: subject.to_owned(),
@@ -121,29 +115,16 @@ pub fn render(
 
 impl IssueContent {
     /// The HTML and text bodies for one subscriber.
-    pub fn personalize(
-        &self,
-        email: &str,
-        name: Option<&str>,
-        unsubscribe_url: &str,
-    ) -> (String, String) {
+    pub fn personalize(&self, email: &str, name: Option<&str>, unsubscribe_url: &str) -> (String, String) {
         let name = name.filter(|n| !n.trim().is_empty());
-        let bodies = if name.is_some() {
-            &self.named
-        } else {
-            &self.unnamed
-        };
+        let bodies = if name.is_some() { &self.named } else { &self.unnamed };
         let name = name.unwrap_or_default();
         let html = bodies
             .html
             .replace(EMAIL, &escape_html(email))
             .replace(NAME, &escape_html(name))
             .replace(UNSUBSCRIBE, &escape_html(unsubscribe_url));
-        let text = bodies
-            .text
-            .replace(EMAIL, email)
-            .replace(NAME, name)
-            .replace(UNSUBSCRIBE, unsubscribe_url);
+        let text = bodies.text.replace(EMAIL, email).replace(NAME, name).replace(UNSUBSCRIBE, unsubscribe_url);
         (html, text)
     }
 }

@@ -23,9 +23,7 @@ use crate::config::{Config, ConfigError};
 use crate::mail::{self, Letter, Tokens, Transport};
 use crate::render::{RenderError, Templates};
 use crate::site::Site;
-use crate::store::{
-    Delivery, FrozenPost, Issue, IssueSummary, SendLock, Status, Store, StoreError,
-};
+use crate::store::{Delivery, FrozenPost, Issue, IssueSummary, SendLock, Status, Store, StoreError};
 use content::IssueContent;
 
 #[derive(Debug, thiserror::Error)]
@@ -37,10 +35,7 @@ pub enum DigestError {
     #[error(transparent)]
     Render(#[from] RenderError),
     #[error("cannot read {path}: {source}")]
-    Content {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Content { path: PathBuf, source: std::io::Error },
     #[error("{0}")]
     Mail(String),
 }
@@ -74,12 +69,8 @@ impl Mailer {
         };
         let from = sender(config)?;
         let host = config.base_url.host_str().unwrap_or("localhost");
-        let dkim = config
-            .dkim
-            .as_ref()
-            .map(|dkim| mail::dkim::load(root, dkim))
-            .transpose()
-            .map_err(DigestError::Mail)?;
+        let dkim =
+            config.dkim.as_ref().map(|dkim| mail::dkim::load(root, dkim)).transpose().map_err(DigestError::Mail)?;
         Ok(Mailer {
             config: config.clone(),
             templates,
@@ -104,22 +95,12 @@ impl Mailer {
 
     /// The one-click unsubscribe URL of a subscriber (RFC 8058).
     pub fn unsubscribe_url(&self, subscriber: i64) -> String {
-        self.config.public(&format!(
-            "unsubscribe/{}",
-            self.tokens.unsubscribe(subscriber)
-        ))
+        self.config.public(&format!("unsubscribe/{}", self.tokens.unsubscribe(subscriber)))
     }
 
     /// Renders a stored issue.
     pub fn content(&self, issue: &Issue) -> Result<IssueContent, RenderError> {
-        content::render(
-            &self.config,
-            &self.templates,
-            issue.id,
-            &issue.created_at,
-            &issue.subject,
-            &issue.posts,
-        )
+        content::render(&self.config, &self.templates, issue.id, &issue.created_at, &issue.subject, &issue.posts)
     }
 
     /// The message of `issue` for one subscriber, signed when DKIM is configured.
@@ -157,23 +138,12 @@ impl Mailer {
 /// `digest.from`, else the site author's address under the site's title.
 fn sender(config: &Config) -> Result<Mailbox, DigestError> {
     if let Some(from) = &config.digest.from {
-        return from
-            .parse()
-            .map_err(|e| DigestError::Mail(format!("digest.from `{from}`: {e}")));
+        return from.parse().map_err(|e| DigestError::Mail(format!("digest.from `{from}`: {e}")));
     }
-    let email = config
-        .author
-        .as_ref()
-        .and_then(|a| a.email.as_deref())
-        .ok_or_else(|| {
-            DigestError::Mail(
-                "digest.from is not set (nor author.email): kurier needs a sender address"
-                    .to_owned(),
-            )
-        })?;
-    let address = email
-        .parse()
-        .map_err(|e| DigestError::Mail(format!("author.email `{email}`: {e}")))?;
+    let email = config.author.as_ref().and_then(|a| a.email.as_deref()).ok_or_else(|| {
+        DigestError::Mail("digest.from is not set (nor author.email): kurier needs a sender address".to_owned())
+    })?;
+    let address = email.parse().map_err(|e| DigestError::Mail(format!("author.email `{email}`: {e}")))?;
     Ok(Mailbox::new(Some(config.title.clone()), address))
 }
 
@@ -183,11 +153,7 @@ pub enum Plan {
     /// An issue was started and not finished: it is resumed first.
     Resume(Issue),
     /// A new issue with these posts (and, on the first issue, this baseline).
-    New {
-        subject: String,
-        posts: Vec<FrozenPost>,
-        baseline: Vec<String>,
-    },
+    New { subject: String, posts: Vec<FrozenPost>, baseline: Vec<String> },
     /// Nothing new since the last issue.
     Nothing { baseline: Vec<String> },
 }
@@ -203,40 +169,28 @@ pub fn plan(
     if let Some(issue) = store.unfinished_issue()? {
         return Ok(Plan::Resume(issue));
     }
-    let loaded = Site::load(root, config, now).map_err(|source| DigestError::Content {
-        path: root.join(crate::site::CONTENT_DIR),
-        source,
-    })?;
+    let loaded = Site::load(root, config, now)
+        .map_err(|source| DigestError::Content { path: root.join(crate::site::CONTENT_DIR), source })?;
     for error in &loaded.errors {
         tracing::warn!("{error}");
     }
     let excluded = store.excluded_post_ids()?;
-    let selection = compose::select(
-        &loaded.site,
-        &excluded,
-        store.digests_started()?,
-        &config.digest,
-        now,
-    );
+    let selection = compose::select(&loaded.site, &excluded, store.digests_started()?, &config.digest, now);
     let posts: Vec<FrozenPost> = selection.posts.iter().map(|p| compose::freeze(p)).collect();
     if posts.is_empty() {
-        return Ok(Plan::Nothing {
-            baseline: selection.baseline,
-        });
+        return Ok(Plan::Nothing { baseline: selection.baseline });
     }
     let subject = content::subject(config, templates, now, &posts)?;
-    Ok(Plan::New {
-        subject,
-        posts,
-        baseline: selection.baseline,
-    })
+    Ok(Plan::New { subject, posts, baseline: selection.baseline })
 }
 
 /// What `digest send` did.
 #[derive(Debug)]
 pub enum Outcome {
     /// Nothing new: a skipped issue was recorded.
-    Skipped { issue: i64 },
+    Skipped {
+        issue: i64,
+    },
     /// `--dry-run`: what would be sent, to how many.
     DryRun {
         resumed: bool,
@@ -263,41 +217,20 @@ pub async fn send(
 ) -> Result<Outcome, DigestError> {
     let dir = subscribers_dir(root, config);
     let mut store = Store::open_dir(&dir)?;
-    let _lock = if dry_run {
-        None
-    } else {
-        Some(SendLock::acquire(&dir)?)
-    };
+    let _lock = if dry_run { None } else { Some(SendLock::acquire(&dir)?) };
     let mailer = Mailer::new(root, config, &store)?;
     let plan = plan(root, config, &store, &mailer.templates, now)?;
-    let active = store
-        .count_by_status()?
-        .into_iter()
-        .find(|(s, _)| *s == Status::Active)
-        .map_or(0, |(_, n)| n);
+    let active = store.count_by_status()?.into_iter().find(|(s, _)| *s == Status::Active).map_or(0, |(_, n)| n);
     if dry_run {
         return Ok(match plan {
             Plan::Resume(issue) => {
                 let recipients = store.deliveries_to_make(issue.id, 0, usize::MAX)?.len() as u64;
-                Outcome::DryRun {
-                    resumed: true,
-                    subject: issue.subject,
-                    posts: issue.posts,
-                    recipients,
-                }
+                Outcome::DryRun { resumed: true, subject: issue.subject, posts: issue.posts, recipients }
             }
-            Plan::New { subject, posts, .. } => Outcome::DryRun {
-                resumed: false,
-                subject,
-                posts,
-                recipients: active,
-            },
-            Plan::Nothing { .. } => Outcome::DryRun {
-                resumed: false,
-                subject: String::new(),
-                posts: vec![],
-                recipients: 0,
-            },
+            Plan::New { subject, posts, .. } => Outcome::DryRun { resumed: false, subject, posts, recipients: active },
+            Plan::Nothing { .. } => {
+                Outcome::DryRun { resumed: false, subject: String::new(), posts: vec![], recipients: 0 }
+            }
         });
     }
     let (issue, resumed) = match plan {
@@ -310,11 +243,7 @@ pub async fn send(
             tracing::info!(issue, "digest skipped: no new posts");
             return Ok(Outcome::Skipped { issue });
         }
-        Plan::New {
-            subject,
-            posts,
-            baseline,
-        } => {
+        Plan::New { subject, posts, baseline } => {
             if !store.digests_started()? {
                 store.start_digests(&baseline, now)?;
             }
@@ -323,31 +252,17 @@ pub async fn send(
     };
     let content = mailer.content(&issue)?;
     store.set_archive(issue.id, &content.archive_html)?;
-    let transport =
-        Arc::new(Transport::new(root, config.smtp.as_ref()).map_err(DigestError::Mail)?);
+    let transport = Arc::new(Transport::new(root, config.smtp.as_ref()).map_err(DigestError::Mail)?);
     let described = transport.describe();
     let total = store.delivery_counts(issue.id)?;
-    let todo: u64 = total
-        .iter()
-        .filter(|(s, _)| s.as_str() == "pending" || s.as_str() == "sending")
-        .map(|(_, n)| n)
-        .sum();
-    let bar = if progress {
-        progress_bar(todo)
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    let todo: u64 =
+        total.iter().filter(|(s, _)| s.as_str() == "pending" || s.as_str() == "sending").map(|(_, n)| n).sum();
+    let bar = if progress { progress_bar(todo) } else { indicatif::ProgressBar::hidden() };
     let issue_id = issue.id;
     let mailer = Arc::new(mailer);
     let content = Arc::new(content);
     let compose: Arc<send::Compose> = Arc::new(move |delivery: &Delivery| {
-        mailer.letter(
-            &content,
-            issue_id,
-            delivery.subscriber_id,
-            &delivery.email,
-            delivery.name.as_deref(),
-        )
+        mailer.letter(&content, issue_id, delivery.subscriber_id, &delivery.email, delivery.name.as_deref())
     });
     tracing::info!(issue = issue_id, resumed, recipients = todo, transport = %described, "sending digest");
     let store = Arc::new(Mutex::new(store));
@@ -371,27 +286,13 @@ pub async fn send(
         seconds = report.duration.as_secs_f64(),
         "digest run finished"
     );
-    let issue = store
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .issue(issue_id)?
-        .unwrap_or(issue);
-    Ok(Outcome::Sent {
-        issue,
-        resumed,
-        report,
-        transport: described,
-    })
+    let issue = store.lock().unwrap_or_else(|p| p.into_inner()).issue(issue_id)?.unwrap_or(issue);
+    Ok(Outcome::Sent { issue, resumed, report, transport: described })
 }
 
 fn progress_bar(total: u64) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::with_draw_target(
-        Some(total),
-        indicatif::ProgressDrawTarget::stderr(),
-    );
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{bar:40} {pos}/{len} messages, {per_sec}, {eta} left",
-    ) {
+    let bar = indicatif::ProgressBar::with_draw_target(Some(total), indicatif::ProgressDrawTarget::stderr());
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} messages, {per_sec}, {eta} left") {
         bar.set_style(style);
     }
     bar
@@ -409,19 +310,12 @@ pub fn preview(
     let mailer = Mailer::new(root, config, &store)?;
     let (id, created, subject, posts) = match plan(root, config, &store, &mailer.templates, now)? {
         Plan::Resume(issue) => (issue.id, issue.created_at, issue.subject, issue.posts),
-        Plan::New { subject, posts, .. } => (
-            store.next_issue_id()?,
-            crate::store::timestamp(now),
-            subject,
-            posts,
-        ),
+        Plan::New { subject, posts, .. } => (store.next_issue_id()?, crate::store::timestamp(now), subject, posts),
         Plan::Nothing { .. } => return Ok(None),
     };
     let (subscriber_id, email, name) = match subscriber {
         Some(email) => {
-            let s = store
-                .subscriber_by_email(email)?
-                .ok_or_else(|| StoreError::NotFound(email.to_owned()))?;
+            let s = store.subscriber_by_email(email)?.ok_or_else(|| StoreError::NotFound(email.to_owned()))?;
             (s.id, s.email, s.name)
         }
         None => match store.subscribers(Some(Status::Active))?.into_iter().next() {
@@ -430,10 +324,7 @@ pub fn preview(
         },
     };
     let content = content::render(config, &mailer.templates, id, &created, &subject, &posts)?;
-    mailer
-        .letter(&content, id, subscriber_id, &email, name.as_deref())
-        .map(Some)
-        .map_err(DigestError::Mail)
+    mailer.letter(&content, id, subscriber_id, &email, name.as_deref()).map(Some).map_err(DigestError::Mail)
 }
 
 /// Every issue with its delivery counts.

@@ -7,7 +7,7 @@
 //! crash cost at most `concurrency` duplicates and never a miss).
 //!
 //! Transient failures (4xx, connection errors, deadlines) are retried with exponential backoff
-//! and full jitter (the AWS architecture blog's "Exponential Backoff and Jitter"), at most
+//! and jitter ([`backoff`]), at most
 //! `max_attempts` times per run; then the delivery is left `pending` for the next run
 //! (deferred). A delivery that has failed transiently [`GIVE_UP_RUNS`] runs' worth of attempts is
 //! marked failed, so one broken mailbox cannot hold an issue open forever. Permanent failures
@@ -142,19 +142,13 @@ pub async fn run(
         settings,
         stop,
         progress,
-        pages: Mutex::new(Pages {
-            after: 0,
-            buffer: VecDeque::new(),
-            exhausted: false,
-        }),
+        pages: Mutex::new(Pages { after: 0, buffer: VecDeque::new(), exhausted: false }),
         consecutive_failures: AtomicU32::new(0),
         paused_until: Mutex::new(None),
         next_slot: Mutex::new(Instant::now()),
         counts: Default::default(),
     });
-    let handles: Vec<_> = (0..workers)
-        .map(|_| tokio::spawn(worker(Arc::clone(&run))))
-        .collect();
+    let handles: Vec<_> = (0..workers).map(|_| tokio::spawn(worker(Arc::clone(&run)))).collect();
     let mut first_error = None;
     for handle in handles {
         match handle.await {
@@ -180,9 +174,7 @@ pub async fn run(
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Run {
@@ -210,14 +202,7 @@ impl Run {
         reply: Option<&str>,
         attempts: u32,
     ) -> Result<(), StoreError> {
-        lock(&self.store).set_delivery(
-            self.issue,
-            delivery.subscriber_id,
-            state,
-            reply,
-            attempts,
-            Utc::now(),
-        )
+        lock(&self.store).set_delivery(self.issue, delivery.subscriber_id, state, reply, attempts, Utc::now())
     }
 
     fn count(&self, which: usize) {
@@ -271,15 +256,18 @@ impl Run {
         }
     }
 
-    /// Exponential backoff with full jitter: a random delay up to base × 2^(attempt-1), capped.
     fn backoff(&self, attempt: u32) -> Duration {
-        let ceiling = self
-            .settings
-            .retry_base
-            .saturating_mul(1 << attempt.saturating_sub(1).min(16));
-        let ceiling = ceiling.min(Duration::from_secs(300));
-        ceiling.mul_f64(0.5 + fastrand::f64() / 2.0)
+        backoff(&self.settings, attempt)
     }
+}
+
+/// Exponential backoff with jitter: a random delay between half and all of
+/// base × 2^(attempt-1), capped at five minutes ("equal jitter": never a zero wait that would
+/// hit a rate-limiting server again at once).
+fn backoff(settings: &Settings, attempt: u32) -> Duration {
+    let ceiling = settings.retry_base.saturating_mul(1 << attempt.saturating_sub(1).min(16));
+    let ceiling = ceiling.min(Duration::from_secs(300));
+    ceiling.mul_f64(0.5 + fastrand::f64() / 2.0)
 }
 
 async fn worker(run: Arc<Run>) -> Result<(), StoreError> {
@@ -306,12 +294,7 @@ async fn worker(run: Arc<Run>) -> Result<(), StoreError> {
 
 async fn deliver(run: &Run, session: &mut Session, delivery: &Delivery) -> Result<(), StoreError> {
     if delivery.subscriber_status != Status::Active {
-        run.set(
-            delivery,
-            DeliveryState::Skipped,
-            Some(&format!("subscriber is {}", delivery.subscriber_status)),
-            0,
-        )?;
+        run.set(delivery, DeliveryState::Skipped, Some(&format!("subscriber is {}", delivery.subscriber_status)), 0)?;
         run.count(SKIPPED);
         return Ok(());
     }
@@ -366,5 +349,32 @@ async fn deliver(run: &Run, session: &mut Session, delivery: &Delivery) -> Resul
                 tracing::debug!(recipient = %delivery.email, reply = %error.reply, attempt, "transient failure, retrying");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_is_capped() {
+        let settings = Settings { retry_base: Duration::from_millis(100), ..Settings::new(None) };
+        let run_backoff = |attempt: u32| {
+            let ceiling = settings
+                .retry_base
+                .saturating_mul(1 << attempt.saturating_sub(1).min(16))
+                .min(Duration::from_secs(300));
+            (ceiling / 2, ceiling)
+        };
+        for attempt in 1..=20 {
+            let (low, high) = run_backoff(attempt);
+            for _ in 0..50 {
+                let delay = backoff(&settings, attempt);
+                assert!(delay >= low && delay <= high, "attempt {attempt}: {delay:?} not in {low:?}..={high:?}");
+            }
+        }
+        assert_eq!(run_backoff(1).1, Duration::from_millis(100));
+        assert_eq!(run_backoff(4).1, Duration::from_millis(800));
+        assert_eq!(run_backoff(20).1, Duration::from_secs(300));
     }
 }

@@ -6,9 +6,7 @@
 //! URI (RFC 4151) under the site's host and the post's publication date, which is as stable as
 //! the id itself.
 
-use atom_syndication::{
-    Category, Content, Entry, Feed, Generator, Link, Person, Text, WriteConfig,
-};
+use atom_syndication::{Category, Content, Entry, Feed, Generator, Link, Person, Text, WriteConfig};
 
 use super::{ATOM_FILE, Channel, GENERATOR, GENERATOR_VERSION, content};
 use crate::config::{Config, FeedContent};
@@ -17,15 +15,10 @@ use crate::site::Post;
 pub fn render(channel: &Channel<'_>, config: &Config) -> Vec<u8> {
     let feed = Feed {
         title: Text::plain(channel.title.clone()),
-        subtitle: (!channel.description.trim().is_empty())
-            .then(|| Text::plain(channel.description.clone())),
+        subtitle: (!channel.description.trim().is_empty()).then(|| Text::plain(channel.description.clone())),
         id: channel.url_of(ATOM_FILE),
         updated: channel.updated(),
-        authors: config
-            .author
-            .iter()
-            .map(|a| person(&a.name, a.email.as_deref()))
-            .collect(),
+        authors: config.author.iter().map(|a| person(&a.name, a.email.as_deref())).collect(),
         generator: Some(Generator {
             value: GENERATOR.to_owned(),
             uri: None,
@@ -33,36 +26,19 @@ pub fn render(channel: &Channel<'_>, config: &Config) -> Vec<u8> {
         }),
         links: vec![
             link("alternate", &channel.home_url(), "text/html", None),
-            link(
-                "self",
-                &channel.url_of(ATOM_FILE),
-                "application/atom+xml",
-                None,
-            ),
+            link("self", &channel.url_of(ATOM_FILE), "application/atom+xml", None),
         ],
         lang: Some(config.language.clone()),
-        entries: channel
-            .posts
-            .iter()
-            .map(|post| entry(channel, post, config))
-            .collect(),
+        entries: channel.posts.iter().map(|post| entry(channel, post, config)).collect(),
         ..Default::default()
     };
-    let write = WriteConfig {
-        write_document_declaration: true,
-        indent_size: Some(2),
-    };
-    feed.write_with_config(Vec::new(), write)
-        .expect("writing to a Vec cannot fail")
+    let write = WriteConfig { write_document_declaration: true, indent_size: Some(2) };
+    feed.write_with_config(Vec::new(), write).expect("writing to a Vec cannot fail")
 }
 
 fn entry(channel: &Channel<'_>, post: &Post, config: &Config) -> Entry {
     let mut links = vec![link("alternate", &post.url, "text/html", None)];
-    links.extend(
-        channel
-            .related(post)
-            .map(|other| link("related", &other.url, "text/html", Some(&other.title))),
-    );
+    links.extend(channel.related(post).map(|other| link("related", &other.url, "text/html", Some(&other.title))));
     let authors = if post.authors.is_empty() {
         Vec::new() // the feed-level author applies (RFC 4287 §4.1.1)
     } else {
@@ -80,25 +56,12 @@ fn entry(channel: &Channel<'_>, post: &Post, config: &Config) -> Entry {
         },
         categories: Channel::categories(post)
             .into_iter()
-            .map(|name| Category {
-                term: name.to_owned(),
-                scheme: None,
-                label: None,
-            })
+            .map(|name| Category { term: name.to_owned(), scheme: None, label: None })
             .collect(),
         links,
         summary: Some(Text::html(post.summary_html.clone())),
-        content: content::full_html(
-            channel,
-            post,
-            &config.language,
-            config.feeds.content == FeedContent::Full,
-        )
-        .map(|html| Content {
-            value: Some(html),
-            content_type: Some("html".to_owned()),
-            ..Default::default()
-        }),
+        content: content::full_html(channel, post, &config.language, config.feeds.content == FeedContent::Full)
+            .map(|html| Content { value: Some(html), content_type: Some("html".to_owned()), ..Default::default() }),
         ..Default::default()
     }
 }
@@ -114,11 +77,7 @@ fn entry_id(post: &Post, config: &Config) -> String {
 }
 
 fn person(name: &str, email: Option<&str>) -> Person {
-    Person {
-        name: name.to_owned(),
-        email: email.map(str::to_owned),
-        ..Default::default()
-    }
+    Person { name: name.to_owned(), email: email.map(str::to_owned), ..Default::default() }
 }
 
 fn link(rel: &str, href: &str, mime: &str, title: Option<&str>) -> Link {

@@ -29,11 +29,7 @@ pub fn full_html(channel: &Channel<'_>, post: &Post, language: &str, full: bool)
         html.push_str(&escape(related_heading(language)));
         html.push_str("</h2>\n<ul>\n");
         for other in related {
-            html.push_str(&format!(
-                "<li><a href=\"{}\">{}</a></li>\n",
-                escape(&other.url),
-                escape(&other.title)
-            ));
+            html.push_str(&format!("<li><a href=\"{}\">{}</a></li>\n", escape(&other.url), escape(&other.title)));
         }
         html.push_str("</ul>\n</section>\n");
     }

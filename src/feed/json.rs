@@ -67,16 +67,8 @@ pub fn render(channel: &Channel<'_>, config: &Config) -> Vec<u8> {
         feed_url: channel.url_of(JSON_FILE),
         description: &channel.description,
         language: &config.language,
-        authors: config
-            .author
-            .iter()
-            .map(|a| Author { name: &a.name })
-            .collect(),
-        items: channel
-            .posts
-            .iter()
-            .map(|post| item(channel, post, config))
-            .collect(),
+        authors: config.author.iter().map(|a| Author { name: &a.name }).collect(),
+        items: channel.posts.iter().map(|post| item(channel, post, config)).collect(),
     };
     let mut bytes = serde_json::to_vec_pretty(&feed).expect("serializing plain data cannot fail");
     bytes.push(b'\n');
@@ -88,12 +80,7 @@ fn item<'a>(channel: &Channel<'a>, post: &'a Post, config: &Config) -> Item<'a> 
         id: &post.id,
         url: &post.url,
         title: &post.title,
-        content_html: content::full_html(
-            channel,
-            post,
-            &config.language,
-            config.feeds.content == FeedContent::Full,
-        ),
+        content_html: content::full_html(channel, post, &config.language, config.feeds.content == FeedContent::Full),
         summary: &post.summary_text,
         image: post.image.as_deref(),
         date_published: post.date.to_rfc3339(),
@@ -103,11 +90,7 @@ fn item<'a>(channel: &Channel<'a>, post: &'a Post, config: &Config) -> Item<'a> 
         _kurier: Extension {
             related: channel
                 .related(post)
-                .map(|other| Related {
-                    id: &other.id,
-                    url: &other.url,
-                    title: &other.title,
-                })
+                .map(|other| Related { id: &other.id, url: &other.url, title: &other.title })
                 .collect(),
         },
     }

@@ -57,11 +57,7 @@ impl<'a> Channel<'a> {
     /// The newest date among the included items; the Unix epoch for an empty feed, so that an
     /// empty feed is as reproducible as a full one.
     pub fn updated(&self) -> DateTime<FixedOffset> {
-        self.posts
-            .iter()
-            .map(|p| p.last_modified())
-            .max()
-            .unwrap_or_else(|| DateTime::UNIX_EPOCH.fixed_offset())
+        self.posts.iter().map(|p| p.last_modified()).max().unwrap_or_else(|| DateTime::UNIX_EPOCH.fixed_offset())
     }
 
     /// The posts related to `post`, best first.
@@ -114,9 +110,7 @@ pub fn channels<'a>(site: &'a Site, config: &'a Config) -> Vec<Channel<'a>> {
                 if slug.is_empty() {
                     continue;
                 }
-                let (name, posts) = tags
-                    .entry(slug)
-                    .or_insert_with(|| (tag.clone(), Vec::new()));
+                let (name, posts) = tags.entry(slug).or_insert_with(|| (tag.clone(), Vec::new()));
                 if tag < name {
                     *name = tag.clone();
                 }
@@ -144,18 +138,9 @@ pub fn render(site: &Site, config: &Config) -> Vec<FeedFile> {
     let channels = channels(site, config);
     let mut files = Vec::with_capacity(channels.len() * 3);
     for channel in &channels {
-        files.push(FeedFile {
-            path: format!("{}{RSS_FILE}", channel.dir),
-            bytes: rss::render(channel, config),
-        });
-        files.push(FeedFile {
-            path: format!("{}{ATOM_FILE}", channel.dir),
-            bytes: atom::render(channel, config),
-        });
-        files.push(FeedFile {
-            path: format!("{}{JSON_FILE}", channel.dir),
-            bytes: json::render(channel, config),
-        });
+        files.push(FeedFile { path: format!("{}{RSS_FILE}", channel.dir), bytes: rss::render(channel, config) });
+        files.push(FeedFile { path: format!("{}{ATOM_FILE}", channel.dir), bytes: atom::render(channel, config) });
+        files.push(FeedFile { path: format!("{}{JSON_FILE}", channel.dir), bytes: json::render(channel, config) });
     }
     files
 }

@@ -52,17 +52,12 @@ pub fn write_all(out_dir: &Path, files: &[FeedFile]) -> Result<WriteReport, Outp
             report.unchanged += 1;
             continue;
         }
-        write_atomic(&path, &file.bytes).map_err(|source| OutputError {
-            path: path.clone(),
-            source,
-        })?;
+        write_atomic(&path, &file.bytes).map_err(|source| OutputError { path: path.clone(), source })?;
         report.written.push(file.path.clone());
     }
     let keep: BTreeSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
-    report.removed = remove_stale_tag_feeds(out_dir, &keep).map_err(|source| OutputError {
-        path: out_dir.join(TAGS_DIR),
-        source,
-    })?;
+    report.removed = remove_stale_tag_feeds(out_dir, &keep)
+        .map_err(|source| OutputError { path: out_dir.join(TAGS_DIR), source })?;
     Ok(report)
 }
 
@@ -70,10 +65,7 @@ pub fn write_all(out_dir: &Path, files: &[FeedFile]) -> Result<WriteReport, Outp
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let mut temp = tempfile::Builder::new()
-        .prefix(".kurier-")
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
+    let mut temp = tempfile::Builder::new().prefix(".kurier-").suffix(".tmp").tempfile_in(dir)?;
     temp.write_all(bytes)?;
     temp.as_file().sync_all()?;
     temp.persist(path).map_err(|e| e.error)?;
@@ -91,11 +83,7 @@ fn remove_stale_tag_feeds(out_dir: &Path, keep: &BTreeSet<&str>) -> std::io::Res
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e),
     };
-    let mut folders: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
+    let mut folders: Vec<PathBuf> = entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect();
     folders.sort();
     let mut removed = Vec::new();
     for folder in folders {
@@ -120,10 +108,7 @@ mod tests {
     use super::*;
 
     fn file(path: &str, bytes: &[u8]) -> FeedFile {
-        FeedFile {
-            path: path.to_owned(),
-            bytes: bytes.to_vec(),
-        }
+        FeedFile { path: path.to_owned(), bytes: bytes.to_vec() }
     }
 
     #[test]
@@ -135,23 +120,13 @@ mod tests {
         let second = write_all(dir.path(), &files).unwrap();
         assert!(second.written.is_empty());
         assert_eq!(second.unchanged, 2);
-        assert_eq!(
-            std::fs::read(dir.path().join("tags/sen/rss.xml")).unwrap(),
-            b"b"
-        );
+        assert_eq!(std::fs::read(dir.path().join("tags/sen/rss.xml")).unwrap(), b"b");
     }
 
     #[test]
     fn removes_feeds_of_vanished_tags_but_nothing_else() {
         let dir = tempfile::tempdir().unwrap();
-        write_all(
-            dir.path(),
-            &[
-                file("tags/sen/rss.xml", b"b"),
-                file("tags/stres/rss.xml", b"c"),
-            ],
-        )
-        .unwrap();
+        write_all(dir.path(), &[file("tags/sen/rss.xml", b"b"), file("tags/stres/rss.xml", b"c")]).unwrap();
         std::fs::write(dir.path().join("tags/stres/notes.txt"), "mine").unwrap();
         let report = write_all(dir.path(), &[file("tags/sen/rss.xml", b"b")]).unwrap();
         assert_eq!(report.removed, ["tags/stres/rss.xml"]);
@@ -163,10 +138,7 @@ mod tests {
     fn leaves_no_temporary_files_behind() {
         let dir = tempfile::tempdir().unwrap();
         write_all(dir.path(), &[file("atom.xml", b"x")]).unwrap();
-        let names: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, ["atom.xml"]);
     }
 }

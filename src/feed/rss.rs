@@ -21,11 +21,8 @@ const ATOM_NS: &str = "http://www.w3.org/2005/Atom";
 
 pub fn render(channel: &Channel<'_>, config: &Config) -> Vec<u8> {
     let updated = channel.updated().to_rfc2822();
-    let description = if channel.description.trim().is_empty() {
-        channel.title.clone()
-    } else {
-        channel.description.clone()
-    };
+    let description =
+        if channel.description.trim().is_empty() { channel.title.clone() } else { channel.description.clone() };
     let rss = RssChannel {
         title: channel.title.clone(),
         link: channel.home_url(),
@@ -36,23 +33,13 @@ pub fn render(channel: &Channel<'_>, config: &Config) -> Vec<u8> {
         generator: Some(format!("{GENERATOR} {GENERATOR_VERSION}")),
         docs: Some("https://www.rssboard.org/rss-specification".to_owned()),
         atom_ext: Some(AtomExtension {
-            links: vec![atom_link(
-                "self",
-                &channel.url_of(RSS_FILE),
-                Some("application/rss+xml"),
-                None,
-            )],
+            links: vec![atom_link("self", &channel.url_of(RSS_FILE), Some("application/rss+xml"), None)],
         }),
         namespaces: BTreeMap::from([("atom".to_owned(), ATOM_NS.to_owned())]),
-        items: channel
-            .posts
-            .iter()
-            .map(|post| item(channel, post, config))
-            .collect(),
+        items: channel.posts.iter().map(|post| item(channel, post, config)).collect(),
         ..Default::default()
     };
-    rss.pretty_write_to(Vec::new(), b' ', 2)
-        .expect("writing to a Vec cannot fail")
+    rss.pretty_write_to(Vec::new(), b' ', 2).expect("writing to a Vec cannot fail")
 }
 
 fn item(channel: &Channel<'_>, post: &Post, config: &Config) -> Item {
@@ -83,28 +70,14 @@ fn item(channel: &Channel<'_>, post: &Post, config: &Config) -> Item {
         title: Some(post.title.clone()),
         link: Some(post.url.clone()),
         description: Some(post.summary_text.clone()),
-        content: content::full_html(
-            channel,
-            post,
-            &config.language,
-            config.feeds.content == FeedContent::Full,
-        ),
+        content: content::full_html(channel, post, &config.language, config.feeds.content == FeedContent::Full),
         author,
-        dublin_core_ext: (!creators.is_empty()).then(|| DublinCoreExtension {
-            creators,
-            ..Default::default()
-        }),
+        dublin_core_ext: (!creators.is_empty()).then(|| DublinCoreExtension { creators, ..Default::default() }),
         categories: Channel::categories(post)
             .into_iter()
-            .map(|name| Category {
-                name: name.to_owned(),
-                domain: None,
-            })
+            .map(|name| Category { name: name.to_owned(), domain: None })
             .collect(),
-        guid: Some(Guid {
-            value: post.id.clone(),
-            permalink: post.id == post.url,
-        }),
+        guid: Some(Guid { value: post.id.clone(), permalink: post.id == post.url }),
         pub_date: Some(post.date.to_rfc2822()),
         atom_ext: (!related.is_empty()).then_some(AtomExtension { links: related }),
         extensions,
@@ -112,12 +85,7 @@ fn item(channel: &Channel<'_>, post: &Post, config: &Config) -> Item {
     }
 }
 
-fn atom_link(
-    rel: &str,
-    href: &str,
-    mime: Option<&str>,
-    title: Option<&str>,
-) -> atom_syndication::Link {
+fn atom_link(rel: &str, href: &str, mime: Option<&str>, title: Option<&str>) -> atom_syndication::Link {
     atom_syndication::Link {
         href: href.to_owned(),
         rel: rel.to_owned(),

@@ -6,8 +6,7 @@
 use std::path::Path;
 
 use lettre::message::dkim::{
-    DkimCanonicalization, DkimCanonicalizationType, DkimConfig, DkimSigningAlgorithm,
-    DkimSigningKey,
+    DkimCanonicalization, DkimCanonicalizationType, DkimConfig, DkimSigningAlgorithm, DkimSigningKey,
 };
 use lettre::message::header::HeaderName;
 
@@ -17,24 +16,16 @@ use crate::config;
 /// Loads the signing configuration; errors name the key file.
 pub fn load(root: &Path, config: &config::DkimConfig) -> Result<DkimConfig, String> {
     let path = root.join(&config.key_file);
-    let key = std::fs::read_to_string(&path)
-        .map_err(|e| format!("dkim.key_file {}: {e}", path.display()))?;
+    let key = std::fs::read_to_string(&path).map_err(|e| format!("dkim.key_file {}: {e}", path.display()))?;
     let algorithm = match config.algorithm.as_str() {
         "rsa" => DkimSigningAlgorithm::Rsa,
         "ed25519" => DkimSigningAlgorithm::Ed25519,
         other => {
-            return Err(format!(
-                "dkim.algorithm: `{other}` is not `rsa` or `ed25519`"
-            ));
+            return Err(format!("dkim.algorithm: `{other}` is not `rsa` or `ed25519`"));
         }
     };
-    let key = DkimSigningKey::new(key.trim(), algorithm).map_err(|e| {
-        format!(
-            "dkim.key_file {}: not a usable {} key: {e}",
-            path.display(),
-            config.algorithm
-        )
-    })?;
+    let key = DkimSigningKey::new(key.trim(), algorithm)
+        .map_err(|e| format!("dkim.key_file {}: not a usable {} key: {e}", path.display(), config.algorithm))?;
     let headers = vec![
         HeaderName::new_from_ascii_str("From"),
         HeaderName::new_from_ascii_str("To"),
@@ -50,9 +41,6 @@ pub fn load(root: &Path, config: &config::DkimConfig) -> Result<DkimConfig, Stri
         config.domain.clone(),
         key,
         headers,
-        DkimCanonicalization {
-            header: DkimCanonicalizationType::Relaxed,
-            body: DkimCanonicalizationType::Relaxed,
-        },
+        DkimCanonicalization { header: DkimCanonicalizationType::Relaxed, body: DkimCanonicalizationType::Relaxed },
     ))
 }

@@ -15,8 +15,7 @@ use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 
 pub const LIST_UNSUBSCRIBE: HeaderName = HeaderName::new_from_ascii_str("List-Unsubscribe");
-pub const LIST_UNSUBSCRIBE_POST: HeaderName =
-    HeaderName::new_from_ascii_str("List-Unsubscribe-Post");
+pub const LIST_UNSUBSCRIBE_POST: HeaderName = HeaderName::new_from_ascii_str("List-Unsubscribe-Post");
 pub const LIST_ID: HeaderName = HeaderName::new_from_ascii_str("List-Id");
 
 /// Everything one message is made of.
@@ -54,20 +53,14 @@ pub fn message_id(issue: i64, subscriber: i64, from: &Mailbox) -> String {
 
 /// A subject on one line.
 fn one_line(text: &str) -> String {
-    text.split(['\r', '\n'])
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
+    text.split(['\r', '\n']).map(str::trim).filter(|p| !p.is_empty()).collect::<Vec<_>>().join(" ")
 }
 
 /// `List-Id: phrase <id>` (RFC 2919). A name with non-ASCII characters or RFC 5322 specials
 /// (`Fixture: …` has a colon, which would start an address group) is sent as RFC 2047 encoded
 /// words, folded so that no line is longer than 78 characters; the id is a dot-atom.
 fn list_id_header(name: &str, id: &str) -> HeaderValue {
-    const SPECIALS: &[char] = &[
-        '(', ')', '<', '>', '[', ']', ':', ';', '@', '\\', ',', '.', '"',
-    ];
+    const SPECIALS: &[char] = &['(', ')', '<', '>', '[', ']', ':', ';', '@', '\\', ',', '.', '"'];
     let plain = name.chars().all(|c| c.is_ascii_graphic() || c == ' ') && !name.contains(SPECIALS);
     let phrase = if plain || name.is_empty() {
         name.to_owned()
@@ -85,29 +78,17 @@ fn list_id_header(name: &str, id: &str) -> HeaderValue {
         words.push(chunk);
         words
             .iter()
-            .map(|w| {
-                format!(
-                    "=?utf-8?b?{}?=",
-                    base64::engine::general_purpose::STANDARD.encode(w)
-                )
-            })
+            .map(|w| format!("=?utf-8?b?{}?=", base64::engine::general_purpose::STANDARD.encode(w)))
             .collect::<Vec<_>>()
             .join("\r\n ")
     };
-    let value = if phrase.is_empty() {
-        format!("<{id}>")
-    } else {
-        format!("{phrase}\r\n <{id}>")
-    };
+    let value = if phrase.is_empty() { format!("<{id}>") } else { format!("{phrase}\r\n <{id}>") };
     HeaderValue::dangerous_new_pre_encoded(LIST_ID, format!("{name} <{id}>"), value)
 }
 
 /// Builds the message.
 pub fn build(letter: &Letter<'_>) -> Result<Message, MessageError> {
-    let address = letter
-        .to_email
-        .parse()
-        .map_err(|_| MessageError::Recipient(letter.to_email.to_owned()))?;
+    let address = letter.to_email.parse().map_err(|_| MessageError::Recipient(letter.to_email.to_owned()))?;
     let to = Mailbox::new(letter.to_name.map(one_line), address);
     let mut builder = Message::builder()
         .from(letter.from.clone())
@@ -119,32 +100,19 @@ pub fn build(letter: &Letter<'_>) -> Result<Message, MessageError> {
     if let Some(url) = letter.unsubscribe_url {
         builder = builder
             .raw_header(HeaderValue::new(LIST_UNSUBSCRIBE, format!("<{url}>")))
-            .raw_header(HeaderValue::new(
-                LIST_UNSUBSCRIBE_POST,
-                "List-Unsubscribe=One-Click".to_owned(),
-            ));
+            .raw_header(HeaderValue::new(LIST_UNSUBSCRIBE_POST, "List-Unsubscribe=One-Click".to_owned()));
     }
-    Ok(builder.multipart(MultiPart::alternative_plain_html(
-        letter.text.clone(),
-        letter.html.clone(),
-    ))?)
+    Ok(builder.multipart(MultiPart::alternative_plain_html(letter.text.clone(), letter.html.clone()))?)
 }
 
 /// The decoded text/plain part of a formatted message, for `digest preview --text`.
 pub fn text_part(raw: &[u8]) -> String {
     let text = String::from_utf8_lossy(raw);
-    let Some(boundary) = text
-        .split("boundary=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-    else {
+    let Some(boundary) = text.split("boundary=\"").nth(1).and_then(|rest| rest.split('"').next()) else {
         return String::new();
     };
     let delimiter = format!("\r\n--{boundary}");
-    let Some(part) = text
-        .split(delimiter.as_str())
-        .find(|part| part.contains("Content-Type: text/plain"))
-    else {
+    let Some(part) = text.split(delimiter.as_str()).find(|part| part.contains("Content-Type: text/plain")) else {
         return String::new();
     };
     let (headers, body) = part.split_once("\r\n\r\n").unwrap_or((part, ""));
@@ -153,9 +121,7 @@ pub fn text_part(raw: &[u8]) -> String {
     } else if headers.contains("base64") {
         use base64::Engine;
         let compact: String = body.split_whitespace().collect();
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(compact)
-            .unwrap_or_default();
+        let bytes = base64::engine::general_purpose::STANDARD.decode(compact).unwrap_or_default();
         String::from_utf8_lossy(&bytes).replace("\r\n", "\n")
     } else {
         body.replace("\r\n", "\n")
@@ -163,8 +129,7 @@ pub fn text_part(raw: &[u8]) -> String {
 }
 
 fn decode_quoted_printable(body: &str) -> String {
-    let bytes = quoted_printable::decode(body.as_bytes(), quoted_printable::ParseMode::Robust)
-        .unwrap_or_default();
+    let bytes = quoted_printable::decode(body.as_bytes(), quoted_printable::ParseMode::Robust).unwrap_or_default();
     String::from_utf8_lossy(&bytes).replace("\r\n", "\n")
 }
 
@@ -196,19 +161,13 @@ mod tests {
     fn carries_list_headers_and_a_deterministic_message_id() {
         let from: Mailbox = "Blog <news@example.org>".parse().unwrap();
         let raw = text(&build(&letter(&from, "Nowe wpisy", None)).unwrap());
+        assert!(raw.contains("Message-ID: <kurier.1.2@example.org>\r\n"), "{raw}");
+        assert!(raw.contains("List-Unsubscribe: <https://example.org/unsubscribe/2.abc>\r\n"), "{raw}");
+        assert!(raw.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"), "{raw}");
         assert!(
-            raw.contains("Message-ID: <kurier.1.2@example.org>\r\n"),
+            raw.contains("List-Id: =?utf-8?b?UHN5Y2hvc29tYXR5a2EgbmEgY28gZHppZcWE?=\r\n <digest.example.org>\r\n"),
             "{raw}"
         );
-        assert!(
-            raw.contains("List-Unsubscribe: <https://example.org/unsubscribe/2.abc>\r\n"),
-            "{raw}"
-        );
-        assert!(
-            raw.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"),
-            "{raw}"
-        );
-        assert!(raw.contains("List-Id: =?utf-8?b?UHN5Y2hvc29tYXR5a2EgbmEgY28gZHppZcWE?=\r\n <digest.example.org>\r\n"), "{raw}");
         assert!(raw.contains("Content-Type: multipart/alternative"), "{raw}");
         assert_eq!(message_id(1, 2, &from), "kurier.1.2@example.org");
     }
@@ -226,12 +185,7 @@ mod tests {
     fn polish_subjects_are_encoded_and_line_breaks_cannot_inject_headers() {
         let from: Mailbox = "news@example.org".parse().unwrap();
         let raw = text(
-            &build(&letter(
-                &from,
-                "Zażółć\r\nBcc: victim@example.org",
-                Some("Anna\nBcc: x@example.org"),
-            ))
-            .unwrap(),
+            &build(&letter(&from, "Zażółć\r\nBcc: victim@example.org", Some("Anna\nBcc: x@example.org"))).unwrap(),
         );
         assert!(raw.contains("Subject: =?utf-8?"), "{raw}");
         let headers = &raw[..raw.find("\r\n\r\n").unwrap()];

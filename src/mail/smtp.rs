@@ -60,15 +60,8 @@ impl Target {
     /// Parses a lettre connection URL; `password` (from the environment) overrides the URL's.
     pub fn from_url(url: &str, password: Option<&str>) -> Result<Target, String> {
         let parsed = url::Url::parse(url).map_err(|e| e.to_string())?;
-        let host = parsed
-            .host_str()
-            .ok_or("no host")?
-            .trim_matches(['[', ']'])
-            .to_owned();
-        let tls = parsed
-            .query_pairs()
-            .find(|(k, _)| k == "tls")
-            .map(|(_, v)| v.into_owned());
+        let host = parsed.host_str().ok_or("no host")?.trim_matches(['[', ']']).to_owned();
+        let tls = parsed.query_pairs().find(|(k, _)| k == "tls").map(|(_, v)| v.into_owned());
         let (security, default_port) = match (parsed.scheme(), tls.as_deref()) {
             ("smtp", None) => (Security::None, 25),
             ("smtp", Some("required")) => (Security::Required, 587),
@@ -81,57 +74,34 @@ impl Target {
                 ));
             }
         };
-        let decode = |s: &str| {
-            percent_encoding::percent_decode_str(s)
-                .decode_utf8_lossy()
-                .into_owned()
-        };
-        let password = password
-            .map(str::to_owned)
-            .or_else(|| parsed.password().map(decode));
+        let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
+        let password = password.map(str::to_owned).or_else(|| parsed.password().map(decode));
         let credentials = password.map(|p| Credentials::new(decode(parsed.username()), p));
         let hello = match parsed.path().trim_matches('/') {
             "" => ClientId::default(),
             name => ClientId::Domain(name.to_owned()),
         };
-        Ok(Target {
-            host,
-            port: parsed.port().unwrap_or(default_port),
-            security,
-            credentials,
-            hello,
-        })
+        Ok(Target { host, port: parsed.port().unwrap_or(default_port), security, credentials, hello })
     }
 
     /// Opens a connection: TCP with `TCP_NODELAY`, TLS as configured, EHLO, AUTH.
     pub async fn connect(&self, timeout: Duration) -> Result<AsyncSmtpConnection, SmtpError> {
-        let tcp =
-            tokio::time::timeout(timeout, TcpStream::connect((self.host.as_str(), self.port)))
-                .await
-                .map_err(|_| {
-                    std::io::Error::new(std::io::ErrorKind::TimedOut, "connection timed out")
-                })
-                .and_then(|r| r)
-                .map_err(connection_error)?;
+        let tcp = tokio::time::timeout(timeout, TcpStream::connect((self.host.as_str(), self.port)))
+            .await
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connection timed out"))
+            .and_then(|r| r)
+            .map_err(connection_error)?;
         tcp.set_nodelay(true).map_err(connection_error)?;
         let stream: Box<dyn AsyncTokioStream> = match self.security {
-            Security::Implicit => Box::new(TlsStream(
-                implicit_tls(&self.host, tcp)
-                    .await
-                    .map_err(connection_error)?,
-            )),
+            Security::Implicit => Box::new(TlsStream(implicit_tls(&self.host, tcp).await.map_err(connection_error)?)),
             _ => Box::new(tcp),
         };
-        let mut connection = AsyncSmtpConnection::connect_with_transport(stream, &self.hello)
-            .await
-            .map_err(SmtpError::Smtp)?;
+        let mut connection =
+            AsyncSmtpConnection::connect_with_transport(stream, &self.hello).await.map_err(SmtpError::Smtp)?;
         match self.security {
             Security::Required | Security::Opportunistic if connection.can_starttls() => {
                 let tls = TlsParameters::new(self.host.clone()).map_err(SmtpError::Smtp)?;
-                connection
-                    .starttls(tls, &self.hello)
-                    .await
-                    .map_err(SmtpError::Smtp)?;
+                connection.starttls(tls, &self.hello).await.map_err(SmtpError::Smtp)?;
             }
             Security::Required => {
                 connection.abort().await;
@@ -142,10 +112,7 @@ impl Target {
             _ => {}
         }
         if let Some(credentials) = &self.credentials {
-            connection
-                .auth(&[Mechanism::Plain, Mechanism::Login], credentials)
-                .await
-                .map_err(SmtpError::Smtp)?;
+            connection.auth(&[Mechanism::Plain, Mechanism::Login], credentials).await.map_err(SmtpError::Smtp)?;
         }
         Ok(connection)
     }
@@ -188,25 +155,15 @@ fn connection_error(e: std::io::Error) -> SmtpError {
     SmtpError::Connect(e)
 }
 
-async fn implicit_tls(
-    host: &str,
-    tcp: TcpStream,
-) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
-    let roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(std::io::Error::other)?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let name =
-        rustls::pki_types::ServerName::try_from(host.to_owned()).map_err(std::io::Error::other)?;
-    tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(name, tcp)
-        .await
+async fn implicit_tls(host: &str, tcp: TcpStream) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(std::io::Error::other)?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from(host.to_owned()).map_err(std::io::Error::other)?;
+    tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp).await
 }
 
 /// A TLS stream lettre can drive (it asks every stream for its peer address).
@@ -220,21 +177,13 @@ impl AsyncTokioStream for TlsStream {
 }
 
 impl AsyncRead for TlsStream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.0).poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for TlsStream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
         Pin::new(&mut self.0).poll_write(cx, buf)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -252,26 +201,13 @@ mod tests {
     #[test]
     fn reads_lettre_connection_urls() {
         let t = Target::from_url("smtp://127.0.0.1:2525", None).unwrap();
-        assert_eq!(
-            (t.host.as_str(), t.port, t.security),
-            ("127.0.0.1", 2525, Security::None)
-        );
+        assert_eq!((t.host.as_str(), t.port, t.security), ("127.0.0.1", 2525, Security::None));
         let t = Target::from_url("smtp://mail.example.org?tls=required", Some("pw")).unwrap();
-        assert_eq!(
-            (t.port, t.security, t.credentials.is_some()),
-            (587, Security::Required, true)
-        );
+        assert_eq!((t.port, t.security, t.credentials.is_some()), (587, Security::Required, true));
         let t = Target::from_url("smtps://user%40x:p%20w@mail.example.org", None).unwrap();
         assert_eq!((t.port, t.security), (465, Security::Implicit));
-        assert_eq!(
-            t.credentials,
-            Some(Credentials::new("user@x".into(), "p w".into()))
-        );
-        assert!(
-            Target::from_url("http://mail.example.org", None)
-                .unwrap_err()
-                .contains("unknown scheme")
-        );
+        assert_eq!(t.credentials, Some(Credentials::new("user@x".into(), "p w".into())));
+        assert!(Target::from_url("http://mail.example.org", None).unwrap_err().contains("unknown scheme"));
         assert!(!format!("{t:?}").contains("p w"));
     }
 }

@@ -28,14 +28,11 @@ pub enum TokenError {
 
 impl Tokens {
     pub fn new(secret: &[u8]) -> Tokens {
-        Tokens {
-            key: secret.to_vec(),
-        }
+        Tokens { key: secret.to_vec() }
     }
 
     fn mac(&self, purpose: &str, payload: &str) -> Hmac<Sha256> {
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.key)
-            .expect("HMAC takes keys of any length");
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.key).expect("HMAC takes keys of any length");
         mac.update(purpose.as_bytes());
         mac.update(b"\0");
         mac.update(payload.as_bytes());
@@ -53,9 +50,7 @@ impl Tokens {
         if tag.len() != MAC_BYTES {
             return None;
         }
-        self.mac(purpose, payload)
-            .verify_truncated_left(&tag)
-            .ok()?;
+        self.mac(purpose, payload).verify_truncated_left(&tag).ok()?;
         Some(payload)
     }
 
@@ -64,9 +59,7 @@ impl Tokens {
     }
 
     pub fn check_unsubscribe(&self, token: &str) -> Result<i64, TokenError> {
-        self.verify("unsubscribe", token)
-            .and_then(|id| id.parse().ok())
-            .ok_or(TokenError::Invalid)
+        self.verify("unsubscribe", token).and_then(|id| id.parse().ok()).ok_or(TokenError::Invalid)
     }
 
     pub fn confirm(&self, subscriber: i64, expires: DateTime<Utc>) -> String {
@@ -99,16 +92,9 @@ mod tests {
         assert_eq!(tokens.check_unsubscribe(&token), Ok(42));
         let forged = token.replacen("42.", "43.", 1);
         assert_eq!(tokens.check_unsubscribe(&forged), Err(TokenError::Invalid));
-        assert_eq!(
-            Tokens::new(b"other").check_unsubscribe(&token),
-            Err(TokenError::Invalid)
-        );
+        assert_eq!(Tokens::new(b"other").check_unsubscribe(&token), Err(TokenError::Invalid));
         for junk in ["", "42", "42.", "42.AAAA", ".....", "42.%%%"] {
-            assert_eq!(
-                tokens.check_unsubscribe(junk),
-                Err(TokenError::Invalid),
-                "{junk}"
-            );
+            assert_eq!(tokens.check_unsubscribe(junk), Err(TokenError::Invalid), "{junk}");
         }
     }
 
@@ -116,18 +102,9 @@ mod tests {
     fn confirmation_tokens_expire_and_are_single_purpose() {
         let tokens = Tokens::new(b"secret");
         let token = tokens.confirm(7, at("2026-11-27T00:00:00Z"));
-        assert_eq!(
-            tokens.check_confirm(&token, at("2026-11-26T00:00:00Z")),
-            Ok(7)
-        );
-        assert_eq!(
-            tokens.check_confirm(&token, at("2026-11-28T00:00:00Z")),
-            Err(TokenError::Expired)
-        );
+        assert_eq!(tokens.check_confirm(&token, at("2026-11-26T00:00:00Z")), Ok(7));
+        assert_eq!(tokens.check_confirm(&token, at("2026-11-28T00:00:00Z")), Err(TokenError::Expired));
         assert_eq!(tokens.check_unsubscribe(&token), Err(TokenError::Invalid));
-        assert_eq!(
-            tokens.check_confirm(&tokens.unsubscribe(7), at("2026-11-26T00:00:00Z")),
-            Err(TokenError::Invalid)
-        );
+        assert_eq!(tokens.check_confirm(&tokens.unsubscribe(7), at("2026-11-26T00:00:00Z")), Err(TokenError::Invalid));
     }
 }

@@ -23,15 +23,8 @@ use crate::config::{SmtpConfig, redact_url};
 pub const OUTBOX_DIR: &str = "outbox";
 
 pub enum Transport {
-    Smtp {
-        target: Target,
-        deadline: Duration,
-        url: String,
-    },
-    File {
-        transport: AsyncFileTransport<Tokio1Executor>,
-        dir: PathBuf,
-    },
+    Smtp { target: Target, deadline: Duration, url: String },
+    File { transport: AsyncFileTransport<Tokio1Executor>, dir: PathBuf },
 }
 
 /// Why a message was not accepted.
@@ -51,20 +44,12 @@ impl Transport {
                 let url = redact_url(&smtp.url);
                 let target = Target::from_url(&smtp.url, smtp.password.as_deref())
                     .map_err(|e| format!("smtp.url `{url}`: {e}"))?;
-                Ok(Transport::Smtp {
-                    target,
-                    deadline: Duration::from_secs(smtp.timeout_seconds),
-                    url,
-                })
+                Ok(Transport::Smtp { target, deadline: Duration::from_secs(smtp.timeout_seconds), url })
             }
             None => {
                 let dir = root.join(OUTBOX_DIR);
-                std::fs::create_dir_all(&dir)
-                    .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-                Ok(Transport::File {
-                    transport: AsyncFileTransport::new(&dir),
-                    dir,
-                })
+                std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                Ok(Transport::File { transport: AsyncFileTransport::new(&dir), dir })
             }
         }
     }
@@ -79,10 +64,7 @@ impl Transport {
 
     /// A channel for one worker.
     pub fn session(self: &Arc<Self>) -> Session {
-        Session {
-            transport: Arc::clone(self),
-            connection: None,
-        }
+        Session { transport: Arc::clone(self), connection: None }
     }
 }
 
@@ -97,28 +79,18 @@ impl Session {
     pub async fn send(&mut self, message: &Message) -> Result<String, SendError> {
         let transport = Arc::clone(&self.transport);
         match &*transport {
-            Transport::Smtp {
-                target, deadline, ..
-            } => {
-                match tokio::time::timeout(*deadline, self.smtp_send(target, *deadline, message))
-                    .await
-                {
+            Transport::Smtp { target, deadline, .. } => {
+                match tokio::time::timeout(*deadline, self.smtp_send(target, *deadline, message)).await {
                     Ok(Ok(reply)) => Ok(reply),
                     Ok(Err(e)) => {
                         self.connection = None;
-                        Err(SendError {
-                            permanent: e.is_permanent(),
-                            reply: e.to_string(),
-                        })
+                        Err(SendError { permanent: e.is_permanent(), reply: e.to_string() })
                     }
                     Err(_) => {
                         self.connection = None;
                         Err(SendError {
                             permanent: false,
-                            reply: format!(
-                                "no answer from the SMTP server within {} s",
-                                deadline.as_secs()
-                            ),
+                            reply: format!("no answer from the SMTP server within {} s", deadline.as_secs()),
                         })
                     }
                 }
@@ -127,32 +99,17 @@ impl Session {
                 .send(message.clone())
                 .await
                 .map(|id| format!("written to {id}.eml"))
-                .map_err(|e| SendError {
-                    permanent: false,
-                    reply: e.to_string(),
-                }),
+                .map_err(|e| SendError { permanent: false, reply: e.to_string() }),
         }
     }
 
-    async fn smtp_send(
-        &mut self,
-        target: &Target,
-        deadline: Duration,
-        message: &Message,
-    ) -> Result<String, SmtpError> {
+    async fn smtp_send(&mut self, target: &Target, deadline: Duration, message: &Message) -> Result<String, SmtpError> {
         if self.connection.as_ref().is_none_or(|c| c.has_broken()) {
             self.connection = Some(target.connect(deadline).await?);
         }
         let connection = self.connection.as_mut().expect("connected above");
-        let response = connection
-            .send(message.envelope(), &message.formatted())
-            .await
-            .map_err(SmtpError::Smtp)?;
-        Ok(format!(
-            "{} {}",
-            response.code(),
-            response.message().collect::<Vec<_>>().join(" ")
-        ))
+        let response = connection.send(message.envelope(), &message.formatted()).await.map_err(SmtpError::Smtp)?;
+        Ok(format!("{} {}", response.code(), response.message().collect::<Vec<_>>().join(" ")))
     }
 
     /// Says goodbye to the server (QUIT), briefly.

@@ -67,13 +67,7 @@ const EN_MONTHS: [&str; 12] = [
 impl Locale {
     /// The locale of a BCP 47 tag.
     pub fn of(language: &str) -> Locale {
-        match language
-            .split('-')
-            .next()
-            .unwrap_or_default()
-            .to_ascii_lowercase()
-            .as_str()
-        {
+        match language.split('-').next().unwrap_or_default().to_ascii_lowercase().as_str() {
             "pl" => Locale::Polish,
             _ => Locale::English,
         }
@@ -85,12 +79,7 @@ impl Locale {
             Locale::Polish => &PL_MONTHS,
             Locale::English => &EN_MONTHS,
         };
-        format!(
-            "{} {} {}",
-            date.day(),
-            months[date.month0() as usize],
-            date.year()
-        )
+        format!("{} {} {}", date.day(), months[date.month0() as usize], date.year())
     }
 
     /// "26.11.2026" / "2026-11-26".
@@ -104,9 +93,7 @@ impl Locale {
     pub fn plural(self, n: u64) -> Plural {
         match self {
             Locale::Polish if n == 1 => Plural::One,
-            Locale::Polish if (2..=4).contains(&(n % 10)) && !(12..=14).contains(&(n % 100)) => {
-                Plural::Few
-            }
+            Locale::Polish if (2..=4).contains(&(n % 10)) && !(12..=14).contains(&(n % 100)) => Plural::Few,
             Locale::Polish => Plural::Many,
             Locale::English if n == 1 => Plural::One,
             Locale::English => Plural::Many,
@@ -167,10 +154,8 @@ mod tests {
     #[test]
     fn polish_counts_take_three_plural_forms() {
         let pl = Locale::Polish;
-        let got: Vec<String> = [1, 2, 3, 4, 5, 11, 12, 14, 21, 22, 25, 101, 112, 122]
-            .iter()
-            .map(|&n| pl.new_posts(n))
-            .collect();
+        let got: Vec<String> =
+            [1, 2, 3, 4, 5, 11, 12, 14, 21, 22, 25, 101, 112, 122].iter().map(|&n| pl.new_posts(n)).collect();
         assert_eq!(
             got,
             [

@@ -61,40 +61,16 @@ impl Templates {
         register_filters(&mut tera, config);
         let mut origins = Vec::new();
         for (name, text) in BUILT_IN {
-            add(
-                &mut tera,
-                &mut origins,
-                name,
-                text,
-                format!("built-in {name}"),
-            )?;
+            add(&mut tera, &mut origins, name, text, format!("built-in {name}"))?;
         }
         for (name, path) in overrides(&root.join(TEMPLATES_DIR)) {
-            let text = std::fs::read_to_string(&path).map_err(|e| RenderError {
-                origin: path.display().to_string(),
-                message: e.to_string(),
-            })?;
-            add(
-                &mut tera,
-                &mut origins,
-                &name,
-                &text,
-                format!("{TEMPLATES_DIR}/{name}"),
-            )?;
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| RenderError { origin: path.display().to_string(), message: e.to_string() })?;
+            add(&mut tera, &mut origins, &name, &text, format!("{TEMPLATES_DIR}/{name}"))?;
         }
         let subject = config.digest.subject.as_deref().unwrap_or(DEFAULT_SUBJECT);
-        add(
-            &mut tera,
-            &mut origins,
-            SUBJECT,
-            subject,
-            "kurier.toml digest.subject".to_owned(),
-        )?;
-        Ok(Templates {
-            tera,
-            locale,
-            origins,
-        })
+        add(&mut tera, &mut origins, SUBJECT, subject, "kurier.toml digest.subject".to_owned())?;
+        Ok(Templates { tera, locale, origins })
     }
 
     pub fn locale(&self) -> Locale {
@@ -103,18 +79,11 @@ impl Templates {
 
     /// Renders the template `name`; errors name the file it came from.
     pub fn render(&self, name: &str, context: &Context) -> Result<String, RenderError> {
-        self.tera.render(name, context).map_err(|e| RenderError {
-            origin: self.origin(name),
-            message: e.to_string(),
-        })
+        self.tera.render(name, context).map_err(|e| RenderError { origin: self.origin(name), message: e.to_string() })
     }
 
     fn origin(&self, name: &str) -> String {
-        self.origins
-            .iter()
-            .rev()
-            .find(|(n, _)| n == name)
-            .map_or_else(|| name.to_owned(), |(_, o)| o.clone())
+        self.origins.iter().rev().find(|(n, _)| n == name).map_or_else(|| name.to_owned(), |(_, o)| o.clone())
     }
 }
 
@@ -125,10 +94,7 @@ fn add(
     text: &str,
     origin: String,
 ) -> Result<(), RenderError> {
-    tera.add_raw_template(name, text).map_err(|e| RenderError {
-        origin: origin.clone(),
-        message: e.to_string(),
-    })?;
+    tera.add_raw_template(name, text).map_err(|e| RenderError { origin: origin.clone(), message: e.to_string() })?;
     origins.push((name.to_owned(), origin));
     Ok(())
 }
@@ -153,38 +119,30 @@ fn overrides(dir: &Path) -> Vec<(String, PathBuf)> {
 fn register_filters(tera: &mut Tera, config: &Config) {
     let locale = Locale::of(&config.language);
     let timezone = config.timezone;
-    tera.register_filter(
-        "date",
-        move |value: &str, kwargs: Kwargs, _: &State| -> TeraResult<String> {
-            let date = DateTime::parse_from_rfc3339(value)
-                .map_err(|e| {
-                    tera::Error::message(format!("date: `{value}` is not an RFC 3339 date: {e}"))
-                })?
-                .with_timezone(&timezone)
-                .fixed_offset();
-            let format: Option<&str> = kwargs.get("format")?;
-            Ok(match format.unwrap_or("long") {
-                "long" => locale.long_date(&date),
-                "short" => locale.short_date(&date),
-                other => date.format(other).to_string(),
-            })
-        },
-    );
-    tera.register_filter(
-        "plural",
-        move |count: i64, kwargs: Kwargs, _: &State| -> TeraResult<String> {
-            let one: &str = kwargs.must_get("one")?;
-            let many: &str = kwargs.must_get("many")?;
-            let few: &str = kwargs.get("few")?.unwrap_or(many);
-            let n = count.unsigned_abs();
-            let word = match locale.plural(n) {
-                locale::Plural::One => one,
-                locale::Plural::Few => few,
-                locale::Plural::Many => many,
-            };
-            Ok(format!("{count} {word}"))
-        },
-    );
+    tera.register_filter("date", move |value: &str, kwargs: Kwargs, _: &State| -> TeraResult<String> {
+        let date = DateTime::parse_from_rfc3339(value)
+            .map_err(|e| tera::Error::message(format!("date: `{value}` is not an RFC 3339 date: {e}")))?
+            .with_timezone(&timezone)
+            .fixed_offset();
+        let format: Option<&str> = kwargs.get("format")?;
+        Ok(match format.unwrap_or("long") {
+            "long" => locale.long_date(&date),
+            "short" => locale.short_date(&date),
+            other => date.format(other).to_string(),
+        })
+    });
+    tera.register_filter("plural", move |count: i64, kwargs: Kwargs, _: &State| -> TeraResult<String> {
+        let one: &str = kwargs.must_get("one")?;
+        let many: &str = kwargs.must_get("many")?;
+        let few: &str = kwargs.get("few")?.unwrap_or(many);
+        let n = count.unsigned_abs();
+        let word = match locale.plural(n) {
+            locale::Plural::One => one,
+            locale::Plural::Few => few,
+            locale::Plural::Many => many,
+        };
+        Ok(format!("{count} {word}"))
+    });
 }
 
 #[cfg(test)]
@@ -208,11 +166,7 @@ mod tests {
         let mut context = Context::new();
         // 23:30 UTC on the 25th is already the 26th in Warsaw.
         context.insert("d", "2026-11-25T23:30:00Z");
-        for (n, expected) in [
-            (1, "1 nowy wpis"),
-            (3, "3 nowe wpisy"),
-            (5, "5 nowych wpisów"),
-        ] {
+        for (n, expected) in [(1, "1 nowy wpis"), (3, "3 nowe wpisy"), (5, "5 nowych wpisów")] {
             context.insert("n", &n);
             assert_eq!(
                 templates.render(SUBJECT, &context).unwrap(),
@@ -225,38 +179,23 @@ mod tests {
     fn a_site_template_overrides_the_built_in_one() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join(TEMPLATES_DIR)).unwrap();
-        std::fs::write(
-            dir.path().join("templates/digest.txt"),
-            "własny: {{ site.title }}",
-        )
-        .unwrap();
+        std::fs::write(dir.path().join("templates/digest.txt"), "własny: {{ site.title }}").unwrap();
         std::fs::write(dir.path().join("templates/notes.md"), "{{ not a template").unwrap();
         let templates = Templates::load(dir.path(), &config("")).unwrap();
         let mut context = Context::new();
         context.insert("site", &serde_json::json!({ "title": "Blog" }));
-        assert_eq!(
-            templates.render(DIGEST_TXT, &context).unwrap(),
-            "własny: Blog"
-        );
+        assert_eq!(templates.render(DIGEST_TXT, &context).unwrap(), "własny: Blog");
     }
 
     #[test]
     fn errors_name_the_template_file() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join(TEMPLATES_DIR)).unwrap();
-        std::fs::write(
-            dir.path().join("templates/digest.html"),
-            "<p>\n{% for x in %}</p>",
-        )
-        .unwrap();
+        std::fs::write(dir.path().join("templates/digest.html"), "<p>\n{% for x in %}</p>").unwrap();
         let err = Templates::load(dir.path(), &config("")).err().unwrap();
         assert_eq!(err.origin, "templates/digest.html");
 
-        std::fs::write(
-            dir.path().join("templates/digest.html"),
-            "<p>\n{{ nie_ma_takiej }}</p>",
-        )
-        .unwrap();
+        std::fs::write(dir.path().join("templates/digest.html"), "<p>\n{{ nie_ma_takiej }}</p>").unwrap();
         let templates = Templates::load(dir.path(), &config("")).unwrap();
         let err = templates.render(DIGEST_HTML, &Context::new()).unwrap_err();
         assert_eq!(err.origin, "templates/digest.html");

@@ -25,30 +25,21 @@ pub struct Excerpt {
 
 /// The excerpt of a post's events.
 pub fn from_events(events: &[Event<'_>], words: usize) -> Excerpt {
-    let marker = events.iter().position(
-        |e| matches!(e, Event::Html(h) | Event::InlineHtml(h) if h.contains(MORE_MARKER)),
-    );
+    let marker =
+        events.iter().position(|e| matches!(e, Event::Html(h) | Event::InlineHtml(h) if h.contains(MORE_MARKER)));
     let (kept, truncated) = match marker {
         Some(index) => (close_open(events[..index].to_vec()), true),
         None => cut_at_words(events, words),
     };
     let kept: Vec<Event<'_>> = kept.into_iter().filter(|e| !is_footnote(e)).collect();
     let text = markdown::plain_text(&kept);
-    Excerpt {
-        html: markdown::to_html(kept),
-        text,
-        truncated,
-    }
+    Excerpt { html: markdown::to_html(kept), text, truncated }
 }
 
 /// The whole of a short text (a front-matter summary) as an excerpt.
 pub fn whole(markdown_text: &str) -> Excerpt {
     let events = markdown::parse(markdown_text);
-    Excerpt {
-        text: markdown::plain_text(&events),
-        html: markdown::to_html(events),
-        truncated: false,
-    }
+    Excerpt { text: markdown::plain_text(&events), html: markdown::to_html(events), truncated: false }
 }
 
 fn cut_at_words<'a>(events: &[Event<'a>], limit: usize) -> (Vec<Event<'a>>, bool) {
@@ -69,7 +60,9 @@ fn cut_at_words<'a>(events: &[Event<'a>], limit: usize) -> (Vec<Event<'a>>, bool
             }
             if let Some(end) = cut {
                 let rest_has_words = words.next().is_some()
-                    || events[i + 1..].iter().any(|e| matches!(e, Event::Text(t) | Event::Code(t) if t.unicode_words().next().is_some()));
+                    || events[i + 1..]
+                        .iter()
+                        .any(|e| matches!(e, Event::Text(t) | Event::Code(t) if t.unicode_words().next().is_some()));
                 if rest_has_words {
                     kept.push(Event::Text(format!("{}…", &text[..end]).into()));
                     return (close_open(kept), true);
@@ -158,24 +151,11 @@ mod tests {
     fn closes_nested_elements_open_at_the_cut() {
         let md = "> cytat z **pogrubieniem i [linkiem](a.html) w środku** zdania\n";
         let e = excerpt(md, 4);
-        assert_eq!(
-            e.html,
-            "<blockquote>\n<p>cytat z <strong>pogrubieniem i…</strong></p>\n</blockquote>\n"
-        );
+        assert_eq!(e.html, "<blockquote>\n<p>cytat z <strong>pogrubieniem i…</strong></p>\n</blockquote>\n");
         let md = "- raz\n  - dwa trzy cztery\n- pięć\n";
         let e = excerpt(md, 3);
-        assert_eq!(
-            e.html.matches("<ul>").count(),
-            e.html.matches("</ul>").count(),
-            "{}",
-            e.html
-        );
-        assert_eq!(
-            e.html.matches("<li>").count(),
-            e.html.matches("</li>").count(),
-            "{}",
-            e.html
-        );
+        assert_eq!(e.html.matches("<ul>").count(), e.html.matches("</ul>").count(), "{}", e.html);
+        assert_eq!(e.html.matches("<li>").count(), e.html.matches("</li>").count(), "{}", e.html);
     }
 
     #[test]

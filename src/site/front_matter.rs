@@ -136,10 +136,7 @@ pub fn split(text: &str) -> Result<Split<'_>, FrontMatterError> {
         }
         offset += line.len();
     }
-    Err(FrontMatterError {
-        line: 1,
-        reason: format!("front matter opened with `{fence}` is never closed"),
-    })
+    Err(FrontMatterError { line: 1, reason: format!("front matter opened with `{fence}` is never closed") })
 }
 
 /// Parses the front matter text of `split`.
@@ -152,13 +149,8 @@ pub fn parse(split: &Split<'_>) -> Result<FrontMatter, FrontMatterError> {
     match split.syntax {
         Syntax::Toml => {
             let mut fm: FrontMatter = toml::from_str(text).map_err(|e| {
-                let line = e
-                    .span()
-                    .map_or(1, |s| crate::config::line_of(text, s.start));
-                at(
-                    line,
-                    field_message(e.message(), text, e.span().map(|s| s.start)),
-                )
+                let line = e.span().map_or(1, |s| crate::config::line_of(text, s.start));
+                at(line, field_message(e.message(), text, e.span().map(|s| s.start)))
             })?;
             let table: toml::Table = toml::from_str(text).unwrap_or_default();
             fm.extra = table
@@ -174,13 +166,9 @@ pub fn parse(split: &Split<'_>) -> Result<FrontMatter, FrontMatterError> {
             }
             let mut fm: FrontMatter = serde_yaml_ng::from_str(text).map_err(|e| {
                 let line = e.location().map_or(1, |l| l.line());
-                at(
-                    line,
-                    shift_yaml_lines(&first_line_of(&e.to_string()), split.front_matter_line - 1),
-                )
+                at(line, shift_yaml_lines(&first_line_of(&e.to_string()), split.front_matter_line - 1))
             })?;
-            let map: BTreeMap<String, serde_yaml_ng::Value> =
-                serde_yaml_ng::from_str(text).unwrap_or_default();
+            let map: BTreeMap<String, serde_yaml_ng::Value> = serde_yaml_ng::from_str(text).unwrap_or_default();
             fm.extra = map
                 .into_iter()
                 .filter(|(k, _)| !KNOWN_KEYS.contains(&k.as_str()))
@@ -197,12 +185,9 @@ pub fn line_of_key(split: &Split<'_>, key: &str) -> usize {
         .front_matter
         .lines()
         .position(|line| {
-            line.strip_prefix(key)
-                .is_some_and(|rest| matches!(rest.trim_start().chars().next(), Some('=' | ':')))
+            line.strip_prefix(key).is_some_and(|rest| matches!(rest.trim_start().chars().next(), Some('=' | ':')))
         })
-        .map_or(split.front_matter_line.saturating_sub(1), |i| {
-            split.front_matter_line + i
-        })
+        .map_or(split.front_matter_line.saturating_sub(1), |i| split.front_matter_line + i)
 }
 
 /// toml's messages name the type but not always the key; prefix the key of the offending line.
@@ -251,12 +236,7 @@ fn toml_to_json(value: toml::Value) -> serde_json::Value {
         toml::Value::Boolean(b) => J::Bool(b),
         toml::Value::Datetime(dt) => J::String(dt.to_string()),
         toml::Value::Array(items) => J::Array(items.into_iter().map(toml_to_json).collect()),
-        toml::Value::Table(table) => J::Object(
-            table
-                .into_iter()
-                .map(|(k, v)| (k, toml_to_json(v)))
-                .collect(),
-        ),
+        toml::Value::Table(table) => J::Object(table.into_iter().map(|(k, v)| (k, toml_to_json(v))).collect()),
     }
 }
 
@@ -307,8 +287,7 @@ mod tests {
 
     #[test]
     fn errors_on_a_toml_type_mismatch_with_the_file_line() {
-        let err = parse_post("+++\ntitle = \"a\"\ndate = 2026-11-26\ndraft = \"tak\"\n+++\n")
-            .unwrap_err();
+        let err = parse_post("+++\ntitle = \"a\"\ndate = 2026-11-26\ndraft = \"tak\"\n+++\n").unwrap_err();
         assert_eq!(err.line, 4);
         assert!(err.reason.contains("draft"), "{}", err.reason);
     }
@@ -330,27 +309,13 @@ mod tests {
         let err = parse_post("---\ntitle: \"a\ntags: [sen\n---\nbody\n").unwrap_err();
         assert_eq!(err.line, 4, "{err:?}");
         // The positions inside libyaml's message are file lines too: the quote opens on line 2.
-        assert!(
-            err.reason.contains("scalar at line 2 column 8"),
-            "{}",
-            err.reason
-        );
+        assert!(err.reason.contains("scalar at line 2 column 8"), "{}", err.reason);
     }
 
     #[test]
     fn errors_on_unclosed_or_missing_front_matter() {
-        assert!(
-            split("+++\ntitle = \"a\"\n")
-                .unwrap_err()
-                .reason
-                .contains("never closed")
-        );
-        assert!(
-            split("# Title\n")
-                .unwrap_err()
-                .reason
-                .contains("no front matter")
-        );
+        assert!(split("+++\ntitle = \"a\"\n").unwrap_err().reason.contains("never closed"));
+        assert!(split("# Title\n").unwrap_err().reason.contains("no front matter"));
     }
 
     #[test]

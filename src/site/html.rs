@@ -42,11 +42,7 @@ fn absolute_srcset(srcset: &str, base: &Url) -> String {
                 return None;
             }
             let descriptor: Vec<&str> = parts.collect();
-            Some(if descriptor.is_empty() {
-                url.to_string()
-            } else {
-                format!("{} {}", url, descriptor.join(" "))
-            })
+            Some(if descriptor.is_empty() { url.to_string() } else { format!("{} {}", url, descriptor.join(" ")) })
         })
         .collect::<Vec<_>>()
         .join(", ")
@@ -82,30 +78,15 @@ mod tests {
             r##"<p><a href="../../10/inny/">x</a> <a href="/o-nas/">y</a> <a href="#fn1">z</a> <img src="obraz.png" alt="a"></p>"##,
             &base(),
         );
-        assert!(
-            html.contains(r#"href="https://example.org/2026/10/inny/""#),
-            "{html}"
-        );
-        assert!(
-            html.contains(r#"href="https://example.org/o-nas/""#),
-            "{html}"
-        );
-        assert!(
-            html.contains(r#"href="https://example.org/2026/11/jak-cwiczyc/#fn1""#),
-            "{html}"
-        );
-        assert!(
-            html.contains(r#"src="https://example.org/2026/11/jak-cwiczyc/obraz.png""#),
-            "{html}"
-        );
+        assert!(html.contains(r#"href="https://example.org/2026/10/inny/""#), "{html}");
+        assert!(html.contains(r#"href="https://example.org/o-nas/""#), "{html}");
+        assert!(html.contains(r#"href="https://example.org/2026/11/jak-cwiczyc/#fn1""#), "{html}");
+        assert!(html.contains(r#"src="https://example.org/2026/11/jak-cwiczyc/obraz.png""#), "{html}");
     }
 
     #[test]
     fn makes_every_srcset_candidate_absolute() {
-        let html = clean(
-            r#"<img src="a.png" srcset="a-2x.png 2x, /img/a-640.png 640w">"#,
-            &base(),
-        );
+        let html = clean(r#"<img src="a.png" srcset="a-2x.png 2x, /img/a-640.png 640w">"#, &base());
         assert!(
             html.contains(
                 r#"srcset="https://example.org/2026/11/jak-cwiczyc/a-2x.png 2x, https://example.org/img/a-640.png 640w""#
@@ -116,10 +97,8 @@ mod tests {
 
     #[test]
     fn removes_scripts_handlers_and_javascript_urls() {
-        let html = clean(
-            r#"<p onclick="x()">a</p><script>alert(1)</script><a href="javascript:alert(1)">b</a>"#,
-            &base(),
-        );
+        let html =
+            clean(r#"<p onclick="x()">a</p><script>alert(1)</script><a href="javascript:alert(1)">b</a>"#, &base());
         assert!(!html.contains("script"), "{html}");
         assert!(!html.contains("onclick"), "{html}");
         assert!(!html.contains("javascript"), "{html}");
@@ -127,21 +106,12 @@ mod tests {
 
     #[test]
     fn escapes_text_for_content_and_attributes() {
-        assert_eq!(
-            escape_html(r#"<b>"Ból" & 'lęk'</b>"#),
-            "&lt;b&gt;&quot;Ból&quot; &amp; &#39;lęk&#39;&lt;/b&gt;"
-        );
+        assert_eq!(escape_html(r#"<b>"Ból" & 'lęk'</b>"#), "&lt;b&gt;&quot;Ból&quot; &amp; &#39;lęk&#39;&lt;/b&gt;");
     }
 
     #[test]
     fn keeps_absolute_urls_untouched() {
-        let html = clean(
-            r#"<a href="https://pubmed.ncbi.nlm.nih.gov/1/">a</a>"#,
-            &base(),
-        );
-        assert!(
-            html.contains(r#"href="https://pubmed.ncbi.nlm.nih.gov/1/""#),
-            "{html}"
-        );
+        let html = clean(r#"<a href="https://pubmed.ncbi.nlm.nih.gov/1/">a</a>"#, &base());
+        assert!(html.contains(r#"href="https://pubmed.ncbi.nlm.nih.gov/1/""#), "{html}");
     }
 }

@@ -41,10 +41,7 @@ pub fn plain_text<'a, 'e: 'a>(events: impl IntoIterator<Item = &'a Event<'e>>) -
 }
 
 fn is_block_end(end: &TagEnd) -> bool {
-    !matches!(
-        end,
-        TagEnd::Emphasis | TagEnd::Strong | TagEnd::Strikethrough | TagEnd::Link | TagEnd::Image
-    )
+    !matches!(end, TagEnd::Emphasis | TagEnd::Strong | TagEnd::Strikethrough | TagEnd::Link | TagEnd::Image)
 }
 
 #[cfg(test)]
@@ -63,9 +60,6 @@ mod tests {
     #[test]
     fn plain_text_separates_blocks_and_joins_inline_runs() {
         let md = "# Tytuł\n\nPierwszy *akapit*\nciąg dalszy.\n\n- jeden\n- dwa\n";
-        assert_eq!(
-            plain_text(&parse(md)),
-            "Tytuł Pierwszy akapit ciąg dalszy. jeden dwa"
-        );
+        assert_eq!(plain_text(&parse(md)), "Tytuł Pierwszy akapit ciąg dalszy. jeden dwa");
     }
 }

@@ -60,10 +60,8 @@ impl Site {
     pub fn load(root: &Path, config: &Config, now: DateTime<Utc>) -> std::io::Result<Loaded> {
         let files = post_files(root)?;
         let content_dir = Path::new(CONTENT_DIR);
-        let results: Vec<Result<Post, PostError>> = files
-            .par_iter()
-            .map(|file| post::read(root, file, content_dir, config))
-            .collect();
+        let results: Vec<Result<Post, PostError>> =
+            files.par_iter().map(|file| post::read(root, file, content_dir, config)).collect();
         let mut errors = Vec::new();
         let mut posts = Vec::with_capacity(results.len());
         for result in results {
@@ -77,12 +75,7 @@ impl Site {
 
     /// Phases 2 and 3 on posts already read; `posts` in file-path order, so that of two posts with
     /// the same URL or id the first by path keeps it.
-    pub fn from_posts(
-        posts: Vec<Post>,
-        mut errors: Vec<PostError>,
-        config: &Config,
-        now: DateTime<Utc>,
-    ) -> Loaded {
+    pub fn from_posts(posts: Vec<Post>, mut errors: Vec<PostError>, config: &Config, now: DateTime<Utc>) -> Loaded {
         let mut urls: HashMap<String, PathBuf> = HashMap::new();
         let mut ids: HashMap<String, PathBuf> = HashMap::new();
         let mut visible = Vec::with_capacity(posts.len());
@@ -114,13 +107,7 @@ impl Site {
         visible.sort_by(|a, b| b.date.cmp(&a.date).then_with(|| a.id.cmp(&b.id)));
         related::link(&mut visible, config.feeds.related);
         errors.sort_by(|a, b| a.path.cmp(&b.path).then(a.line.cmp(&b.line)));
-        Loaded {
-            site: Site {
-                posts: visible,
-                next_publication,
-            },
-            errors,
-        }
+        Loaded { site: Site { posts: visible, next_publication }, errors }
     }
 }
 
@@ -137,21 +124,11 @@ fn duplicate(post: &Post, what: &str, value: &str, first: &Path) -> PostError {
 pub fn post_files(root: &Path) -> std::io::Result<Vec<PathBuf>> {
     let dir = root.join(CONTENT_DIR);
     let mut files = Vec::new();
-    for entry in walkdir::WalkDir::new(&dir)
-        .follow_links(true)
-        .sort_by_file_name()
-    {
-        let entry = entry.map_err(|e| {
-            std::io::Error::other(format!("{}: {}", e.path().unwrap_or(&dir).display(), e))
-        })?;
+    for entry in walkdir::WalkDir::new(&dir).follow_links(true).sort_by_file_name() {
+        let entry =
+            entry.map_err(|e| std::io::Error::other(format!("{}: {}", e.path().unwrap_or(&dir).display(), e)))?;
         if entry.file_type().is_file() && is_post_file(entry.path()) {
-            files.push(
-                entry
-                    .path()
-                    .strip_prefix(root)
-                    .unwrap_or(entry.path())
-                    .to_owned(),
-            );
+            files.push(entry.path().strip_prefix(root).unwrap_or(entry.path()).to_owned());
         }
     }
     Ok(files)
@@ -159,10 +136,7 @@ pub fn post_files(root: &Path) -> std::io::Result<Vec<PathBuf>> {
 
 /// Whether a path names a post file.
 pub fn is_post_file(path: &Path) -> bool {
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or_default();
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
     let markdown = name.ends_with(".md") || name.ends_with(".markdown");
     markdown && !name.starts_with('.') && !name.starts_with('#')
 }
@@ -189,15 +163,7 @@ mod tests {
     fn related_titles(site: &Site) -> Vec<(String, Vec<String>)> {
         site.posts
             .iter()
-            .map(|p| {
-                (
-                    p.title.clone(),
-                    p.related
-                        .iter()
-                        .map(|&i| site.posts[i].title.clone())
-                        .collect(),
-                )
-            })
+            .map(|p| (p.title.clone(), p.related.iter().map(|&i| site.posts[i].title.clone()).collect()))
             .collect()
     }
 
@@ -206,9 +172,7 @@ mod tests {
         // Four posts with the same text and tags: every pair is equally related, so the order is
         // decided by the tie-breaks alone — newer first, then the smaller id.
         let post = |title: &str, date: &str| {
-            format!(
-                "+++\ntitle = \"{title}\"\ndate = {date}\ntags = [\"stres\"]\n+++\nStres i sen.\n"
-            )
+            format!("+++\ntitle = \"{title}\"\ndate = {date}\ntags = [\"stres\"]\n+++\nStres i sen.\n")
         };
         let (dir, config) = site_with(&[
             ("a.md", &post("A", "2026-01-01")),
@@ -224,16 +188,11 @@ mod tests {
             ("C", ["D", "B"]),
             ("A", ["D", "B"]),
         ];
-        let expected: Vec<(String, Vec<String>)> = expected
-            .iter()
-            .map(|(t, r)| (t.to_string(), r.iter().map(|s| s.to_string()).collect()))
-            .collect();
+        let expected: Vec<(String, Vec<String>)> =
+            expected.iter().map(|(t, r)| (t.to_string(), r.iter().map(|s| s.to_string()).collect())).collect();
         assert_eq!(related_titles(&first), expected);
         for _ in 0..5 {
-            assert_eq!(
-                related_titles(&Site::load(dir.path(), &config, now).unwrap().site),
-                expected
-            );
+            assert_eq!(related_titles(&Site::load(dir.path(), &config, now).unwrap().site), expected);
         }
     }
 
@@ -259,32 +218,16 @@ mod tests {
                     "Depresja oporna na leki bywa leczona ketaminą i psychoterapią.",
                 ),
             ),
-            (
-                "ogrod.md",
-                &post(
-                    "Ogród zimą",
-                    "\"ogród\"",
-                    "Róże przycina się wiosną, a tulipany sadzi jesienią.",
-                ),
-            ),
+            ("ogrod.md", &post("Ogród zimą", "\"ogród\"", "Róże przycina się wiosną, a tulipany sadzi jesienią.")),
             (
                 "kwiaty.md",
-                &post(
-                    "Kwiaty na balkonie",
-                    "\"ogród\"",
-                    "Pelargonie i petunie na balkonie lubią słońce; róże też.",
-                ),
+                &post("Kwiaty na balkonie", "\"ogród\"", "Pelargonie i petunie na balkonie lubią słońce; róże też."),
             ),
         ]);
-        let site = Site::load(dir.path(), &config, "2026-11-26T00:00:00Z".parse().unwrap())
-            .unwrap()
-            .site;
+        let site = Site::load(dir.path(), &config, "2026-11-26T00:00:00Z".parse().unwrap()).unwrap().site;
         let related = related_titles(&site);
         let of = |title: &str| related.iter().find(|(t, _)| t == title).unwrap().1.clone();
-        assert_eq!(
-            of("Ketamina w leczeniu depresji")[0],
-            "Depresja oporna na leczenie"
-        );
+        assert_eq!(of("Ketamina w leczeniu depresji")[0], "Depresja oporna na leczenie");
         assert_eq!(of("Ogród zimą")[0], "Kwiaty na balkonie");
     }
 
@@ -292,14 +235,7 @@ mod tests {
     fn editor_leftovers_are_not_posts() {
         assert!(is_post_file(Path::new("content/a.md")));
         assert!(is_post_file(Path::new("content/a.markdown")));
-        for name in [
-            ".#a.md",
-            "#a.md#",
-            "a.md~",
-            ".a.md.swp",
-            "a.md.tmp",
-            "a.txt",
-        ] {
+        for name in [".#a.md", "#a.md#", "a.md~", ".a.md.swp", "a.md.tmp", "a.txt"] {
             assert!(!is_post_file(Path::new(name)), "{name}");
         }
     }

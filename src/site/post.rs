@@ -74,28 +74,16 @@ impl fmt::Display for PostError {
 impl std::error::Error for PostError {}
 
 /// Reads the post at `root/relative`, where `relative` starts with the content folder.
-pub fn read(
-    root: &Path,
-    relative: &Path,
-    content_dir: &Path,
-    config: &Config,
-) -> Result<Post, PostError> {
-    let error = |line: usize, reason: String| PostError {
-        path: relative.to_owned(),
-        line,
-        reason,
-    };
-    let bytes =
-        std::fs::read(root.join(relative)).map_err(|e| error(1, format!("cannot read: {e}")))?;
+pub fn read(root: &Path, relative: &Path, content_dir: &Path, config: &Config) -> Result<Post, PostError> {
+    let error = |line: usize, reason: String| PostError { path: relative.to_owned(), line, reason };
+    let bytes = std::fs::read(root.join(relative)).map_err(|e| error(1, format!("cannot read: {e}")))?;
     let text = source::decode(&bytes).map_err(|(line, reason)| error(line, reason))?;
     let split = front_matter::split(&text).map_err(|e| error(e.line, e.reason))?;
     let fm: FrontMatter = front_matter::parse(&split).map_err(|e| error(e.line, e.reason))?;
     let key_line = |key: &str| front_matter::line_of_key(&split, key);
 
     let title = fm.title.as_deref().map(str::trim).filter(|t| !t.is_empty());
-    let title = title
-        .ok_or_else(|| error(key_line("title").max(1), "title: missing or empty".into()))?
-        .to_owned();
+    let title = title.ok_or_else(|| error(key_line("title").max(1), "title: missing or empty".into()))?.to_owned();
 
     let in_content = relative.strip_prefix(content_dir).unwrap_or(relative);
     let (file_date, file_slug, section) = from_path(in_content);
@@ -106,10 +94,7 @@ pub fn read(
         None => match file_date {
             Some(day) => date::local(day.and_time(chrono::NaiveTime::MIN), config.timezone),
             None => {
-                return Err(error(
-                    1,
-                    "date: missing (set `date` or name the file YYYY-MM-DD-slug.md)".into(),
-                ));
+                return Err(error(1, "date: missing (set `date` or name the file YYYY-MM-DD-slug.md)".into()));
             }
         },
     };
@@ -127,10 +112,7 @@ pub fn read(
         (None, None) => slug::slugify(&title),
     };
     if slug.is_empty() {
-        return Err(error(
-            key_line("slug").max(1),
-            "slug: nothing is left of it after transliteration".into(),
-        ));
+        return Err(error(key_line("slug").max(1), "slug: nothing is left of it after transliteration".into()));
     }
     let tags = clean_list(fm.tags.into_vec());
     let categories = clean_list(fm.categories.into_vec());
@@ -142,17 +124,11 @@ pub fn read(
         section: &section,
     });
     let url = config.url(&path);
-    let base =
-        Url::parse(&url).map_err(|e| error(1, format!("permalink `{url}` is not a URL: {e}")))?;
+    let base = Url::parse(&url).map_err(|e| error(1, format!("permalink `{url}` is not a URL: {e}")))?;
 
     let events = markdown::parse(split.body);
     let content_html = html::clean(&markdown::to_html(events.iter().cloned()), &base);
-    let excerpt = match fm
-        .summary
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
+    let excerpt = match fm.summary.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         Some(summary) => excerpt::whole(summary),
         None => excerpt::from_events(&events, excerpt::EXCERPT_WORDS),
     };
@@ -160,12 +136,7 @@ pub fn read(
     let terms = related::Terms::of(&[&title, &title, &body_text]);
 
     let mut authors = clean_list(fm.authors.into_vec());
-    if let Some(author) = fm
-        .author
-        .as_deref()
-        .map(str::trim)
-        .filter(|a| !a.is_empty())
-    {
+    if let Some(author) = fm.author.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
         authors.insert(0, author.to_owned());
     }
     let image = fm
@@ -177,11 +148,7 @@ pub fn read(
 
     Ok(Post {
         source: relative.to_owned(),
-        id: fm
-            .id
-            .map(|id| id.trim().to_owned())
-            .filter(|id| !id.is_empty())
-            .unwrap_or_else(|| url.clone()),
+        id: fm.id.map(|id| id.trim().to_owned()).filter(|id| !id.is_empty()).unwrap_or_else(|| url.clone()),
         title: source::xml_safe(&title),
         slug,
         url,
@@ -205,34 +172,19 @@ pub fn read(
 /// Date, slug and section from a path below `content/`: `2026/2026-11-26-jak-cwiczyc.md` and the
 /// page-bundle form `jak-cwiczyc/index.md` both work.
 fn from_path(in_content: &Path) -> (Option<chrono::NaiveDate>, Option<String>, String) {
-    let stem = in_content
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or_default();
+    let stem = in_content.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
     let mut parent = in_content.parent().unwrap_or(Path::new(""));
     let name = if stem == "index" || stem == "_index" {
-        let folder = parent
-            .file_name()
-            .and_then(|s| s.to_str())
-            .unwrap_or_default()
-            .to_owned();
+        let folder = parent.file_name().and_then(|s| s.to_str()).unwrap_or_default().to_owned();
         parent = parent.parent().unwrap_or(Path::new(""));
         folder
     } else {
         stem.to_owned()
     };
-    let section = parent
-        .components()
-        .filter_map(|c| c.as_os_str().to_str())
-        .map(slug::slugify)
-        .collect::<Vec<_>>()
-        .join("/");
+    let section =
+        parent.components().filter_map(|c| c.as_os_str().to_str()).map(slug::slugify).collect::<Vec<_>>().join("/");
     match slug::split_dated_stem(&name) {
-        Some((date, rest)) => (
-            Some(date),
-            Some(rest.to_owned()).filter(|r| !r.is_empty()),
-            section,
-        ),
+        Some((date, rest)) => (Some(date), Some(rest.to_owned()).filter(|r| !r.is_empty()), section),
         None => (None, Some(name).filter(|n| !n.is_empty()), section),
     }
 }

@@ -41,20 +41,14 @@ impl Terms {
         for text in texts {
             for word in text.unicode_words() {
                 let word = word.to_lowercase();
-                if word.chars().count() < 3
-                    || word.chars().all(|c| c.is_numeric())
-                    || stop.contains(word.as_str())
-                {
+                if word.chars().count() < 3 || word.chars().all(|c| c.is_numeric()) || stop.contains(word.as_str()) {
                     continue;
                 }
                 let stem: String = word.chars().take(STEM_CHARS).collect();
                 *counts.entry(stem).or_default() += 1;
             }
         }
-        let mut terms: Vec<(Box<str>, u32)> = counts
-            .into_iter()
-            .map(|(t, c)| (t.into_boxed_str(), c))
-            .collect();
+        let mut terms: Vec<(Box<str>, u32)> = counts.into_iter().map(|(t, c)| (t.into_boxed_str(), c)).collect();
         terms.sort_unstable();
         Terms(terms)
     }
@@ -66,13 +60,7 @@ impl Terms {
 
 fn stop_words() -> &'static HashSet<&'static str> {
     static WORDS: OnceLock<HashSet<&'static str>> = OnceLock::new();
-    WORDS.get_or_init(|| {
-        stop_words::get("pl")
-            .iter()
-            .chain(stop_words::get("en"))
-            .copied()
-            .collect()
-    })
+    WORDS.get_or_init(|| stop_words::get("pl").iter().chain(stop_words::get("en")).copied().collect())
 }
 
 /// Sets `related` on every post: at most `count` indices into `posts`, best first.
@@ -150,10 +138,8 @@ pub fn link(posts: &mut [Post], count: usize) {
         }
     }
     let max_rarity = (1.0 + n as f32).ln();
-    let tag_weight: Vec<f32> = tag_posts
-        .iter()
-        .map(|members| TAG_BONUS * (1.0 + n as f32 / members.len() as f32).ln() / max_rarity)
-        .collect();
+    let tag_weight: Vec<f32> =
+        tag_posts.iter().map(|members| TAG_BONUS * (1.0 + n as f32 / members.len() as f32).ln() / max_rarity).collect();
 
     let related: Vec<Vec<usize>> = (0..n)
         .into_par_iter()
@@ -178,30 +164,22 @@ pub fn link(posts: &mut [Post], count: usize) {
                         add(other, tag_weight[tag as usize]);
                     }
                 }
-                let mut candidates: Vec<(f32, u32)> = touched
-                    .iter()
-                    .map(|&other| (scores[other as usize], other))
-                    .filter(|&(s, _)| s > 0.0)
-                    .collect();
+                let mut candidates: Vec<(f32, u32)> =
+                    touched.iter().map(|&other| (scores[other as usize], other)).filter(|&(s, _)| s > 0.0).collect();
                 for &other in touched.iter() {
                     scores[other as usize] = 0.0;
                 }
                 touched.clear();
                 let order = |a: &(f32, u32), b: &(f32, u32)| {
                     let (pa, pb) = (&posts[a.1 as usize], &posts[b.1 as usize]);
-                    b.0.total_cmp(&a.0)
-                        .then_with(|| pb.date.cmp(&pa.date))
-                        .then_with(|| pa.id.cmp(&pb.id))
+                    b.0.total_cmp(&a.0).then_with(|| pb.date.cmp(&pa.date)).then_with(|| pa.id.cmp(&pb.id))
                 };
                 if candidates.len() > count {
                     candidates.select_nth_unstable_by(count - 1, order);
                     candidates.truncate(count);
                 }
                 candidates.sort_by(order);
-                candidates
-                    .into_iter()
-                    .map(|(_, other)| other as usize)
-                    .collect()
+                candidates.into_iter().map(|(_, other)| other as usize).collect()
             },
         )
         .collect();
@@ -219,10 +197,6 @@ mod tests {
         let terms = Terms::of(&["Ketamina i ketaminy: to jest 2026 rok, a ketaminą leczy się ból"]);
         let got: Vec<(&str, u32)> = terms.iter().collect();
         assert!(got.contains(&("ketami", 3)), "{got:?}");
-        assert!(
-            !got.iter()
-                .any(|(t, _)| *t == "jest" || *t == "2026" || *t == "to"),
-            "{got:?}"
-        );
+        assert!(!got.iter().any(|(t, _)| *t == "jest" || *t == "2026" || *t == "to"), "{got:?}");
     }
 }

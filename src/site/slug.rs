@@ -44,10 +44,7 @@ mod tests {
 
     #[test]
     fn collapses_punctuation_and_trims_dashes() {
-        assert_eq!(
-            slugify("  Stres -- a jelita?! (część 2) "),
-            "stres-a-jelita-czesc-2"
-        );
+        assert_eq!(slugify("  Stres -- a jelita?! (część 2) "), "stres-a-jelita-czesc-2");
         assert_eq!(slugify("?!"), "");
     }
 

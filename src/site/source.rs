@@ -17,10 +17,7 @@ pub fn decode(bytes: &[u8]) -> Result<String, (usize, String)> {
         }
     };
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    Ok(text
-        .chars()
-        .filter(|&c| c != '\r' && is_xml_char(c))
-        .collect())
+    Ok(text.chars().filter(|&c| c != '\r' && is_xml_char(c)).collect())
 }
 
 /// Removes characters XML 1.0 does not allow from a string of any other origin (config values).

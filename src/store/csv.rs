@@ -10,12 +10,7 @@ use super::{ImportRow, Result, Status, StoreError, Subscriber};
 /// Parses an import file; the first bad row stops it, naming its line.
 pub fn parse_import(mut reader: impl Read) -> Result<Vec<ImportRow>> {
     let mut bytes = Vec::new();
-    reader
-        .read_to_end(&mut bytes)
-        .map_err(|e| StoreError::Import {
-            line: 0,
-            reason: e.to_string(),
-        })?;
+    reader.read_to_end(&mut bytes).map_err(|e| StoreError::Import { line: 0, reason: e.to_string() })?;
     // Lines are counted from byte offsets: the csv crate's own line numbers skip blank lines.
     // A record's position is where the reader started it, before any blank lines it skipped.
     let line_at = |byte: u64| {
@@ -25,20 +20,15 @@ pub fn parse_import(mut reader: impl Read) -> Result<Vec<ImportRow>> {
         }
         bytes[..at].iter().filter(|&&b| b == b'\n').count() as u64 + 1
     };
-    let mut csv = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(&bytes[..]);
+    let mut csv =
+        csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(&bytes[..]);
     let mut rows = Vec::new();
     for (index, record) in csv.records().enumerate() {
         let record = record.map_err(|e| StoreError::Import {
             line: e.position().map_or(0, |p| line_at(p.byte())),
             reason: e.to_string(),
         })?;
-        let line = record
-            .position()
-            .map_or(index as u64 + 1, |p| line_at(p.byte()));
+        let line = record.position().map_or(index as u64 + 1, |p| line_at(p.byte()));
         let email = record.get(0).unwrap_or_default();
         if index == 0 && email.eq_ignore_ascii_case("email") {
             continue;
@@ -53,9 +43,7 @@ pub fn parse_import(mut reader: impl Read) -> Result<Vec<ImportRow>> {
             });
         }
         let status = match record.get(2).filter(|s| !s.is_empty()) {
-            Some(status) => status
-                .parse::<Status>()
-                .map_err(|reason| StoreError::Import { line, reason })?,
+            Some(status) => status.parse::<Status>().map_err(|reason| StoreError::Import { line, reason })?,
             None => Status::Active,
         };
         rows.push(ImportRow {
@@ -89,28 +77,17 @@ mod tests {
 
     #[test]
     fn parses_rows_with_optional_header_name_and_status() {
-        let rows = parse_import(
-            "email,name,status\na@example.org,Anna Nowak\n\nb@example.org,,pending\n".as_bytes(),
-        )
-        .unwrap();
+        let rows =
+            parse_import("email,name,status\na@example.org,Anna Nowak\n\nb@example.org,,pending\n".as_bytes()).unwrap();
         assert_eq!(rows.len(), 2);
-        assert_eq!(
-            (rows[0].line, rows[0].name.as_deref(), rows[0].status),
-            (2, Some("Anna Nowak"), Status::Active)
-        );
-        assert_eq!(
-            (rows[1].line, rows[1].name.as_deref(), rows[1].status),
-            (4, None, Status::Pending)
-        );
+        assert_eq!((rows[0].line, rows[0].name.as_deref(), rows[0].status), (2, Some("Anna Nowak"), Status::Active));
+        assert_eq!((rows[1].line, rows[1].name.as_deref(), rows[1].status), (4, None, Status::Pending));
     }
 
     #[test]
     fn names_the_line_of_a_bad_status_or_too_many_columns() {
         let err = parse_import("a@example.org,A\nb@example.org,B,vip\n".as_bytes()).unwrap_err();
-        assert!(
-            err.to_string().starts_with("line 2: unknown status `vip`"),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with("line 2: unknown status `vip`"), "{err}");
         let err = parse_import("a@example.org,A,active,x\n".as_bytes()).unwrap_err();
         assert!(err.to_string().starts_with("line 1: 4 columns"), "{err}");
     }

@@ -77,10 +77,7 @@ impl DeliveryState {
     }
 
     fn parse(s: &str) -> DeliveryState {
-        DeliveryState::ALL
-            .into_iter()
-            .find(|state| state.as_str() == s)
-            .unwrap_or(DeliveryState::Failed)
+        DeliveryState::ALL.into_iter().find(|state| state.as_str() == s).unwrap_or(DeliveryState::Failed)
     }
 }
 
@@ -140,8 +137,7 @@ pub struct IssueSummary {
     pub failures: Vec<(String, String)>,
 }
 
-const ISSUE_COLUMNS: &str =
-    "id, status, created_at, finished_at, subject, posts_json, archive_html";
+const ISSUE_COLUMNS: &str = "id, status, created_at, finished_at, subject, posts_json, archive_html";
 
 fn issue_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Issue> {
     let status: String = row.get(1)?;
@@ -160,10 +156,7 @@ fn issue_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Issue> {
 impl Store {
     /// Ids of every post any issue has contained.
     pub fn sent_post_ids(&self) -> Result<HashSet<String>> {
-        let mut statement = self
-            .conn
-            .prepare("SELECT post_id FROM issue_posts")
-            .map_err(|e| self.err(e))?;
+        let mut statement = self.conn.prepare("SELECT post_id FROM issue_posts").map_err(|e| self.err(e))?;
         let ids = statement
             .query_map([], |row| row.get(0))
             .map_err(|e| self.err(e))?
@@ -194,23 +187,13 @@ impl Store {
     /// Records the baseline: posts too old for the first digest, never to be sent.
     pub fn start_digests(&mut self, baseline: &[String], now: DateTime<Utc>) -> Result<()> {
         let path = self.path.clone();
-        let sqlite = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let sqlite = |source| StoreError::Sqlite { path: path.clone(), source };
         let tx = self.conn.transaction().map_err(sqlite)?;
         for id in baseline {
-            tx.execute(
-                "INSERT OR IGNORE INTO baseline_posts (post_id) VALUES (?1)",
-                [id],
-            )
-            .map_err(sqlite)?;
+            tx.execute("INSERT OR IGNORE INTO baseline_posts (post_id) VALUES (?1)", [id]).map_err(sqlite)?;
         }
-        tx.execute(
-            "INSERT OR IGNORE INTO meta (key, value) VALUES ('digests_started_at', ?1)",
-            [timestamp(now)],
-        )
-        .map_err(sqlite)?;
+        tx.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('digests_started_at', ?1)", [timestamp(now)])
+            .map_err(sqlite)?;
         tx.commit().map_err(sqlite)
     }
 
@@ -228,20 +211,14 @@ impl Store {
 
     pub fn issue(&self, id: i64) -> Result<Option<Issue>> {
         self.conn
-            .query_row(
-                &format!("SELECT {ISSUE_COLUMNS} FROM issues WHERE id = ?1"),
-                [id],
-                issue_from_row,
-            )
+            .query_row(&format!("SELECT {ISSUE_COLUMNS} FROM issues WHERE id = ?1"), [id], issue_from_row)
             .optional()
             .map_err(|e| self.err(e))
     }
 
     /// When the last issue (sent or skipped) was created.
     pub fn last_issue_at(&self) -> Result<Option<String>> {
-        self.conn
-            .query_row("SELECT MAX(created_at) FROM issues", [], |row| row.get(0))
-            .map_err(|e| self.err(e))
+        self.conn.query_row("SELECT MAX(created_at) FROM issues", [], |row| row.get(0)).map_err(|e| self.err(e))
     }
 
     /// Creates an issue with its posts and one pending delivery per active subscriber, in one
@@ -255,10 +232,7 @@ impl Store {
     ) -> Result<Issue> {
         let at = timestamp(now);
         let path = self.path.clone();
-        let sqlite = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let sqlite = |source| StoreError::Sqlite { path: path.clone(), source };
         let tx = self.conn.transaction().map_err(sqlite)?;
         let posts_json = serde_json::to_string(posts).expect("plain data serializes");
         tx.execute(
@@ -281,17 +255,13 @@ impl Store {
         )
         .map_err(sqlite)?;
         tx.commit().map_err(sqlite)?;
-        self.issue(id)?
-            .ok_or_else(|| StoreError::NotFound(format!("issue {id}")))
+        self.issue(id)?.ok_or_else(|| StoreError::NotFound(format!("issue {id}")))
     }
 
     /// Stores the "view in browser" page of an issue.
     pub fn set_archive(&self, issue: i64, html: &str) -> Result<()> {
         self.conn
-            .execute(
-                "UPDATE issues SET archive_html = ?2 WHERE id = ?1",
-                params![issue, html],
-            )
+            .execute("UPDATE issues SET archive_html = ?2 WHERE id = ?1", params![issue, html])
             .map(|_| ())
             .map_err(|e| self.err(e))
     }
@@ -299,9 +269,7 @@ impl Store {
     /// The id the next issue will get (SQLite gives a new row the largest id plus one).
     pub fn next_issue_id(&self) -> Result<i64> {
         self.conn
-            .query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM issues", [], |row| {
-                row.get(0)
-            })
+            .query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM issues", [], |row| row.get(0))
             .map_err(|e| self.err(e))
     }
 
@@ -309,10 +277,7 @@ impl Store {
     pub fn record_skipped_issue(&self, now: DateTime<Utc>) -> Result<i64> {
         let at = timestamp(now);
         self.conn
-            .execute(
-                "INSERT INTO issues (status, created_at, finished_at) VALUES ('skipped', ?1, ?1)",
-                [&at],
-            )
+            .execute("INSERT INTO issues (status, created_at, finished_at) VALUES ('skipped', ?1, ?1)", [&at])
             .map_err(|e| self.err(e))?;
         Ok(self.conn.last_insert_rowid())
     }
@@ -320,12 +285,7 @@ impl Store {
     /// Up to `limit` deliveries of `issue` still to make (pending or interrupted while sending),
     /// with subscriber ids above `after`, in subscriber order — so a send loop can page through
     /// 100,000 recipients in constant memory.
-    pub fn deliveries_to_make(
-        &self,
-        issue: i64,
-        after: i64,
-        limit: usize,
-    ) -> Result<Vec<Delivery>> {
+    pub fn deliveries_to_make(&self, issue: i64, after: i64, limit: usize) -> Result<Vec<Delivery>> {
         let mut statement = self
             .conn
             .prepare_cached(
@@ -371,14 +331,7 @@ impl Store {
                  WHERE issue_id = ?1 AND subscriber_id = ?2",
             )
             .and_then(|mut statement| {
-                statement.execute(params![
-                    issue,
-                    subscriber,
-                    state.as_str(),
-                    reply,
-                    attempts,
-                    timestamp(now)
-                ])
+                statement.execute(params![issue, subscriber, state.as_str(), reply, attempts, timestamp(now)])
             })
             .map(|_| ())
             .map_err(|e| self.err(e))
@@ -402,16 +355,11 @@ impl Store {
     pub fn delivery_counts(&self, issue: i64) -> Result<BTreeMap<DeliveryState, u64>> {
         let mut statement = self
             .conn
-            .prepare_cached(
-                "SELECT state, COUNT(*) FROM deliveries WHERE issue_id = ?1 GROUP BY state",
-            )
+            .prepare_cached("SELECT state, COUNT(*) FROM deliveries WHERE issue_id = ?1 GROUP BY state")
             .map_err(|e| self.err(e))?;
         let counts = statement
             .query_map([issue], |row| {
-                Ok((
-                    DeliveryState::parse(&row.get::<_, String>(0)?),
-                    row.get::<_, i64>(1)? as u64,
-                ))
+                Ok((DeliveryState::parse(&row.get::<_, String>(0)?), row.get::<_, i64>(1)? as u64))
             })
             .map_err(|e| self.err(e))?
             .collect::<rusqlite::Result<BTreeMap<_, _>>>()
@@ -423,9 +371,7 @@ impl Store {
     pub fn issue_summaries(&self) -> Result<Vec<IssueSummary>> {
         let mut statement = self
             .conn
-            .prepare(&format!(
-                "SELECT {ISSUE_COLUMNS} FROM issues ORDER BY id DESC"
-            ))
+            .prepare(&format!("SELECT {ISSUE_COLUMNS} FROM issues ORDER BY id DESC"))
             .map_err(|e| self.err(e))?;
         let issues = statement
             .query_map([], issue_from_row)
@@ -485,86 +431,35 @@ mod tests {
     #[test]
     fn an_issue_freezes_its_posts_and_its_active_recipients() {
         let (_dir, mut store) = temp_store();
-        let a = store
-            .add_subscriber("a@example.org", None, Status::Active, now())
-            .unwrap();
-        store
-            .add_subscriber("p@example.org", None, Status::Pending, now())
-            .unwrap();
-        store
-            .add_subscriber("u@example.org", None, Status::Unsubscribed, now())
-            .unwrap();
-        let issue = store
-            .create_issue("Temat", &[post("p1"), post("p2")], "<p>archive</p>", now())
-            .unwrap();
+        let a = store.add_subscriber("a@example.org", None, Status::Active, now()).unwrap();
+        store.add_subscriber("p@example.org", None, Status::Pending, now()).unwrap();
+        store.add_subscriber("u@example.org", None, Status::Unsubscribed, now()).unwrap();
+        let issue = store.create_issue("Temat", &[post("p1"), post("p2")], "<p>archive</p>", now()).unwrap();
         // Someone who joins after the issue was created is not a recipient of it.
-        store
-            .add_subscriber("late@example.org", None, Status::Active, now())
-            .unwrap();
+        store.add_subscriber("late@example.org", None, Status::Active, now()).unwrap();
         let todo = store.deliveries_to_make(issue.id, 0, 100).unwrap();
-        assert_eq!(
-            todo.iter().map(|d| d.subscriber_id).collect::<Vec<_>>(),
-            [a.id]
-        );
-        assert_eq!(
-            store.sent_post_ids().unwrap(),
-            HashSet::from(["p1".to_owned(), "p2".to_owned()])
-        );
-        assert_eq!(
-            store.unfinished_issue().unwrap().unwrap().posts,
-            [post("p1"), post("p2")]
-        );
+        assert_eq!(todo.iter().map(|d| d.subscriber_id).collect::<Vec<_>>(), [a.id]);
+        assert_eq!(store.sent_post_ids().unwrap(), HashSet::from(["p1".to_owned(), "p2".to_owned()]));
+        assert_eq!(store.unfinished_issue().unwrap().unwrap().posts, [post("p1"), post("p2")]);
     }
 
     #[test]
     fn an_issue_finishes_only_when_no_delivery_is_left() {
         let (_dir, mut store) = temp_store();
-        let a = store
-            .add_subscriber("a@example.org", None, Status::Active, now())
-            .unwrap();
-        let b = store
-            .add_subscriber("b@example.org", None, Status::Active, now())
-            .unwrap();
+        let a = store.add_subscriber("a@example.org", None, Status::Active, now()).unwrap();
+        let b = store.add_subscriber("b@example.org", None, Status::Active, now()).unwrap();
         let issue = store.create_issue("T", &[post("p1")], "", now()).unwrap();
-        store
-            .set_delivery(issue.id, a.id, DeliveryState::Sending, None, 1, now())
-            .unwrap();
-        store
-            .set_delivery(
-                issue.id,
-                a.id,
-                DeliveryState::Sent,
-                Some("250 OK"),
-                0,
-                now(),
-            )
-            .unwrap();
+        store.set_delivery(issue.id, a.id, DeliveryState::Sending, None, 1, now()).unwrap();
+        store.set_delivery(issue.id, a.id, DeliveryState::Sent, Some("250 OK"), 0, now()).unwrap();
         assert!(!store.finish_issue_if_done(issue.id, now()).unwrap());
         // An interrupted `sending` delivery is still to be made.
-        store
-            .set_delivery(issue.id, b.id, DeliveryState::Sending, None, 1, now())
-            .unwrap();
-        assert_eq!(
-            store.deliveries_to_make(issue.id, 0, 10).unwrap()[0].state,
-            DeliveryState::Sending
-        );
-        store
-            .set_delivery(
-                issue.id,
-                b.id,
-                DeliveryState::Failed,
-                Some("550 no such user"),
-                0,
-                now(),
-            )
-            .unwrap();
+        store.set_delivery(issue.id, b.id, DeliveryState::Sending, None, 1, now()).unwrap();
+        assert_eq!(store.deliveries_to_make(issue.id, 0, 10).unwrap()[0].state, DeliveryState::Sending);
+        store.set_delivery(issue.id, b.id, DeliveryState::Failed, Some("550 no such user"), 0, now()).unwrap();
         assert!(store.finish_issue_if_done(issue.id, now()).unwrap());
         assert!(store.unfinished_issue().unwrap().is_none());
         let summary = &store.issue_summaries().unwrap()[0];
         assert_eq!(summary.counts[&DeliveryState::Sent], 1);
-        assert_eq!(
-            summary.failures,
-            [("b@example.org".to_owned(), "550 no such user".to_owned())]
-        );
+        assert_eq!(summary.failures, [("b@example.org".to_owned(), "550 no such user".to_owned())]);
     }
 }

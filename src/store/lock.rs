@@ -26,10 +26,7 @@ impl SendLock {
             .truncate(false)
             .write(true)
             .open(&path)
-            .map_err(|source| StoreError::Io {
-                path: path.clone(),
-                source,
-            })?;
+            .map_err(|source| StoreError::Io { path: path.clone(), source })?;
         match file.try_lock() {
             Ok(()) => Ok(SendLock { _file: file, path }),
             Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked(path)),
@@ -50,10 +47,7 @@ mod tests {
     fn a_second_sender_is_refused_until_the_first_lets_go() {
         let dir = tempfile::tempdir().unwrap();
         let first = SendLock::acquire(dir.path()).unwrap();
-        assert!(matches!(
-            SendLock::acquire(dir.path()),
-            Err(StoreError::Locked(_))
-        ));
+        assert!(matches!(SendLock::acquire(dir.path()), Err(StoreError::Locked(_))));
         drop(first);
         SendLock::acquire(dir.path()).unwrap();
     }

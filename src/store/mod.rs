@@ -42,23 +42,11 @@ pub struct Store {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("{path}: {source}")]
-    Sqlite {
-        path: PathBuf,
-        source: rusqlite::Error,
-    },
+    Sqlite { path: PathBuf, source: rusqlite::Error },
     #[error("cannot create {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error(
-        "{path} has schema version {found}, newer than this kurier knows ({known}); upgrade kurier"
-    )]
-    TooNew {
-        path: PathBuf,
-        found: i64,
-        known: i64,
-    },
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path} has schema version {found}, newer than this kurier knows ({known}); upgrade kurier")]
+    TooNew { path: PathBuf, found: i64, known: i64 },
     #[error("`{0}` is not a valid e-mail address")]
     InvalidEmail(String),
     #[error("{email} is already in the list (status {status})")]
@@ -76,31 +64,18 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 impl Store {
     /// Opens (creating if needed) the store in the subscribers folder `dir`.
     pub fn open_dir(dir: &Path) -> Result<Store> {
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
-            path: dir.to_owned(),
-            source,
-        })?;
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io { path: dir.to_owned(), source })?;
         Store::open(&dir.join(STORE_FILE))
     }
 
     /// Opens (creating if needed) the store at `path` and migrates it to the current schema.
     pub fn open(path: &Path) -> Result<Store> {
-        let sqlite = |source| StoreError::Sqlite {
-            path: path.to_owned(),
-            source,
-        };
+        let sqlite = |source| StoreError::Sqlite { path: path.to_owned(), source };
         let conn = Connection::open(path).map_err(sqlite)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
-        conn.query_row("PRAGMA journal_mode = WAL", [], |row| {
-            row.get::<_, String>(0)
-        })
-        .map_err(sqlite)?;
-        conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
-            .map_err(sqlite)?;
-        let mut store = Store {
-            conn,
-            path: path.to_owned(),
-        };
+        conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get::<_, String>(0)).map_err(sqlite)?;
+        conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;").map_err(sqlite)?;
+        let mut store = Store { conn, path: path.to_owned() };
         schema::migrate(&mut store)?;
         Ok(store)
     }
@@ -111,19 +86,14 @@ impl Store {
 
     /// Wraps a SQLite error with the store's path.
     fn err(&self, source: rusqlite::Error) -> StoreError {
-        StoreError::Sqlite {
-            path: self.path.clone(),
-            source,
-        }
+        StoreError::Sqlite { path: self.path.clone(), source }
     }
 
     /// The HMAC secret for tokens: generated once and kept in the store.
     pub fn secret(&self) -> Result<Vec<u8>> {
         let existing: Option<String> = self
             .conn
-            .query_row("SELECT value FROM meta WHERE key = 'secret'", [], |row| {
-                row.get(0)
-            })
+            .query_row("SELECT value FROM meta WHERE key = 'secret'", [], |row| row.get(0))
             .optional()
             .map_err(|e| self.err(e))?;
         if let Some(hex) = existing {
@@ -134,10 +104,7 @@ impl Store {
         let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
         // Another process may have won the race: keep whichever secret was stored first.
         self.conn
-            .execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('secret', ?1)",
-                [&hex],
-            )
+            .execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('secret', ?1)", [&hex])
             .map_err(|e| self.err(e))?;
         self.secret()
     }
@@ -145,9 +112,7 @@ impl Store {
     /// A value of the `meta` table.
     pub fn meta(&self, key: &str) -> Result<Option<String>> {
         self.conn
-            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| {
-                row.get(0)
-            })
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| row.get(0))
             .optional()
             .map_err(|e| self.err(e))
     }
@@ -164,9 +129,7 @@ impl Store {
 }
 
 fn decode_hex(hex: &str) -> Vec<u8> {
-    (0..hex.len() / 2)
-        .filter_map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok())
-        .collect()
+    (0..hex.len() / 2).filter_map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()).collect()
 }
 
 /// Timestamps are stored as RFC 3339 UTC text, which sorts as time does.
@@ -191,20 +154,14 @@ pub(crate) mod tests {
         assert_eq!(secret.len(), 32);
         let again = Store::open_dir(dir.path()).unwrap();
         assert_eq!(again.secret().unwrap(), secret);
-        let mode: String = again
-            .conn
-            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-            .unwrap();
+        let mode: String = again.conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
         assert_eq!(mode, "wal");
     }
 
     #[test]
     fn a_store_from_a_newer_kurier_is_refused() {
         let (dir, store) = temp_store();
-        store
-            .conn
-            .execute_batch("PRAGMA user_version = 999")
-            .unwrap();
+        store.conn.execute_batch("PRAGMA user_version = 999").unwrap();
         drop(store);
         let err = Store::open_dir(dir.path()).err().unwrap();
         assert!(err.to_string().contains("schema version 999"), "{err}");

@@ -66,27 +66,16 @@ const MIGRATIONS: &[&str] = &[
 
 pub fn migrate(store: &mut Store) -> Result<()> {
     let known = MIGRATIONS.len() as i64;
-    let version: i64 = store
-        .conn
-        .query_row("PRAGMA user_version", [], |row| row.get(0))
-        .map_err(|e| store.err(e))?;
+    let version: i64 = store.conn.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(|e| store.err(e))?;
     if version > known {
-        return Err(StoreError::TooNew {
-            path: store.path.clone(),
-            found: version,
-            known,
-        });
+        return Err(StoreError::TooNew { path: store.path.clone(), found: version, known });
     }
     for (index, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let path = store.path.clone();
-        let sqlite = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let sqlite = |source| StoreError::Sqlite { path: path.clone(), source };
         let tx = store.conn.transaction().map_err(sqlite)?;
         tx.execute_batch(migration).map_err(sqlite)?;
-        tx.execute_batch(&format!("PRAGMA user_version = {}", index + 1))
-            .map_err(sqlite)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", index + 1)).map_err(sqlite)?;
         tx.commit().map_err(sqlite)?;
     }
     Ok(())

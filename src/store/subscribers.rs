@@ -22,12 +22,7 @@ pub enum Status {
 }
 
 impl Status {
-    pub const ALL: [Status; 4] = [
-        Status::Pending,
-        Status::Active,
-        Status::Unsubscribed,
-        Status::Bounced,
-    ];
+    pub const ALL: [Status; 4] = [Status::Pending, Status::Active, Status::Unsubscribed, Status::Bounced];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -94,10 +89,7 @@ pub fn normalize_email(email: &str) -> Result<String> {
 
 /// Names go into `To:` headers: no line breaks, no control characters.
 fn clean_name(name: Option<&str>) -> Option<String> {
-    let name: String = name?
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+    let name: String = name?.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
     let name = name.split_whitespace().collect::<Vec<_>>().join(" ");
     (!name.is_empty()).then_some(name)
 }
@@ -131,10 +123,7 @@ impl Store {
     ) -> Result<Subscriber> {
         let email = normalize_email(email)?;
         if let Some(existing) = self.subscriber_by_email(&email)? {
-            return Err(StoreError::Duplicate {
-                email: existing.email,
-                status: existing.status,
-            });
+            return Err(StoreError::Duplicate { email: existing.email, status: existing.status });
         }
         let at = timestamp(now);
         let confirmed = (status == Status::Active).then(|| at.clone());
@@ -145,8 +134,7 @@ impl Store {
                 params![email, key(&email), clean_name(name), status.as_str(), at, confirmed],
             )
             .map_err(|e| self.err(e))?;
-        self.subscriber_by_email(&email)?
-            .ok_or_else(|| StoreError::NotFound(email))
+        self.subscriber_by_email(&email)?.ok_or_else(|| StoreError::NotFound(email))
     }
 
     pub fn subscriber_by_email(&self, email: &str) -> Result<Option<Subscriber>> {
@@ -162,11 +150,7 @@ impl Store {
 
     pub fn subscriber(&self, id: i64) -> Result<Option<Subscriber>> {
         self.conn
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM subscribers WHERE id = ?1"),
-                [id],
-                from_row,
-            )
+            .query_row(&format!("SELECT {COLUMNS} FROM subscribers WHERE id = ?1"), [id], from_row)
             .optional()
             .map_err(|e| self.err(e))
     }
@@ -192,23 +176,17 @@ impl Store {
 
     /// Marks an address unsubscribed, keeping its record.
     pub fn unsubscribe_email(&self, email: &str, now: DateTime<Utc>) -> Result<Subscriber> {
-        let subscriber = self
-            .subscriber_by_email(email)?
-            .ok_or_else(|| StoreError::NotFound(email.trim().to_owned()))?;
+        let subscriber =
+            self.subscriber_by_email(email)?.ok_or_else(|| StoreError::NotFound(email.trim().to_owned()))?;
         self.set_status(subscriber.id, Status::Unsubscribed, now)?;
-        Ok(Subscriber {
-            status: Status::Unsubscribed,
-            ..subscriber
-        })
+        Ok(Subscriber { status: Status::Unsubscribed, ..subscriber })
     }
 
     /// Subscribers in the order they were added, optionally of one status.
     pub fn subscribers(&self, status: Option<Status>) -> Result<Vec<Subscriber>> {
         let mut statement = self
             .conn
-            .prepare(&format!(
-                "SELECT {COLUMNS} FROM subscribers WHERE ?1 IS NULL OR status = ?1 ORDER BY id"
-            ))
+            .prepare(&format!("SELECT {COLUMNS} FROM subscribers WHERE ?1 IS NULL OR status = ?1 ORDER BY id"))
             .map_err(|e| self.err(e))?;
         let rows = statement
             .query_map([status.map(Status::as_str)], from_row)
@@ -224,11 +202,9 @@ impl Store {
             .into_iter()
             .map(|status| {
                 self.conn
-                    .query_row(
-                        "SELECT COUNT(*) FROM subscribers WHERE status = ?1",
-                        [status.as_str()],
-                        |r| r.get::<_, i64>(0),
-                    )
+                    .query_row("SELECT COUNT(*) FROM subscribers WHERE status = ?1", [status.as_str()], |r| {
+                        r.get::<_, i64>(0)
+                    })
                     .map(|count| (status, count as u64))
                     .map_err(|e| self.err(e))
             })
@@ -239,18 +215,13 @@ impl Store {
     pub fn import(&mut self, rows: &[ImportRow], now: DateTime<Utc>) -> Result<ImportReport> {
         let at = timestamp(now);
         let path = self.path.clone();
-        let sqlite = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let sqlite = |source| StoreError::Sqlite { path: path.clone(), source };
         let tx = self.conn.transaction().map_err(sqlite)?;
         let mut report = ImportReport::default();
         let mut seen = std::collections::HashMap::new();
         for row in rows {
-            let email = normalize_email(&row.email).map_err(|e| StoreError::Import {
-                line: row.line,
-                reason: e.to_string(),
-            })?;
+            let email = normalize_email(&row.email)
+                .map_err(|e| StoreError::Import { line: row.line, reason: e.to_string() })?;
             if let Some(first) = seen.insert(key(&email), row.line) {
                 return Err(StoreError::Import {
                     line: row.line,
@@ -258,11 +229,9 @@ impl Store {
                 });
             }
             let exists: bool = tx
-                .query_row(
-                    "SELECT EXISTS (SELECT 1 FROM subscribers WHERE email_key = ?1)",
-                    [key(&email)],
-                    |r| r.get(0),
-                )
+                .query_row("SELECT EXISTS (SELECT 1 FROM subscribers WHERE email_key = ?1)", [key(&email)], |r| {
+                    r.get(0)
+                })
                 .map_err(sqlite)?;
             if exists {
                 report.already_present += 1;
@@ -294,34 +263,12 @@ mod tests {
     #[test]
     fn addresses_are_validated_and_unique_regardless_of_case() {
         let (_dir, store) = temp_store();
-        store
-            .add_subscriber("Anna@Example.org", Some("Anna"), Status::Active, now())
-            .unwrap();
-        let err = store
-            .add_subscriber("anna@example.ORG", None, Status::Pending, now())
-            .unwrap_err();
-        assert!(
-            matches!(
-                err,
-                StoreError::Duplicate {
-                    status: Status::Active,
-                    ..
-                }
-            ),
-            "{err}"
-        );
-        for bad in [
-            "anna",
-            "anna@",
-            "a b@example.org",
-            "x@example.org\r\nBcc: y@example.org",
-            "",
-        ] {
+        store.add_subscriber("Anna@Example.org", Some("Anna"), Status::Active, now()).unwrap();
+        let err = store.add_subscriber("anna@example.ORG", None, Status::Pending, now()).unwrap_err();
+        assert!(matches!(err, StoreError::Duplicate { status: Status::Active, .. }), "{err}");
+        for bad in ["anna", "anna@", "a b@example.org", "x@example.org\r\nBcc: y@example.org", ""] {
             assert!(
-                matches!(
-                    store.add_subscriber(bad, None, Status::Active, now()),
-                    Err(StoreError::InvalidEmail(_))
-                ),
+                matches!(store.add_subscriber(bad, None, Status::Active, now()), Err(StoreError::InvalidEmail(_))),
                 "{bad:?}"
             );
         }
@@ -330,88 +277,35 @@ mod tests {
     #[test]
     fn names_lose_line_breaks() {
         let (_dir, store) = temp_store();
-        let s = store
-            .add_subscriber(
-                "a@example.org",
-                Some("Anna\r\nBcc: x@example.org"),
-                Status::Active,
-                now(),
-            )
-            .unwrap();
+        let s =
+            store.add_subscriber("a@example.org", Some("Anna\r\nBcc: x@example.org"), Status::Active, now()).unwrap();
         assert_eq!(s.name.as_deref(), Some("Anna Bcc: x@example.org"));
     }
 
     #[test]
     fn unsubscribing_keeps_the_record_and_lists_filter_by_status() {
         let (_dir, store) = temp_store();
-        store
-            .add_subscriber("a@example.org", None, Status::Active, now())
-            .unwrap();
-        store
-            .add_subscriber("b@example.org", None, Status::Pending, now())
-            .unwrap();
+        store.add_subscriber("a@example.org", None, Status::Active, now()).unwrap();
+        store.add_subscriber("b@example.org", None, Status::Pending, now()).unwrap();
         store.unsubscribe_email("A@example.org", now()).unwrap();
         assert_eq!(store.subscribers(None).unwrap().len(), 2);
         let unsubscribed = store.subscribers(Some(Status::Unsubscribed)).unwrap();
-        assert_eq!(
-            unsubscribed
-                .iter()
-                .map(|s| s.email.as_str())
-                .collect::<Vec<_>>(),
-            ["a@example.org"]
-        );
-        assert!(matches!(
-            store.unsubscribe_email("c@example.org", now()),
-            Err(StoreError::NotFound(_))
-        ));
+        assert_eq!(unsubscribed.iter().map(|s| s.email.as_str()).collect::<Vec<_>>(), ["a@example.org"]);
+        assert!(matches!(store.unsubscribe_email("c@example.org", now()), Err(StoreError::NotFound(_))));
     }
 
     #[test]
     fn import_is_all_or_nothing_and_never_resubscribes() {
         let (_dir, mut store) = temp_store();
-        store
-            .add_subscriber("old@example.org", None, Status::Unsubscribed, now())
-            .unwrap();
-        let row = |line, email: &str| ImportRow {
-            line,
-            email: email.into(),
-            name: None,
-            status: Status::Active,
-        };
-        let err = store
-            .import(&[row(2, "a@example.org"), row(3, "not-an-address")], now())
-            .unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("line 3: `not-an-address` is not a valid e-mail address"),
-            "{err}"
-        );
+        store.add_subscriber("old@example.org", None, Status::Unsubscribed, now()).unwrap();
+        let row = |line, email: &str| ImportRow { line, email: email.into(), name: None, status: Status::Active };
+        let err = store.import(&[row(2, "a@example.org"), row(3, "not-an-address")], now()).unwrap_err();
+        assert!(err.to_string().starts_with("line 3: `not-an-address` is not a valid e-mail address"), "{err}");
         assert_eq!(store.subscribers(None).unwrap().len(), 1);
-        let err = store
-            .import(&[row(2, "a@example.org"), row(3, "A@example.org")], now())
-            .unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("line 3: A@example.org is already on line 2"),
-            "{err}"
-        );
-        let report = store
-            .import(&[row(2, "a@example.org"), row(3, "OLD@example.org")], now())
-            .unwrap();
-        assert_eq!(
-            report,
-            ImportReport {
-                added: 1,
-                already_present: 1
-            }
-        );
-        assert_eq!(
-            store
-                .subscriber_by_email("old@example.org")
-                .unwrap()
-                .unwrap()
-                .status,
-            Status::Unsubscribed
-        );
+        let err = store.import(&[row(2, "a@example.org"), row(3, "A@example.org")], now()).unwrap_err();
+        assert!(err.to_string().contains("line 3: A@example.org is already on line 2"), "{err}");
+        let report = store.import(&[row(2, "a@example.org"), row(3, "OLD@example.org")], now()).unwrap();
+        assert_eq!(report, ImportReport { added: 1, already_present: 1 });
+        assert_eq!(store.subscriber_by_email("old@example.org").unwrap().unwrap().status, Status::Unsubscribed);
     }
 }

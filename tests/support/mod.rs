@@ -33,9 +33,7 @@ impl TempSite {
     }
 
     pub fn empty() -> TempSite {
-        TempSite {
-            dir: tempfile::tempdir().unwrap(),
-        }
+        TempSite { dir: tempfile::tempdir().unwrap() }
     }
 
     pub fn root(&self) -> &Path {
@@ -67,28 +65,17 @@ impl TempSite {
 
     /// Runs `kurier --root <site> <args>` with extra environment variables.
     pub fn kurier_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        Run(self
-            .command(args, env)
-            .output()
-            .expect("the kurier binary runs"))
+        Run(self.command(args, env).output().expect("the kurier binary runs"))
     }
 
     /// Starts `kurier --root <site> <args>` without waiting for it.
     pub fn spawn(&self, args: &[&str], env: &[(&str, &str)]) -> Child {
-        self.command(args, env)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the kurier binary starts")
+        self.command(args, env).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("the kurier binary starts")
     }
 
     fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_kurier"));
-        command
-            .arg("--root")
-            .arg(self.root())
-            .args(args)
-            .env("RUST_LOG", "warn");
+        command.arg("--root").arg(self.root()).args(args).env("RUST_LOG", "warn");
         for (key, value) in env {
             command.env(key, value);
         }
@@ -97,10 +84,8 @@ impl TempSite {
 
     /// A feed file parsed by feed-rs.
     pub fn feed(&self, relative: &str) -> feed_rs::model::Feed {
-        let bytes =
-            std::fs::read(self.path(relative)).unwrap_or_else(|e| panic!("{relative}: {e}"));
-        feed_rs::parser::parse(&bytes[..])
-            .unwrap_or_else(|e| panic!("feed-rs cannot parse {relative}: {e}"))
+        let bytes = std::fs::read(self.path(relative)).unwrap_or_else(|e| panic!("{relative}: {e}"));
+        feed_rs::parser::parse(&bytes[..]).unwrap_or_else(|e| panic!("feed-rs cannot parse {relative}: {e}"))
     }
 
     pub fn json(&self, relative: &str) -> serde_json::Value {
@@ -123,13 +108,7 @@ impl Run {
     }
     /// Panics with the output unless the run exited with `code`.
     pub fn expect_code(self, code: i32) -> Run {
-        assert_eq!(
-            self.code(),
-            code,
-            "stdout:\n{}\nstderr:\n{}",
-            self.stdout(),
-            self.stderr()
-        );
+        assert_eq!(self.code(), code, "stdout:\n{}\nstderr:\n{}", self.stdout(), self.stderr());
         self
     }
 }
@@ -175,11 +154,7 @@ fn collect(base: &Path, dir: &Path, files: &mut Vec<(String, Vec<u8>)>) {
         if path.is_dir() {
             collect(base, &path, files);
         } else {
-            let relative = path
-                .strip_prefix(base)
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
+            let relative = path.strip_prefix(base).unwrap().to_string_lossy().into_owned();
             files.push((relative, std::fs::read(&path).unwrap()));
         }
     }

@@ -23,9 +23,7 @@ pub struct Received {
 
 impl Received {
     pub fn parsed(&self) -> mail_parser::Message<'_> {
-        mail_parser::MessageParser::default()
-            .parse(&self.raw)
-            .expect("mail-parser reads the message")
+        mail_parser::MessageParser::default().parse(&self.raw).expect("mail-parser reads the message")
     }
 
     /// The only recipient of the message.
@@ -37,6 +35,15 @@ impl Received {
 
 impl Sink {
     pub fn start() -> Sink {
+        Sink::start_with(&[])
+    }
+
+    /// A sink that requires AUTH with `user:password`.
+    pub fn with_auth(credentials: &str) -> Sink {
+        Sink::start_with(&["--auth", credentials])
+    }
+
+    fn start_with(extra: &[&str]) -> Sink {
         let dir = tempfile::tempdir().unwrap();
         let rules = dir.path().join("rules.json");
         let mut child = Command::new(super::python())
@@ -45,25 +52,19 @@ impl Sink {
             .arg(dir.path().join("mail"))
             .arg("--rules")
             .arg(&rules)
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("the SMTP sink starts");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
         let port = line
             .trim()
             .strip_prefix("PORT ")
             .and_then(|p| p.parse().ok())
             .unwrap_or_else(|| panic!("the sink said {line:?}"));
-        Sink {
-            child,
-            port,
-            dir,
-            rules,
-        }
+        Sink { child, port, dir, rules }
     }
 
     pub fn url(&self) -> String {
@@ -94,10 +95,7 @@ impl Sink {
     pub fn count(&self) -> usize {
         std::fs::read_dir(self.mail_dir())
             .map(|entries| {
-                entries
-                    .filter_map(|e| e.ok())
-                    .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
-                    .count()
+                entries.filter_map(|e| e.ok()).filter(|e| e.path().extension().is_some_and(|x| x == "eml")).count()
             })
             .unwrap_or(0)
     }
@@ -119,25 +117,16 @@ impl Sink {
         std::fs::read_to_string(self.mail_dir().join("rcpt.log"))
             .unwrap_or_default()
             .lines()
-            .filter_map(|line| {
-                line.split_once(' ')
-                    .map(|(a, c)| (a.to_owned(), c.to_owned()))
-            })
+            .filter_map(|line| line.split_once(' ').map(|(a, c)| (a.to_owned(), c.to_owned())))
             .collect()
     }
 }
 
 fn read_message(eml: &Path) -> Received {
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(eml.with_extension("json")).unwrap()).unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(eml.with_extension("json")).unwrap()).unwrap();
     Received {
         raw: std::fs::read(eml).unwrap(),
-        rcpt_tos: json["rcpt_tos"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_str().unwrap().to_owned())
-            .collect(),
+        rcpt_tos: json["rcpt_tos"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect(),
     }
 }
 
