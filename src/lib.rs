@@ -1,20 +1,27 @@
 //! kurier: RSS 2.0, Atom 1.0 and JSON Feed 1.1 from a folder of Markdown posts, and e-mail
-//! digests of the new posts.
+//! digests of the new posts, each subscriber exactly one message per issue.
 //!
 //! # Crate map
 //!
-//! Dependencies point one way, top to bottom; the first three are pure functions of the files
-//! on disk (no async, network, database or templates), which keeps them fast to test.
+//! Dependencies point one way, down this table. `config`, `site`, `feed` and `digest::compose`
+//! are pure functions of the files on disk (no async, network, database or templates), which
+//! keeps them fast to test.
 //!
 //! | module | owns |
 //! | --- | --- |
-//! | [`config`] | `kurier.toml` → validated [`config::Config`]; the permalink pattern |
-//! | [`site`] | PURE. `content/` → visible posts: front matter, dates, slugs, Markdown, excerpts, related posts |
+//! | [`config`] | `kurier.toml` → validated [`config::Config`]; the permalink pattern; environment overrides |
+//! | [`site`] | PURE. `content/` → visible posts: front matter, dates, slugs, Markdown, HTML, excerpts, related posts |
 //! | [`feed`] | PURE. posts → RSS, Atom and JSON Feed bytes; the atomic writer of the output folder |
 //! | [`publish`] | the `build` and `check` commands: load, render, write, report |
 //! | [`init`] | the `init` command: a new working site |
+//! | [`store`] | SQLite: schema migrations, subscribers, issues, deliveries, the send lock |
+//! | [`render`] | Tera: built-in and site templates, localized dates and plurals |
+//! | [`mail`] | lettre only: messages, list headers, DKIM, SMTP connections, transports, tokens |
+//! | [`digest`] | which posts (`compose`, pure), the rendered issue (`content`), the delivery engine (`send`) |
+//! | [`shutdown`] | SIGINT/SIGTERM |
 //!
-//! `config` ← `site` ← `feed` ← `publish`; `init` stands alone.
+//! `config` ← `site` ← `feed` ← `publish`; `site` ← `digest::compose`;
+//! `store`, `render`, `mail` ← `digest`. `init` stands alone.
 
 pub mod config;
 pub mod digest;

@@ -443,3 +443,30 @@ fn two_senders_cannot_share_a_store_but_the_cli_can_use_it_while_one_sends() {
     assert_eq!(counts.len(), 40, "the issue's recipients were frozen before nowy@ joined");
     assert!(counts.values().all(|&n| n == 1));
 }
+
+#[test]
+fn a_progress_bar_shows_on_a_terminal_and_not_in_a_pipe() {
+    let site = site_with(&active(30));
+    let sink = Sink::start();
+    sink.set_rules(json!({"data_delay_ms": 10}));
+    // `script` runs the command on a pseudo-terminal, as an operator's shell would.
+    let command = format!(
+        "{} --root {} digest send",
+        env!("CARGO_BIN_EXE_kurier"),
+        site.root().display()
+    );
+    let output = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("KURIER_SMTP_URL", sink.url())
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("script(1) from util-linux runs");
+    let screen = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{screen}");
+    assert!(screen.contains("/30 messages"), "no progress bar on the terminal: {screen}");
+    assert!(screen.contains("sent 30, failed 0"), "{screen}");
+
+    let site = site_with(&active(3));
+    let run = send(&site, &sink).expect_code(0);
+    assert!(!run.stderr().contains("messages,") && !run.stdout().contains("/3 messages"), "{}", run.stderr());
+}
