@@ -149,13 +149,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for error in &report.errors {
                 eprintln!("{error}");
             }
+            for error in &report.template_errors {
+                eprintln!("{error}");
+            }
+            let errors = report.errors.len() + report.template_errors.len();
             println!(
-                "checked {} posts and {} feed files: {} errors",
-                report.posts,
-                report.feed_files,
-                report.errors.len()
+                "checked {} posts, {} feed files and the templates: {errors} errors",
+                report.posts, report.feed_files
             );
-            Ok(exit_for(report.errors.len()))
+            Ok(exit_for(errors))
         }
         Command::Digest(command) => digest_command(root, command, now),
         Command::Subscribers(command) => subscribers_command(root, command, now),

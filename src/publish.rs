@@ -1,4 +1,6 @@
 //! The `build` and `check` commands: load the site, render every feed, write (or not), report.
+//! `check` also renders a sample digest with the site's templates, so that a template mistake
+//! shows before a send.
 //!
 //! A broken post never stops a build: it is reported as `path:line: reason`, left out, and the
 //! feeds of the other posts are written (ripgrep reports a bad file and keeps searching). What
@@ -12,7 +14,9 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 
 use crate::config::{Config, ConfigError};
+use crate::digest::{compose, content};
 use crate::feed::{self, output::OutputError, output::WriteReport};
+use crate::render::{RenderError, Templates};
 use crate::site::{self, PostError, Site};
 
 /// What a build did.
@@ -32,6 +36,8 @@ pub struct CheckReport {
     pub posts: usize,
     pub feed_files: usize,
     pub errors: Vec<PostError>,
+    /// Templates that do not load or do not render a sample issue.
+    pub template_errors: Vec<RenderError>,
 }
 
 /// Why a build could not run at all.
@@ -90,5 +96,15 @@ pub fn build(root: &Path, now: DateTime<Utc>) -> Result<BuildReport, PublishErro
 pub fn check(root: &Path, now: DateTime<Utc>) -> Result<CheckReport, PublishError> {
     let (config, loaded) = load(root, now)?;
     let files = feed::render(&loaded.site, &config);
-    Ok(CheckReport { posts: loaded.site.posts.len(), feed_files: files.len(), errors: loaded.errors })
+    let template_errors = check_templates(root, &config, &loaded.site, now).err().into_iter().collect();
+    Ok(CheckReport { posts: loaded.site.posts.len(), feed_files: files.len(), errors: loaded.errors, template_errors })
+}
+
+/// Loads the templates and renders an issue of the newest posts with them, as a send would.
+fn check_templates(root: &Path, config: &Config, site: &Site, now: DateTime<Utc>) -> Result<(), RenderError> {
+    let templates = Templates::load(root, config)?;
+    let posts: Vec<_> = site.posts.iter().take(config.digest.max_posts.max(1)).map(compose::freeze).collect();
+    let subject = content::subject(config, &templates, now, &posts)?;
+    content::render(config, &templates, 1, &now.to_rfc3339(), &subject, &posts)?;
+    Ok(())
 }

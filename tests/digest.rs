@@ -238,6 +238,13 @@ fn kill_9_in_mid_issue_then_another_send_reaches_everyone_with_at_most_concurren
     assert_eq!(counts.len(), subscribers, "every active subscriber has the digest");
     let duplicates: usize = counts.values().map(|&n| n - 1).sum();
     assert!(duplicates <= 4, "{duplicates} duplicates > concurrency 4: {counts:?}");
+    // A message sent again after the crash is recognisably the same message: same Message-ID.
+    let mut ids: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for received in sink.messages() {
+        let id = received.parsed().message_id().unwrap().to_owned();
+        ids.entry(received.recipient().to_owned()).or_default().insert(id);
+    }
+    assert!(ids.values().all(|set| set.len() == 1), "{ids:?}");
     let status = site.kurier(&["digest", "status"]).expect_code(0).stdout();
     assert!(status.contains("issue 1 sent") && status.contains(&format!("sent {subscribers}")), "{status}");
 }
@@ -450,11 +457,7 @@ fn a_progress_bar_shows_on_a_terminal_and_not_in_a_pipe() {
     let sink = Sink::start();
     sink.set_rules(json!({"data_delay_ms": 10}));
     // `script` runs the command on a pseudo-terminal, as an operator's shell would.
-    let command = format!(
-        "{} --root {} digest send",
-        env!("CARGO_BIN_EXE_kurier"),
-        site.root().display()
-    );
+    let command = format!("{} --root {} digest send", env!("CARGO_BIN_EXE_kurier"), site.root().display());
     let output = std::process::Command::new("script")
         .args(["-qec", &command, "/dev/null"])
         .env("KURIER_SMTP_URL", sink.url())
@@ -469,4 +472,17 @@ fn a_progress_bar_shows_on_a_terminal_and_not_in_a_pipe() {
     let site = site_with(&active(3));
     let run = send(&site, &sink).expect_code(0);
     assert!(!run.stderr().contains("messages,") && !run.stdout().contains("/3 messages"), "{}", run.stderr());
+}
+
+#[test]
+fn check_reports_a_template_that_uses_an_unknown_variable() {
+    let site = TempSite::fixture("digest");
+    site.kurier(&["check"]).expect_code(0);
+    site.write("templates/digest.txt", "{{ site.title }}\n{{ nie_ma }}\n");
+    let run = site.kurier(&["check"]).expect_code(1);
+    assert!(run.stderr().contains("templates/digest.txt: "), "{}", run.stderr());
+    assert!(run.stderr().contains("nie_ma"), "{}", run.stderr());
+    site.write("kurier.toml", &site.read("kurier.toml").replace("{{ site.title }} —", "{{ site.title }"));
+    let run = site.kurier(&["check"]).expect_code(1);
+    assert!(run.stderr().contains("kurier.toml digest.subject: "), "{}", run.stderr());
 }

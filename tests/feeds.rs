@@ -282,7 +282,7 @@ fn check_reports_errors_and_writes_nothing() {
         site.remove(&format!("content/2026-04-{broken}.md"));
     }
     let run = site.kurier(&["check"]).expect_code(0);
-    assert!(run.stdout().contains("checked 8 posts and 27 feed files: 0 errors"), "{}", run.stdout());
+    assert!(run.stdout().contains("checked 8 posts, 27 feed files and the templates: 0 errors"), "{}", run.stdout());
     assert!(!site.path("public").exists());
     site.kurier(&["build"]).expect_code(0);
 }
