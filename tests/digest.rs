@@ -486,3 +486,34 @@ fn check_reports_a_template_that_uses_an_unknown_variable() {
     let run = site.kurier(&["check"]).expect_code(1);
     assert!(run.stderr().contains("kurier.toml digest.subject: "), "{}", run.stderr());
 }
+
+#[test]
+fn starttls_and_implicit_tls_with_a_trusted_ca_deliver_and_an_untrusted_certificate_does_not() {
+    for (mode, url) in [("starttls", "smtp://localhost:{port}?tls=required"), ("implicit", "smtps://localhost:{port}")]
+    {
+        let sink = Sink::with_tls(mode);
+        let url = url.replace("{port}", &sink.port.to_string());
+        // The test certificate's CA is not one of the web's: without smtp.ca_file nothing goes out.
+        let site = site_with(&active(2));
+        let run = site.kurier_env(&["digest", "send"], &[("KURIER_SMTP_URL", &url)]).expect_code(1);
+        assert!(run.stdout().contains("sent 0"), "{mode}: {}", run.stdout());
+        assert_eq!(sink.count(), 0, "{mode}");
+
+        let site = site_with(&active(2));
+        std::fs::copy(support::repo().join("tests/fixtures/tls/ca.pem"), site.path("ca.pem")).unwrap();
+        site.write(
+            "kurier.toml",
+            &site.read("kurier.toml").replace("concurrency = 4", "concurrency = 4\nca_file = \"ca.pem\""),
+        );
+        let run = site.kurier_env(&["digest", "send"], &[("KURIER_SMTP_URL", &url)]).expect_code(0);
+        assert!(run.stdout().contains("sent 2, failed 0"), "{mode}: {}", run.stdout());
+        assert_eq!(sink.count(), 2, "{mode}");
+    }
+    // tls=required against a server without STARTTLS: refused, not sent in clear.
+    let sink = Sink::start();
+    let site = site_with(&active(1));
+    let url = format!("smtp://127.0.0.1:{}?tls=required", sink.port);
+    let run = site.kurier_env(&["digest", "send"], &[("KURIER_SMTP_URL", &url)]).expect_code(1);
+    assert!(run.stdout().contains("sent 0"), "{}", run.stdout());
+    assert_eq!(sink.count(), 0);
+}

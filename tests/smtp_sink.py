@@ -26,6 +26,9 @@ behaviour while the sink runs; a missing or invalid file means no rules:
 - stall_rcpt: RCPT TO one of these addresses never gets an answer; the client must time out.
 - data_delay_ms: wait that long before answering 250 to DATA.
 
+With `--tls-cert CERT --tls-key KEY` the sink speaks TLS: STARTTLS (required before MAIL) with
+`--tls starttls`, TLS from the first byte with `--tls implicit`.
+
 With `--auth USER:PASSWORD` the sink requires AUTH (PLAIN or LOGIN, without TLS) and accepts
 only those credentials: mail from an unauthenticated client is refused with 530.
 """
@@ -35,6 +38,7 @@ import asyncio
 import json
 import os
 import signal
+import ssl
 import sys
 import warnings
 
@@ -125,9 +129,14 @@ def authenticator_for(credentials):
     return authenticate
 
 
-async def serve(directory, rules_path, credentials=None):
+async def serve(directory, rules_path, credentials=None, tls=None, cert=None, key=None):
     sink = Sink(directory, rules_path)
     loop = asyncio.get_running_loop()
+    context = None
+    if tls:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert, key)
+    starttls = dict(tls_context=context, require_starttls=True) if tls == "starttls" else {}
     auth = {}
     if credentials:
         # Plain-text AUTH is what the test wants; aiosmtpd warns about it on every connection.
@@ -145,10 +154,12 @@ async def serve(directory, rules_path, credentials=None):
             enable_SMTPUTF8=True,
             timeout=STALL_SECONDS,
             **auth,
+            **starttls,
         ),
         "127.0.0.1",
         0,
         backlog=512,
+        ssl=context if tls == "implicit" else None,
     )
     print(f"PORT {server.sockets[0].getsockname()[1]}", flush=True)
     stop = asyncio.Event()
@@ -163,9 +174,12 @@ def main():
     parser.add_argument("--dir", required=True, help="where to store the received messages")
     parser.add_argument("--rules", help="JSON rules file, re-read on every RCPT and DATA")
     parser.add_argument("--auth", help="USER:PASSWORD to require AUTH with")
+    parser.add_argument("--tls", choices=["starttls", "implicit"], help="speak TLS")
+    parser.add_argument("--tls-cert", help="PEM certificate chain for --tls")
+    parser.add_argument("--tls-key", help="PEM private key for --tls")
     args = parser.parse_args()
     os.makedirs(args.dir, exist_ok=True)
-    asyncio.run(serve(args.dir, args.rules, args.auth))
+    asyncio.run(serve(args.dir, args.rules, args.auth, args.tls, args.tls_cert, args.tls_key))
     return 0
 
 

@@ -132,6 +132,10 @@ pub struct SmtpConfig {
     pub pause_after_failures: u32,
     #[serde(default = "default_pause_seconds")]
     pub pause_seconds: u64,
+    /// A PEM file of extra certificate authorities to trust (a relay with a private CA),
+    /// relative to the site root; the public web roots are always trusted.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
     /// From `KURIER_SMTP_PASSWORD`, never from the file.
     #[serde(skip)]
     pub password: Option<String>,
@@ -387,6 +391,7 @@ impl Config {
                         retry_base_ms: default_retry_base_ms(),
                         pause_after_failures: default_pause_after(),
                         pause_seconds: default_pause_seconds(),
+                        ca_file: None,
                         password: None,
                     })
                 }

@@ -18,7 +18,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -43,6 +43,8 @@ pub struct Target {
     pub security: Security,
     credentials: Option<Credentials>,
     hello: ClientId,
+    /// Certificate authorities trusted besides the web's (PEM, from `smtp.ca_file`).
+    extra_roots: Vec<u8>,
 }
 
 impl fmt::Debug for Target {
@@ -81,7 +83,39 @@ impl Target {
             "" => ClientId::default(),
             name => ClientId::Domain(name.to_owned()),
         };
-        Ok(Target { host, port: parsed.port().unwrap_or(default_port), security, credentials, hello })
+        Ok(Target {
+            host,
+            port: parsed.port().unwrap_or(default_port),
+            security,
+            credentials,
+            hello,
+            extra_roots: vec![],
+        })
+    }
+
+    /// Trusts the certificate authorities of a PEM file as well as the web's.
+    pub fn trust_pem(&mut self, pem: &[u8]) -> Result<(), String> {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        let count = CertificateDer::pem_slice_iter(pem)
+            .map(|c| c.map_err(|e| e.to_string()))
+            .collect::<Result<Vec<_>, _>>()?
+            .len();
+        if count == 0 {
+            return Err("no PEM certificate in it".to_owned());
+        }
+        self.extra_roots.extend_from_slice(pem);
+        Ok(())
+    }
+
+    fn tls_parameters(&self) -> Result<TlsParameters, lettre::transport::smtp::Error> {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        let mut builder = TlsParameters::builder(self.host.clone());
+        for der in CertificateDer::pem_slice_iter(&self.extra_roots).flatten() {
+            builder = builder.add_root_certificate(Certificate::from_der(der.to_vec())?);
+        }
+        builder.build()
     }
 
     /// Opens a connection: TCP with `TCP_NODELAY`, TLS as configured, EHLO, AUTH.
@@ -93,14 +127,16 @@ impl Target {
             .map_err(connection_error)?;
         tcp.set_nodelay(true).map_err(connection_error)?;
         let stream: Box<dyn AsyncTokioStream> = match self.security {
-            Security::Implicit => Box::new(TlsStream(implicit_tls(&self.host, tcp).await.map_err(connection_error)?)),
+            Security::Implicit => {
+                Box::new(TlsStream(implicit_tls(&self.host, &self.extra_roots, tcp).await.map_err(connection_error)?))
+            }
             _ => Box::new(tcp),
         };
         let mut connection =
             AsyncSmtpConnection::connect_with_transport(stream, &self.hello).await.map_err(SmtpError::Smtp)?;
         match self.security {
             Security::Required | Security::Opportunistic if connection.can_starttls() => {
-                let tls = TlsParameters::new(self.host.clone()).map_err(SmtpError::Smtp)?;
+                let tls = self.tls_parameters().map_err(SmtpError::Smtp)?;
                 connection.starttls(tls, &self.hello).await.map_err(SmtpError::Smtp)?;
             }
             Security::Required => {
@@ -155,8 +191,17 @@ fn connection_error(e: std::io::Error) -> SmtpError {
     SmtpError::Connect(e)
 }
 
-async fn implicit_tls(host: &str, tcp: TcpStream) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
-    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+async fn implicit_tls(
+    host: &str,
+    extra_roots: &[u8],
+    tcp: TcpStream,
+) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    for certificate in CertificateDer::pem_slice_iter(extra_roots) {
+        roots.add(certificate.map_err(std::io::Error::other)?).map_err(std::io::Error::other)?;
+    }
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
         .map_err(std::io::Error::other)?

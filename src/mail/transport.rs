@@ -42,8 +42,13 @@ impl Transport {
         match smtp {
             Some(smtp) => {
                 let url = redact_url(&smtp.url);
-                let target = Target::from_url(&smtp.url, smtp.password.as_deref())
+                let mut target = Target::from_url(&smtp.url, smtp.password.as_deref())
                     .map_err(|e| format!("smtp.url `{url}`: {e}"))?;
+                if let Some(ca_file) = &smtp.ca_file {
+                    let path = root.join(ca_file);
+                    let pem = std::fs::read(&path).map_err(|e| format!("smtp.ca_file {}: {e}", path.display()))?;
+                    target.trust_pem(&pem).map_err(|e| format!("smtp.ca_file {}: {e}", path.display()))?;
+                }
                 Ok(Transport::Smtp { target, deadline: Duration::from_secs(smtp.timeout_seconds), url })
             }
             None => {

@@ -43,6 +43,15 @@ impl Sink {
         Sink::start_with(&["--auth", credentials])
     }
 
+    /// A sink speaking TLS (`starttls` or `implicit`) with the test certificate of
+    /// `tests/fixtures/tls` (for `localhost` and 127.0.0.1, signed by `ca.pem` there).
+    pub fn with_tls(mode: &str) -> Sink {
+        let dir = super::repo().join("tests/fixtures/tls");
+        let cert = dir.join("server.pem");
+        let key = dir.join("server.key");
+        Sink::start_with(&["--tls", mode, "--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()])
+    }
+
     fn start_with(extra: &[&str]) -> Sink {
         let dir = tempfile::tempdir().unwrap();
         let rules = dir.path().join("rules.json");
