@@ -24,12 +24,16 @@
 //! `store`, `render`, `mail` ← `digest`. `init` stands alone.
 
 pub mod config;
+pub mod daemon;
 pub mod digest;
 pub mod feed;
+pub mod http;
 pub mod init;
 pub mod mail;
 pub mod publish;
 pub mod render;
+pub mod schedule;
 pub mod shutdown;
 pub mod site;
 pub mod store;
+pub mod watch;

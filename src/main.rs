@@ -7,7 +7,6 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use kurier::config::Config;
 use kurier::digest::{self, Outcome};
 use kurier::store::{self, Status};
 
@@ -43,6 +42,8 @@ enum Command {
     Build,
     /// Validate configuration, content and templates; write nothing.
     Check,
+    /// The daemon: build, watch and rebuild, send digests on schedule, serve HTTP.
+    Run,
     /// E-mail digests of the new posts.
     #[command(subcommand)]
     Digest(DigestCommand),
@@ -113,10 +114,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn load_config(root: &Path) -> anyhow::Result<Config> {
-    let mut config = Config::load(root)?;
-    config.apply_env(|key| std::env::var(key).ok());
-    Ok(config)
+fn load_config(root: &Path) -> anyhow::Result<kurier::config::Config> {
+    kurier::daemon::load_config(root)
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -158,6 +157,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 report.posts, report.feed_files
             );
             Ok(exit_for(errors))
+        }
+        Command::Run => {
+            let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            runtime.block_on(kurier::daemon::run(root))?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Digest(command) => digest_command(root, command, now),
         Command::Subscribers(command) => subscribers_command(root, command, now),

@@ -135,6 +135,45 @@ impl Mailer {
     }
 }
 
+impl Mailer {
+    /// The double opt-in message for a new subscriber.
+    pub fn confirmation(
+        &self,
+        subscriber: i64,
+        email: &str,
+        name: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Message, String> {
+        let token = self.tokens.confirm(subscriber, now + crate::mail::token::CONFIRMATION_VALID_FOR);
+        let url = self.config.public(&format!("confirm/{token}"));
+        let mut context = tera::Context::new();
+        context.insert(
+            "site",
+            &serde_json::json!({ "title": self.config.title, "url": self.config.base_url.as_str(), "language": self.config.language }),
+        );
+        context.insert("t", &self.templates.locale().strings());
+        context.insert("confirm_url", &url);
+        let html = self.templates.render(crate::render::CONFIRM_EMAIL_HTML, &context).map_err(|e| e.to_string())?;
+        let text = self.templates.render(crate::render::CONFIRM_EMAIL_TXT, &context).map_err(|e| e.to_string())?;
+        let subject = format!("{}: {}", self.templates.locale().strings().confirm_email_subject, self.config.title);
+        let message = mail::build(&Letter {
+            from: &self.from,
+            to_email: email,
+            to_name: name,
+            subject: &subject,
+            text,
+            html,
+            date: SystemTime::from(now),
+            message_id: format!("kurier.confirm.{subscriber}.{}@{}", now.timestamp(), self.from.email.domain()),
+            list_id: &self.list_id,
+            list_name: &self.config.title,
+            unsubscribe_url: None,
+        })
+        .map_err(|e| e.to_string())?;
+        Ok(message)
+    }
+}
+
 /// `digest.from`, else the site author's address under the site's title.
 fn sender(config: &Config) -> Result<Mailbox, DigestError> {
     if let Some(from) = &config.digest.from {

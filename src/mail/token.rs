@@ -14,6 +14,9 @@ use sha2::Sha256;
 
 const MAC_BYTES: usize = 16;
 
+/// How long a confirmation link works.
+pub const CONFIRMATION_VALID_FOR: chrono::Duration = chrono::Duration::hours(48);
+
 #[derive(Clone)]
 pub struct Tokens {
     key: Vec<u8>,

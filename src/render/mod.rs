@@ -27,6 +27,11 @@ pub const DIGEST_HTML: &str = "digest.html";
 pub const DIGEST_TXT: &str = "digest.txt";
 /// The subject line, from `digest.subject`.
 pub const SUBJECT: &str = "subject.txt";
+/// The pages of the subscription flow (subscribe, confirm, unsubscribe, errors).
+pub const PAGE_HTML: &str = "page.html";
+/// The double opt-in message.
+pub const CONFIRM_EMAIL_HTML: &str = "confirm_email.html";
+pub const CONFIRM_EMAIL_TXT: &str = "confirm_email.txt";
 
 /// The subject when `digest.subject` is not set.
 pub const DEFAULT_SUBJECT: &str = "{{ site.title }}: {{ new_posts }}";
@@ -35,6 +40,9 @@ pub const DEFAULT_SUBJECT: &str = "{{ site.title }}: {{ new_posts }}";
 pub const BUILT_IN: &[(&str, &str)] = &[
     (DIGEST_HTML, include_str!("../../templates/digest.html")),
     (DIGEST_TXT, include_str!("../../templates/digest.txt")),
+    (PAGE_HTML, include_str!("../../templates/page.html")),
+    (CONFIRM_EMAIL_HTML, include_str!("../../templates/confirm_email.html")),
+    (CONFIRM_EMAIL_TXT, include_str!("../../templates/confirm_email.txt")),
 ];
 
 /// A template that could not be loaded or rendered.

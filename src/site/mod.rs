@@ -12,6 +12,7 @@
 //!
 //! Feeds (`crate::feed`) and digests are made from the result.
 
+mod cache;
 mod date;
 mod excerpt;
 mod front_matter;
@@ -22,6 +23,8 @@ mod related;
 mod slug;
 mod source;
 
+pub use cache::PostCache;
+pub use date::local as local_datetime;
 pub use date::parse as parse_date;
 pub use html::escape_html;
 pub use post::{Post, PostError};

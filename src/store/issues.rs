@@ -367,6 +367,20 @@ impl Store {
         Ok(counts)
     }
 
+    /// Deliveries of every issue, by state (for metrics).
+    pub fn delivery_totals(&self) -> Result<BTreeMap<DeliveryState, u64>> {
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT state, COUNT(*) FROM deliveries GROUP BY state")
+            .map_err(|e| self.err(e))?;
+        let counts = statement
+            .query_map([], |row| Ok((DeliveryState::parse(&row.get::<_, String>(0)?), row.get::<_, i64>(1)? as u64)))
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<BTreeMap<_, _>>>()
+            .map_err(|e| self.err(e))?;
+        Ok(counts)
+    }
+
     /// Every issue, newest first, with its counts and failed recipients.
     pub fn issue_summaries(&self) -> Result<Vec<IssueSummary>> {
         let mut statement = self

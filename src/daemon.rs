@@ -1,0 +1,329 @@
+//! `kurier run`: build, then watch and rebuild, schedule digests and serve HTTP, until SIGINT or
+//! SIGTERM.
+//!
+//! Wiring only; the work is done by the modules it calls. What the daemon guarantees:
+//! - a broken post is logged (`path:line: reason`) and left out, the others publish; a broken
+//!   `kurier.toml` or template on reload is logged and the last good one stays in use;
+//! - a rebuild re-reads only the changed files and rewrites only feeds whose bytes change;
+//! - a post dated in the future is published when its time comes (a rebuild is scheduled then);
+//! - digests follow `digest.schedule` in the site's time zone (`schedule.rs`); the last fire time
+//!   is kept in the store, a run missed while the daemon was down is sent once at start-up, and
+//!   an unfinished issue is resumed at start-up;
+//! - on SIGINT/SIGTERM it stops taking work, lets the digest in flight finish the messages it
+//!   holds (the rest stay pending for the next start), lets HTTP requests finish, and exits 0.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Instant, SystemTime};
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::digest::{self, Mailer, Outcome};
+use crate::feed;
+use crate::http::{self, AppState, FeedCache, Metrics, RateLimiter};
+use crate::mail::Transport;
+use crate::schedule::Schedule;
+use crate::site::PostCache;
+use crate::watch::Changes;
+
+/// The `meta` key of the last digest fire time.
+const LAST_RUN: &str = "digest_last_run";
+/// How long a stop waits for the digest in flight.
+const STOP_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Loads `kurier.toml` with the environment overrides.
+pub fn load_config(root: &Path) -> anyhow::Result<Config> {
+    let mut config = Config::load(root)?;
+    config.apply_env(|key| std::env::var(key).ok());
+    Ok(config)
+}
+
+struct Daemon {
+    root: PathBuf,
+    config: Arc<Config>,
+    state: Arc<AppState>,
+    cache: PostCache,
+    schedule: Schedule,
+    next_publication: Option<DateTime<Utc>>,
+}
+
+/// Runs the daemon for the site at `root` until a stop signal.
+pub async fn run(root: &Path) -> anyhow::Result<()> {
+    let root = root.canonicalize().with_context(|| format!("cannot open {}", root.display()))?;
+    let config = Arc::new(load_config(&root)?);
+    let store = digest::open_store(&root, &config)?;
+    let mailer = Mailer::new(&root, &config, &store)?;
+    let transport = Transport::new(&root, config.smtp.as_ref()).map_err(anyhow::Error::msg)?;
+    let schedule = Schedule::parse(&config.digest.schedule, config.timezone).map_err(anyhow::Error::msg)?;
+    let cache = PostCache::load(&root, &config).with_context(|| format!("cannot read {}/content", root.display()))?;
+    let state = Arc::new(AppState {
+        root: root.clone(),
+        config: RwLock::new(Arc::clone(&config)),
+        mailer: RwLock::new(Arc::new(mailer)),
+        transport: RwLock::new(Arc::new(transport)),
+        store: Mutex::new(store),
+        feeds: RwLock::new(FeedCache::default()),
+        metrics: Metrics::default(),
+        limiter: RateLimiter::default(),
+    });
+    let mut daemon = Daemon {
+        root: root.clone(),
+        config: Arc::clone(&config),
+        state: Arc::clone(&state),
+        cache,
+        schedule,
+        next_publication: None,
+    };
+    daemon.rebuild("start");
+
+    let listener = tokio::net::TcpListener::bind(&config.http.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.http.listen))?;
+    let address = listener.local_addr()?;
+    // Tests and scripts read the address from this line (the port may have been 0).
+    println!("listening on http://{address}/");
+    tracing::info!(%address, site = %root.display(), "kurier is running");
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let http_stop = {
+        let mut stop = stop_rx.clone();
+        async move {
+            let _ = stop.wait_for(|stopped| *stopped).await;
+        }
+    };
+    let server = tokio::spawn(http::serve(listener, Arc::clone(&state), http_stop));
+    let (_watcher, mut changes) = crate::watch::start(&root).context("cannot watch the site's folders")?;
+
+    let mut digest_task: Option<JoinHandle<()>> = None;
+    let mut last_run = daemon.last_run()?;
+    // At start-up: resume an unfinished issue, or send once for a run missed while down.
+    let unfinished = state.store().unfinished_issue()?.is_some();
+    let missed = daemon.schedule.last_between(last_run, Utc::now());
+    if let Some(missed) = missed {
+        tracing::info!(missed = %missed, "a digest run was missed while kurier was down: sending it now");
+        last_run = missed;
+        daemon.set_last_run(last_run)?;
+    }
+    if unfinished || missed.is_some() {
+        digest_task = Some(daemon.start_digest(stop_rx.clone()));
+    }
+
+    let stop_signal = crate::shutdown::signal();
+    tokio::pin!(stop_signal);
+    loop {
+        let now = Utc::now();
+        let next_fire = daemon.schedule.next_after(last_run.max(now - chrono::Duration::seconds(1)));
+        let digest_running = digest_task.as_ref().is_some_and(|t| !t.is_finished());
+        tokio::select! {
+            _ = &mut stop_signal => break,
+            Some(batch) = changes.recv() => {
+                let mut batch = batch;
+                // Drain what else arrived meanwhile: one rebuild for all of it.
+                while let Ok(more) = changes.try_recv() {
+                    merge(&mut batch, more);
+                }
+                daemon.apply(batch);
+            }
+            _ = sleep_until(daemon.next_publication) => daemon.rebuild("a scheduled post's time came"),
+            _ = sleep_until(next_fire) => {
+                let fire = next_fire.expect("sleep_until(None) never completes");
+                last_run = fire;
+                daemon.set_last_run(fire)?;
+                if digest_running {
+                    tracing::warn!(%fire, "digest due while the previous one is still sending: skipped");
+                } else {
+                    tracing::info!(%fire, "digest due");
+                    digest_task = Some(daemon.start_digest(stop_rx.clone()));
+                }
+            }
+        }
+    }
+
+    tracing::info!("stopping: finishing the messages in flight and the open requests");
+    let _ = stop_tx.send(true);
+    if let Some(task) = digest_task {
+        if tokio::time::timeout(STOP_DEADLINE, task).await.is_err() {
+            tracing::warn!("the digest did not stop in time; its pending deliveries resume at the next start");
+        }
+    }
+    match tokio::time::timeout(STOP_DEADLINE, server).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => tracing::error!(error = %e, "HTTP server error"),
+        Ok(Err(e)) => tracing::error!(error = %e, "HTTP server task failed"),
+        Err(_) => tracing::warn!("HTTP requests did not finish in time"),
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn merge(into: &mut Changes, more: Changes) {
+    into.posts.extend(more.posts);
+    into.vanished.extend(more.vanished);
+    into.rescan |= more.rescan;
+    into.templates |= more.templates;
+    into.config |= more.config;
+}
+
+/// Sleeps until `at`, or forever when there is nothing to wait for.
+async fn sleep_until(at: Option<DateTime<Utc>>) {
+    match at {
+        Some(at) => {
+            let wait = (at - Utc::now()).to_std().unwrap_or_default();
+            tokio::time::sleep(wait).await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+impl Daemon {
+    fn last_run(&self) -> anyhow::Result<DateTime<Utc>> {
+        let stored = self.state.store().meta(LAST_RUN)?;
+        match stored.and_then(|s| DateTime::parse_from_rfc3339(&s).ok()) {
+            Some(at) => Ok(at.with_timezone(&Utc)),
+            None => {
+                // First start: nothing was missed.
+                let now = Utc::now();
+                self.set_last_run(now)?;
+                Ok(now)
+            }
+        }
+    }
+
+    fn set_last_run(&self, at: DateTime<Utc>) -> anyhow::Result<()> {
+        self.state.store().set_meta(LAST_RUN, &at.to_rfc3339())?;
+        Ok(())
+    }
+
+    fn start_digest(&self, stop: watch::Receiver<bool>) -> JoinHandle<()> {
+        let root = self.root.clone();
+        let config = Arc::clone(&self.config);
+        tokio::spawn(async move {
+            match digest::send(&root, &config, false, Utc::now(), stop, false).await {
+                Ok(Outcome::Skipped { issue }) => tracing::info!(issue, "digest: nothing new, skipped"),
+                Ok(Outcome::Sent { issue, report, .. }) => tracing::info!(
+                    issue = issue.id,
+                    status = issue.status.as_str(),
+                    sent = report.sent,
+                    failed = report.failed,
+                    skipped = report.skipped,
+                    retried = report.retried,
+                    deferred = report.deferred,
+                    "digest run done"
+                ),
+                Ok(Outcome::DryRun { .. }) => {}
+                Err(e) => tracing::error!(error = %e, "digest run failed"),
+            }
+        })
+    }
+
+    /// Acts on a batch of file changes.
+    fn apply(&mut self, changes: Changes) {
+        let mut what = Vec::new();
+        if changes.config {
+            match load_config(&self.root) {
+                Ok(config) => {
+                    if config.http.listen != self.config.http.listen {
+                        tracing::warn!("http.listen changed: restart kurier to listen on {}", config.http.listen);
+                    }
+                    match Schedule::parse(&config.digest.schedule, config.timezone) {
+                        Ok(schedule) => self.schedule = schedule,
+                        Err(e) => tracing::error!(error = %e, "digest.schedule"),
+                    }
+                    self.config = Arc::new(config);
+                    *self.state.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::clone(&self.config);
+                    match Transport::new(&self.root, self.config.smtp.as_ref()) {
+                        Ok(t) => *self.state.transport.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(t),
+                        Err(e) => tracing::error!(error = %e, "smtp: keeping the previous transport"),
+                    }
+                    match PostCache::load(&self.root, &self.config) {
+                        Ok(cache) => self.cache = cache,
+                        Err(e) => tracing::error!(error = %e, "cannot read content/"),
+                    }
+                    what.push("kurier.toml".to_owned());
+                }
+                Err(e) => {
+                    tracing::error!("{e:#}; keeping the last good configuration");
+                }
+            }
+        }
+        if changes.templates || changes.config {
+            let mailer = Mailer::new(&self.root, &self.config, &self.state.store());
+            match mailer {
+                Ok(mailer) => {
+                    *self.state.mailer.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(mailer);
+                    if changes.templates {
+                        what.push("templates".to_owned());
+                    }
+                }
+                Err(e) => tracing::error!("{e}; keeping the last good templates"),
+            }
+        }
+        let vanished_folder = changes.vanished.iter().any(|dir| self.cache.has_posts_below(dir));
+        if changes.rescan || vanished_folder {
+            match PostCache::load(&self.root, &self.config) {
+                Ok(cache) => self.cache = cache,
+                Err(e) => tracing::error!(error = %e, "cannot read content/"),
+            }
+            what.push("content/ (rescanned)".to_owned());
+        } else if !changes.posts.is_empty() {
+            let files: Vec<PathBuf> = changes.posts.iter().cloned().collect();
+            self.cache.refresh(&self.root, &self.config, &files);
+            what.extend(files.iter().map(|f| f.display().to_string()));
+        }
+        if !what.is_empty() && (changes.config || changes.rescan || vanished_folder || !changes.posts.is_empty()) {
+            self.rebuild(&what.join(", "));
+        }
+    }
+
+    /// Builds the feeds from the cached posts, writes those whose bytes changed, serves them.
+    fn rebuild(&mut self, cause: &str) {
+        let started = Instant::now();
+        let now = Utc::now();
+        let loaded = self.cache.site(&self.config, now);
+        for error in &loaded.errors {
+            tracing::warn!("{error}");
+        }
+        let files = feed::render(&loaded.site, &self.config);
+        let out_dir = self.root.join(&self.config.output_dir);
+        let metrics = &self.state.metrics;
+        match feed::output::write_all(&out_dir, &files) {
+            Ok(report) => {
+                let written: std::collections::HashSet<&str> = report.written.iter().map(String::as_str).collect();
+                let changed_at = |path: &str| {
+                    if written.contains(path) {
+                        SystemTime::now()
+                    } else {
+                        std::fs::metadata(out_dir.join(path))
+                            .and_then(|m| m.modified())
+                            .unwrap_or_else(|_| SystemTime::now())
+                    }
+                };
+                self.state.feeds.write().unwrap_or_else(|p| p.into_inner()).update(&files, changed_at);
+                let elapsed = started.elapsed();
+                metrics.builds.fetch_add(1, Ordering::Relaxed);
+                metrics.last_build_micros.store(elapsed.as_micros() as u64, Ordering::Relaxed);
+                metrics.posts.store(loaded.site.posts.len() as u64, Ordering::Relaxed);
+                metrics.post_errors.store(loaded.errors.len() as u64, Ordering::Relaxed);
+                tracing::info!(
+                    changed = cause,
+                    posts = loaded.site.posts.len(),
+                    broken = loaded.errors.len(),
+                    written = report.written.len(),
+                    unchanged = report.unchanged,
+                    removed = report.removed.len(),
+                    ms = format!("{:.1}", elapsed.as_secs_f64() * 1000.0),
+                    "rebuilt"
+                );
+            }
+            Err(e) => {
+                metrics.build_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(error = %e, "build failed; the last good feeds stay in place");
+            }
+        }
+        self.next_publication = loaded.site.next_publication;
+    }
+}

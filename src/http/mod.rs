@@ -1,0 +1,111 @@
+//! HTTP (axum): the feeds, the subscription flow, the digest archive, health and metrics.
+//!
+//! Each file owns one endpoint family: `feeds.rs` (conditional GETs of the feeds),
+//! `subscription.rs` (subscribe, confirm, unsubscribe), `status.rs` (health, metrics,
+//! archive), `pages.rs` (the HTML pages), `rate_limit.rs`. [`serve`] takes a bound listener, so
+//! tests and the daemon can listen on port 0. Request bodies are limited to [`BODY_LIMIT`].
+
+mod feeds;
+mod pages;
+mod rate_limit;
+mod status;
+mod subscription;
+
+pub use feeds::FeedCache;
+pub use rate_limit::RateLimiter;
+pub use status::Metrics;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::get;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::digest::Mailer;
+use crate::mail::Transport;
+use crate::store::Store;
+
+/// Largest request body accepted.
+pub const BODY_LIMIT: usize = 16 * 1024;
+
+/// What the handlers share; the daemon swaps the config, mailer and feeds on reload.
+pub struct AppState {
+    pub root: PathBuf,
+    pub config: RwLock<Arc<Config>>,
+    pub mailer: RwLock<Arc<Mailer>>,
+    pub transport: RwLock<Arc<Transport>>,
+    pub store: Mutex<Store>,
+    pub feeds: RwLock<FeedCache>,
+    pub metrics: Metrics,
+    pub limiter: RateLimiter,
+}
+
+impl AppState {
+    pub fn config(&self) -> Arc<Config> {
+        Arc::clone(&self.config.read().unwrap_or_else(|p| p.into_inner()))
+    }
+    pub fn mailer(&self) -> Arc<Mailer> {
+        Arc::clone(&self.mailer.read().unwrap_or_else(|p| p.into_inner()))
+    }
+    pub fn transport(&self) -> Arc<Transport> {
+        Arc::clone(&self.transport.read().unwrap_or_else(|p| p.into_inner()))
+    }
+    pub fn store(&self) -> MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/healthz", get(status::healthz))
+        .route("/metrics", get(status::metrics))
+        .route("/digests/{id}", get(status::archive))
+        .route("/subscribe", get(subscription::form).post(subscription::subscribe))
+        .route("/confirm/{token}", get(subscription::confirm_page).post(subscription::confirm))
+        .route("/unsubscribe/{token}", get(subscription::unsubscribe_page).post(subscription::unsubscribe))
+        .fallback(feeds::serve)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn(log_errors))
+        .with_state(state)
+}
+
+/// One log line per request that ends in an error status.
+async fn log_errors(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    let status = response.status();
+    if status.is_server_error() {
+        tracing::error!(%method, path = %redact(&path), status = status.as_u16(), "HTTP error");
+    } else if status.is_client_error() {
+        tracing::warn!(%method, path = %redact(&path), status = status.as_u16(), "HTTP client error");
+    }
+    response
+}
+
+/// Paths carry tokens; logs show only their first characters.
+fn redact(path: &str) -> String {
+    for prefix in ["/confirm/", "/unsubscribe/"] {
+        if let Some(token) = path.strip_prefix(prefix) {
+            return format!("{prefix}{}…", token.chars().take(4).collect::<String>());
+        }
+    }
+    path.to_owned()
+}
+
+/// Serves until `shutdown` resolves, then finishes the requests in flight.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+}

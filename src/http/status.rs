@@ -1,0 +1,93 @@
+//! `GET /healthz`, `GET /metrics` (Prometheus text exposition format 0.0.4) and
+//! `GET /digests/{id}`, the archived "view in browser" page of an issue.
+
+use std::fmt::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+
+use super::AppState;
+
+/// Counters the daemon keeps about its builds.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub builds: AtomicU64,
+    pub build_failures: AtomicU64,
+    /// Duration of the last build, in microseconds.
+    pub last_build_micros: AtomicU64,
+    pub posts: AtomicU64,
+    pub post_errors: AtomicU64,
+}
+
+pub async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let m = &state.metrics;
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, samples: &[(String, f64)]| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (labels, value) in samples {
+            let _ = writeln!(out, "{name}{labels} {value}");
+        }
+    };
+    let get = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64;
+    metric("kurier_builds_total", "counter", "Feed builds since start.", &[(String::new(), get(&m.builds))]);
+    metric(
+        "kurier_build_failures_total",
+        "counter",
+        "Builds that kept the last good feeds.",
+        &[(String::new(), get(&m.build_failures))],
+    );
+    metric(
+        "kurier_build_duration_seconds",
+        "gauge",
+        "Duration of the last build.",
+        &[(String::new(), get(&m.last_build_micros) / 1e6)],
+    );
+    metric("kurier_posts", "gauge", "Published posts.", &[(String::new(), get(&m.posts))]);
+    metric(
+        "kurier_post_errors",
+        "gauge",
+        "Posts left out because they are broken.",
+        &[(String::new(), get(&m.post_errors))],
+    );
+    let (subscribers, deliveries) = {
+        let store = state.store();
+        (store.count_by_status(), store.delivery_totals())
+    };
+    match (subscribers, deliveries) {
+        (Ok(subscribers), Ok(deliveries)) => {
+            let samples: Vec<(String, f64)> =
+                subscribers.iter().map(|(status, n)| (format!("{{status=\"{status}\"}}"), *n as f64)).collect();
+            metric("kurier_subscribers", "gauge", "Subscribers by status.", &samples);
+            let samples: Vec<(String, f64)> = crate::store::DeliveryState::ALL
+                .iter()
+                .map(|state| (format!("{{state=\"{state}\"}}"), deliveries.get(state).copied().unwrap_or(0) as f64))
+                .collect();
+            metric("kurier_deliveries", "gauge", "Deliveries of every issue by state.", &samples);
+        }
+        (Err(e), _) | (_, Err(e)) => tracing::error!(error = %e, "metrics: cannot read the store"),
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response()
+}
+
+pub async fn archive(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+    let Ok(id) = id.parse::<i64>() else { return super::pages::not_found(&state) };
+    let issue = state.store().issue(id);
+    match issue {
+        Ok(Some(issue)) => match issue.archive_html {
+            Some(html) if !html.is_empty() => (StatusCode::OK, Html(html)).into_response(),
+            _ => super::pages::not_found(&state),
+        },
+        Ok(None) => super::pages::not_found(&state),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read an issue");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
+}

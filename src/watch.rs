@@ -1,0 +1,153 @@
+//! notify events → "these files changed".
+//!
+//! The site's folders are watched (`content/` and `templates/` recursively, the site root for
+//! `kurier.toml`), never single files: editors save by writing a temporary file and renaming it
+//! over the post, which replaces the inode a single-file watch would follow. Events are
+//! debounced by notify-debouncer-full (a burst of events within [`DEBOUNCE`] is one batch, with
+//! renames paired up), then reduced to what a rebuild needs: the post files that changed,
+//! whether templates or `kurier.toml` changed. Swap files, backups (`post.md~`, `.post.md.swp`,
+//! `4913`) and anything outside those places (`public/`, `subscribers/`) are ignored, so an
+//! editor's save is one rebuild and the daemon's own writes are none.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use notify::RecursiveMode;
+use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
+use tokio::sync::mpsc;
+
+use crate::config::CONFIG_FILE;
+use crate::render::TEMPLATES_DIR;
+use crate::site::{CONTENT_DIR, is_post_file};
+
+/// Events closer together than this are one batch.
+pub const DEBOUNCE: Duration = Duration::from_millis(120);
+
+/// What a batch of events changed, relative to the site root.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Changes {
+    pub posts: BTreeSet<PathBuf>,
+    /// A folder below `content/` appeared or moved in: read every post again.
+    pub rescan: bool,
+    /// Vanished paths without an extension below `content/`: a removed folder (whose posts go
+    /// with it) or an editor's probe file (vim's `4913`); the cache can tell which.
+    pub vanished: BTreeSet<PathBuf>,
+    pub templates: bool,
+    pub config: bool,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.posts.is_empty() && !self.rescan && self.vanished.is_empty() && !self.templates && !self.config
+    }
+}
+
+/// The running watcher; dropping it stops watching.
+pub struct Watcher {
+    _debouncer: Debouncer<notify::RecommendedWatcher, RecommendedCache>,
+}
+
+/// Watches the site at `root` (which must be canonical) and sends each non-empty batch.
+pub fn start(root: &Path) -> notify::Result<(Watcher, mpsc::UnboundedReceiver<Changes>)> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let base = root.to_owned();
+    let mut debouncer = new_debouncer(DEBOUNCE, None, move |result: DebounceEventResult| match result {
+        Ok(events) => {
+            // Reading files (ours included) makes access events, and atime updates metadata
+            // events: neither changes anything.
+            let paths = events.iter().filter(|e| changes_content(&e.event.kind)).flat_map(|e| e.event.paths.iter());
+            let changes = classify(&base, paths);
+            if !changes.is_empty() {
+                let _ = tx.send(changes);
+            }
+        }
+        Err(errors) => {
+            for error in errors {
+                tracing::error!(%error, "file watcher error");
+            }
+        }
+    })?;
+    debouncer.watch(root, RecursiveMode::NonRecursive)?;
+    for dir in [CONTENT_DIR, TEMPLATES_DIR] {
+        let path = root.join(dir);
+        if path.is_dir() {
+            debouncer.watch(&path, RecursiveMode::Recursive)?;
+        }
+    }
+    Ok((Watcher { _debouncer: debouncer }, rx))
+}
+
+fn changes_content(kind: &notify::EventKind) -> bool {
+    use notify::EventKind;
+    use notify::event::ModifyKind;
+    !matches!(kind, EventKind::Access(_) | EventKind::Modify(ModifyKind::Metadata(_)))
+}
+
+/// Reduces event paths to [`Changes`].
+pub fn classify<'a>(root: &Path, paths: impl IntoIterator<Item = &'a PathBuf>) -> Changes {
+    let mut changes = Changes::default();
+    for path in paths {
+        let Ok(relative) = path.strip_prefix(root) else { continue };
+        let mut parts = relative.components();
+        let first = parts.next().and_then(|c| c.as_os_str().to_str()).unwrap_or_default();
+        let rest = parts.as_path();
+        match first {
+            CONFIG_FILE if rest.as_os_str().is_empty() => changes.config = true,
+            CONTENT_DIR => {
+                if is_post_file(relative) {
+                    changes.posts.insert(relative.to_owned());
+                } else if path.is_dir() || rest.as_os_str().is_empty() {
+                    changes.rescan = true;
+                } else if !path.exists() && path.extension().is_none() {
+                    changes.vanished.insert(relative.to_owned());
+                }
+            }
+            TEMPLATES_DIR => {
+                let name = relative.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+                if rest.as_os_str().is_empty() || name.ends_with(".html") || name.ends_with(".txt") {
+                    changes.templates = true;
+                }
+            }
+            _ => {}
+        }
+    }
+    changes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_editor_save_is_one_post_change_and_leftovers_are_ignored() {
+        let root = Path::new("/site");
+        let paths: Vec<PathBuf> = [
+            "/site/content/.post.md.swp",
+            "/site/content/4913",
+            "/site/content/post.md~",
+            "/site/content/.post.md.tmp",
+            "/site/content/post.md",
+            "/site/public/rss.xml",
+            "/site/subscribers/kurier.sqlite-wal",
+            "/elsewhere/content/x.md",
+        ]
+        .iter()
+        .map(PathBuf::from)
+        .collect();
+        let changes = classify(root, &paths);
+        assert_eq!(changes.posts, BTreeSet::from([PathBuf::from("content/post.md")]));
+        assert!(!changes.rescan && !changes.templates && !changes.config);
+        assert_eq!(changes.vanished, BTreeSet::from([PathBuf::from("content/4913")]));
+    }
+
+    #[test]
+    fn templates_and_config_are_noticed() {
+        let root = Path::new("/site");
+        let paths = [PathBuf::from("/site/templates/digest.html"), PathBuf::from("/site/kurier.toml")];
+        let changes = classify(root, &paths);
+        assert!(changes.templates && changes.config && changes.posts.is_empty());
+        let changes = classify(root, &[PathBuf::from("/site/templates/notes.md")]);
+        assert!(changes.is_empty());
+    }
+}
