@@ -71,6 +71,8 @@ pub async fn run(root: &Path) -> anyhow::Result<()> {
         metrics: Metrics::default(),
         limiter: RateLimiter::default(),
     });
+    // Watch before the first build, so that no save after it goes unnoticed.
+    let (_watcher, mut changes) = crate::watch::start(&root).context("cannot watch the site's folders")?;
     let mut daemon = Daemon {
         root: root.clone(),
         config: Arc::clone(&config),
@@ -96,7 +98,6 @@ pub async fn run(root: &Path) -> anyhow::Result<()> {
         }
     };
     let server = tokio::spawn(http::serve(listener, Arc::clone(&state), http_stop));
-    let (_watcher, mut changes) = crate::watch::start(&root).context("cannot watch the site's folders")?;
 
     let mut digest_task: Option<JoinHandle<()>> = None;
     let mut last_run = daemon.last_run()?;
@@ -145,10 +146,10 @@ pub async fn run(root: &Path) -> anyhow::Result<()> {
 
     tracing::info!("stopping: finishing the messages in flight and the open requests");
     let _ = stop_tx.send(true);
-    if let Some(task) = digest_task {
-        if tokio::time::timeout(STOP_DEADLINE, task).await.is_err() {
-            tracing::warn!("the digest did not stop in time; its pending deliveries resume at the next start");
-        }
+    if let Some(task) = digest_task
+        && tokio::time::timeout(STOP_DEADLINE, task).await.is_err()
+    {
+        tracing::warn!("the digest did not stop in time; its pending deliveries resume at the next start");
     }
     match tokio::time::timeout(STOP_DEADLINE, server).await {
         Ok(Ok(Ok(()))) => {}

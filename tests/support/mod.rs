@@ -2,6 +2,7 @@
 //! `kurier` binary, third-party feed parsers.
 #![allow(dead_code)]
 
+pub mod daemon;
 pub mod smtp;
 
 use std::path::{Path, PathBuf};
@@ -73,9 +74,13 @@ impl TempSite {
         self.command(args, env).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("the kurier binary starts")
     }
 
+    pub fn command_for(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
+        self.command(args, env)
+    }
+
     fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_kurier"));
-        command.arg("--root").arg(self.root()).args(args).env("RUST_LOG", "warn");
+        command.arg("--root").arg(self.root()).args(args).env("RUST_LOG", "warn").env_remove("KURIER_SMTP_URL");
         for (key, value) in env {
             command.env(key, value);
         }

@@ -1,0 +1,379 @@
+//! `kurier run` as operators run it: the real binary on a temporary site and a free port,
+//! talked to over HTTP, its files edited, stopped with SIGTERM; mail into aiosmtpd.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use support::TempSite;
+use support::daemon::Daemon;
+use support::smtp::Sink;
+
+const SECRET: &str = "test-secret-do-not-use";
+
+/// The digest fixture listening on a free port, with `active` active subscribers.
+fn site(active: usize) -> TempSite {
+    let site = TempSite::fixture("digest");
+    let config = site.read("kurier.toml");
+    site.write("kurier.toml", &format!("{config}\n[http]\nlisten = \"127.0.0.1:0\"\n"));
+    if active > 0 {
+        let rows: Vec<String> =
+            (1..=active).map(|i| format!("reader{i:03}@example.org,Czytelnik {i},active")).collect();
+        site.write("list.csv", &format!("email,name,status\n{}\n", rows.join("\n")));
+        site.kurier(&["subscribers", "import", site.path("list.csv").to_str().unwrap()]).expect_code(0);
+    }
+    site
+}
+
+fn start(site: &TempSite, sink: &Sink) -> Daemon {
+    Daemon::start(site, &[("KURIER_SMTP_URL", &sink.url()), ("KURIER_SECRET", SECRET)])
+}
+
+fn set_schedule(site: &TempSite, schedule: &str) {
+    let config: String =
+        site.read("kurier.toml").lines().filter(|l| !l.starts_with("schedule =")).map(|l| format!("{l}\n")).collect();
+    site.write("kurier.toml", &config.replace("max_posts = 10", &format!("max_posts = 10\nschedule = \"{schedule}\"")));
+}
+
+fn per_recipient(sink: &Sink) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for message in sink.messages() {
+        *counts.entry(message.recipient().to_owned()).or_default() += 1;
+    }
+    counts
+}
+
+#[test]
+fn a_new_post_is_served_within_a_second_and_an_editor_save_is_one_rebuild() {
+    let site = site(0);
+    let sink = Sink::start();
+    let daemon = start(&site, &sink);
+    assert!(daemon.get("/atom.xml").text().contains("Trzeci wpis: oddech"));
+
+    site.write("content/2026-05-01-nowy.md", "+++\ntitle = \"Nowy wpis z demona\"\ndate = 2026-05-01\n+++\nTreść.\n");
+    let took = daemon.wait_for_body("/atom.xml", "Nowy wpis z demona", Duration::from_secs(5)).expect("never served");
+    eprintln!("save -> served atom.xml: {} ms", took.as_millis());
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+
+    // An editor's save: swap file, backup, a temporary file renamed over the post.
+    std::thread::sleep(Duration::from_millis(400));
+    let before = daemon.metric("kurier_builds_total");
+    let post = site.read("content/2026-05-01-nowy.md");
+    site.write("content/.2026-05-01-nowy.md.swp", "swap");
+    site.write("content/2026-05-01-nowy.md~", &post);
+    site.write("content/.nowy.tmp", &post.replace("Nowy wpis z demona", "Poprawiony wpis z demona"));
+    std::fs::rename(site.path("content/.nowy.tmp"), site.path("content/2026-05-01-nowy.md")).unwrap();
+    site.remove("content/.2026-05-01-nowy.md.swp");
+    daemon.wait_for_body("/atom.xml", "Poprawiony wpis z demona", Duration::from_secs(5)).expect("edit never served");
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(daemon.metric("kurier_builds_total"), before + 1.0, "logs:\n{}", daemon.logs());
+    assert!(daemon.logs().contains("rebuilt changed=\"content/2026-05-01-nowy.md\""), "{}", daemon.logs());
+}
+
+#[test]
+fn a_broken_post_is_logged_and_the_others_stay_served() {
+    let site = site(0);
+    let sink = Sink::start();
+    let daemon = start(&site, &sink);
+    site.write("content/2026-05-02-zepsuty.md", "+++\ntitle = \"Zepsuty\"\ndate = \"jutro\"\n+++\nx\n");
+    assert!(
+        daemon.wait_for_log("content/2026-05-02-zepsuty.md:3: date: `jutro` is not a date", 1, Duration::from_secs(5)),
+        "{}",
+        daemon.logs()
+    );
+    let atom = daemon.get("/atom.xml").text();
+    for title in ["Pierwszy wpis", "Drugi wpis", "Trzeci wpis"] {
+        assert!(atom.contains(title), "{title} missing");
+    }
+    assert!(!atom.contains("Zepsuty"));
+    assert_eq!(daemon.metric("kurier_post_errors"), 1.0);
+}
+
+#[test]
+fn a_broken_config_on_reload_is_logged_and_the_last_good_one_kept() {
+    let site = site(0);
+    let sink = Sink::start();
+    let daemon = start(&site, &sink);
+    let config = site.read("kurier.toml");
+    site.write("kurier.toml", &config.replace("Fixture: Zażółć gęślą jaźń", "Nowy tytuł"));
+    daemon
+        .wait_for_body("/rss.xml", "<title>Nowy tytuł</title>", Duration::from_secs(5))
+        .expect("new title never served");
+    site.write("kurier.toml", &config.replace("timezone = \"Europe/Warsaw\"", "timezone = \"Mars/Olympus\""));
+    assert!(
+        daemon.wait_for_log("timezone: unknown time zone `Mars/Olympus`", 1, Duration::from_secs(5)),
+        "{}",
+        daemon.logs()
+    );
+    assert!(daemon.logs().contains("keeping the last good configuration"));
+    // Still serving, still with the last good title; a post edit still rebuilds with it.
+    site.write("content/2026-05-03-po-bledzie.md", "+++\ntitle = \"Po błędzie\"\ndate = 2026-05-03\n+++\nx\n");
+    daemon.wait_for_body("/rss.xml", "Po błędzie", Duration::from_secs(5)).expect("no rebuild after a config error");
+    assert!(daemon.get("/rss.xml").text().contains("<title>Nowy tytuł</title>"));
+    assert_eq!(daemon.get("/healthz").status, 200);
+}
+
+#[test]
+fn a_future_post_appears_by_itself_when_its_time_comes() {
+    let site = site(0);
+    let at = chrono::Utc::now() + chrono::Duration::seconds(3);
+    site.write(
+        "content/przyszly.md",
+        &format!("+++\ntitle = \"Wpis z przyszłości\"\ndate = \"{}\"\n+++\nx\n", at.to_rfc3339()),
+    );
+    let sink = Sink::start();
+    let daemon = start(&site, &sink);
+    assert!(!daemon.get("/atom.xml").text().contains("Wpis z przyszłości"));
+    let took =
+        daemon.wait_for_body("/atom.xml", "Wpis z przyszłości", Duration::from_secs(10)).expect("never appeared");
+    assert!(chrono::Utc::now() >= at, "appeared before its time ({took:?})");
+    assert!(daemon.logs().contains("a scheduled post's time came"), "{}", daemon.logs());
+}
+
+#[test]
+fn feeds_answer_conditional_gets_with_304_gzip_on_request_and_nothing_else_from_disk() {
+    let site = site(0);
+    let sink = Sink::start();
+    let daemon = start(&site, &sink);
+    let first = daemon.get("/rss.xml");
+    assert_eq!(first.status, 200);
+    assert_eq!(first.header("content-type"), Some("application/rss+xml; charset=utf-8"));
+    let etag = first.header("etag").unwrap().to_owned();
+    let last_modified = first.header("last-modified").unwrap().to_owned();
+    assert_eq!(daemon.request("GET", "/rss.xml", &[("If-None-Match", &etag)], None).status, 304);
+    assert_eq!(daemon.request("GET", "/rss.xml", &[("If-Modified-Since", &last_modified)], None).status, 304);
+    assert_eq!(daemon.request("GET", "/rss.xml", &[("If-None-Match", "\"stale\"")], None).status, 200);
+    let head = daemon.request("HEAD", "/atom.xml", &[], None);
+    assert_eq!((head.status, head.body.len()), (200, 0));
+
+    let gzipped = daemon.request("GET", "/feed.json", &[("Accept-Encoding", "gzip")], None);
+    assert_eq!(gzipped.header("content-encoding"), Some("gzip"));
+    let mut plain = Vec::new();
+    flate2::read::GzDecoder::new(&gzipped.body[..]).read_to_end(&mut plain).unwrap();
+    assert_eq!(plain, daemon.get("/feed.json").body);
+    assert_eq!(daemon.get("/tags/stres/atom.xml").status, 200);
+
+    for path in [
+        "/../kurier.toml",
+        "/kurier.toml",
+        "/tags/../kurier.toml",
+        "/%2e%2e/kurier.toml",
+        "/subscribers/kurier.sqlite",
+        "/public/rss.xml",
+    ] {
+        let reply = daemon.request("GET", path, &[], None);
+        assert_eq!(reply.status, 404, "{path}");
+        assert!(!reply.text().contains("base_url"), "{path} leaked the config");
+    }
+    // The ETag changes with the feed, and only then.
+    site.write("content/2026-05-04-zmiana.md", "+++\ntitle = \"Zmiana\"\ndate = 2026-05-04\n+++\nx\n");
+    daemon.wait_for_body("/rss.xml", "Zmiana", Duration::from_secs(5)).unwrap();
+    assert_eq!(daemon.request("GET", "/rss.xml", &[("If-None-Match", &etag)], None).status, 200);
+}
+
+/// The confirmation link of the last mail to `address` in the sink.
+fn confirmation_path(sink: &Sink, address: &str) -> String {
+    let message = sink.messages().into_iter().rev().find(|m| m.recipient() == address).expect("no confirmation mail");
+    let text = message.parsed().body_text(0).unwrap().into_owned();
+    let url = text.split_whitespace().find(|w| w.contains("/confirm/")).unwrap().to_owned();
+    url.strip_prefix("https://digest.example.org").unwrap().to_owned()
+}
+
+fn status_of(site: &TempSite, address: &str) -> String {
+    let list = site.kurier(&["subscribers", "list"]).expect_code(0).stdout();
+    list.lines().find(|l| l.starts_with(address)).map(|l| l.split('\t').nth(1).unwrap().to_owned()).unwrap_or_default()
+}
+
+#[test]
+fn double_opt_in_mails_a_link_whose_get_shows_a_page_and_whose_post_confirms() {
+    let site = site(0);
+    let sink = Sink::start();
+    let daemon = start(&site, &sink);
+    let reply =
+        daemon.post("/subscribe", "application/x-www-form-urlencoded", "email=Ola%40example.org&name=Ola+Nowak");
+    assert_eq!(reply.status, 202, "{}", reply.text());
+    assert!(reply.text().contains("Sprawdź skrzynkę"), "{}", reply.text());
+    assert_eq!(status_of(&site, "Ola@example.org"), "pending");
+    assert!(sink.wait_for(1, Duration::from_secs(5)));
+    let mail = sink.messages().remove(0);
+    assert_eq!(mail.recipient(), "Ola@example.org");
+    assert_eq!(mail.parsed().subject(), Some("Potwierdź zapis na newsletter: Fixture: Zażółć gęślą jaźń"));
+
+    let path = confirmation_path(&sink, "Ola@example.org");
+    let page = daemon.get(&path);
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains("<form method=\"post\""), "{}", page.text());
+    assert_eq!(status_of(&site, "Ola@example.org"), "pending", "a GET (a link scanner) must not confirm");
+    let confirmed = daemon.post(&path, "application/x-www-form-urlencoded", "");
+    assert_eq!(confirmed.status, 200);
+    assert!(confirmed.text().contains("Zapis potwierdzony"), "{}", confirmed.text());
+    assert_eq!(status_of(&site, "Ola@example.org"), "active");
+
+    // JSON works too; an already active address gets the same answer and no new mail.
+    let reply = daemon.post("/subscribe", "application/json", &json!({"email": "ola@EXAMPLE.org"}).to_string());
+    assert_eq!(reply.status, 202);
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&reply.body).unwrap()["status"], "pending");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(sink.count(), 1);
+    let reply = daemon.post("/subscribe", "application/json", &json!({"email": "nie adres"}).to_string());
+    assert_eq!(reply.status, 400);
+}
+
+#[test]
+fn forged_and_expired_tokens_answer_4xx_and_change_nothing() {
+    let site = site(1);
+    let sink = Sink::start();
+    let daemon = start(&site, &sink);
+    let tokens = kurier::mail::Tokens::new(SECRET.as_bytes());
+    let real = tokens.unsubscribe(1);
+    let forged = format!("2.{}", real.split_once('.').unwrap().1);
+    for path in [format!("/unsubscribe/{forged}"), "/unsubscribe/x".into(), format!("/confirm/{real}")] {
+        assert_eq!(daemon.get(&path).status, 400, "GET {path}");
+        assert_eq!(
+            daemon.post(&path, "application/x-www-form-urlencoded", "List-Unsubscribe=One-Click").status,
+            400,
+            "POST {path}"
+        );
+    }
+    let expired = tokens.confirm(1, chrono::Utc::now() - chrono::Duration::hours(1));
+    assert_eq!(daemon.post(&format!("/confirm/{expired}"), "text/plain", "").status, 410);
+    assert_eq!(status_of(&site, "reader001@example.org"), "active");
+    assert_eq!(daemon.metric("kurier_subscribers{status=\"active\"}"), 1.0);
+    assert_eq!(daemon.metric("kurier_subscribers{status=\"unsubscribed\"}"), 0.0);
+}
+
+#[test]
+fn one_click_unsubscribe_from_a_real_digest_and_the_next_digest_skips_them() {
+    let site = site(3);
+    let sink = Sink::start();
+    let daemon = start(&site, &sink);
+    site.kurier_env(&["digest", "send"], &[("KURIER_SMTP_URL", &sink.url()), ("KURIER_SECRET", SECRET)]).expect_code(0);
+    let digest = sink.messages().into_iter().find(|m| m.recipient() == "reader002@example.org").unwrap();
+    let header = digest.parsed().header_raw("List-Unsubscribe").unwrap().trim().to_owned();
+    let url = header.trim_start_matches('<').trim_end_matches('>');
+    let path = url.strip_prefix("https://digest.example.org").unwrap();
+    // RFC 8058: a POST with exactly this body, no cookies, no session.
+    let reply = daemon.post(path, "application/x-www-form-urlencoded", "List-Unsubscribe=One-Click");
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(status_of(&site, "reader002@example.org"), "unsubscribed");
+    // The archived issue the digest links to is served.
+    let archive = daemon.get("/digests/1");
+    assert_eq!(archive.status, 200);
+    assert!(archive.text().contains("Trzeci wpis: oddech") && !archive.text().contains("/unsubscribe/"));
+    assert_eq!(daemon.get("/digests/99").status, 404);
+
+    site.write("content/2026-06-01-nowy.md", "+++\ntitle = \"Po wypisaniu\"\ndate = 2026-06-01\n+++\nx\n");
+    site.kurier_env(&["digest", "send"], &[("KURIER_SMTP_URL", &sink.url()), ("KURIER_SECRET", SECRET)]).expect_code(0);
+    let counts = per_recipient(&sink);
+    assert_eq!(counts["reader001@example.org"], 2);
+    assert_eq!(counts["reader003@example.org"], 2);
+    assert_eq!(counts["reader002@example.org"], 1, "the unsubscribed reader got the next digest");
+}
+
+#[test]
+fn subscribe_is_rate_limited_and_bodies_are_size_limited() {
+    let site = site(0);
+    let sink = Sink::start();
+    let daemon = start(&site, &sink);
+    let statuses: Vec<u16> = (0..4)
+        .map(|_| daemon.post("/subscribe", "application/x-www-form-urlencoded", "email=spam%40example.org").status)
+        .collect();
+    assert_eq!(statuses, [202, 202, 202, 429]);
+    let big = format!("email=a%40example.org&name={}", "x".repeat(64 * 1024));
+    assert_eq!(daemon.post("/subscribe", "application/x-www-form-urlencoded", &big).status, 413);
+    // Per client: ten addresses from one client, then no more.
+    let statuses: Vec<u16> = (0..8)
+        .map(|i| {
+            daemon.post("/subscribe", "application/x-www-form-urlencoded", &format!("email=k{i}%40example.org")).status
+        })
+        .collect();
+    assert_eq!(statuses.iter().filter(|&&s| s == 429).count(), 2, "{statuses:?}");
+}
+
+#[test]
+fn a_per_second_schedule_sends_one_issue_per_due_run_and_none_when_nothing_is_new() {
+    let site = site(3);
+    set_schedule(&site, "*/2 * * * * *");
+    let sink = Sink::start();
+    let daemon = start(&site, &sink);
+    assert!(daemon.wait_for_log("digest: nothing new, skipped", 2, Duration::from_secs(15)), "{}", daemon.logs());
+    assert_eq!(sink.count(), 3, "one issue to each of the 3 subscribers");
+    site.write("content/2026-06-02-harmonogram.md", "+++\ntitle = \"Z harmonogramu\"\ndate = 2026-06-02\n+++\nx\n");
+    assert!(sink.wait_for(6, Duration::from_secs(10)));
+    assert!(daemon.wait_for_log("digest: nothing new, skipped", 3, Duration::from_secs(15)));
+    let status = site.kurier(&["digest", "status"]).expect_code(0).stdout();
+    let sent: Vec<&str> = status.lines().filter(|l| l.contains(" sent ")).collect();
+    assert_eq!(sent.len(), 2, "{status}");
+    assert_eq!(sink.count(), 6);
+    // Issues are created one per due run: never two within one two-second period.
+    let times: Vec<chrono::DateTime<chrono::Utc>> = status
+        .lines()
+        .filter(|l| l.starts_with("issue "))
+        .map(|l| l.split(' ').nth(3).unwrap().parse().unwrap())
+        .collect();
+    for pair in times.windows(2) {
+        assert!(pair[0] - pair[1] >= chrono::Duration::milliseconds(1500), "{status}");
+    }
+}
+
+#[test]
+fn sigterm_mid_send_exits_0_and_the_next_start_resumes_without_extra_duplicates() {
+    let subscribers = 150;
+    let site = site(subscribers);
+    set_schedule(&site, "* * * * * *");
+    let sink = Sink::start();
+    sink.set_rules(json!({"data_delay_ms": 30}));
+    let daemon = start(&site, &sink);
+    assert!(sink.wait_for(20, Duration::from_secs(30)), "the digest never started");
+    let started = Instant::now();
+    let status = daemon.terminate(Duration::from_secs(20));
+    assert!(status.success(), "exit status {status:?}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let after_stop = sink.count();
+    assert!(after_stop < subscribers, "the whole issue went out before the stop");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(sink.count(), after_stop, "mail went out after exit");
+
+    sink.set_rules(json!({}));
+    set_schedule(&site, "0 0 0 1 1 *");
+    let daemon = start(&site, &sink);
+    assert!(sink.wait_for(subscribers, Duration::from_secs(30)), "the issue was not resumed: {}", daemon.logs());
+    assert!(daemon.wait_for_log("digest run done", 1, Duration::from_secs(10)));
+    let counts = per_recipient(&sink);
+    assert_eq!(counts.len(), subscribers);
+    let duplicates: usize = counts.values().map(|n| n - 1).sum();
+    assert!(duplicates <= 4, "{duplicates} duplicates");
+}
+
+#[test]
+fn health_metrics_and_logs_without_secrets() {
+    let site = site(2);
+    let sink = Sink::start();
+    let daemon = Daemon::start(
+        &site,
+        &[
+            ("KURIER_SMTP_URL", &format!("smtp://kurier@127.0.0.1:{}", sink.port)),
+            ("KURIER_SMTP_PASSWORD", "bardzo-tajne-haslo"),
+            ("KURIER_SECRET", SECRET),
+        ],
+    );
+    assert_eq!(daemon.get("/healthz").text(), "ok\n");
+    let metrics = daemon.get("/metrics");
+    assert_eq!(metrics.header("content-type"), Some("text/plain; version=0.0.4; charset=utf-8"));
+    assert!(daemon.metric("kurier_builds_total") >= 1.0);
+    assert!(daemon.metric("kurier_build_duration_seconds") > 0.0);
+    assert_eq!(daemon.metric("kurier_posts"), 3.0);
+    assert_eq!(daemon.metric("kurier_subscribers{status=\"active\"}"), 2.0);
+    assert_eq!(daemon.metric("kurier_deliveries{state=\"sent\"}"), 0.0);
+    daemon.get("/no-such-page");
+    daemon.post("/subscribe", "application/x-www-form-urlencoded", "email=x%40example.org");
+    let logs = daemon.logs();
+    assert!(logs.contains("rebuilt"), "{logs}");
+    assert!(logs.contains("HTTP client error") && logs.contains("status=404"), "{logs}");
+    for secret in ["bardzo-tajne-haslo", SECRET] {
+        assert!(!logs.contains(secret), "{secret} in the logs:\n{logs}");
+    }
+}

@@ -1,0 +1,165 @@
+//! `kurier run` as a real process: started on a free port, talked to over HTTP, stopped with a
+//! signal.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::TempSite;
+
+pub struct Daemon {
+    child: Option<Child>,
+    pub base: String,
+    logs: Arc<Mutex<String>>,
+    agent: ureq::Agent,
+}
+
+/// An HTTP response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+impl Daemon {
+    /// Starts `kurier run` on the site; its `http.listen` must be `127.0.0.1:0`.
+    pub fn start(site: &TempSite, env: &[(&str, &str)]) -> Daemon {
+        let mut env: Vec<(&str, &str)> = env.to_vec();
+        env.push(("RUST_LOG", "info"));
+        let mut command = site.command_for(&["run"], &env);
+        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("kurier run starts");
+        let logs = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = Arc::clone(&logs);
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stderr);
+            let mut line = String::new();
+            while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+                sink.lock().unwrap().push_str(&line);
+                line.clear();
+            }
+        });
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        stdout.read_line(&mut first).unwrap();
+        std::thread::spawn(move || {
+            let mut rest = Vec::new();
+            let _ = stdout.read_to_end(&mut rest);
+        });
+        let base = first
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("kurier run said {first:?}; logs:\n{}", logs.lock().unwrap()))
+            .trim_end_matches('/')
+            .to_owned();
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(20)))
+            .build()
+            .into();
+        Daemon { child: Some(child), base, logs, agent }
+    }
+
+    pub fn logs(&self) -> String {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// Waits until the logs contain `needle` `times` times; says whether they did.
+    pub fn wait_for_log(&self, needle: &str, times: usize, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.logs().matches(needle).count() >= times {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    pub fn get(&self, path: &str) -> Reply {
+        self.request("GET", path, &[], None)
+    }
+
+    pub fn post(&self, path: &str, content_type: &str, body: &str) -> Reply {
+        self.request("POST", path, &[("Content-Type", content_type)], Some(body.as_bytes()))
+    }
+
+    pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Reply {
+        let url = format!("{}{path}", self.base);
+        let mut builder = ureq::http::Request::builder().method(method).uri(&url);
+        for (k, v) in headers {
+            builder = builder.header(*k, *v);
+        }
+        let request = builder.body(body.map(<[u8]>::to_vec).unwrap_or_default()).unwrap();
+        let mut response = self.agent.run(request).unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned()))
+            .collect();
+        let body = response.body_mut().with_config().limit(50 * 1024 * 1024).read_to_vec().unwrap_or_default();
+        Reply { status, headers, body }
+    }
+
+    /// A sample of `/metrics`, e.g. `kurier_builds_total` or `kurier_subscribers{status="active"}`.
+    pub fn metric(&self, name: &str) -> f64 {
+        let text = self.get("/metrics").text();
+        text.lines()
+            .find_map(|line| line.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+            .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    /// Polls `path` until its body contains `needle`; returns how long that took.
+    pub fn wait_for_body(&self, path: &str, needle: &str, timeout: Duration) -> Option<Duration> {
+        let started = Instant::now();
+        while started.elapsed() < timeout {
+            if self.get(path).text().contains(needle) {
+                return Some(started.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+
+    /// Sends SIGTERM and waits (at most `timeout`) for the process to exit.
+    pub fn terminate(mut self, timeout: Duration) -> ExitStatus {
+        let mut child = self.child.take().unwrap();
+        let status = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("kurier run did not exit within {timeout:?} of SIGTERM; logs:\n{}", self.logs());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
