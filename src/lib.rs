@@ -18,10 +18,15 @@
 //! | [`render`] | Tera: built-in and site templates, localized dates and plurals |
 //! | [`mail`] | lettre only: messages, list headers, DKIM, SMTP connections, transports, tokens |
 //! | [`digest`] | which posts (`compose`, pure), the rendered issue (`content`), the delivery engine (`send`) |
+//! | [`schedule`] | cron expression + time zone → fire times, across DST; the missed-run rule |
+//! | [`watch`] | notify events → "these files changed" |
+//! | [`http`] | axum: feeds with conditional GETs, subscribe/confirm/unsubscribe, archive, health, metrics |
+//! | [`daemon`] | `kurier run`: wiring of build, watcher, scheduler and server; shutdown |
 //! | [`shutdown`] | SIGINT/SIGTERM |
 //!
 //! `config` ← `site` ← `feed` ← `publish`; `site` ← `digest::compose`;
-//! `store`, `render`, `mail` ← `digest`. `init` stands alone.
+//! `store`, `render`, `mail` ← `digest` ← `http` ← `daemon`; `schedule`, `watch` ← `daemon`.
+//! `init` stands alone.
 
 pub mod config;
 pub mod daemon;

@@ -377,3 +377,33 @@ fn health_metrics_and_logs_without_secrets() {
         assert!(!logs.contains(secret), "{secret} in the logs:\n{logs}");
     }
 }
+
+#[test]
+fn runs_missed_while_down_are_sent_once_at_start_up() {
+    let site = site(2);
+    set_schedule(&site, "0 0 0 * * *");
+    // The daemon last fired four days ago: three midnights were missed.
+    {
+        let store = kurier::store::Store::open_dir(&site.path("subscribers")).unwrap();
+        let four_days_ago = chrono::Utc::now() - chrono::Duration::days(4);
+        store.set_meta("digest_last_run", &four_days_ago.to_rfc3339()).unwrap();
+    }
+    let sink = Sink::start();
+    let daemon = start(&site, &sink);
+    assert!(
+        daemon.wait_for_log("a digest run was missed while kurier was down", 1, Duration::from_secs(5)),
+        "{}",
+        daemon.logs()
+    );
+    assert!(daemon.wait_for_log("digest run done", 1, Duration::from_secs(10)), "{}", daemon.logs());
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(sink.count(), 2, "one issue, once");
+    let status = site.kurier(&["digest", "status"]).expect_code(0).stdout();
+    assert_eq!(status.lines().filter(|l| l.starts_with("issue ")).count(), 1, "{status}");
+    // A restart right after does not send it again.
+    drop(daemon);
+    let daemon = start(&site, &sink);
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(!daemon.logs().contains("was missed"), "{}", daemon.logs());
+    assert_eq!(sink.count(), 2);
+}
