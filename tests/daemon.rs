@@ -407,3 +407,13 @@ fn runs_missed_while_down_are_sent_once_at_start_up() {
     assert!(!daemon.logs().contains("was missed"), "{}", daemon.logs());
     assert_eq!(sink.count(), 2);
 }
+
+#[test]
+fn sigint_stops_an_idle_daemon_with_exit_0() {
+    let site = site(0);
+    let sink = Sink::start();
+    let daemon = start(&site, &sink);
+    assert_eq!(daemon.get("/healthz").status, 200);
+    let status = daemon.signal("-INT", Duration::from_secs(10));
+    assert!(status.success(), "{status:?}");
+}

@@ -137,9 +137,14 @@ impl Daemon {
     }
 
     /// Sends SIGTERM and waits (at most `timeout`) for the process to exit.
-    pub fn terminate(mut self, timeout: Duration) -> ExitStatus {
+    pub fn terminate(self, timeout: Duration) -> ExitStatus {
+        self.signal("-TERM", timeout)
+    }
+
+    /// Sends a signal (`-TERM`, `-INT`) and waits (at most `timeout`) for the process to exit.
+    pub fn signal(mut self, signal: &str, timeout: Duration) -> ExitStatus {
         let mut child = self.child.take().unwrap();
-        let status = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+        let status = std::process::Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap();
         assert!(status.success());
         let deadline = Instant::now() + timeout;
         loop {
