@@ -11,6 +11,20 @@ use std::borrow::Cow;
 use ammonia::{Builder, UrlRelative};
 use url::Url;
 
+/// Makes the link and image URLs of Markdown events absolute against `base`: for Markdown
+/// without raw HTML (see `markdown::is_plain`) this is all the sanitizer would change, and it
+/// costs a fraction of a sanitizer pass.
+pub fn absolutize_events(events: &mut [pulldown_cmark::Event<'_>], base: &Url) {
+    use pulldown_cmark::{Event, Tag};
+    for event in events {
+        if let Event::Start(Tag::Link { dest_url, .. } | Tag::Image { dest_url, .. }) = event
+            && let Ok(url) = base.join(dest_url)
+        {
+            *dest_url = url.to_string().into();
+        }
+    }
+}
+
 /// Sanitizes `html` and makes its URLs absolute against `base` (the post's permalink).
 pub fn clean(html: &str, base: &Url) -> String {
     let filter_base = base.clone();

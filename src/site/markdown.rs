@@ -5,7 +5,7 @@
 //! a tag open — and because the related-post text (`related.rs`) is the text of those events.
 //! The HTML made here is not yet safe: `html.rs` sanitizes it and makes its links absolute.
 
-use pulldown_cmark::{Event, Options, Parser, TagEnd};
+use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
 
 /// The marker that ends a hand-chosen excerpt (Zola, Hugo and Jekyll all use it).
 pub const MORE_MARKER: &str = "<!-- more -->";
@@ -29,15 +29,57 @@ pub fn to_html<'a>(events: impl IntoIterator<Item = Event<'a>>) -> String {
 /// The readable text of events, one space between blocks, whitespace collapsed.
 pub fn plain_text<'a, 'e: 'a>(events: impl IntoIterator<Item = &'a Event<'e>>) -> String {
     let mut text = String::new();
+    // Whether a space is owed before the next word.
+    let mut space = false;
     for event in events {
-        match event {
-            Event::Text(t) | Event::Code(t) => text.push_str(t),
-            Event::SoftBreak | Event::HardBreak => text.push(' '),
-            Event::End(end) if is_block_end(end) => text.push(' '),
-            _ => {}
+        let piece: &str = match event {
+            Event::Text(t) | Event::Code(t) => t,
+            Event::SoftBreak | Event::HardBreak => {
+                space = true;
+                continue;
+            }
+            Event::End(end) if is_block_end(end) => {
+                space = true;
+                continue;
+            }
+            _ => continue,
+        };
+        if piece.is_empty() {
+            continue;
         }
+        space |= piece.starts_with(char::is_whitespace);
+        for word in piece.split_whitespace() {
+            if space && !text.is_empty() {
+                text.push(' ');
+            }
+            text.push_str(word);
+            space = true;
+        }
+        space = piece.ends_with(char::is_whitespace);
     }
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+    text
+}
+
+/// Whether the HTML of these events is safe as pulldown-cmark writes it, so the sanitizer can
+/// be skipped: no raw HTML (but the `<!-- more -->` marker), no footnotes (their links are
+/// written as bare fragments), and only link and image URLs of the schemes a sanitizer keeps.
+pub fn is_plain(events: &[Event<'_>]) -> bool {
+    events.iter().all(|event| match event {
+        Event::Html(html) | Event::InlineHtml(html) => html.trim() == MORE_MARKER,
+        Event::FootnoteReference(_) | Event::Start(Tag::FootnoteDefinition(_)) => false,
+        Event::Start(Tag::Link { dest_url, .. } | Tag::Image { dest_url, .. }) => is_safe_url(dest_url),
+        _ => true,
+    })
+}
+
+/// A relative URL, or an absolute one of a harmless scheme.
+fn is_safe_url(url: &str) -> bool {
+    match url.split_once(':') {
+        Some((scheme, _)) if !scheme.contains(['/', '?', '#']) => {
+            matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https" | "mailto" | "tel" | "ftp")
+        }
+        _ => true,
+    }
 }
 
 fn is_block_end(end: &TagEnd) -> bool {
@@ -55,6 +97,15 @@ mod tests {
         assert!(html.contains("<table>"), "{html}");
         assert!(html.contains("<del>stary</del>"), "{html}");
         assert!(html.contains("footnote-definition"), "{html}");
+    }
+
+    #[test]
+    fn only_plain_markdown_skips_the_sanitizer() {
+        assert!(is_plain(&parse("Tekst [link](../a/) ![x](a.png) [m](mailto:a@b.pl)\n\n<!-- more -->\n")));
+        assert!(!is_plain(&parse("<script>alert(1)</script>\n")));
+        assert!(!is_plain(&parse("a <b>b</b>\n")));
+        assert!(!is_plain(&parse("[x](javascript:alert(1))\n")));
+        assert!(!is_plain(&parse("a[^1]\n\n[^1]: b\n")));
     }
 
     #[test]

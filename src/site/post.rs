@@ -126,14 +126,34 @@ pub fn read(root: &Path, relative: &Path, content_dir: &Path, config: &Config) -
     let url = config.url(&path);
     let base = Url::parse(&url).map_err(|e| error(1, format!("permalink `{url}` is not a URL: {e}")))?;
 
-    let events = markdown::parse(split.body);
-    let content_html = html::clean(&markdown::to_html(events.iter().cloned()), &base);
-    let excerpt = match fm.summary.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        Some(summary) => excerpt::whole(summary),
-        None => excerpt::from_events(&events, excerpt::EXCERPT_WORDS),
+    let mut events = markdown::parse(split.body);
+    // Markdown without raw HTML is safe as pulldown-cmark writes it once its URLs are absolute;
+    // only the rest goes through the sanitizer (most of a build's time when it did).
+    let plain = markdown::is_plain(&events);
+    if plain {
+        html::absolutize_events(&mut events, &base);
+    }
+    let finish = |html: String| if plain { html } else { html::clean(&html, &base) };
+    let content_html = finish(markdown::to_html(events.iter().cloned()));
+    let (summary_html, summary_text) = match fm.summary.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(summary) => {
+            let excerpt = excerpt::whole(summary);
+            (html::clean(&excerpt.html, &base), excerpt.text)
+        }
+        None => {
+            let excerpt = excerpt::from_events(&events, excerpt::EXCERPT_WORDS);
+            (finish(excerpt.html), excerpt.text)
+        }
     };
-    let body_text = markdown::plain_text(&events);
-    let terms = related::Terms::of(&[&title, &title, &body_text]);
+    let mut terms = related::TermCounter::default();
+    terms.add(&title);
+    terms.add(&title);
+    for event in &events {
+        if let pulldown_cmark::Event::Text(text) | pulldown_cmark::Event::Code(text) = event {
+            terms.add(text);
+        }
+    }
+    let terms = terms.finish();
 
     let mut authors = clean_list(fm.authors.into_vec());
     if let Some(author) = fm.author.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
@@ -160,8 +180,8 @@ pub fn read(root: &Path, relative: &Path, content_dir: &Path, config: &Config) -
         image,
         draft: fm.draft,
         in_feeds: fm.feed.unwrap_or(true),
-        summary_html: html::clean(&excerpt.html, &base),
-        summary_text: excerpt.text,
+        summary_html,
+        summary_text,
         content_html,
         extra: fm.extra,
         terms,

@@ -17,7 +17,17 @@ pub fn decode(bytes: &[u8]) -> Result<String, (usize, String)> {
         }
     };
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if is_clean(text.as_bytes()) {
+        return Ok(text.to_owned());
+    }
     Ok(text.chars().filter(|&c| c != '\r' && is_xml_char(c)).collect())
+}
+
+/// Whether UTF-8 text has nothing to remove: no CR, no C0 control but tab and LF, no U+FFFE or
+/// U+FFFF (UTF-8 `EF BF BE` / `EF BF BF`). A byte scan, so the common case costs one copy.
+fn is_clean(bytes: &[u8]) -> bool {
+    let controls_ok = bytes.iter().all(|&b| b >= 0x20 || b == b'\t' || b == b'\n');
+    controls_ok && !bytes.windows(3).any(|w| w[0] == 0xEF && w[1] == 0xBF && (w[2] == 0xBE || w[2] == 0xBF))
 }
 
 /// Removes characters XML 1.0 does not allow from a string of any other origin (config values).
