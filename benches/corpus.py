@@ -7,8 +7,8 @@ Hugo site with related content), DIR/layouts/ (Hugo's templates for the full sit
 DIR/content/posts/*.md: N posts of 300-1,500 words, half Polish and half English with their
 diacritics, TOML front matter with 1-4 tags, headings, relative links and images.
 
-Posts are grouped in topics (recorded as `[extra] topic = K`): each topic has its own
-vocabulary and its own tags, so related-post quality can be judged as the share of related
+Posts are grouped in topics (recorded as `[extra] topic = K`): each topic has a vocabulary
+(40 words of its own, 20 shared with the next topic; 15% of a post's words) and its own tags, so related-post quality can be judged as the share of related
 links that stay within the topic. With --noise P each tag is replaced, with probability P, by a
 tag drawn at random from all topics' tags (the issue's "half of the tags replaced at random" is
 --noise 0.5). The same seed always gives the same corpus.
@@ -60,7 +60,10 @@ def main():
     args = parser.parse_args()
     rng = random.Random(args.seed)
     topics = args.topics or max(10, args.posts // 50)
-    vocab = [topic_words(rng, 60) for _ in range(topics)]
+    # Each topic has 40 words of its own and shares 20 with the next topic, and topic words are
+    # only 15% of the text: related posts must be found, not read off.
+    own = [topic_words(rng, 40) for _ in range(topics)]
+    vocab = [own[t] + own[(t + 1) % topics][:20] for t in range(topics)]
     tags = [[f"temat-{t}-{k}" for k in range(4)] for t in range(topics)]
     all_tags = [tag for group in tags for tag in group]
 
@@ -87,7 +90,7 @@ def main():
             body.append(f"## {heading.capitalize()} {section}\n")
             for _ in range(rng.randint(2, 4)):
                 n = rng.randint(40, 90)
-                sentence = [rng.choice(vocab[topic]) if rng.random() < 0.3 else rng.choice(common) for _ in range(n)]
+                sentence = [rng.choice(vocab[topic]) if rng.random() < 0.15 else rng.choice(common) for _ in range(n)]
                 other = rng.randrange(args.posts)
                 paragraph = " ".join(sentence).capitalize() + "."
                 paragraph += f" Zobacz [{rng.choice(vocab[topic])}](../{slug(other)}/)."

@@ -22,6 +22,10 @@ fn main() {
         let t = Instant::now();
         let loaded = Site::load(&root, &config, now).expect("content");
         let load = t.elapsed();
+        let mut posts = loaded.site.posts.clone();
+        let t = Instant::now();
+        kurier::site::link_related(&mut posts, config.feeds.related);
+        println!("run {run}: related alone {:.0} ms", t.elapsed().as_secs_f64() * 1e3);
         let t = Instant::now();
         let files = kurier::feed::render(&loaded.site, &config);
         let render = t.elapsed();

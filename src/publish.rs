@@ -87,17 +87,30 @@ pub fn output_dir(root: &Path, config: &Config) -> PathBuf {
 pub fn build(root: &Path, now: DateTime<Utc>) -> Result<BuildReport, PublishError> {
     let started = Instant::now();
     let (config, loaded) = load(root, now)?;
-    let files = feed::render(&loaded.site, &config);
-    let feeds = feed::output::write_all(&output_dir(root, &config), &files).map_err(PublishError::Output)?;
+    let output = feed::output::Output::new(&output_dir(root, &config));
+    let paths =
+        feed::render_each(&loaded.site, &config, |file| output.put(&file).map(|_| ())).map_err(PublishError::Output)?;
+    let keep: std::collections::BTreeSet<&str> = paths.iter().map(String::as_str).collect();
+    let feeds = output.finish(&keep).map_err(PublishError::Output)?;
     Ok(BuildReport { posts: loaded.site.posts.len(), feeds, errors: loaded.errors, duration: started.elapsed() })
 }
 
 /// Validates the site under `root` as a build would, writing nothing.
 pub fn check(root: &Path, now: DateTime<Utc>) -> Result<CheckReport, PublishError> {
     let (config, loaded) = load(root, now)?;
-    let files = feed::render(&loaded.site, &config);
+    let count = std::sync::atomic::AtomicUsize::new(0);
+    feed::render_each(&loaded.site, &config, |_| {
+        count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok::<(), std::convert::Infallible>(())
+    })
+    .unwrap_or_else(|never| match never {});
     let template_errors = check_templates(root, &config, &loaded.site, now).err().into_iter().collect();
-    Ok(CheckReport { posts: loaded.site.posts.len(), feed_files: files.len(), errors: loaded.errors, template_errors })
+    Ok(CheckReport {
+        posts: loaded.site.posts.len(),
+        feed_files: count.into_inner(),
+        errors: loaded.errors,
+        template_errors,
+    })
 }
 
 /// Loads the templates and renders an issue of the newest posts with them, as a send would.

@@ -135,12 +135,38 @@ pub fn channels<'a>(site: &'a Site, config: &'a Config) -> Vec<Channel<'a>> {
 
 /// Every feed file of the site.
 pub fn render(site: &Site, config: &Config) -> Vec<FeedFile> {
+    channels(site, config).iter().flat_map(|channel| render_channel(channel, config)).collect()
+}
+
+/// The three files of one channel.
+pub fn render_channel(channel: &Channel<'_>, config: &Config) -> [FeedFile; 3] {
+    [
+        FeedFile { path: format!("{}{RSS_FILE}", channel.dir), bytes: rss::render(channel, config) },
+        FeedFile { path: format!("{}{ATOM_FILE}", channel.dir), bytes: atom::render(channel, config) },
+        FeedFile { path: format!("{}{JSON_FILE}", channel.dir), bytes: json::render(channel, config) },
+    ]
+}
+
+/// Renders every channel, in parallel, handing each file to `sink` as soon as it exists — so
+/// that a site with hundreds of tag feeds never holds all their bytes at once. Returns the
+/// paths of all files, in channel order; stops at the first error of `sink`.
+pub fn render_each<E: Send>(
+    site: &Site,
+    config: &Config,
+    sink: impl Fn(FeedFile) -> Result<(), E> + Sync + Send,
+) -> Result<Vec<String>, E> {
+    use rayon::prelude::*;
     let channels = channels(site, config);
-    let mut files = Vec::with_capacity(channels.len() * 3);
-    for channel in &channels {
-        files.push(FeedFile { path: format!("{}{RSS_FILE}", channel.dir), bytes: rss::render(channel, config) });
-        files.push(FeedFile { path: format!("{}{ATOM_FILE}", channel.dir), bytes: atom::render(channel, config) });
-        files.push(FeedFile { path: format!("{}{JSON_FILE}", channel.dir), bytes: json::render(channel, config) });
-    }
-    files
+    let paths = channels
+        .par_iter()
+        .map(|channel| {
+            let files = render_channel(channel, config);
+            let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
+            for file in files {
+                sink(file)?;
+            }
+            Ok(paths)
+        })
+        .collect::<Result<Vec<Vec<String>>, E>>()?;
+    Ok(paths.into_iter().flatten().collect())
 }

@@ -45,20 +45,55 @@ impl std::error::Error for OutputError {
 
 /// Writes every file below `out_dir` and removes stale tag feeds.
 pub fn write_all(out_dir: &Path, files: &[FeedFile]) -> Result<WriteReport, OutputError> {
-    let mut report = WriteReport::default();
+    let output = Output::new(out_dir);
     for file in files {
-        let path = out_dir.join(&file.path);
-        if std::fs::read(&path).is_ok_and(|old| old == file.bytes) {
-            report.unchanged += 1;
-            continue;
-        }
-        write_atomic(&path, &file.bytes).map_err(|source| OutputError { path: path.clone(), source })?;
-        report.written.push(file.path.clone());
+        output.put(file)?;
     }
     let keep: BTreeSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
-    report.removed = remove_stale_tag_feeds(out_dir, &keep)
-        .map_err(|source| OutputError { path: out_dir.join(TAGS_DIR), source })?;
-    Ok(report)
+    output.finish(&keep)
+}
+
+/// Writes files one at a time (from several threads at once) and reports at the end.
+pub struct Output {
+    dir: std::path::PathBuf,
+    report: std::sync::Mutex<WriteReport>,
+}
+
+impl Output {
+    pub fn new(dir: &Path) -> Output {
+        Output { dir: dir.to_owned(), report: Default::default() }
+    }
+
+    /// Writes `file` unless the same bytes are already there; says whether it wrote.
+    pub fn put(&self, file: &FeedFile) -> Result<bool, OutputError> {
+        let path = self.dir.join(&file.path);
+        let same = std::fs::metadata(&path).is_ok_and(|m| m.len() == file.bytes.len() as u64)
+            && std::fs::read(&path).is_ok_and(|old| old == file.bytes);
+        let report = |written: bool| {
+            let mut report = self.report.lock().unwrap_or_else(|p| p.into_inner());
+            if written {
+                report.written.push(file.path.clone());
+            } else {
+                report.unchanged += 1;
+            }
+        };
+        if same {
+            report(false);
+            return Ok(false);
+        }
+        write_atomic(&path, &file.bytes).map_err(|source| OutputError { path: path.clone(), source })?;
+        report(true);
+        Ok(true)
+    }
+
+    /// Removes the tag feeds not in `keep` and returns what was done, written paths sorted.
+    pub fn finish(self, keep: &BTreeSet<&str>) -> Result<WriteReport, OutputError> {
+        let mut report = self.report.into_inner().unwrap_or_else(|p| p.into_inner());
+        report.written.sort();
+        report.removed = remove_stale_tag_feeds(&self.dir, keep)
+            .map_err(|source| OutputError { path: self.dir.join(TAGS_DIR), source })?;
+        Ok(report)
+    }
 }
 
 /// Replaces `path` with `bytes` atomically, creating its folder if needed.

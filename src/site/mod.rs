@@ -28,7 +28,7 @@ pub use date::local as local_datetime;
 pub use date::parse as parse_date;
 pub use html::escape_html;
 pub use post::{Post, PostError};
-pub use related::Terms;
+pub use related::{Terms, link as link_related};
 pub use slug::slugify;
 
 use std::collections::HashMap;

@@ -26,6 +26,8 @@ use super::slug::slugify;
 pub const TOP_TERMS: usize = 24;
 /// Characters a word is cut to.
 pub const STEM_CHARS: usize = 6;
+/// Terms in a larger share of the posts are not used.
+const MAX_DF_SHARE: f32 = 0.05;
 /// Score added by a shared tag of the highest rarity; the text cosine is at most 1.
 const TAG_BONUS: f32 = 0.2;
 
@@ -121,13 +123,16 @@ pub fn link(posts: &mut [Post], count: usize) {
             *df.entry(term).or_default() += 1;
         }
     }
-    let mut term_ids: FxHashMap<u64, u32> = FxHashMap::default();
-    let vectors: Vec<Vec<(u32, f32)>> = posts
-        .iter()
+    // A term in more than MAX_DF_SHARE of the posts says little about relatedness and has long
+    // postings: it is left out of the vectors.
+    let max_df = ((n as f32 * MAX_DF_SHARE) as u32).max(2);
+    let weighted: Vec<Vec<(u64, f32)>> = posts
+        .par_iter()
         .map(|post| {
             let mut weighted: Vec<(u64, f32)> = post
                 .terms
                 .iter()
+                .filter(|(term, _)| df[term] <= max_df)
                 .map(|(term, tf)| {
                     let idf = (n as f32 / df[&term] as f32).ln();
                     (term, (1.0 + (tf as f32).ln()) * idf)
@@ -137,11 +142,19 @@ pub fn link(posts: &mut [Post], count: usize) {
             weighted.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
             weighted.truncate(TOP_TERMS);
             let norm = weighted.iter().map(|(_, w)| w * w).sum::<f32>().sqrt();
-            weighted
+            weighted.into_iter().map(|(term, w)| (term, w / norm)).collect()
+        })
+        .collect();
+    // Term ids in post order, so that postings are built in a fixed order.
+    let mut term_ids: FxHashMap<u64, u32> = FxHashMap::default();
+    let vectors: Vec<Vec<(u32, f32)>> = weighted
+        .into_iter()
+        .map(|terms| {
+            terms
                 .into_iter()
                 .map(|(term, w)| {
                     let next = term_ids.len() as u32;
-                    (*term_ids.entry(term).or_insert(next), w / norm)
+                    (*term_ids.entry(term).or_insert(next), w)
                 })
                 .collect()
         })
