@@ -50,6 +50,8 @@ struct Daemon {
     cache: PostCache,
     schedule: Schedule,
     next_publication: Option<DateTime<Utc>>,
+    /// Channel folder → fingerprint of the last successful build (see `feed::fingerprint`).
+    fingerprints: std::collections::HashMap<String, u64>,
 }
 
 /// Runs the daemon for the site at `root` until a stop signal.
@@ -67,7 +69,7 @@ pub async fn run(root: &Path) -> anyhow::Result<()> {
         mailer: RwLock::new(Arc::new(mailer)),
         transport: RwLock::new(Arc::new(transport)),
         store: Mutex::new(store),
-        feeds: RwLock::new(FeedCache::default()),
+        feeds: RwLock::new(FeedCache::new(root.join(&config.output_dir))),
         metrics: Metrics::default(),
         limiter: RateLimiter::default(),
     });
@@ -80,8 +82,9 @@ pub async fn run(root: &Path) -> anyhow::Result<()> {
         cache,
         schedule,
         next_publication: None,
+        fingerprints: Default::default(),
     };
-    daemon.rebuild("start");
+    daemon.rebuild("start", Instant::now());
 
     let listener = tokio::net::TcpListener::bind(&config.http.listen)
         .await
@@ -129,7 +132,7 @@ pub async fn run(root: &Path) -> anyhow::Result<()> {
                 }
                 daemon.apply(batch);
             }
-            _ = sleep_until(daemon.next_publication) => daemon.rebuild("a scheduled post's time came"),
+            _ = sleep_until(daemon.next_publication) => daemon.rebuild("a scheduled post's time came", Instant::now()),
             _ = sleep_until(next_fire) => {
                 let fire = next_fire.expect("sleep_until(None) never completes");
                 last_run = fire;
@@ -223,6 +226,7 @@ impl Daemon {
 
     /// Acts on a batch of file changes.
     fn apply(&mut self, changes: Changes) {
+        let started = Instant::now();
         let mut what = Vec::new();
         if changes.config {
             match load_config(&self.root) {
@@ -235,6 +239,7 @@ impl Daemon {
                         Err(e) => tracing::error!(error = %e, "digest.schedule"),
                     }
                     self.config = Arc::new(config);
+                    self.fingerprints.clear();
                     *self.state.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::clone(&self.config);
                     match Transport::new(&self.root, self.config.smtp.as_ref()) {
                         Ok(t) => *self.state.transport.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(t),
@@ -276,35 +281,73 @@ impl Daemon {
             what.extend(files.iter().map(|f| f.display().to_string()));
         }
         if !what.is_empty() && (changes.config || changes.rescan || vanished_folder || !changes.posts.is_empty()) {
-            self.rebuild(&what.join(", "));
+            self.rebuild(&what.join(", "), started);
         }
     }
 
-    /// Builds the feeds from the cached posts, writes those whose bytes changed, serves them.
-    fn rebuild(&mut self, cause: &str) {
-        let started = Instant::now();
+    /// Builds the feeds from the cached posts: renders only the channels whose fingerprint
+    /// changed, writes the files whose bytes changed, serves them.
+    /// `started` is when the work began (the end of the debounce, for a file change).
+    fn rebuild(&mut self, cause: &str, started: Instant) {
         let now = Utc::now();
+        let before_site = started.elapsed();
         let loaded = self.cache.site(&self.config, now);
+        let after_site = started.elapsed();
         for error in &loaded.errors {
             tracing::warn!("{error}");
         }
-        let files = feed::render(&loaded.site, &self.config);
         let out_dir = self.root.join(&self.config.output_dir);
         let metrics = &self.state.metrics;
-        match feed::output::write_all(&out_dir, &files) {
-            Ok(report) => {
-                let written: std::collections::HashSet<&str> = report.written.iter().map(String::as_str).collect();
-                let changed_at = |path: &str| {
-                    if written.contains(path) {
-                        SystemTime::now()
-                    } else {
-                        std::fs::metadata(out_dir.join(path))
-                            .and_then(|m| m.modified())
-                            .unwrap_or_else(|_| SystemTime::now())
-                    }
+        // Fingerprints of the channels as rendered now; a channel is rendered when its
+        // fingerprint differs from the last successful build's.
+        let fingerprints: std::collections::HashMap<String, u64> =
+            feed::channels(&loaded.site, &self.config).iter().map(|c| (c.dir.clone(), feed::fingerprint(c))).collect();
+        let after_fingerprints = started.elapsed();
+        let previous = &self.fingerprints;
+        let output = feed::output::Output::new(&out_dir);
+        let rendered = std::sync::atomic::AtomicUsize::new(0);
+        self.state.feeds.write().unwrap_or_else(|p| p.into_inner()).set_dir(out_dir.clone());
+        let result = feed::render_changed(
+            &loaded.site,
+            &self.config,
+            |channel| previous.get(&channel.dir) != fingerprints.get(&channel.dir),
+            |file| {
+                let written = output.put(&file)?;
+                let etag = http::etag(&file.bytes);
+                // Served from now on: the file is in place.
+                let changed_at = if written {
+                    SystemTime::now()
+                } else {
+                    std::fs::metadata(out_dir.join(&file.path))
+                        .and_then(|m| m.modified())
+                        .unwrap_or_else(|_| SystemTime::now())
                 };
-                self.state.feeds.write().unwrap_or_else(|p| p.into_inner()).update(&files, changed_at);
+                self.state.feeds.write().unwrap_or_else(|p| p.into_inner()).set(&file.path, etag, changed_at);
+                rendered.fetch_add(1, Ordering::Relaxed);
+                Ok::<(), feed::output::OutputError>(())
+            },
+        )
+        .and_then(|paths| {
+            let keep: std::collections::BTreeSet<&str> = paths.iter().map(String::as_str).collect();
+            output.finish(&keep).map(|report| (report, paths.clone()))
+        });
+        match result {
+            Ok((report, paths)) => {
+                let rendered = rendered.into_inner();
+                self.state
+                    .feeds
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .retain(&paths.iter().map(String::as_str).collect());
+                self.fingerprints = fingerprints;
                 let elapsed = started.elapsed();
+                tracing::debug!(
+                    read_ms = before_site.as_secs_f64() * 1e3,
+                    select_and_relate_ms = (after_site - before_site).as_secs_f64() * 1e3,
+                    fingerprint_ms = (after_fingerprints - after_site).as_secs_f64() * 1e3,
+                    render_and_write_ms = (elapsed - after_fingerprints).as_secs_f64() * 1e3,
+                    "rebuild phases"
+                );
                 metrics.builds.fetch_add(1, Ordering::Relaxed);
                 metrics.last_build_micros.store(elapsed.as_micros() as u64, Ordering::Relaxed);
                 metrics.posts.store(loaded.site.posts.len() as u64, Ordering::Relaxed);
@@ -313,8 +356,8 @@ impl Daemon {
                     changed = cause,
                     posts = loaded.site.posts.len(),
                     broken = loaded.errors.len(),
+                    rendered,
                     written = report.written.len(),
-                    unchanged = report.unchanged,
                     removed = report.removed.len(),
                     ms = format!("{:.1}", elapsed.as_secs_f64() * 1000.0),
                     "rebuilt"
@@ -322,6 +365,8 @@ impl Daemon {
             }
             Err(e) => {
                 metrics.build_failures.fetch_add(1, Ordering::Relaxed);
+                // Render everything again next time: what is on disk is not known for sure.
+                self.fingerprints.clear();
                 tracing::error!(error = %e, "build failed; the last good feeds stay in place");
             }
         }

@@ -171,6 +171,7 @@ fn feeds_answer_conditional_gets_with_304_gzip_on_request_and_nothing_else_from_
     // The ETag changes with the feed, and only then.
     site.write("content/2026-05-04-zmiana.md", "+++\ntitle = \"Zmiana\"\ndate = 2026-05-04\n+++\nx\n");
     daemon.wait_for_body("/rss.xml", "Zmiana", Duration::from_secs(5)).unwrap();
+    assert!(daemon.wait_for_log("zmiana.md", 1, Duration::from_secs(5)), "{}", daemon.logs());
     assert_eq!(daemon.request("GET", "/rss.xml", &[("If-None-Match", &etag)], None).status, 200);
 }
 

@@ -52,7 +52,7 @@ pub fn freeze(post: &Post) -> FrozenPost {
         title: post.title.clone(),
         url: post.url.clone(),
         date: post.date.to_rfc3339(),
-        summary_html: post.summary_html.clone(),
+        summary_html: post.summary_html.to_string(),
         summary_text: post.summary_text.clone(),
         tags: post.tags.clone(),
     }

@@ -59,7 +59,7 @@ fn entry(channel: &Channel<'_>, post: &Post, config: &Config) -> Entry {
             .map(|name| Category { term: name.to_owned(), scheme: None, label: None })
             .collect(),
         links,
-        summary: Some(Text::html(post.summary_html.clone())),
+        summary: Some(Text::html(post.summary_html.to_string())),
         content: content::full_html(channel, post, &config.language, config.feeds.content == FeedContent::Full)
             .map(|html| Content { value: Some(html), content_type: Some("html".to_owned()), ..Default::default() }),
         ..Default::default()

@@ -22,7 +22,7 @@ pub fn full_html(channel: &Channel<'_>, post: &Post, language: &str, full: bool)
     if !full {
         return None;
     }
-    let mut html = post.content_html.clone();
+    let mut html = post.content_html.to_string();
     let mut related = channel.related(post).peekable();
     if related.peek().is_some() {
         html.push_str("\n<section class=\"related\">\n<h2>");

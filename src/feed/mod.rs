@@ -155,18 +155,48 @@ pub fn render_each<E: Send>(
     config: &Config,
     sink: impl Fn(FeedFile) -> Result<(), E> + Sync + Send,
 ) -> Result<Vec<String>, E> {
+    render_changed(site, config, |_| true, sink)
+}
+
+/// Like [`render_each`], rendering only the channels `wanted` accepts (the daemon passes the
+/// channels whose [`fingerprint`] changed); the paths returned are those of every channel.
+pub fn render_changed<E: Send>(
+    site: &Site,
+    config: &Config,
+    wanted: impl Fn(&Channel<'_>) -> bool + Sync + Send,
+    sink: impl Fn(FeedFile) -> Result<(), E> + Sync + Send,
+) -> Result<Vec<String>, E> {
     use rayon::prelude::*;
     let channels = channels(site, config);
     let paths = channels
         .par_iter()
         .map(|channel| {
-            let files = render_channel(channel, config);
-            let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
-            for file in files {
-                sink(file)?;
+            let paths: Vec<String> =
+                [RSS_FILE, ATOM_FILE, JSON_FILE].iter().map(|file| format!("{}{file}", channel.dir)).collect();
+            if wanted(channel) {
+                for file in render_channel(channel, config) {
+                    sink(file)?;
+                }
             }
             Ok(paths)
         })
         .collect::<Result<Vec<Vec<String>>, E>>()?;
     Ok(paths.into_iter().flatten().collect())
+}
+
+/// A hash of everything a channel's files are made of, given the configuration: its title and
+/// items, each item's revision (a hash of its file) and those of its related posts. Equal
+/// fingerprints under the same configuration mean equal bytes.
+pub fn fingerprint(channel: &Channel<'_>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = rustc_hash::FxHasher::default();
+    (&channel.title, &channel.description, &channel.dir).hash(&mut hasher);
+    for post in &channel.posts {
+        post.revision.hash(&mut hasher);
+        for related in channel.related(post) {
+            related.revision.hash(&mut hasher);
+        }
+        u64::MAX.hash(&mut hasher);
+    }
+    hasher.finish()
 }

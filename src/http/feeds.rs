@@ -1,13 +1,16 @@
-//! Serving the feeds: from memory, with `ETag`, `Last-Modified`, `304 Not Modified` and gzip.
+//! Serving the feeds: with `ETag`, `Last-Modified`, `304 Not Modified` and gzip.
 //!
-//! Feed readers poll, so a poll should cost nothing: every feed is held in memory with its strong
-//! ETag (a SHA-256 prefix of its bytes), the time its bytes last changed and a gzip copy made
-//! once per change. Conditional requests follow RFC 9110 §13: `If-None-Match` wins over
-//! `If-Modified-Since`. Only the files the last build produced are served, looked up by exact
-//! path, so no request path can reach anything else on disk.
+//! Feed readers poll, so a poll should cost nothing: the daemon keeps, for every feed of the last
+//! good build, its strong ETag (a SHA-256 prefix of its bytes) and the time its bytes last
+//! changed, and answers conditional requests from that alone (RFC 9110 §13: `If-None-Match`
+//! wins over `If-Modified-Since`). A full answer reads the file the build wrote (the page cache
+//! keeps popular feeds in memory; the daemon does not hold hundreds of tag feeds itself) and
+//! gzips it when the client accepts gzip. Only the files the last build produced are served,
+//! looked up by exact path, so no request path can reach anything else on disk.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -18,13 +21,10 @@ use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
 use super::AppState;
-use crate::feed::FeedFile;
 
 /// One feed as served.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Entry {
-    pub bytes: Vec<u8>,
-    pub gzip: Vec<u8>,
     pub etag: String,
     pub last_modified: SystemTime,
 }
@@ -32,26 +32,42 @@ pub struct Entry {
 /// Every feed of the last good build, by path below the output folder.
 #[derive(Debug, Default)]
 pub struct FeedCache {
-    entries: HashMap<String, Arc<Entry>>,
+    dir: PathBuf,
+    entries: HashMap<String, Entry>,
 }
 
 impl FeedCache {
-    /// Replaces the served feeds with `files`; a feed whose bytes did not change keeps its ETag
-    /// and `Last-Modified`, a changed one gets `changed_at` (or the file's time on disk).
-    pub fn update(&mut self, files: &[FeedFile], changed_at: impl Fn(&str) -> SystemTime) {
-        let mut entries = HashMap::with_capacity(files.len());
-        for file in files {
-            let entry = match self.entries.get(&file.path) {
-                Some(old) if old.bytes == file.bytes => Arc::clone(old),
-                _ => Arc::new(entry(&file.bytes, changed_at(&file.path))),
-            };
-            entries.insert(file.path.clone(), entry);
-        }
-        self.entries = entries;
+    pub fn new(dir: PathBuf) -> FeedCache {
+        FeedCache { dir, entries: HashMap::new() }
     }
 
-    pub fn get(&self, path: &str) -> Option<Arc<Entry>> {
-        self.entries.get(path).cloned()
+    /// Records the bytes of `path` as the build made them; `changed_at` is when they last changed.
+    /// A feed whose bytes are the same as before keeps its `Last-Modified`.
+    pub fn set(&mut self, path: &str, etag: String, changed_at: SystemTime) {
+        let entry = entry(etag, changed_at);
+        match self.entries.get(path) {
+            Some(old) if old.etag == entry.etag => {}
+            _ => {
+                self.entries.insert(path.to_owned(), entry);
+            }
+        }
+    }
+
+    /// Forgets the feeds not in `keep` (a tag that disappeared).
+    pub fn retain(&mut self, keep: &HashSet<&str>) {
+        self.entries.retain(|path, _| keep.contains(path.as_str()));
+    }
+
+    /// Where the files are (the output folder may change with the configuration).
+    pub fn set_dir(&mut self, dir: PathBuf) {
+        if dir != self.dir {
+            self.entries.clear();
+            self.dir = dir;
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Option<(Entry, PathBuf)> {
+        self.entries.get(path).map(|e| (e.clone(), self.dir.join(path)))
     }
 
     pub fn len(&self) -> usize {
@@ -63,16 +79,23 @@ impl FeedCache {
     }
 }
 
-fn entry(bytes: &[u8], last_modified: SystemTime) -> Entry {
+/// The strong ETag of a feed's bytes.
+pub fn etag(bytes: &[u8]) -> String {
     let digest = Sha256::digest(bytes);
-    let etag = format!("\"{}\"", digest[..16].iter().map(|b| format!("{b:02x}")).collect::<String>());
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    encoder.write_all(bytes).expect("writing to a Vec cannot fail");
-    let gzip = encoder.finish().expect("writing to a Vec cannot fail");
+    format!("\"{}\"", digest[..16].iter().map(|b| format!("{b:02x}")).collect::<String>())
+}
+
+fn entry(etag: String, last_modified: SystemTime) -> Entry {
     // HTTP dates have whole seconds; compare in whole seconds too.
     let seconds = last_modified.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let last_modified = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(seconds);
-    Entry { bytes: bytes.to_vec(), gzip, etag, last_modified }
+    Entry { etag, last_modified }
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(bytes).expect("writing to a Vec cannot fail");
+    encoder.finish().expect("writing to a Vec cannot fail")
 }
 
 fn content_type(path: &str) -> &'static str {
@@ -91,7 +114,7 @@ pub async fn serve(State(state): State<Arc<AppState>>, method: Method, uri: Uri,
         return StatusCode::METHOD_NOT_ALLOWED.into_response();
     }
     let path = uri.path().trim_start_matches('/');
-    let Some(entry) = state.feeds.read().unwrap_or_else(|p| p.into_inner()).get(path) else {
+    let Some((entry, file)) = state.feeds.read().unwrap_or_else(|p| p.into_inner()).get(path) else {
         return super::pages::not_found(&state);
     };
     let mut response_headers = HeaderMap::new();
@@ -106,11 +129,19 @@ pub async fn serve(State(state): State<Arc<AppState>>, method: Method, uri: Uri,
     if not_modified(&headers, &entry) {
         return (StatusCode::NOT_MODIFIED, response_headers).into_response();
     }
-    let gzip = accepts_gzip(&headers);
-    if gzip {
+    let bytes = match tokio::fs::read(&file).await {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            tracing::error!(file = %file.display(), error = %e, "cannot read a feed");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
+    let body = if accepts_gzip(&headers) {
         response_headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-    }
-    let body = if gzip { entry.gzip.clone() } else { entry.bytes.clone() };
+        gzip(&bytes)
+    } else {
+        bytes
+    };
     (StatusCode::OK, response_headers, Body::from(body)).into_response()
 }
 
@@ -149,7 +180,7 @@ mod tests {
     #[test]
     fn conditional_requests_follow_rfc_9110() {
         let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
-        let e = entry(b"feed", at);
+        let e = entry(etag(b"feed"), at);
         assert!(not_modified(&headers(&[(header::IF_NONE_MATCH, &e.etag)]), &e));
         assert!(not_modified(&headers(&[(header::IF_NONE_MATCH, &format!("\"x\", W/{}", e.etag))]), &e));
         assert!(!not_modified(&headers(&[(header::IF_NONE_MATCH, "\"other\"")]), &e));

@@ -11,7 +11,7 @@ mod rate_limit;
 mod status;
 mod subscription;
 
-pub use feeds::FeedCache;
+pub use feeds::{FeedCache, etag};
 pub use rate_limit::RateLimiter;
 pub use status::Metrics;
 

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset};
 use url::Url;
@@ -36,16 +37,19 @@ pub struct Post {
     pub draft: bool,
     /// `feed = false` keeps a post out of feeds and digests.
     pub in_feeds: bool,
-    /// Sanitized HTML with absolute URLs.
-    pub content_html: String,
+    /// Sanitized HTML with absolute URLs (shared: the daemon's rebuilds copy posts cheaply).
+    pub content_html: Arc<str>,
     /// Sanitized, balanced HTML excerpt with absolute URLs.
-    pub summary_html: String,
+    pub summary_html: Arc<str>,
     /// The excerpt as plain text.
     pub summary_text: String,
     /// Front-matter keys kurier has no meaning for, for templates.
     pub extra: BTreeMap<String, serde_json::Value>,
     /// Term counts of the title and text, for related posts.
-    pub terms: related::Terms,
+    pub terms: Arc<related::Terms>,
+    /// A hash of the file's path and bytes: equal revisions mean an unchanged post, which lets
+    /// the daemon skip feeds none of whose items changed.
+    pub revision: u64,
     /// Indices into `Site::posts` of the most related posts, best first.
     pub related: Vec<usize>,
 }
@@ -78,6 +82,13 @@ pub fn read(root: &Path, relative: &Path, content_dir: &Path, config: &Config) -
     let error = |line: usize, reason: String| PostError { path: relative.to_owned(), line, reason };
     let bytes = std::fs::read(root.join(relative)).map_err(|e| error(1, format!("cannot read: {e}")))?;
     let text = source::decode(&bytes).map_err(|(line, reason)| error(line, reason))?;
+    let revision = {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = rustc_hash::FxHasher::default();
+        relative.hash(&mut hasher);
+        bytes.hash(&mut hasher);
+        hasher.finish()
+    };
     let split = front_matter::split(&text).map_err(|e| error(e.line, e.reason))?;
     let fm: FrontMatter = front_matter::parse(&split).map_err(|e| error(e.line, e.reason))?;
     let key_line = |key: &str| front_matter::line_of_key(&split, key);
@@ -180,11 +191,12 @@ pub fn read(root: &Path, relative: &Path, content_dir: &Path, config: &Config) -
         image,
         draft: fm.draft,
         in_feeds: fm.feed.unwrap_or(true),
-        summary_html,
+        summary_html: summary_html.into(),
         summary_text,
-        content_html,
+        content_html: content_html.into(),
         extra: fm.extra,
-        terms,
+        terms: Arc::new(terms),
+        revision,
         related: Vec::new(),
     })
 }
