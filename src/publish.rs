@@ -19,6 +19,11 @@ use crate::feed::{self, output::OutputError, output::WriteReport};
 use crate::render::{RenderError, Templates};
 use crate::site::{self, PostError, Site};
 
+/// Threads writing feed files during a build.
+const WRITERS: usize = 8;
+/// Rendered files waiting for a writer, at most (bounds memory).
+const WRITE_QUEUE: usize = 16;
+
 /// What a build did.
 #[derive(Debug)]
 pub struct BuildReport {
@@ -88,8 +93,32 @@ pub fn build(root: &Path, now: DateTime<Utc>) -> Result<BuildReport, PublishErro
     let started = Instant::now();
     let (config, loaded) = load(root, now)?;
     let output = feed::output::Output::new(&output_dir(root, &config));
-    let paths =
-        feed::render_each(&loaded.site, &config, |file| output.put(&file).map(|_| ())).map_err(PublishError::Output)?;
+    // Rendering keeps the cores busy; writing mostly waits for fsync. Writer threads take the
+    // files as they are rendered, so the waits overlap with each other and with rendering.
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<feed::FeedFile>(WRITE_QUEUE);
+    let receiver = std::sync::Mutex::new(receiver);
+    let (paths, failures) = std::thread::scope(|scope| {
+        let writers: Vec<_> = (0..WRITERS)
+            .map(|_| {
+                scope.spawn(|| {
+                    loop {
+                        let next = receiver.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                        let Ok(file) = next else { return Ok(()) };
+                        output.put(&file)?;
+                    }
+                })
+            })
+            .collect();
+        let paths = feed::render_each(&loaded.site, &config, |file| sender.send(file).map_err(|_| ()));
+        drop(sender);
+        let failures: Vec<feed::output::OutputError> =
+            writers.into_iter().filter_map(|w| w.join().ok().and_then(Result::err)).collect();
+        (paths, failures)
+    });
+    if let Some(failure) = failures.into_iter().next() {
+        return Err(PublishError::Output(failure));
+    }
+    let paths = paths.unwrap_or_default();
     let keep: std::collections::BTreeSet<&str> = paths.iter().map(String::as_str).collect();
     let feeds = output.finish(&keep).map_err(PublishError::Output)?;
     Ok(BuildReport { posts: loaded.site.posts.len(), feeds, errors: loaded.errors, duration: started.elapsed() })
