@@ -28,7 +28,7 @@ use crate::feed;
 use crate::http::{self, AppState, FeedCache, Metrics, RateLimiter};
 use crate::mail::Transport;
 use crate::schedule::Schedule;
-use crate::site::PostCache;
+use crate::site::{PostCache, Site};
 use crate::watch::Changes;
 
 /// The `meta` key of the last digest fire time.
@@ -50,6 +50,8 @@ struct Daemon {
     cache: PostCache,
     schedule: Schedule,
     next_publication: Option<DateTime<Utc>>,
+    /// The site of the last build, for the fast stage of the next one.
+    site: Option<Site>,
     /// Channel folder → fingerprint of the last successful build (see `feed::fingerprint`).
     fingerprints: std::collections::HashMap<String, u64>,
 }
@@ -82,6 +84,7 @@ pub async fn run(root: &Path) -> anyhow::Result<()> {
         cache,
         schedule,
         next_publication: None,
+        site: None,
         fingerprints: Default::default(),
     };
     daemon.rebuild("start", Instant::now());
@@ -278,6 +281,10 @@ impl Daemon {
         } else if !changes.posts.is_empty() {
             let files: Vec<PathBuf> = changes.posts.iter().cloned().collect();
             self.cache.refresh(&self.root, &self.config, &files);
+            if !changes.config {
+                tracing::debug!(refresh_ms = started.elapsed().as_secs_f64() * 1e3, "edit read");
+                self.patch(&files, started);
+            }
             what.extend(files.iter().map(|f| f.display().to_string()));
         }
         if !what.is_empty() && (changes.config || changes.rescan || vanished_folder || !changes.posts.is_empty()) {
@@ -296,19 +303,89 @@ impl Daemon {
         for error in &loaded.errors {
             tracing::warn!("{error}");
         }
+        if self.publish(&loaded.site, loaded.errors.len(), cause, started, Some((before_site, after_site)), None) {
+            let metrics = &self.state.metrics;
+            metrics.builds.fetch_add(1, Ordering::Relaxed);
+            metrics.last_build_micros.store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        }
+        self.next_publication = loaded.site.next_publication;
+        self.site = Some(loaded.site);
+    }
+
+    /// The fast first stage of a rebuild after posts were edited in place (same id, permalink and
+    /// date, still published): the edited posts replace their old versions in the last site,
+    /// keeping its related lists, and the channels they appear in are written at once. The full
+    /// rebuild that follows recomputes related posts over the whole site and writes whatever
+    /// else that changes, so the end state is exactly that of a full build. Returns whether it
+    /// could patch.
+    fn patch(&mut self, files: &[PathBuf], started: Instant) -> bool {
+        let Some(mut site) = self.site.take() else { return false };
+        let now = Utc::now();
+        let mut patched = true;
+        for file in files {
+            let Some(Ok(new)) = self.cache.get(file) else {
+                patched = false;
+                break;
+            };
+            let Some(index) = site.posts.iter().position(|p| &p.source == file) else {
+                patched = false;
+                break;
+            };
+            let old = &site.posts[index];
+            let same_place = new.id == old.id && new.url == old.url && new.date == old.date;
+            let still_visible = !new.draft && new.in_feeds && new.date.with_timezone(&Utc) <= now;
+            if !same_place || !still_visible {
+                patched = false;
+                break;
+            }
+            let mut new = new.clone();
+            new.related = old.related.clone();
+            site.posts[index] = new;
+        }
+        if patched {
+            // Only the channels that can show an edited post: its tags', those of the posts
+            // that list it as related, and the main one.
+            let edited: std::collections::HashSet<usize> =
+                files.iter().filter_map(|f| site.posts.iter().position(|p| &p.source == f)).collect();
+            let mut slugs: std::collections::HashSet<String> = std::collections::HashSet::new();
+            for (index, post) in site.posts.iter().enumerate() {
+                if edited.contains(&index) || post.related.iter().any(|r| edited.contains(r)) {
+                    slugs.extend(post.tag_slugs.iter().cloned());
+                }
+            }
+            let broken = self.state.metrics.post_errors.load(Ordering::Relaxed) as usize;
+            self.publish(&site, broken, "edit", started, None, Some(&slugs));
+        }
+        self.site = Some(site);
+        patched
+    }
+
+    /// Renders the channels of `site` whose fingerprint changed, writes the files whose bytes
+    /// changed, serves them; says whether it succeeded.
+    fn publish(
+        &mut self,
+        site: &Site,
+        broken: usize,
+        cause: &str,
+        started: Instant,
+        phases: Option<(std::time::Duration, std::time::Duration)>,
+        only_tags: Option<&std::collections::HashSet<String>>,
+    ) -> bool {
         let out_dir = self.root.join(&self.config.output_dir);
         let metrics = &self.state.metrics;
         // Fingerprints of the channels as rendered now; a channel is rendered when its
         // fingerprint differs from the last successful build's.
+        let channels = feed::channels_matching(site, &self.config, |slug| only_tags.is_none_or(|t| t.contains(slug)));
         let fingerprints: std::collections::HashMap<String, u64> =
-            feed::channels(&loaded.site, &self.config).iter().map(|c| (c.dir.clone(), feed::fingerprint(c))).collect();
+            channels.iter().map(|c| (c.dir.clone(), feed::fingerprint(c))).collect();
         let after_fingerprints = started.elapsed();
+        let (before_site, after_site) = phases.unwrap_or((after_fingerprints, after_fingerprints));
         let previous = &self.fingerprints;
         let output = feed::output::Output::new(&out_dir);
         let rendered = std::sync::atomic::AtomicUsize::new(0);
         self.state.feeds.write().unwrap_or_else(|p| p.into_inner()).set_dir(out_dir.clone());
-        let result = feed::render_changed(
-            &loaded.site,
+        let result = feed::render_channels(
+            &channels,
             &self.config,
             |channel| previous.get(&channel.dir) != fingerprints.get(&channel.dir),
             |file| {
@@ -328,18 +405,25 @@ impl Daemon {
             },
         )
         .and_then(|paths| {
+            if only_tags.is_some() {
+                return Ok((output.report(), paths));
+            }
             let keep: std::collections::BTreeSet<&str> = paths.iter().map(String::as_str).collect();
             output.finish(&keep).map(|report| (report, paths.clone()))
         });
         match result {
             Ok((report, paths)) => {
                 let rendered = rendered.into_inner();
-                self.state
-                    .feeds
-                    .write()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .retain(&paths.iter().map(String::as_str).collect());
-                self.fingerprints = fingerprints;
+                if only_tags.is_none() {
+                    self.state
+                        .feeds
+                        .write()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .retain(&paths.iter().map(String::as_str).collect());
+                    self.fingerprints = fingerprints;
+                } else {
+                    self.fingerprints.extend(fingerprints);
+                }
                 let elapsed = started.elapsed();
                 tracing::debug!(
                     read_ms = before_site.as_secs_f64() * 1e3,
@@ -348,19 +432,18 @@ impl Daemon {
                     render_and_write_ms = (elapsed - after_fingerprints).as_secs_f64() * 1e3,
                     "rebuild phases"
                 );
-                metrics.builds.fetch_add(1, Ordering::Relaxed);
-                metrics.last_build_micros.store(elapsed.as_micros() as u64, Ordering::Relaxed);
-                metrics.posts.store(loaded.site.posts.len() as u64, Ordering::Relaxed);
-                metrics.post_errors.store(loaded.errors.len() as u64, Ordering::Relaxed);
+                metrics.posts.store(site.posts.len() as u64, Ordering::Relaxed);
+                metrics.post_errors.store(broken as u64, Ordering::Relaxed);
+                let stage = if phases.is_some() { "rebuilt" } else { "edit published" };
                 tracing::info!(
                     changed = cause,
-                    posts = loaded.site.posts.len(),
-                    broken = loaded.errors.len(),
+                    posts = site.posts.len(),
+                    broken = broken,
                     rendered,
                     written = report.written.len(),
                     removed = report.removed.len(),
                     ms = format!("{:.1}", elapsed.as_secs_f64() * 1000.0),
-                    "rebuilt"
+                    "{stage}"
                 );
             }
             Err(e) => {
@@ -368,8 +451,9 @@ impl Daemon {
                 // Render everything again next time: what is on disk is not known for sure.
                 self.fingerprints.clear();
                 tracing::error!(error = %e, "build failed; the last good feeds stay in place");
+                return false;
             }
         }
-        self.next_publication = loaded.site.next_publication;
+        true
     }
 }

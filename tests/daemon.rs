@@ -418,3 +418,45 @@ fn sigint_stops_an_idle_daemon_with_exit_0() {
     let status = daemon.signal("-INT", Duration::from_secs(10));
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn feeds_after_edits_in_the_daemon_are_byte_identical_to_a_fresh_build() {
+    let site = site(0);
+    let sink = Sink::start();
+    let daemon = start(&site, &sink);
+    // Edit a post that others list as related (a title change shows in their related blocks),
+    // add one, then edit again: each goes through the fast first stage and the full rebuild.
+    let first = site.read("content/2026-01-10-pierwszy.md");
+    site.write(
+        "content/2026-01-10-pierwszy.md",
+        &first.replace("Pierwszy wpis: stres i sen", "Pierwszy wpis: sen i stres"),
+    );
+    assert!(daemon.wait_for_log("edit published", 1, Duration::from_secs(5)), "{}", daemon.logs());
+    site.write(
+        "content/2026-05-05-piaty.md",
+        "+++\ntitle = \"Piąty\"\ndate = 2026-05-05\ntags = [\"stres\", \"sen\"]\n+++\nStres i sen.\n",
+    );
+    assert!(daemon.wait_for_log("piaty.md", 1, Duration::from_secs(5)), "{}", daemon.logs());
+    let third = site.read("content/2026-03-10-trzeci.md");
+    site.write(
+        "content/2026-03-10-trzeci.md",
+        &third.replace("Oddech przeponowy uspokaja.", "Oddech przeponowy uspokaja i pomaga zasnąć."),
+    );
+    assert!(
+        daemon.wait_for_log("rebuilt changed=\"content/2026-03-10-trzeci.md\"", 1, Duration::from_secs(5)),
+        "{}",
+        daemon.logs()
+    );
+    let served = support::snapshot(&site.path("public"));
+
+    let fresh = TempSite::empty();
+    std::fs::copy(site.path("kurier.toml"), fresh.path("kurier.toml")).unwrap();
+    support::copy_dir(&site.path("content"), &fresh.path("content"));
+    fresh.kurier(&["build"]).expect_code(0);
+    let built = support::snapshot(&fresh.path("public"));
+    assert_eq!(served.iter().map(|(p, _)| p).collect::<Vec<_>>(), built.iter().map(|(p, _)| p).collect::<Vec<_>>());
+    for ((path, a), (_, b)) in served.iter().zip(&built) {
+        assert!(a == b, "{path} differs from a fresh build");
+    }
+    assert!(String::from_utf8_lossy(&served.iter().find(|(p, _)| p == "atom.xml").unwrap().1).contains("sen i stres"));
+}

@@ -93,6 +93,15 @@ pub struct FeedFile {
 /// The main channel and, with `feeds.tags`, one channel per tag slug (tags whose names differ only
 /// in case or diacritics share a feed, titled with the smallest of their names).
 pub fn channels<'a>(site: &'a Site, config: &'a Config) -> Vec<Channel<'a>> {
+    channels_matching(site, config, |_| true)
+}
+
+/// The main channel and the tag channels whose slug `tag_wanted` accepts.
+pub fn channels_matching<'a>(
+    site: &'a Site,
+    config: &'a Config,
+    tag_wanted: impl Fn(&str) -> bool,
+) -> Vec<Channel<'a>> {
     let limit = config.feeds.limit;
     let mut channels = vec![Channel {
         title: config.title.clone(),
@@ -105,12 +114,14 @@ pub fn channels<'a>(site: &'a Site, config: &'a Config) -> Vec<Channel<'a>> {
     if config.feeds.tags {
         let mut tags: BTreeMap<String, (String, Vec<&Post>)> = BTreeMap::new();
         for post in &site.posts {
-            for tag in &post.tags {
-                let slug = slugify(tag);
-                if slug.is_empty() {
+            for (tag, slug) in post.tags.iter().zip(&post.tag_slugs) {
+                if slug.is_empty() || !tag_wanted(slug) {
                     continue;
                 }
-                let (name, posts) = tags.entry(slug).or_insert_with(|| (tag.clone(), Vec::new()));
+                if !tags.contains_key(slug.as_str()) {
+                    tags.insert(slug.clone(), (tag.clone(), Vec::new()));
+                }
+                let (name, posts) = tags.get_mut(slug.as_str()).expect("inserted above");
                 if tag < name {
                     *name = tag.clone();
                 }
@@ -166,17 +177,26 @@ pub fn render_changed<E: Send>(
     wanted: impl Fn(&Channel<'_>) -> bool + Sync + Send,
     sink: impl Fn(FeedFile) -> Result<(), E> + Sync + Send,
 ) -> Result<Vec<String>, E> {
+    render_channels(&channels(site, config), config, wanted, sink)
+}
+
+/// Renders the given channels (those `wanted` accepts) in parallel; returns all their paths.
+pub fn render_channels<E: Send>(
+    channels: &[Channel<'_>],
+    config: &Config,
+    wanted: impl Fn(&Channel<'_>) -> bool + Sync + Send,
+    sink: impl Fn(FeedFile) -> Result<(), E> + Sync + Send,
+) -> Result<Vec<String>, E> {
     use rayon::prelude::*;
-    let channels = channels(site, config);
     let paths = channels
         .par_iter()
         .map(|channel| {
             let paths: Vec<String> =
                 [RSS_FILE, ATOM_FILE, JSON_FILE].iter().map(|file| format!("{}{file}", channel.dir)).collect();
             if wanted(channel) {
-                for file in render_channel(channel, config) {
-                    sink(file)?;
-                }
+                // The three files are written at once: most of a write is waiting for fsync.
+                let files = render_channel(channel, config);
+                files.into_par_iter().map(&sink).collect::<Result<Vec<()>, E>>()?;
             }
             Ok(paths)
         })

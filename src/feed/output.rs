@@ -86,6 +86,13 @@ impl Output {
         Ok(true)
     }
 
+    /// What was done, written paths sorted; removes nothing (for a build of some channels only).
+    pub fn report(self) -> WriteReport {
+        let mut report = self.report.into_inner().unwrap_or_else(|p| p.into_inner());
+        report.written.sort();
+        report
+    }
+
     /// Removes the tag feeds not in `keep` and returns what was done, written paths sorted.
     pub fn finish(self, keep: &BTreeSet<&str>) -> Result<WriteReport, OutputError> {
         let mut report = self.report.into_inner().unwrap_or_else(|p| p.into_inner());

@@ -59,6 +59,11 @@ impl PostCache {
         changed
     }
 
+    /// The cached result of reading `file` (relative to the root).
+    pub fn get(&self, file: &Path) -> Option<&Result<Post, PostError>> {
+        self.entries.get(file)
+    }
+
     /// Whether any cached post lies below `dir` (relative to the root).
     pub fn has_posts_below(&self, dir: &Path) -> bool {
         self.entries.keys().any(|file| file.starts_with(dir) && file != dir)

@@ -31,6 +31,9 @@ pub struct Post {
     pub updated: Option<DateTime<FixedOffset>>,
     pub tags: Vec<String>,
     pub categories: Vec<String>,
+    /// `tags` and `categories` as slugs, computed once: every build groups posts by them.
+    pub tag_slugs: Vec<String>,
+    pub category_slugs: Vec<String>,
     pub authors: Vec<String>,
     /// Absolute URL of the post's image.
     pub image: Option<String>,
@@ -185,6 +188,8 @@ pub fn read(root: &Path, relative: &Path, content_dir: &Path, config: &Config) -
         url,
         date,
         updated,
+        tag_slugs: tags.iter().map(|t| slug::slugify(t)).collect(),
+        category_slugs: categories.iter().map(|c| slug::slugify(c)).collect(),
         tags,
         categories,
         authors,

@@ -20,7 +20,6 @@ use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::Post;
-use super::slug::slugify;
 
 /// Terms kept per post.
 pub const TOP_TERMS: usize = 24;
@@ -172,12 +171,16 @@ pub fn link(posts: &mut [Post], count: usize) {
         .iter()
         .map(|post| {
             let mut ids: Vec<u32> = post
-                .tags
+                .tag_slugs
                 .iter()
-                .chain(&post.categories)
-                .map(|tag| {
-                    let next = tag_ids.len() as u32;
-                    *tag_ids.entry(slugify(tag)).or_insert(next)
+                .chain(&post.category_slugs)
+                .map(|slug| match tag_ids.get(slug.as_str()) {
+                    Some(&id) => id,
+                    None => {
+                        let id = tag_ids.len() as u32;
+                        tag_ids.insert(slug.clone(), id);
+                        id
+                    }
                 })
                 .collect();
             ids.sort_unstable();
