@@ -353,6 +353,11 @@ impl Daemon {
                     slugs.extend(post.tag_slugs.iter().cloned());
                 }
             }
+            tracing::debug!(
+                patched_ms = started.elapsed().as_secs_f64() * 1e3,
+                channels = slugs.len() + 1,
+                "edit patched"
+            );
             let broken = self.state.metrics.post_errors.load(Ordering::Relaxed) as usize;
             self.publish(&site, broken, "edit", started, None, Some(&slugs));
         }

@@ -66,7 +66,11 @@ impl PostCache {
 
     /// Whether any cached post lies below `dir` (relative to the root).
     pub fn has_posts_below(&self, dir: &Path) -> bool {
-        self.entries.keys().any(|file| file.starts_with(dir) && file != dir)
+        // Paths sort by component, so the posts below `dir` directly follow it.
+        self.entries
+            .range(dir.to_path_buf()..)
+            .find(|(file, _)| *file != dir)
+            .is_some_and(|(file, _)| file.starts_with(dir))
     }
 
     pub fn len(&self) -> usize {
