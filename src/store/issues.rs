@@ -154,17 +154,6 @@ fn issue_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Issue> {
 }
 
 impl Store {
-    /// Ids of every post any issue has contained.
-    pub fn sent_post_ids(&self) -> Result<HashSet<String>> {
-        let mut statement = self.conn.prepare("SELECT post_id FROM issue_posts").map_err(|e| self.err(e))?;
-        let ids = statement
-            .query_map([], |row| row.get(0))
-            .map_err(|e| self.err(e))?
-            .collect::<rusqlite::Result<HashSet<String>>>()
-            .map_err(|e| self.err(e))?;
-        Ok(ids)
-    }
-
     /// Ids of posts no digest may contain: those sent in an issue and the baseline.
     pub fn excluded_post_ids(&self) -> Result<HashSet<String>> {
         let mut statement = self
@@ -453,7 +442,7 @@ mod tests {
         store.add_subscriber("late@example.org", None, Status::Active, now()).unwrap();
         let todo = store.deliveries_to_make(issue.id, 0, 100).unwrap();
         assert_eq!(todo.iter().map(|d| d.subscriber_id).collect::<Vec<_>>(), [a.id]);
-        assert_eq!(store.sent_post_ids().unwrap(), HashSet::from(["p1".to_owned(), "p2".to_owned()]));
+        assert_eq!(store.excluded_post_ids().unwrap(), HashSet::from(["p1".to_owned(), "p2".to_owned()]));
         assert_eq!(store.unfinished_issue().unwrap().unwrap().posts, [post("p1"), post("p2")]);
     }
 
