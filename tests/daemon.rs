@@ -70,7 +70,11 @@ fn a_new_post_is_served_within_a_second_and_an_editor_save_is_one_rebuild() {
     daemon.wait_for_body("/atom.xml", "Poprawiony wpis z demona", Duration::from_secs(5)).expect("edit never served");
     std::thread::sleep(Duration::from_millis(600));
     assert_eq!(daemon.metric("kurier_builds_total"), before + 1.0, "logs:\n{}", daemon.logs());
-    assert!(daemon.logs().contains("rebuilt changed=\"content/2026-05-01-nowy.md\""), "{}", daemon.logs());
+    assert!(
+        daemon.wait_for_log("rebuilt changed=\"content/2026-05-01-nowy.md\"", 1, Duration::from_secs(5)),
+        "{}",
+        daemon.logs()
+    );
 }
 
 #[test]
@@ -130,7 +134,8 @@ fn a_future_post_appears_by_itself_when_its_time_comes() {
     let took =
         daemon.wait_for_body("/atom.xml", "Wpis z przyszłości", Duration::from_secs(10)).expect("never appeared");
     assert!(chrono::Utc::now() >= at, "appeared before its time ({took:?})");
-    assert!(daemon.logs().contains("a scheduled post's time came"), "{}", daemon.logs());
+    // The log line follows the write it reports.
+    assert!(daemon.wait_for_log("a scheduled post's time came", 1, Duration::from_secs(5)), "{}", daemon.logs());
 }
 
 #[test]
