@@ -7,9 +7,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-5}
+# A second argument runs one section only: builds, related, incremental, digest or memory.
+ONLY=${2:-}
+want() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
 OUT=$PWD/target/bench
 mkdir -p "$OUT"
-RESULTS=$OUT/results.txt
+RESULTS=$OUT/results${ONLY:+-$ONLY}.txt
 : > "$RESULTS"
 command -v hugo >/dev/null || apt-get install -y hugo >/dev/null
 [ -x target/test-venv/bin/python ] || tests/run.sh --no-run >/dev/null
@@ -32,7 +35,7 @@ measure() {
   record "$name.peak_mib" "$(echo "scale=1; $rss / 1024" | bc)"
 }
 
-for N in 1000 10000; do
+want builds && for N in 1000 10000; do
   SITE=$OUT/site-$N
   [ -d "$SITE" ] || python3 benches/corpus.py --posts "$N" --out "$SITE" > /dev/null
   for run in $(seq "$RUNS"); do
@@ -45,14 +48,18 @@ done
 
 # Related-post precision with half of the tags replaced at random.
 NOISE=$OUT/site-10000-noise
+if want related; then
 [ -d "$NOISE" ] || python3 benches/corpus.py --posts 10000 --noise 0.5 --out "$NOISE" > /dev/null
 cargo bench --quiet --bench related_quality -- "$NOISE" | tee "$OUT/related-kurier.txt"
 rm -rf "$NOISE/hugo-full"; hugo --quiet --config hugo-full.toml --source "$NOISE" -d "$NOISE/hugo-full" > /dev/null 2>&1
 python3 benches/hugo_related.py "$NOISE/hugo-full" | tee "$OUT/related-hugo.txt"
+fi
 
 # One post edited on the 10,000-post site: time from the end of the debounce to the feeds on disk
 # (the daemon's own measurement, logged with each rebuild).
+if want incremental; then
 SITE=$OUT/site-10000
+[ -d "$SITE" ] || python3 benches/corpus.py --posts 10000 --out "$SITE" > /dev/null
 grep -q '^\[http\]' "$SITE/kurier.toml" || printf '[http]\nlisten = "127.0.0.1:0"\n' >> "$SITE/kurier.toml"
 RUST_LOG=info,kurier::daemon=debug "$KURIER" --root "$SITE" run > "$OUT/daemon.out" 2> "$OUT/daemon.log" &
 DAEMON=$!
@@ -68,11 +75,13 @@ kill -TERM $DAEMON; wait $DAEMON || true
 grep "edit published" "$OUT/daemon.log" | tail -n "$RUNS" | sed 's/.*ms="\([0-9.]*\)".*/incremental.10000.event_to_disk_ms \1/' >> "$RESULTS"
 grep "rebuilt changed=\"content" "$OUT/daemon.log" | tail -n "$RUNS" | sed 's/.*ms="\([0-9.]*\)".*/incremental.10000.related_settled_ms \1/' >> "$RESULTS"
 grep "rebuild phases" "$OUT/daemon.log" | tail -n "$RUNS" > "$OUT/incremental-phases.txt"
+fi
 
 # Digest to 5,000 subscribers into a loopback aiosmtpd sink, beside smtplib on as many
 # connections with the same messages, alternating.
+if want digest; then
 DIGEST=$OUT/digest
-rm -rf "$DIGEST" && mkdir -p "$DIGEST"
+rm -rf "$DIGEST" "$DIGEST.base" "$OUT/sink" "$OUT/messages" && mkdir -p "$DIGEST"
 cp -r tests/fixtures/digest/content "$DIGEST/"
 sed '/# The tests point/,$d' tests/fixtures/digest/kurier.toml > "$DIGEST/kurier.toml"
 python3 -c "
@@ -94,9 +103,10 @@ for run in $(seq "$RUNS"); do
   record digest.5000.smtplib_msgs_per_s "$(echo "scale=1; $count / $seconds" | bc)"
 done
 kill $SINK
+fi
 
 # Memory while sending to 10,000 and 100,000 subscribers through the file transport.
-for N in 10000 100000; do
+want memory && for N in 10000 100000; do
   MEM=$OUT/memory-$N
   rm -rf "$MEM" && mkdir -p "$MEM" && cp -r tests/fixtures/digest/content "$MEM/"
   sed '/# The tests point/,$d' tests/fixtures/digest/kurier.toml > "$MEM/kurier.toml"
@@ -112,4 +122,4 @@ for i in range($N): print(f'r{i:06d}@example.org,Czytelnik {i},active')" > "$MEM
   rm -rf "$MEM" "$MEM.base"
 done
 
-python3 benches/stats.py "$RESULTS" | tee "$OUT/summary.txt"
+python3 benches/stats.py "$RESULTS" | tee "$OUT/summary${ONLY:+-$ONLY}.txt"

@@ -319,6 +319,7 @@ impl Daemon {
     /// else that changes, so the end state is exactly that of a full build. Returns whether it
     /// could patch.
     fn patch(&mut self, files: &[PathBuf], started: Instant) -> bool {
+        tracing::debug!(entered_ms = started.elapsed().as_secs_f64() * 1e3, "edit patch");
         let Some(mut site) = self.site.take() else { return false };
         let now = Utc::now();
         let mut patched = true;
@@ -327,7 +328,7 @@ impl Daemon {
                 patched = false;
                 break;
             };
-            let Some(index) = site.posts.iter().position(|p| &p.source == file) else {
+            let Some(index) = site.posts.iter().position(|p| p.source.as_os_str() == file.as_os_str()) else {
                 patched = false;
                 break;
             };
@@ -342,11 +343,14 @@ impl Daemon {
             new.related = old.related.clone();
             site.posts[index] = new;
         }
+        tracing::debug!(replaced_ms = started.elapsed().as_secs_f64() * 1e3, "edit replaced");
         if patched {
             // Only the channels that can show an edited post: its tags', those of the posts
             // that list it as related, and the main one.
-            let edited: std::collections::HashSet<usize> =
-                files.iter().filter_map(|f| site.posts.iter().position(|p| &p.source == f)).collect();
+            let edited: std::collections::HashSet<usize> = files
+                .iter()
+                .filter_map(|f| site.posts.iter().position(|p| p.source.as_os_str() == f.as_os_str()))
+                .collect();
             let mut slugs: std::collections::HashSet<String> = std::collections::HashSet::new();
             for (index, post) in site.posts.iter().enumerate() {
                 if edited.contains(&index) || post.related.iter().any(|r| edited.contains(r)) {
