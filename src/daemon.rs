@@ -66,7 +66,6 @@ pub async fn run(root: &Path) -> anyhow::Result<()> {
     let schedule = Schedule::parse(&config.digest.schedule, config.timezone).map_err(anyhow::Error::msg)?;
     let cache = PostCache::load(&root, &config).with_context(|| format!("cannot read {}/content", root.display()))?;
     let state = Arc::new(AppState {
-        root: root.clone(),
         config: RwLock::new(Arc::clone(&config)),
         mailer: RwLock::new(Arc::new(mailer)),
         transport: RwLock::new(Arc::new(transport)),
@@ -319,10 +318,10 @@ impl Daemon {
     /// else that changes, so the end state is exactly that of a full build. Returns whether it
     /// could patch.
     fn patch(&mut self, files: &[PathBuf], started: Instant) -> bool {
-        tracing::debug!(entered_ms = started.elapsed().as_secs_f64() * 1e3, "edit patch");
         let Some(mut site) = self.site.take() else { return false };
         let now = Utc::now();
         let mut patched = true;
+        let mut edited: std::collections::HashSet<usize> = std::collections::HashSet::new();
         for file in files {
             let Some(Ok(new)) = self.cache.get(file) else {
                 patched = false;
@@ -342,15 +341,12 @@ impl Daemon {
             let mut new = new.clone();
             new.related = old.related.clone();
             site.posts[index] = new;
+            edited.insert(index);
         }
         tracing::debug!(replaced_ms = started.elapsed().as_secs_f64() * 1e3, "edit replaced");
         if patched {
             // Only the channels that can show an edited post: its tags', those of the posts
             // that list it as related, and the main one.
-            let edited: std::collections::HashSet<usize> = files
-                .iter()
-                .filter_map(|f| site.posts.iter().position(|p| p.source.as_os_str() == f.as_os_str()))
-                .collect();
             let mut slugs: std::collections::HashSet<String> = std::collections::HashSet::new();
             for (index, post) in site.posts.iter().enumerate() {
                 if edited.contains(&index) || post.related.iter().any(|r| edited.contains(r)) {

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, FixedOffset};
 
 use crate::config::Config;
-use crate::site::{Post, Site, slugify};
+use crate::site::{Post, Site};
 
 pub const RSS_FILE: &str = "rss.xml";
 pub const ATOM_FILE: &str = "atom.xml";
@@ -70,10 +70,10 @@ impl<'a> Channel<'a> {
     /// a tag `leczenie` is one category (same slug), spelled as the tag.
     pub fn categories(post: &Post) -> Vec<&str> {
         let mut all: Vec<&str> = Vec::with_capacity(post.tags.len() + post.categories.len());
-        let mut slugs: Vec<String> = Vec::with_capacity(all.capacity());
-        for name in post.tags.iter().chain(&post.categories) {
-            let slug = slugify(name);
-            if !slugs.contains(&slug) {
+        let mut slugs: Vec<&str> = Vec::with_capacity(all.capacity());
+        let names = post.tags.iter().chain(&post.categories);
+        for (name, slug) in names.zip(post.tag_slugs.iter().chain(&post.category_slugs)) {
+            if !slugs.contains(&slug.as_str()) {
                 slugs.push(slug);
                 all.push(name);
             }
@@ -166,21 +166,11 @@ pub fn render_each<E: Send>(
     config: &Config,
     sink: impl Fn(FeedFile) -> Result<(), E> + Sync + Send,
 ) -> Result<Vec<String>, E> {
-    render_changed(site, config, |_| true, sink)
+    render_channels(&channels(site, config), config, |_| true, sink)
 }
 
-/// Like [`render_each`], rendering only the channels `wanted` accepts (the daemon passes the
-/// channels whose [`fingerprint`] changed); the paths returned are those of every channel.
-pub fn render_changed<E: Send>(
-    site: &Site,
-    config: &Config,
-    wanted: impl Fn(&Channel<'_>) -> bool + Sync + Send,
-    sink: impl Fn(FeedFile) -> Result<(), E> + Sync + Send,
-) -> Result<Vec<String>, E> {
-    render_channels(&channels(site, config), config, wanted, sink)
-}
-
-/// Renders the given channels (those `wanted` accepts) in parallel; returns all their paths.
+/// Renders the given channels that `wanted` accepts, in parallel (the daemon passes the channels
+/// whose [`fingerprint`] changed); returns the paths of all of them.
 pub fn render_channels<E: Send>(
     channels: &[Channel<'_>],
     config: &Config,

@@ -69,14 +69,6 @@ impl FeedCache {
     pub fn get(&self, path: &str) -> Option<(Entry, PathBuf)> {
         self.entries.get(path).map(|e| (e.clone(), self.dir.join(path)))
     }
-
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
 }
 
 /// The strong ETag of a feed's bytes.

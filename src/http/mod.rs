@@ -16,7 +16,6 @@ pub use rate_limit::RateLimiter;
 pub use status::Metrics;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use axum::Router;
@@ -36,7 +35,6 @@ pub const BODY_LIMIT: usize = 16 * 1024;
 
 /// What the handlers share; the daemon swaps the config, mailer and feeds on reload.
 pub struct AppState {
-    pub root: PathBuf,
     pub config: RwLock<Arc<Config>>,
     pub mailer: RwLock<Arc<Mailer>>,
     pub transport: RwLock<Arc<Transport>>,

@@ -170,30 +170,43 @@ pub async fn confirm_page(State(state): State<Arc<AppState>>, Path(token): Path<
 
 /// `POST /confirm/{token}`: a pending subscriber becomes active.
 pub async fn confirm(State(state): State<Arc<AppState>>, Path(token): Path<String>) -> Response {
-    let id = match state.mailer().tokens().check_confirm(&token, Utc::now()) {
-        Ok(id) => id,
-        Err(e) => return bad_token(&state, e),
-    };
-    let t = state.mailer().templates().locale().strings();
+    match state.mailer().tokens().check_confirm(&token, Utc::now()) {
+        // Unsubscribed or bounced since the link was sent: the link no longer applies.
+        Ok(id) => change_status(&state, id, Status::Active, |from| from == Status::Pending, TokenError::Expired),
+        Err(e) => bad_token(&state, e),
+    }
+}
+
+/// Moves subscriber `id` to `to` if it is there already or `allowed` accepts its status, and
+/// answers with the page for `to`; otherwise answers as for a token failing with `otherwise`.
+fn change_status(
+    state: &AppState,
+    id: i64,
+    to: Status,
+    allowed: impl Fn(Status) -> bool,
+    otherwise: TokenError,
+) -> Response {
     let result = {
         let store = state.store();
         match store.subscriber(id) {
-            Ok(Some(s)) if s.status == Status::Pending => {
-                store.set_status(id, Status::Active, Utc::now()).map(|_| true)
-            }
-            Ok(Some(s)) if s.status == Status::Active => Ok(true),
-            // Unsubscribed or bounced since the link was sent: the link no longer applies.
+            Ok(Some(s)) if s.status == to => Ok(true),
+            Ok(Some(s)) if allowed(s.status) => store.set_status(id, to, Utc::now()).map(|_| true),
             Ok(_) => Ok(false),
             Err(e) => Err(e),
         }
     };
+    let t = state.mailer().templates().locale().strings();
     match result {
         Ok(true) => {
-            tracing::info!(subscriber = id, "subscription confirmed");
-            pages::message(&state, StatusCode::OK, t.confirmed_title, t.confirmed_message)
+            tracing::info!(subscriber = id, status = %to, "subscription changed");
+            let (title, message) = match to {
+                Status::Active => (t.confirmed_title, t.confirmed_message),
+                _ => (t.unsubscribed_title, t.unsubscribed_message),
+            };
+            pages::message(state, StatusCode::OK, title, message)
         }
-        Ok(false) => bad_token(&state, TokenError::Expired),
-        Err(e) => internal(&state, e),
+        Ok(false) => bad_token(state, otherwise),
+        Err(e) => internal(state, e),
     }
 }
 
@@ -220,26 +233,8 @@ pub async fn unsubscribe_page(State(state): State<Arc<AppState>>, Path(token): P
 /// `POST /unsubscribe/{token}`, from the page's button or a mail client's RFC 8058 one-click
 /// POST (`List-Unsubscribe=One-Click`): 200 and unsubscribed.
 pub async fn unsubscribe(State(state): State<Arc<AppState>>, Path(token): Path<String>) -> Response {
-    let id = match state.mailer().tokens().check_unsubscribe(&token) {
-        Ok(id) => id,
-        Err(e) => return bad_token(&state, e),
-    };
-    let t = state.mailer().templates().locale().strings();
-    let result = {
-        let store = state.store();
-        match store.subscriber(id) {
-            Ok(Some(s)) if s.status == Status::Unsubscribed => Ok(true),
-            Ok(Some(_)) => store.set_status(id, Status::Unsubscribed, Utc::now()).map(|_| true),
-            Ok(None) => Ok(false),
-            Err(e) => Err(e),
-        }
-    };
-    match result {
-        Ok(true) => {
-            tracing::info!(subscriber = id, "unsubscribed");
-            pages::message(&state, StatusCode::OK, t.unsubscribed_title, t.unsubscribed_message)
-        }
-        Ok(false) => bad_token(&state, TokenError::Invalid),
-        Err(e) => internal(&state, e),
+    match state.mailer().tokens().check_unsubscribe(&token) {
+        Ok(id) => change_status(&state, id, Status::Unsubscribed, |_| true, TokenError::Invalid),
+        Err(e) => bad_token(&state, e),
     }
 }

@@ -73,15 +73,20 @@ impl PostCache {
             .is_some_and(|(file, _)| file.starts_with(dir))
     }
 
-    pub fn len(&self) -> usize {
-        self.entries.len()
+    /// The site as of `now`, consuming the cache (no copies: what `kurier build` does).
+    pub fn into_site(self, config: &Config, now: DateTime<Utc>) -> Loaded {
+        let mut posts = Vec::with_capacity(self.entries.len());
+        let mut errors = Vec::new();
+        for entry in self.entries.into_values() {
+            match entry {
+                Ok(post) => posts.push(post),
+                Err(error) => errors.push(error),
+            }
+        }
+        Site::from_posts(posts, errors, config, now)
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
-    /// The site as of `now`.
+    /// The site as of `now`, keeping the cache for the next rebuild.
     pub fn site(&self, config: &Config, now: DateTime<Utc>) -> Loaded {
         let mut posts = Vec::with_capacity(self.entries.len());
         let mut errors = Vec::new();

@@ -35,7 +35,6 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use rayon::prelude::*;
 
 use crate::config::Config;
 
@@ -61,19 +60,7 @@ pub struct Loaded {
 impl Site {
     /// Reads every post under `root/content`, as of `now`.
     pub fn load(root: &Path, config: &Config, now: DateTime<Utc>) -> std::io::Result<Loaded> {
-        let files = post_files(root)?;
-        let content_dir = Path::new(CONTENT_DIR);
-        let results: Vec<Result<Post, PostError>> =
-            files.par_iter().map(|file| post::read(root, file, content_dir, config)).collect();
-        let mut errors = Vec::new();
-        let mut posts = Vec::with_capacity(results.len());
-        for result in results {
-            match result {
-                Ok(post) => posts.push(post),
-                Err(e) => errors.push(e),
-            }
-        }
-        Ok(Site::from_posts(posts, errors, config, now))
+        Ok(PostCache::load(root, config)?.into_site(config, now))
     }
 
     /// Phases 2 and 3 on posts already read; `posts` in file-path order, so that of two posts with

@@ -151,7 +151,7 @@ pub fn read(root: &Path, relative: &Path, content_dir: &Path, config: &Config) -
     let content_html = finish(markdown::to_html(events.iter().cloned()));
     let (summary_html, summary_text) = match fm.summary.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         Some(summary) => {
-            let excerpt = excerpt::whole(summary);
+            let excerpt = excerpt::whole(&source::xml_safe(summary));
             (html::clean(&excerpt.html, &base), excerpt.text)
         }
         None => {
@@ -182,7 +182,7 @@ pub fn read(root: &Path, relative: &Path, content_dir: &Path, config: &Config) -
 
     Ok(Post {
         source: relative.to_owned(),
-        id: fm.id.map(|id| id.trim().to_owned()).filter(|id| !id.is_empty()).unwrap_or_else(|| url.clone()),
+        id: fm.id.map(|id| source::xml_safe(id.trim())).filter(|id| !id.is_empty()).unwrap_or_else(|| url.clone()),
         title: source::xml_safe(&title),
         slug,
         url,
@@ -241,6 +241,18 @@ fn clean_list(items: Vec<String>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_from_front_matter_escapes_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("content")).unwrap();
+        let text = "+++\ntitle = \"a\\u0001b\"\ndate = 2026-01-01\nid = \"x\\u0002y\"\nsummary = \"s\\u0003t\"\ntags = [\"t\\u0004u\"]\n+++\nx\n";
+        std::fs::write(dir.path().join("content/a.md"), text).unwrap();
+        let config = Config::parse("title = \"T\"\nbase_url = \"https://example.org/\"\n", Path::new("k")).unwrap();
+        let post = read(dir.path(), Path::new("content/a.md"), Path::new("content"), &config).unwrap();
+        assert_eq!((post.title.as_str(), post.id.as_str(), post.summary_text.as_str()), ("ab", "xy", "st"));
+        assert_eq!(post.tags, ["tu"]);
+    }
 
     #[test]
     fn dated_file_names_and_bundles_give_date_slug_and_section() {

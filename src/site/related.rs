@@ -37,15 +37,6 @@ const TAG_BONUS: f32 = 0.2;
 pub struct Terms(Vec<(u64, u32)>);
 
 impl Terms {
-    /// Counts the terms of some texts (a title may be passed twice to weigh it more).
-    pub fn of(texts: &[&str]) -> Terms {
-        let mut counter = TermCounter::default();
-        for text in texts {
-            counter.add(text);
-        }
-        counter.finish()
-    }
-
     pub fn iter(&self) -> impl Iterator<Item = (u64, u32)> + '_ {
         self.0.iter().copied()
     }
@@ -251,7 +242,9 @@ mod tests {
 
     #[test]
     fn terms_drop_stop_words_short_words_and_numbers_and_cut_stems() {
-        let terms = Terms::of(&["Ketamina i ketaminy: to jest 2026 rok, a ketaminą leczy się ból"]);
+        let mut counter = TermCounter::default();
+        counter.add("Ketamina i ketaminy: to jest 2026 rok, a ketaminą leczy się ból");
+        let terms = counter.finish();
         assert_eq!(terms.count("ketamina"), 3);
         assert_eq!(terms.count("ketami"), 3);
         assert_eq!(terms.count("ból"), 1);

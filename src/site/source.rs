@@ -30,7 +30,8 @@ fn is_clean(bytes: &[u8]) -> bool {
     controls_ok && !bytes.windows(3).any(|w| w[0] == 0xEF && w[1] == 0xBF && (w[2] == 0xBE || w[2] == 0xBF))
 }
 
-/// Removes characters XML 1.0 does not allow from a string of any other origin (config values).
+/// Removes characters XML 1.0 does not allow from strings that did not come straight from the
+/// decoded file: front-matter values, whose escapes (`"\u0001"`) can produce any character.
 pub fn xml_safe(text: &str) -> String {
     text.chars().filter(|&c| is_xml_char(c)).collect()
 }
