@@ -102,7 +102,7 @@ fn a_broken_config_on_reload_is_logged_and_the_last_good_one_kept() {
     let sink = Sink::start();
     let daemon = start(&site, &sink);
     let config = site.read("kurier.toml");
-    site.write("kurier.toml", &config.replace("Fixture: Zażółć gęślą jaźń", "Nowy tytuł"));
+    site.replace("kurier.toml", &[("Fixture: Zażółć gęślą jaźń", "Nowy tytuł")]);
     daemon
         .wait_for_body("/rss.xml", "<title>Nowy tytuł</title>", Duration::from_secs(5))
         .expect("new title never served");

@@ -195,11 +195,10 @@ fn a_550_is_recorded_as_failed_and_not_retried_and_the_rest_go_out() {
 #[test]
 fn a_server_that_stops_answering_hits_the_deadline_and_the_run_goes_on() {
     let site = site_with(&active(6));
-    let config = site
-        .read("kurier.toml")
-        .replace("timeout_seconds = 5", "timeout_seconds = 1")
-        .replace("max_attempts = 3", "max_attempts = 1");
-    site.write("kurier.toml", &config);
+    site.replace(
+        "kurier.toml",
+        &[("timeout_seconds = 5", "timeout_seconds = 1"), ("max_attempts = 3", "max_attempts = 1")],
+    );
     let sink = Sink::start();
     sink.set_rules(json!({"stall_rcpt": ["reader004@example.org"]}));
     let started = Instant::now();
@@ -401,11 +400,10 @@ fn credentials_come_from_kurier_smtp_password() {
 #[test]
 fn consecutive_failures_pause_the_issue() {
     let site = site_with(&active(4));
-    let config = site
-        .read("kurier.toml")
-        .replace("pause_after_failures = 100", "pause_after_failures = 2")
-        .replace("concurrency = 4", "concurrency = 1");
-    site.write("kurier.toml", &config);
+    site.replace(
+        "kurier.toml",
+        &[("pause_after_failures = 100", "pause_after_failures = 2"), ("concurrency = 4", "concurrency = 1")],
+    );
     let sink = Sink::start();
     let rules: serde_json::Map<String, serde_json::Value> = (1..=4)
         .map(|i| (format!("reader{i:03}@example.org"), json!({"code": 550, "times": -1, "message": "5.7.1 Blocked"})))
@@ -422,8 +420,7 @@ fn consecutive_failures_pause_the_issue() {
 #[test]
 fn rate_per_second_spaces_the_messages() {
     let site = site_with(&active(6));
-    let config = site.read("kurier.toml").replace("concurrency = 4", "concurrency = 4\nrate_per_second = 10");
-    site.write("kurier.toml", &config);
+    site.replace("kurier.toml", &[("concurrency = 4", "concurrency = 4\nrate_per_second = 10")]);
     let sink = Sink::start();
     let started = Instant::now();
     send(&site, &sink).expect_code(0);
@@ -482,7 +479,7 @@ fn check_reports_a_template_that_uses_an_unknown_variable() {
     let run = site.kurier(&["check"]).expect_code(1);
     assert!(run.stderr().contains("templates/digest.txt: "), "{}", run.stderr());
     assert!(run.stderr().contains("nie_ma"), "{}", run.stderr());
-    site.write("kurier.toml", &site.read("kurier.toml").replace("{{ site.title }} —", "{{ site.title }"));
+    site.replace("kurier.toml", &[("{{ site.title }} —", "{{ site.title }")]);
     let run = site.kurier(&["check"]).expect_code(1);
     assert!(run.stderr().contains("kurier.toml digest.subject: "), "{}", run.stderr());
 }
@@ -501,10 +498,7 @@ fn starttls_and_implicit_tls_with_a_trusted_ca_deliver_and_an_untrusted_certific
 
         let site = site_with(&active(2));
         std::fs::copy(support::repo().join("tests/fixtures/tls/ca.pem"), site.path("ca.pem")).unwrap();
-        site.write(
-            "kurier.toml",
-            &site.read("kurier.toml").replace("concurrency = 4", "concurrency = 4\nca_file = \"ca.pem\""),
-        );
+        site.replace("kurier.toml", &[("concurrency = 4", "concurrency = 4\nca_file = \"ca.pem\"")]);
         let run = site.kurier_env(&["digest", "send"], &[("KURIER_SMTP_URL", &url)]).expect_code(0);
         assert!(run.stdout().contains("sent 2, failed 0"), "{mode}: {}", run.stdout());
         assert_eq!(sink.count(), 2, "{mode}");

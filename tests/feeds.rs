@@ -291,8 +291,7 @@ fn check_reports_errors_and_writes_nothing() {
 fn a_build_that_fails_keeps_the_last_good_feeds() {
     let site = built_fixture();
     let good = snapshot(&site.path("public"));
-    let config = site.read("kurier.toml");
-    site.write("kurier.toml", &config.replace("timezone = \"Europe/Warsaw\"", "timezone = \"Europe/Warsw\""));
+    site.replace("kurier.toml", &[("timezone = \"Europe/Warsaw\"", "timezone = \"Europe/Warsw\"")]);
     site.write("content/2026-08-01-nowy.md", "+++\ntitle = \"Nowy\"\ndate = 2026-08-01\n+++\nNowy.\n");
     let run = site.kurier(&["build"]).expect_code(1);
     assert!(run.stderr().contains("kurier.toml:5: timezone: unknown time zone `Europe/Warsw`"), "{}", run.stderr());

@@ -55,6 +55,16 @@ impl TempSite {
         std::fs::write(path, text).unwrap();
     }
 
+    /// Replaces text in a file; each `from` must be there, so an edit can never silently miss.
+    pub fn replace(&self, relative: &str, replacements: &[(&str, &str)]) {
+        let mut text = self.read(relative);
+        for (from, to) in replacements {
+            assert!(text.contains(from), "{relative} has no {from:?}");
+            text = text.replace(from, to);
+        }
+        self.write(relative, &text);
+    }
+
     pub fn remove(&self, relative: &str) {
         std::fs::remove_file(self.path(relative)).unwrap();
     }
