@@ -10,6 +10,9 @@ use clap::{Parser, Subcommand};
 use kurier::digest::{self, Outcome};
 use kurier::store::{self, Status};
 
+/// Scheduled runs `digest status` lists, the latest.
+const RUNS_SHOWN: usize = 50;
+
 #[derive(Parser)]
 #[command(name = "kurier", version, about = "RSS, Atom and JSON feeds and e-mail digests from Markdown posts")]
 struct Cli {
@@ -69,7 +72,7 @@ enum DigestCommand {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Issues with their delivery counts and failed recipients.
+    /// Issues with their delivery counts and failed recipients, then the latest scheduled runs.
     Status,
 }
 
@@ -130,6 +133,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Build => {
             let report = kurier::publish::build(root, now)?;
+            for skipped in &report.skipped {
+                eprintln!("warning: {skipped}");
+            }
             for error in &report.errors {
                 eprintln!("{error}");
             }
@@ -145,6 +151,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Check => {
             let report = kurier::publish::check(root, now)?;
+            for skipped in &report.skipped {
+                eprintln!("warning: {skipped}");
+            }
             for error in &report.errors {
                 eprintln!("{error}");
             }
@@ -218,6 +227,19 @@ fn digest_command(root: &Path, command: DigestCommand, now: chrono::DateTime<chr
                 for (email, reply) in &issue.failures {
                     println!("  failed {email}: {reply}");
                 }
+            }
+            for run in digest::runs(root, &config, RUNS_SHOWN)? {
+                let mut line = format!("run {} {}", run.fire_at, run.outcome.as_str());
+                if let Some(issue) = run.issue {
+                    line += &format!(" issue {issue}");
+                }
+                if run.missed > 0 {
+                    line += &format!(" missed {}", run.missed);
+                }
+                if let Some(note) = &run.note {
+                    line += &format!(" ({note})");
+                }
+                println!("{line}");
             }
             Ok(ExitCode::SUCCESS)
         }

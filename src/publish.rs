@@ -32,6 +32,8 @@ pub struct BuildReport {
     pub feeds: WriteReport,
     /// Posts left out, with why.
     pub errors: Vec<PostError>,
+    /// Paths the scan did not follow (warnings).
+    pub skipped: Vec<site::Skipped>,
     pub duration: Duration,
 }
 
@@ -41,6 +43,7 @@ pub struct CheckReport {
     pub posts: usize,
     pub feed_files: usize,
     pub errors: Vec<PostError>,
+    pub skipped: Vec<site::Skipped>,
     /// Templates that do not load or do not render a sample issue.
     pub template_errors: Vec<RenderError>,
 }
@@ -121,7 +124,13 @@ pub fn build(root: &Path, now: DateTime<Utc>) -> Result<BuildReport, PublishErro
     let paths = paths.unwrap_or_default();
     let keep: std::collections::BTreeSet<&str> = paths.iter().map(String::as_str).collect();
     let feeds = output.finish(&keep).map_err(PublishError::Output)?;
-    Ok(BuildReport { posts: loaded.site.posts.len(), feeds, errors: loaded.errors, duration: started.elapsed() })
+    Ok(BuildReport {
+        posts: loaded.site.posts.len(),
+        feeds,
+        errors: loaded.errors,
+        skipped: loaded.skipped,
+        duration: started.elapsed(),
+    })
 }
 
 /// Validates the site under `root` as a build would, writing nothing.
@@ -138,6 +147,7 @@ pub fn check(root: &Path, now: DateTime<Utc>) -> Result<CheckReport, PublishErro
         posts: loaded.site.posts.len(),
         feed_files: count.into_inner(),
         errors: loaded.errors,
+        skipped: loaded.skipped,
         template_errors,
     })
 }

@@ -2,61 +2,131 @@
 //! that changed (the daemon's incremental rebuild). Phases 2 and 3 of `Site::load` (select,
 //! link related) run on the whole cache each time: uniqueness, visibility and related posts
 //! depend on every post.
+//!
+//! What a failed read means is decided here. A file that is gone (not found, or no longer a
+//! post file) leaves the site. A file that exists but cannot be read for now — too many open
+//! files, an I/O error, a permission being changed — is *unreadable*: it keeps its last good
+//! version, so a transient fault never unpublishes a post, and the caller retries it
+//! ([`PostCache::unreadable`]). Only a file whose content is broken is replaced by its error.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use rayon::prelude::*;
 
-use super::{CONTENT_DIR, Loaded, Post, PostError, Site, is_post_file, post, post_files};
+use super::scan::{Skipped, is_post_file, scan};
+use super::{CONTENT_DIR, Loaded, Post, PostError, Site, post};
 use crate::config::Config;
 
 #[derive(Debug, Default)]
 pub struct PostCache {
-    /// Every post file by path relative to the site root, read or failed.
+    /// Every post file by path relative to the site root: its post, its content error, or —
+    /// for an unreadable file — its last good post if it ever had one.
     entries: BTreeMap<PathBuf, Result<Post, PostError>>,
+    /// Files whose last read failed for a reason that may pass.
+    unreadable: BTreeMap<PathBuf, PostError>,
+    /// What the last full scan did not follow.
+    skipped: Vec<Skipped>,
+}
+
+/// One attempt at reading a post file.
+enum Reading {
+    Gone,
+    Unreadable(PostError),
+    Read(Result<Post, PostError>),
+}
+
+fn read(root: &Path, file: &Path, config: &Config) -> Reading {
+    if !is_post_file(file) {
+        return Reading::Gone;
+    }
+    let path = root.join(file);
+    // A link may have been re-pointed since the scan: follow it only inside the site.
+    if path.symlink_metadata().is_ok_and(|m| m.file_type().is_symlink()) {
+        let inside = match (path.canonicalize(), root.canonicalize()) {
+            (Ok(target), Ok(root)) => target.starts_with(root),
+            _ => false,
+        };
+        if !inside {
+            return Reading::Gone;
+        }
+    }
+    match std::fs::read(&path) {
+        Ok(bytes) => Reading::Read(post::parse(file, &bytes, Path::new(CONTENT_DIR), config)),
+        Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::IsADirectory | ErrorKind::NotADirectory) => {
+            Reading::Gone
+        }
+        Err(e) => {
+            Reading::Unreadable(PostError { path: file.to_owned(), line: 1, reason: format!("cannot read: {e}") })
+        }
+    }
 }
 
 impl PostCache {
-    /// Reads every post of the site at `root`.
+    /// Reads every post of the site at `root`. Fails only when the folder tree cannot be walked.
     pub fn load(root: &Path, config: &Config) -> std::io::Result<PostCache> {
-        let files = post_files(root)?;
-        let content_dir = Path::new(CONTENT_DIR);
-        let entries = files
-            .into_par_iter()
-            .map(|file| {
-                let post = post::read(root, &file, content_dir, config);
-                (file, post)
-            })
-            .collect();
-        Ok(PostCache { entries })
+        let scan = scan(root)?;
+        let read: Vec<(PathBuf, Reading)> =
+            scan.files.into_par_iter().map(|file| (file.clone(), read(root, &file, config))).collect();
+        let mut cache = PostCache { skipped: scan.skipped, ..PostCache::default() };
+        for (file, reading) in read {
+            cache.put(file, reading);
+        }
+        Ok(cache)
+    }
+
+    /// Reads every post again; an unreadable file keeps the version this cache had.
+    pub fn reload(&mut self, root: &Path, config: &Config) -> std::io::Result<()> {
+        let mut fresh = PostCache::load(root, config)?;
+        for file in fresh.unreadable.keys() {
+            if let Some(Ok(last_good)) = self.entries.remove(file) {
+                fresh.entries.insert(file.clone(), Ok(last_good));
+            }
+        }
+        *self = fresh;
+        Ok(())
     }
 
     /// Re-reads the given files (relative to `root`): changed ones are read again, deleted ones
-    /// dropped. Returns how many entries changed.
-    pub fn refresh(&mut self, root: &Path, config: &Config, files: &[PathBuf]) -> usize {
-        let content_dir = Path::new(CONTENT_DIR);
-        let read: Vec<(PathBuf, Option<Result<Post, PostError>>)> = files
-            .par_iter()
-            .map(|file| {
-                let exists = is_post_file(file) && root.join(file).is_file();
-                (file.clone(), exists.then(|| post::read(root, file, content_dir, config)))
-            })
-            .collect();
-        let mut changed = 0;
-        for (file, post) in read {
-            changed += 1;
-            match post {
-                Some(post) => {
-                    self.entries.insert(file, post);
-                }
-                None => {
+    /// dropped, unreadable ones keep their last good version.
+    pub fn refresh(&mut self, root: &Path, config: &Config, files: &[PathBuf]) {
+        let read: Vec<(PathBuf, Reading)> =
+            files.par_iter().map(|file| (file.clone(), read(root, file, config))).collect();
+        for (file, reading) in read {
+            self.put(file, reading);
+        }
+    }
+
+    fn put(&mut self, file: PathBuf, reading: Reading) {
+        match reading {
+            Reading::Gone => {
+                self.entries.remove(&file);
+                self.unreadable.remove(&file);
+            }
+            Reading::Unreadable(error) => {
+                if let Some(Err(_)) = self.entries.get(&file) {
                     self.entries.remove(&file);
                 }
+                self.unreadable.insert(file, error);
+            }
+            Reading::Read(post) => {
+                self.unreadable.remove(&file);
+                self.entries.insert(file, post);
             }
         }
-        changed
+    }
+
+    /// Files that could not be read for now, with why, and whether a last good version of
+    /// each is kept in their place.
+    pub fn unreadable(&self) -> impl Iterator<Item = (&PostError, bool)> {
+        self.unreadable.iter().map(|(file, error)| (error, matches!(self.entries.get(file), Some(Ok(_)))))
+    }
+
+    /// Paths the last full scan did not follow (links out of the site, dangling links, loops).
+    pub fn skipped(&self) -> &[Skipped] {
+        &self.skipped
     }
 
     /// The cached result of reading `file` (relative to the root).
@@ -73,21 +143,26 @@ impl PostCache {
             .is_some_and(|(file, _)| file.starts_with(dir))
     }
 
-    /// The site as of `now`, consuming the cache (no copies: what `kurier build` does).
+    /// The site as of `now`, consuming the cache (no copies: what `kurier build` does). An
+    /// unreadable file is an error here: there is no earlier version to keep.
     pub fn into_site(self, config: &Config, now: DateTime<Utc>) -> Loaded {
         let mut posts = Vec::with_capacity(self.entries.len());
-        let mut errors = Vec::new();
+        let mut errors: Vec<PostError> = self.unreadable.into_values().collect();
         for entry in self.entries.into_values() {
             match entry {
                 Ok(post) => posts.push(post),
                 Err(error) => errors.push(error),
             }
         }
-        Site::from_posts(posts, errors, config, now)
+        let mut loaded = Site::from_posts(posts, errors, config, now, |_| false);
+        loaded.skipped = self.skipped;
+        loaded
     }
 
-    /// The site as of `now`, keeping the cache for the next rebuild.
-    pub fn site(&self, config: &Config, now: DateTime<Utc>) -> Loaded {
+    /// The site as of `now`, keeping the cache for the next rebuild. `previous` is the site
+    /// published last: of two posts that claim one permalink or id on the same date, the one
+    /// already published keeps it.
+    pub fn site(&self, config: &Config, now: DateTime<Utc>, previous: Option<&Site>) -> Loaded {
         let mut posts = Vec::with_capacity(self.entries.len());
         let mut errors = Vec::new();
         for entry in self.entries.values() {
@@ -96,6 +171,62 @@ impl PostCache {
                 Err(error) => errors.push(error.clone()),
             }
         }
-        Site::from_posts(posts, errors, config, now)
+        // Unreadable files without a kept version are missing from the feeds: an error.
+        errors.extend(self.unreadable().filter(|(_, kept)| !kept).map(|(error, _)| error.clone()));
+        let published: HashSet<&Path> =
+            previous.map(|site| site.posts.iter().map(|p| p.source.as_path()).collect()).unwrap_or_default();
+        let mut loaded = Site::from_posts(posts, errors, config, now, |post| published.contains(post.source.as_path()));
+        loaded.skipped = self.skipped.clone();
+        loaded
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        Config::parse("title = \"T\"\nbase_url = \"https://example.org/\"\n", Path::new("kurier.toml")).unwrap()
+    }
+
+    fn titles(cache: &PostCache) -> Vec<String> {
+        let now = "2026-11-26T00:00:00Z".parse().unwrap();
+        cache.site(&config(), now, None).site.posts.iter().map(|p| p.title.clone()).collect()
+    }
+
+    #[test]
+    fn an_unreadable_post_keeps_its_last_good_version_until_it_reads_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let post = |title: &str| format!("+++\ntitle = \"{title}\"\ndate = 2026-01-01\n+++\nx\n");
+        std::fs::create_dir_all(dir.path().join("content")).unwrap();
+        std::fs::write(dir.path().join("content/a.md"), post("A")).unwrap();
+        std::fs::write(dir.path().join("content/b.md"), post("B")).unwrap();
+        let mut cache = PostCache::load(dir.path(), &config()).unwrap();
+        assert_eq!(titles(&cache), ["A", "B"]);
+
+        // Root reads a file whatever its mode, so the fault is put in where reads are
+        // classified; tests/daemon.rs makes a real EMFILE in the running daemon.
+        cache.put(
+            PathBuf::from("content/a.md"),
+            Reading::Unreadable(PostError {
+                path: "content/a.md".into(),
+                line: 1,
+                reason: "cannot read: Too many open files (os error 24)".into(),
+            }),
+        );
+        assert_eq!(titles(&cache), ["A", "B"], "the last good version stays");
+        assert_eq!(
+            cache.unreadable().map(|(e, kept)| (e.path.clone(), kept)).collect::<Vec<_>>(),
+            [(PathBuf::from("content/a.md"), true)]
+        );
+        std::fs::write(dir.path().join("content/a.md"), post("A2")).unwrap();
+        // The retry reads the new version.
+        cache.refresh(dir.path(), &config(), &[PathBuf::from("content/a.md")]);
+        assert_eq!(titles(&cache), ["A2", "B"]);
+        assert_eq!(cache.unreadable().count(), 0);
+        // A file that is gone leaves.
+        std::fs::remove_file(dir.path().join("content/a.md")).unwrap();
+        cache.refresh(dir.path(), &config(), &[PathBuf::from("content/a.md")]);
+        assert_eq!(titles(&cache), ["B"]);
     }
 }

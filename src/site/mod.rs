@@ -20,6 +20,7 @@ mod html;
 mod markdown;
 mod post;
 mod related;
+mod scan;
 mod slug;
 mod source;
 
@@ -29,6 +30,7 @@ pub use date::parse as parse_date;
 pub use html::escape_html;
 pub use post::{Post, PostError};
 pub use related::{Terms, link as link_related};
+pub use scan::{Scan, Skipped, is_post_file, scan};
 pub use slug::slugify;
 
 use std::collections::HashMap;
@@ -55,6 +57,8 @@ pub struct Site {
 pub struct Loaded {
     pub site: Site,
     pub errors: Vec<PostError>,
+    /// Paths the scan did not follow (links out of the site, dangling links, loops): warnings.
+    pub skipped: Vec<Skipped>,
 }
 
 impl Site {
@@ -63,9 +67,18 @@ impl Site {
         Ok(PostCache::load(root, config)?.into_site(config, now))
     }
 
-    /// Phases 2 and 3 on posts already read; `posts` in file-path order, so that of two posts with
-    /// the same URL or id the first by path keeps it.
-    pub fn from_posts(posts: Vec<Post>, mut errors: Vec<PostError>, config: &Config, now: DateTime<Utc>) -> Loaded {
+    /// Phases 2 and 3 on posts already read. Of two posts that claim the same permalink or id,
+    /// the one published first keeps it — the earlier date, then the one `published` says is
+    /// already in the feeds, then the first by path — so a new file can never take a live
+    /// post's place; the other is reported.
+    pub fn from_posts(
+        mut posts: Vec<Post>,
+        mut errors: Vec<PostError>,
+        config: &Config,
+        now: DateTime<Utc>,
+        published: impl Fn(&Post) -> bool,
+    ) -> Loaded {
+        posts.sort_by_cached_key(|post| (post.date, !published(post), post.source.clone()));
         let mut urls: HashMap<String, PathBuf> = HashMap::new();
         let mut ids: HashMap<String, PathBuf> = HashMap::new();
         let mut visible = Vec::with_capacity(posts.len());
@@ -97,7 +110,7 @@ impl Site {
         visible.sort_by(|a, b| b.date.cmp(&a.date).then_with(|| a.id.cmp(&b.id)));
         related::link(&mut visible, config.feeds.related);
         errors.sort_by(|a, b| a.path.cmp(&b.path).then(a.line.cmp(&b.line)));
-        Loaded { site: Site { posts: visible, next_publication }, errors }
+        Loaded { site: Site { posts: visible, next_publication }, errors, skipped: Vec::new() }
     }
 }
 
@@ -105,30 +118,8 @@ fn duplicate(post: &Post, what: &str, value: &str, first: &Path) -> PostError {
     PostError {
         path: post.source.clone(),
         line: 1,
-        reason: format!("{what} `{value}` is already used by {}", first.display()),
+        reason: format!("{what} `{value}` is already used by {}, published first; left out", first.display()),
     }
-}
-
-/// Markdown files below `root/content`, relative to `root`, sorted. Hidden files and editors'
-/// leftovers (`.#post.md`, `#post.md#`, `post.md~`, swap files) are not posts.
-pub fn post_files(root: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let dir = root.join(CONTENT_DIR);
-    let mut files = Vec::new();
-    for entry in walkdir::WalkDir::new(&dir).follow_links(true).sort_by_file_name() {
-        let entry =
-            entry.map_err(|e| std::io::Error::other(format!("{}: {}", e.path().unwrap_or(&dir).display(), e)))?;
-        if entry.file_type().is_file() && is_post_file(entry.path()) {
-            files.push(entry.path().strip_prefix(root).unwrap_or(entry.path()).to_owned());
-        }
-    }
-    Ok(files)
-}
-
-/// Whether a path names a post file.
-pub fn is_post_file(path: &Path) -> bool {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-    let markdown = name.ends_with(".md") || name.ends_with(".markdown");
-    markdown && !name.starts_with('.') && !name.starts_with('#')
 }
 
 #[cfg(test)]
@@ -222,11 +213,41 @@ mod tests {
     }
 
     #[test]
-    fn editor_leftovers_are_not_posts() {
-        assert!(is_post_file(Path::new("content/a.md")));
-        assert!(is_post_file(Path::new("content/a.markdown")));
-        for name in [".#a.md", "#a.md#", "a.md~", ".a.md.swp", "a.md.tmp", "a.txt"] {
-            assert!(!is_post_file(Path::new(name)), "{name}");
-        }
+    fn a_newcomer_with_a_live_posts_permalink_or_id_is_left_out_and_named() {
+        // Regression: `0000-x.md` sorted first by path and took the permalink of a live post.
+        let (dir, config) = site_with(&[
+            ("stary.md", "+++\ntitle = \"Stary\"\ndate = 2026-01-01\nslug = \"wpis\"\n+++\nx\n"),
+            ("0000-nowy.md", "+++\ntitle = \"Nowy\"\ndate = 2026-01-20\nslug = \"wpis\"\n+++\nx\n"),
+            ("drugi.md", "+++\ntitle = \"Drugi\"\ndate = 2026-01-05\nid = \"x\"\n+++\nx\n"),
+            ("0001-kopia.md", "+++\ntitle = \"Kopia\"\ndate = 2026-01-25\nid = \"x\"\n+++\nx\n"),
+        ]);
+        let now = "2026-11-26T00:00:00Z".parse().unwrap();
+        let loaded = Site::load(dir.path(), &config, now).unwrap();
+        let titles: Vec<&str> = loaded.site.posts.iter().map(|p| p.title.as_str()).collect();
+        assert_eq!(titles, ["Drugi", "Stary"]);
+        let errors: Vec<String> = loaded.errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            errors,
+            [
+                "content/0000-nowy.md:1: permalink `https://example.org/2026/01/wpis/` is already used by content/stary.md, published first; left out",
+                "content/0001-kopia.md:1: id `x` is already used by content/drugi.md, published first; left out",
+            ]
+        );
+    }
+
+    #[test]
+    fn on_a_date_tie_the_post_already_published_keeps_its_permalink() {
+        let post = |title: &str| format!("+++\ntitle = \"{title}\"\ndate = 2026-01-01\nslug = \"wpis\"\n+++\nx\n");
+        let (dir, config) = site_with(&[("b.md", &post("B")), ("a.md", &post("A"))]);
+        let now = "2026-11-26T00:00:00Z".parse().unwrap();
+        let cache = PostCache::load(dir.path(), &config).unwrap();
+        let first = cache.site(&config, now, None).site;
+        assert_eq!(first.posts[0].title, "A", "no site before: the first by path");
+        std::fs::remove_file(dir.path().join("content/a.md")).unwrap();
+        let only_b = PostCache::load(dir.path(), &config).unwrap().site(&config, now, None).site;
+        std::fs::write(dir.path().join("content/a.md"), post("A")).unwrap();
+        let again = PostCache::load(dir.path(), &config).unwrap().site(&config, now, Some(&only_b));
+        assert_eq!(again.site.posts.iter().map(|p| p.title.as_str()).collect::<Vec<_>>(), ["B"]);
+        assert_eq!(again.errors.len(), 1);
     }
 }

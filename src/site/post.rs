@@ -80,11 +80,12 @@ impl fmt::Display for PostError {
 
 impl std::error::Error for PostError {}
 
-/// Reads the post at `root/relative`, where `relative` starts with the content folder.
-pub fn read(root: &Path, relative: &Path, content_dir: &Path, config: &Config) -> Result<Post, PostError> {
+/// Turns the bytes of the post file `relative` (a path that starts with the content folder) into
+/// a post. Reading the file is left to the caller, which knows what a failed read means
+/// (`cache.rs`: a vanished file leaves, an unreadable one keeps its last good version).
+pub fn parse(relative: &Path, bytes: &[u8], content_dir: &Path, config: &Config) -> Result<Post, PostError> {
     let error = |line: usize, reason: String| PostError { path: relative.to_owned(), line, reason };
-    let bytes = std::fs::read(root.join(relative)).map_err(|e| error(1, format!("cannot read: {e}")))?;
-    let text = source::decode(&bytes).map_err(|(line, reason)| error(line, reason))?;
+    let text = source::decode(bytes).map_err(|(line, reason)| error(line, reason))?;
     let revision = {
         use std::hash::{Hash, Hasher};
         let mut hasher = rustc_hash::FxHasher::default();
@@ -244,12 +245,9 @@ mod tests {
 
     #[test]
     fn control_characters_from_front_matter_escapes_are_removed() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("content")).unwrap();
         let text = "+++\ntitle = \"a\\u0001b\"\ndate = 2026-01-01\nid = \"x\\u0002y\"\nsummary = \"s\\u0003t\"\ntags = [\"t\\u0004u\"]\n+++\nx\n";
-        std::fs::write(dir.path().join("content/a.md"), text).unwrap();
         let config = Config::parse("title = \"T\"\nbase_url = \"https://example.org/\"\n", Path::new("k")).unwrap();
-        let post = read(dir.path(), Path::new("content/a.md"), Path::new("content"), &config).unwrap();
+        let post = parse(Path::new("content/a.md"), text.as_bytes(), Path::new("content"), &config).unwrap();
         assert_eq!((post.title.as_str(), post.id.as_str(), post.summary_text.as_str()), ("ab", "xy", "st"));
         assert_eq!(post.tags, ["tu"]);
     }
