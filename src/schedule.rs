@@ -48,18 +48,28 @@ impl Schedule {
 
     /// The latest fire time in `(after, until]`, if any fire time passed.
     pub fn last_between(&self, after: DateTime<Utc>, until: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.due(after, until).map(|(fire, _)| fire)
+    }
+
+    /// The fires in `(after, until]` as the daemon acts on them: the latest, and how many
+    /// earlier ones it stands for (they were missed: the daemon was down or busy).
+    pub fn due(&self, after: DateTime<Utc>, until: DateTime<Utc>) -> Option<(DateTime<Utc>, u64)> {
         let mut last = None;
+        let mut missed = 0;
         let mut cursor = after;
         for _ in 0..MAX_STEPS {
             match self.next_after(cursor) {
                 Some(next) if next <= until => {
+                    if last.is_some() {
+                        missed += 1;
+                    }
                     last = Some(next);
                     cursor = next;
                 }
                 _ => break,
             }
         }
-        last
+        last.map(|fire| (fire, missed))
     }
 }
 
@@ -119,6 +129,15 @@ mod tests {
         let last = schedule.last_between(utc("2026-11-20T08:00:00+01:00"), utc("2026-11-26T12:00:00+01:00"));
         assert_eq!(last, Some(utc("2026-11-26T08:00:00+01:00")));
         assert_eq!(schedule.last_between(utc("2026-11-26T08:00:00+01:00"), utc("2026-11-26T12:00:00+01:00")), None);
+    }
+
+    #[test]
+    fn due_fires_collapse_into_the_latest_and_count_the_others() {
+        let schedule = Schedule::parse("*/2 * * * * *", Warsaw).unwrap();
+        let after = utc("2026-11-26T08:00:00+01:00");
+        assert_eq!(schedule.due(after, utc("2026-11-26T08:00:01+01:00")), None);
+        assert_eq!(schedule.due(after, utc("2026-11-26T08:00:02+01:00")), Some((utc("2026-11-26T08:00:02+01:00"), 0)));
+        assert_eq!(schedule.due(after, utc("2026-11-26T08:00:07+01:00")), Some((utc("2026-11-26T08:00:06+01:00"), 2)));
     }
 
     #[test]

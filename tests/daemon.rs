@@ -311,7 +311,7 @@ fn a_per_second_schedule_sends_one_issue_per_due_run_and_none_when_nothing_is_ne
     assert!(sink.wait_for(6, Duration::from_secs(10)));
     assert!(daemon.wait_for_log("digest: nothing new, skipped", 3, Duration::from_secs(15)));
     let status = site.kurier(&["digest", "status"]).expect_code(0).stdout();
-    let sent: Vec<&str> = status.lines().filter(|l| l.contains(" sent ")).collect();
+    let sent: Vec<&str> = status.lines().filter(|l| l.starts_with("issue ") && l.contains(" sent ")).collect();
     assert_eq!(sent.len(), 2, "{status}");
     assert_eq!(sink.count(), 6);
     // Issues are created one per due run: never two within one two-second period.

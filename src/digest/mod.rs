@@ -366,6 +366,11 @@ pub fn preview(
     mailer.letter(&content, id, subscriber_id, &email, name.as_deref()).map(Some).map_err(DigestError::Mail)
 }
 
+/// The latest `limit` fires of the daemon's schedule and what became of each, oldest first.
+pub fn runs(root: &Path, config: &Config, limit: usize) -> Result<Vec<crate::store::Run>, DigestError> {
+    Ok(open_store(root, config)?.runs(limit)?)
+}
+
 /// Every issue with its delivery counts.
 pub fn status(root: &Path, config: &Config) -> Result<Vec<IssueSummary>, DigestError> {
     Ok(open_store(root, config)?.issue_summaries()?)

@@ -7,18 +7,20 @@
 //! cause a message to be sent again, never skipped (see `issues.rs`).
 //!
 //! The schema is versioned (`PRAGMA user_version`) and migrated forward on open (`schema.rs`).
-//! Subscribers live in `subscribers.rs`, digest issues and deliveries in `issues.rs`, the
+//! Subscribers live in `subscribers.rs`, digest issues and deliveries in `issues.rs`, the schedule's fires in `runs.rs`, the
 //! one-sender-per-store lock in `lock.rs`, the CSV form of the subscriber list in `csv.rs`.
 
 mod csv;
 mod issues;
 mod lock;
+mod runs;
 mod schema;
 mod subscribers;
 
 pub use csv::{export_csv, parse_import};
 pub use issues::{Delivery, DeliveryState, FrozenPost, Issue, IssueStatus, IssueSummary};
 pub use lock::SendLock;
+pub use runs::{Run, RunOutcome};
 pub use subscribers::{ImportReport, ImportRow, Status, Subscriber, normalize_email};
 
 use std::path::{Path, PathBuf};

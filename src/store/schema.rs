@@ -62,6 +62,17 @@ const MIGRATIONS: &[&str] = &[
         value TEXT NOT NULL
     );
     "#,
+    // 2: one row per digest schedule fire (runs.rs).
+    r#"
+    CREATE TABLE digest_runs (
+        fire_at    TEXT PRIMARY KEY,  -- the cron time, RFC 3339 UTC
+        outcome    TEXT NOT NULL CHECK (outcome IN ('running', 'deferred', 'sent', 'skipped')),
+        issue_id   INTEGER REFERENCES issues (id),
+        missed     INTEGER NOT NULL DEFAULT 0,  -- earlier fires missed while down, collapsed into this one
+        note       TEXT,
+        updated_at TEXT NOT NULL
+    );
+    "#,
 ];
 
 pub fn migrate(store: &mut Store) -> Result<()> {

@@ -71,6 +71,11 @@ impl Daemon {
         Daemon { child: Some(child), base, logs, agent }
     }
 
+    /// The process id, for signals and resource limits.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
     pub fn logs(&self) -> String {
         self.logs.lock().unwrap().clone()
     }

@@ -6,11 +6,14 @@
 //!   `kurier.toml` or template on reload is logged and the last good one stays in use;
 //! - a rebuild re-reads only the changed files and rewrites only feeds whose bytes change;
 //! - a post dated in the future is published when its time comes (a rebuild is scheduled then);
-//! - digests follow `digest.schedule` in the site's time zone (`schedule.rs`); the last fire time
-//!   is kept in the store, a run missed while the daemon was down is sent once at start-up, and
-//!   an unfinished issue is resumed at start-up;
+//! - digests follow `digest.schedule` in the site's time zone: every fire gives exactly one
+//!   recorded run, deferred while another is sending, retried when it fails; a run missed while
+//!   the daemon was down is sent once at start-up, and an unfinished issue is resumed then
+//!   (`digests.rs`);
 //! - on SIGINT/SIGTERM it stops taking work, lets the digest in flight finish the messages it
 //!   holds (the rest stay pending for the next start), lets HTTP requests finish, and exits 0.
+
+mod digests;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -20,10 +23,9 @@ use std::time::{Instant, SystemTime};
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use crate::config::Config;
-use crate::digest::{self, Mailer, Outcome};
+use crate::digest::{self, Mailer};
 use crate::feed;
 use crate::http::{self, AppState, FeedCache, Metrics, RateLimiter};
 use crate::mail::Transport;
@@ -31,8 +33,6 @@ use crate::schedule::Schedule;
 use crate::site::{PostCache, Site};
 use crate::watch::Changes;
 
-/// The `meta` key of the last digest fire time.
-const LAST_RUN: &str = "digest_last_run";
 /// How long a stop waits for the digest in flight.
 const STOP_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -48,12 +48,17 @@ struct Daemon {
     config: Arc<Config>,
     state: Arc<AppState>,
     cache: PostCache,
-    schedule: Schedule,
+    digests: digests::Digests,
     next_publication: Option<DateTime<Utc>>,
     /// The site of the last build, for the fast stage of the next one.
     site: Option<Site>,
     /// Channel folder → fingerprint of the last successful build (see `feed::fingerprint`).
     fingerprints: std::collections::HashMap<String, u64>,
+    /// When to read again posts (or the folder tree) that could not be read, and how many
+    /// times that was tried.
+    read_retry: Option<(tokio::time::Instant, u32)>,
+    /// The last walk of `content/` failed.
+    rescan_failed: bool,
 }
 
 /// Runs the daemon for the site at `root` until a stop signal.
@@ -81,10 +86,12 @@ pub async fn run(root: &Path) -> anyhow::Result<()> {
         config: Arc::clone(&config),
         state: Arc::clone(&state),
         cache,
-        schedule,
+        digests: digests::Digests::start(root.clone(), Arc::clone(&state), schedule, Utc::now()),
         next_publication: None,
         site: None,
         fingerprints: Default::default(),
+        read_retry: None,
+        rescan_failed: false,
     };
     daemon.rebuild("start", Instant::now());
 
@@ -104,26 +111,14 @@ pub async fn run(root: &Path) -> anyhow::Result<()> {
     };
     let server = tokio::spawn(http::serve(listener, Arc::clone(&state), http_stop));
 
-    let mut digest_task: Option<JoinHandle<()>> = None;
-    let mut last_run = daemon.last_run()?;
     // At start-up: resume an unfinished issue, or send once for a run missed while down.
-    let unfinished = state.store().unfinished_issue()?.is_some();
-    let missed = daemon.schedule.last_between(last_run, Utc::now());
-    if let Some(missed) = missed {
-        tracing::info!(missed = %missed, "a digest run was missed while kurier was down: sending it now");
-        last_run = missed;
-        daemon.set_last_run(last_run)?;
-    }
-    if unfinished || missed.is_some() {
-        digest_task = Some(daemon.start_digest(stop_rx.clone()));
-    }
+    daemon.digests.run(&daemon.config, &stop_rx, Utc::now());
 
     let stop_signal = crate::shutdown::signal();
     tokio::pin!(stop_signal);
     loop {
-        let now = Utc::now();
-        let next_fire = daemon.schedule.next_after(last_run.max(now - chrono::Duration::seconds(1)));
-        let digest_running = digest_task.as_ref().is_some_and(|t| !t.is_finished());
+        let next_fire = daemon.digests.next_fire();
+        let retry_at = daemon.digests.retry_at();
         tokio::select! {
             _ = &mut stop_signal => break,
             Some(batch) = changes.recv() => {
@@ -135,27 +130,17 @@ pub async fn run(root: &Path) -> anyhow::Result<()> {
                 daemon.apply(batch);
             }
             _ = sleep_until(daemon.next_publication) => daemon.rebuild("a scheduled post's time came", Instant::now()),
-            _ = sleep_until(next_fire) => {
-                let fire = next_fire.expect("sleep_until(None) never completes");
-                last_run = fire;
-                daemon.set_last_run(fire)?;
-                if digest_running {
-                    tracing::warn!(%fire, "digest due while the previous one is still sending: skipped");
-                } else {
-                    tracing::info!(%fire, "digest due");
-                    digest_task = Some(daemon.start_digest(stop_rx.clone()));
-                }
-            }
+            _ = sleep_until(next_fire) => daemon.digests.fire(&daemon.config, &stop_rx, Utc::now()),
+            result = daemon.digests.finished() => daemon.digests.ended(result, &daemon.config, &stop_rx, Utc::now()),
+            _ = sleep_until_instant(retry_at) => daemon.digests.run(&daemon.config, &stop_rx, Utc::now()),
+            _ = sleep_until_instant(daemon.read_retry.map(|(at, _)| at)) => daemon.reread(),
         }
     }
 
     tracing::info!("stopping: finishing the messages in flight and the open requests");
     let _ = stop_tx.send(true);
-    if let Some(task) = digest_task
-        && tokio::time::timeout(STOP_DEADLINE, task).await.is_err()
-    {
-        tracing::warn!("the digest did not stop in time; its pending deliveries resume at the next start");
-    }
+    let Daemon { digests, config, .. } = daemon;
+    digests.stop(&config, &stop_rx, STOP_DEADLINE).await;
     match tokio::time::timeout(STOP_DEADLINE, server).await {
         Ok(Ok(Ok(()))) => {}
         Ok(Ok(Err(e))) => tracing::error!(error = %e, "HTTP server error"),
@@ -185,47 +170,15 @@ async fn sleep_until(at: Option<DateTime<Utc>>) {
     }
 }
 
+/// Sleeps until `at`, or forever.
+async fn sleep_until_instant(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 impl Daemon {
-    fn last_run(&self) -> anyhow::Result<DateTime<Utc>> {
-        let stored = self.state.store().meta(LAST_RUN)?;
-        match stored.and_then(|s| DateTime::parse_from_rfc3339(&s).ok()) {
-            Some(at) => Ok(at.with_timezone(&Utc)),
-            None => {
-                // First start: nothing was missed.
-                let now = Utc::now();
-                self.set_last_run(now)?;
-                Ok(now)
-            }
-        }
-    }
-
-    fn set_last_run(&self, at: DateTime<Utc>) -> anyhow::Result<()> {
-        self.state.store().set_meta(LAST_RUN, &at.to_rfc3339())?;
-        Ok(())
-    }
-
-    fn start_digest(&self, stop: watch::Receiver<bool>) -> JoinHandle<()> {
-        let root = self.root.clone();
-        let config = Arc::clone(&self.config);
-        tokio::spawn(async move {
-            match digest::send(&root, &config, false, Utc::now(), stop, false).await {
-                Ok(Outcome::Skipped { issue }) => tracing::info!(issue, "digest: nothing new, skipped"),
-                Ok(Outcome::Sent { issue, report, .. }) => tracing::info!(
-                    issue = issue.id,
-                    status = issue.status.as_str(),
-                    sent = report.sent,
-                    failed = report.failed,
-                    skipped = report.skipped,
-                    retried = report.retried,
-                    deferred = report.deferred,
-                    "digest run done"
-                ),
-                Ok(Outcome::DryRun { .. }) => {}
-                Err(e) => tracing::error!(error = %e, "digest run failed"),
-            }
-        })
-    }
-
     /// Acts on a batch of file changes.
     fn apply(&mut self, changes: Changes) {
         let started = Instant::now();
@@ -236,9 +189,12 @@ impl Daemon {
                     if config.http.listen != self.config.http.listen {
                         tracing::warn!("http.listen changed: restart kurier to listen on {}", config.http.listen);
                     }
-                    match Schedule::parse(&config.digest.schedule, config.timezone) {
-                        Ok(schedule) => self.schedule = schedule,
-                        Err(e) => tracing::error!(error = %e, "digest.schedule"),
+                    if config.digest.schedule != self.config.digest.schedule || config.timezone != self.config.timezone
+                    {
+                        match Schedule::parse(&config.digest.schedule, config.timezone) {
+                            Ok(schedule) => self.digests.set_schedule(schedule, Utc::now()),
+                            Err(e) => tracing::error!(error = %e, "digest.schedule"),
+                        }
                     }
                     self.config = Arc::new(config);
                     self.fingerprints.clear();
@@ -247,10 +203,7 @@ impl Daemon {
                         Ok(t) => *self.state.transport.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(t),
                         Err(e) => tracing::error!(error = %e, "smtp: keeping the previous transport"),
                     }
-                    match PostCache::load(&self.root, &self.config) {
-                        Ok(cache) => self.cache = cache,
-                        Err(e) => tracing::error!(error = %e, "cannot read content/"),
-                    }
+                    self.reload_posts();
                     what.push("kurier.toml".to_owned());
                 }
                 Err(e) => {
@@ -263,6 +216,7 @@ impl Daemon {
             match mailer {
                 Ok(mailer) => {
                     *self.state.mailer.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(mailer);
+                    self.digests.retry_now();
                     if changes.templates {
                         what.push("templates".to_owned());
                     }
@@ -272,10 +226,7 @@ impl Daemon {
         }
         let vanished_folder = changes.vanished.iter().any(|dir| self.cache.has_posts_below(dir));
         if changes.rescan || vanished_folder {
-            match PostCache::load(&self.root, &self.config) {
-                Ok(cache) => self.cache = cache,
-                Err(e) => tracing::error!(error = %e, "cannot read content/"),
-            }
+            self.reload_posts();
             what.push("content/ (rescanned)".to_owned());
         } else if !changes.posts.is_empty() {
             let files: Vec<PathBuf> = changes.posts.iter().cloned().collect();
@@ -291,16 +242,61 @@ impl Daemon {
         }
     }
 
+    /// Reads every post again. A walk that fails (too many open files, say) keeps every post as
+    /// it was and is retried.
+    fn reload_posts(&mut self) {
+        match self.cache.reload(&self.root, &self.config) {
+            Ok(()) => self.rescan_failed = false,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read content/; the posts as last read stay published, retrying");
+                self.rescan_failed = true;
+            }
+        }
+    }
+
+    /// Reads again what could not be read last time, then rebuilds.
+    fn reread(&mut self) {
+        let started = Instant::now();
+        if self.rescan_failed {
+            self.reload_posts();
+        } else {
+            let files: Vec<PathBuf> = self.cache.unreadable().map(|(error, _)| error.path.clone()).collect();
+            self.cache.refresh(&self.root, &self.config, &files);
+        }
+        self.rebuild("reading again what could not be read", started);
+    }
+
+    /// Arms (or disarms) the timer of [`Daemon::reread`]: 1 s, doubling to a minute, while
+    /// anything stays unreadable.
+    fn schedule_reread(&mut self) {
+        let unreadable = self.rescan_failed || self.cache.unreadable().next().is_some();
+        self.read_retry = match (unreadable, self.read_retry) {
+            (false, _) => None,
+            (true, Some((at, attempt))) if at > tokio::time::Instant::now() => Some((at, attempt)),
+            (true, previous) => {
+                let attempt = previous.map_or(0, |(_, attempt)| attempt + 1);
+                let wait = std::time::Duration::from_secs(1 << attempt.min(6));
+                Some((tokio::time::Instant::now() + wait, attempt))
+            }
+        };
+    }
+
     /// Builds the feeds from the cached posts: renders only the channels whose fingerprint
     /// changed, writes the files whose bytes changed, serves them.
     /// `started` is when the work began (the end of the debounce, for a file change).
     fn rebuild(&mut self, cause: &str, started: Instant) {
         let now = Utc::now();
         let before_site = started.elapsed();
-        let loaded = self.cache.site(&self.config, now);
+        let loaded = self.cache.site(&self.config, now, self.site.as_ref());
         let after_site = started.elapsed();
         for error in &loaded.errors {
             tracing::warn!("{error}");
+        }
+        for skipped in &loaded.skipped {
+            tracing::warn!("{skipped}");
+        }
+        for (error, _) in self.cache.unreadable().filter(|(_, kept)| *kept) {
+            tracing::warn!("{error}; its last good version stays published, retrying");
         }
         if self.publish(&loaded.site, loaded.errors.len(), cause, started, Some((before_site, after_site)), None) {
             let metrics = &self.state.metrics;
@@ -309,6 +305,7 @@ impl Daemon {
         }
         self.next_publication = loaded.site.next_publication;
         self.site = Some(loaded.site);
+        self.schedule_reread();
     }
 
     /// The fast first stage of a rebuild after posts were edited in place (same id, permalink and

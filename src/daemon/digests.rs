@@ -1,0 +1,319 @@
+//! The daemon's digest runs: every fire of `digest.schedule` gives exactly one recorded run.
+//!
+//! A fire is recorded in the store (`store/runs.rs`) before anything is done for it, and its
+//! outcome after. While a run is in progress, a fire is recorded `deferred` and served by one
+//! run as soon as the current one ends — never dropped, and never run twice however many fires
+//! waited. A run that fails (the store is locked, a template is broken, the task panicked)
+//! puts its fires back to `deferred` and is retried with backoff, and at once when the
+//! configuration or the templates change. Fires missed while no daemon ran are collapsed into
+//! the latest of them and sent once at start-up (product.md §8). Fires left `running` or
+//! `deferred` by a daemon that stopped are served by the first run of the next one.
+//!
+//! Fire times come from wall-clock evaluation of the schedule (`schedule.rs`), so a DST change
+//! neither skips nor doubles one.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::digest::{self, DigestError, Outcome};
+use crate::http::AppState;
+use crate::schedule::Schedule;
+use crate::store::{RunOutcome, StoreError};
+
+/// The `meta` key of the time from which fires count: the first start, or a schedule change.
+const SCHEDULE_SINCE: &str = "digest_last_run";
+/// The first retry of a run that failed comes after this; each next one after twice as long.
+const RETRY_FIRST: Duration = Duration::from_secs(5);
+const RETRY_MAX: Duration = Duration::from_secs(600);
+/// The note of a fire that came while the previous issue was sending.
+const STILL_SENDING: &str = "deferred: previous issue still sending";
+/// The note of a fire that passed while no daemon ran.
+const MISSED: &str = "missed while kurier was down";
+
+/// The run in progress and the fires it serves.
+struct Running {
+    task: JoinHandle<Result<Outcome, DigestError>>,
+    fires: Vec<DateTime<Utc>>,
+}
+
+pub(super) struct Digests {
+    root: PathBuf,
+    state: Arc<AppState>,
+    schedule: Schedule,
+    /// The latest fire acted on; the next fire is the first after it.
+    last_fire: DateTime<Utc>,
+    /// Fires waiting for a run, oldest first.
+    waiting: Vec<DateTime<Utc>>,
+    /// Why a waiting fire did not run at its time (its record says so when it is served).
+    delayed: std::collections::BTreeMap<DateTime<Utc>, &'static str>,
+    /// An unfinished issue waits to be resumed (found at start-up).
+    resume: bool,
+    /// Whether the store's record of the schedule was read (it may fail at start-up).
+    recovered: bool,
+    running: Option<Running>,
+    /// When to try again after a failed run, and how many failed in a row.
+    retry: Option<(tokio::time::Instant, u32)>,
+    failures: u32,
+}
+
+impl Digests {
+    /// Reads where the schedule stands. A store that cannot be read does not stop the daemon:
+    /// fires count from now, and the store is asked again at the first run.
+    pub(super) fn start(root: PathBuf, state: Arc<AppState>, schedule: Schedule, now: DateTime<Utc>) -> Digests {
+        let mut digests = Digests {
+            root,
+            state,
+            schedule,
+            last_fire: now,
+            waiting: Vec::new(),
+            delayed: Default::default(),
+            resume: false,
+            recovered: false,
+            running: None,
+            retry: None,
+            failures: 0,
+        };
+        match digests.recover(now) {
+            Ok(()) => digests.recovered = true,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the digest schedule's state from the store; retrying");
+                digests.retry = Some((tokio::time::Instant::now() + RETRY_FIRST, 1));
+            }
+        }
+        digests
+    }
+
+    fn recover(&mut self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let store = self.state.store();
+        let since = store.meta(SCHEDULE_SINCE)?.and_then(|s| DateTime::parse_from_rfc3339(&s).ok());
+        let last = match (store.last_fire()?, since.map(|s| s.with_timezone(&Utc))) {
+            (Some(fire), Some(since)) => fire.max(since),
+            (fire, since) => match fire.or(since) {
+                Some(at) => at,
+                None => {
+                    // First start: nothing was missed.
+                    store.set_meta(SCHEDULE_SINCE, &now.to_rfc3339())?;
+                    now
+                }
+            },
+        };
+        // Fires acted on before the store could be read stay acted on.
+        self.last_fire = self.last_fire.max(last);
+        let mut waiting = store.open_fires()?;
+        waiting.append(&mut self.waiting);
+        waiting.sort();
+        waiting.dedup();
+        self.waiting = waiting;
+        self.resume = store.unfinished_issue()?.is_some();
+        if let Some((fire, missed)) = self.schedule.due(last, now).filter(|(fire, _)| !self.waiting.contains(fire)) {
+            tracing::info!(missed = %fire, earlier = missed, "a digest run was missed while kurier was down: sending it now");
+            store.record_fire(fire, missed, RunOutcome::Deferred, Some(MISSED), now)?;
+            self.delayed.insert(fire, MISSED);
+            self.last_fire = fire;
+            self.waiting.push(fire);
+        }
+        Ok(())
+    }
+
+    /// The next fire time, which may have passed already (the loop was busy): act on it then.
+    pub(super) fn next_fire(&self) -> Option<DateTime<Utc>> {
+        self.schedule.next_after(self.last_fire)
+    }
+
+    /// When a failed run is tried again.
+    pub(super) fn retry_at(&self) -> Option<tokio::time::Instant> {
+        self.retry.map(|(at, _)| at)
+    }
+
+    /// Waits for the run in progress to end; never resolves when there is none.
+    pub(super) async fn finished(&mut self) -> Result<Result<Outcome, DigestError>, tokio::task::JoinError> {
+        match &mut self.running {
+            Some(running) => (&mut running.task).await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// A new schedule (from a reloaded `kurier.toml`): fires count from now, so that a changed
+    /// expression does not find fires in the past.
+    pub(super) fn set_schedule(&mut self, schedule: Schedule, now: DateTime<Utc>) {
+        self.schedule = schedule;
+        self.last_fire = self.last_fire.max(now);
+        if let Err(e) = self.state.store().set_meta(SCHEDULE_SINCE, &now.to_rfc3339()) {
+            tracing::error!(error = %e, "cannot record the schedule change");
+        }
+    }
+
+    /// The configuration or the templates changed: a run that failed is worth trying now.
+    pub(super) fn retry_now(&mut self) {
+        if let Some((_, attempt)) = self.retry {
+            self.retry = Some((tokio::time::Instant::now(), attempt));
+        }
+    }
+
+    /// Acts on the fires due at `now`.
+    pub(super) fn fire(&mut self, config: &Arc<Config>, stop: &watch::Receiver<bool>, now: DateTime<Utc>) {
+        let Some((fire, missed)) = self.schedule.due(self.last_fire, now) else { return };
+        self.last_fire = fire;
+        if missed > 0 {
+            tracing::warn!(%fire, missed, "digest fires passed while kurier was busy: one run for them");
+        }
+        if self.running.is_some() {
+            tracing::warn!(%fire, "digest due while the previous one is still sending: deferred until it finishes");
+            self.record(fire, missed, RunOutcome::Deferred, Some(STILL_SENDING), now);
+            self.delayed.insert(fire, STILL_SENDING);
+            self.waiting.push(fire);
+            return;
+        }
+        tracing::info!(%fire, "digest due");
+        self.record(fire, missed, RunOutcome::Deferred, None, now);
+        self.waiting.push(fire);
+        if self.retry.is_none() {
+            self.run(config, stop, now);
+        }
+    }
+
+    /// Records a fire; a store fault is logged, and the fire is recorded again when its run starts.
+    fn record(&self, fire: DateTime<Utc>, missed: u64, outcome: RunOutcome, note: Option<&str>, now: DateTime<Utc>) {
+        if let Err(e) = self.state.store().record_fire(fire, missed, outcome, note, now) {
+            tracing::error!(%fire, error = %e, "cannot record the digest fire; it is kept and retried");
+        }
+    }
+
+    /// Starts a run for the waiting fires (and an unfinished issue), unless one is in progress.
+    pub(super) fn run(&mut self, config: &Arc<Config>, stop: &watch::Receiver<bool>, now: DateTime<Utc>) {
+        if self.running.is_some() {
+            return;
+        }
+        self.retry = None;
+        if !self.recovered {
+            // A daemon that could not read the store at start-up learns now what it missed.
+            match self.recover(now) {
+                Ok(()) => self.recovered = true,
+                Err(e) => return self.failed(&e.to_string()),
+            }
+        }
+        if self.waiting.is_empty() && !self.resume {
+            return;
+        }
+        let fires = std::mem::take(&mut self.waiting);
+        let recorded = {
+            let store = self.state.store();
+            fires.iter().try_for_each(|fire| {
+                store.record_fire(*fire, 0, RunOutcome::Running, None, now)?;
+                let note = self.delayed.get(fire).copied();
+                store.set_run_outcome(*fire, RunOutcome::Running, None, note, now)
+            })
+        };
+        if let Err(e) = recorded {
+            self.waiting = fires;
+            return self.failed(&e.to_string());
+        }
+        self.resume = false;
+        let root = self.root.clone();
+        let config = Arc::clone(config);
+        let stop = stop.clone();
+        let task = tokio::spawn(async move { digest::send(&root, &config, false, Utc::now(), stop, false).await });
+        self.running = Some(Running { task, fires });
+    }
+
+    /// Records what the run that just ended did for its fires, and starts the next if fires
+    /// waited meanwhile.
+    pub(super) fn ended(
+        &mut self,
+        result: Result<Result<Outcome, DigestError>, tokio::task::JoinError>,
+        config: &Arc<Config>,
+        stop: &watch::Receiver<bool>,
+        now: DateTime<Utc>,
+    ) {
+        let Some(Running { fires, .. }) = self.running.take() else { return };
+        let settled = match result {
+            Ok(Ok(Outcome::Skipped { issue })) => {
+                tracing::info!(issue, "digest: nothing new, skipped");
+                Some((RunOutcome::Skipped, issue))
+            }
+            Ok(Ok(Outcome::Sent { issue, report, .. })) => {
+                tracing::info!(
+                    issue = issue.id,
+                    status = issue.status.as_str(),
+                    sent = report.sent,
+                    failed = report.failed,
+                    skipped = report.skipped,
+                    retried = report.retried,
+                    deferred = report.deferred,
+                    "digest run done"
+                );
+                Some((RunOutcome::Sent, issue.id))
+            }
+            Ok(Ok(Outcome::DryRun { .. })) => None,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "digest run failed");
+                self.waiting.splice(0..0, fires.iter().copied());
+                self.failed(&e.to_string());
+                None
+            }
+            Err(join) => {
+                let why = if join.is_panic() { "the digest run panicked" } else { "the digest run was cancelled" };
+                tracing::error!(fires = ?fires, "{why}");
+                self.waiting.splice(0..0, fires.iter().copied());
+                self.failed(why);
+                None
+            }
+        };
+        if let Some((outcome, issue)) = settled {
+            let retried = std::mem::take(&mut self.failures);
+            let store = self.state.store();
+            for fire in &fires {
+                let mut notes = Vec::new();
+                if let Some(why) = self.delayed.remove(fire) {
+                    notes.push(why.to_owned());
+                }
+                if fires.len() > 1 {
+                    notes.push(format!("one run for {} fires", fires.len()));
+                }
+                if retried > 0 {
+                    notes.push(format!("after {retried} failed attempts"));
+                }
+                let note = (!notes.is_empty()).then(|| notes.join("; "));
+                if let Err(e) = store.set_run_outcome(*fire, outcome, Some(issue), note.as_deref(), now) {
+                    tracing::error!(%fire, error = %e, "cannot record the outcome of the digest run");
+                }
+            }
+        }
+        if !*stop.borrow() && self.retry.is_none() {
+            self.run(config, stop, now);
+        }
+    }
+
+    /// A run could not start or did not finish: its fires wait, recorded `deferred`, for a retry.
+    fn failed(&mut self, why: &str) {
+        self.failures += 1;
+        let wait = RETRY_FIRST.saturating_mul(1 << self.failures.min(10).saturating_sub(1)).min(RETRY_MAX);
+        self.retry = Some((tokio::time::Instant::now() + wait, self.failures));
+        let note = format!("retrying in {} s: {why}", wait.as_secs());
+        if let Ok(store) = self.state.store.try_lock() {
+            for fire in &self.waiting {
+                let _ = store.set_run_outcome(*fire, RunOutcome::Deferred, None, Some(&note), Utc::now());
+            }
+        }
+        tracing::warn!(fires = self.waiting.len(), "digest run deferred: {note}");
+    }
+
+    /// Waits for the run in progress (at most `deadline`) and records its outcome.
+    pub(super) async fn stop(mut self, config: &Arc<Config>, stop: &watch::Receiver<bool>, deadline: Duration) {
+        if self.running.is_none() {
+            return;
+        }
+        match tokio::time::timeout(deadline, self.finished()).await {
+            Ok(result) => self.ended(result, config, stop, Utc::now()),
+            Err(_) => {
+                tracing::warn!("the digest did not stop in time; its pending deliveries resume at the next start")
+            }
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! The daemon under faults and bad luck (issue 12): every scheduled digest fires, what is
+//! published stays published. The real binary on a temporary site, mail into aiosmtpd.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use support::TempSite;
+use support::daemon::Daemon;
+use support::smtp::Sink;
+
+const SECRET: &str = "test-secret-do-not-use";
+
+/// The digest fixture listening on a free port, with `active` active subscribers.
+fn site(active: usize) -> TempSite {
+    let site = TempSite::fixture("digest");
+    let config = site.read("kurier.toml");
+    site.write("kurier.toml", &format!("{config}\n[http]\nlisten = \"127.0.0.1:0\"\n"));
+    if active > 0 {
+        let rows: Vec<String> = (1..=active).map(|i| format!("reader{i:03}@example.org,,active")).collect();
+        site.write("list.csv", &format!("email,name,status\n{}\n", rows.join("\n")));
+        site.kurier(&["subscribers", "import", site.path("list.csv").to_str().unwrap()]).expect_code(0);
+    }
+    site
+}
+
+fn start(site: &TempSite, sink: &Sink) -> Daemon {
+    Daemon::start(site, &[("KURIER_SMTP_URL", &sink.url()), ("KURIER_SECRET", SECRET)])
+}
+
+fn set_schedule(site: &TempSite, schedule: &str) {
+    site.replace("kurier.toml", &[("max_posts = 10", &format!("max_posts = 10\nschedule = \"{schedule}\""))]);
+}
+
+/// One line of `digest status` about a fire of the schedule.
+#[derive(Debug, Clone)]
+struct RunLine {
+    fire: DateTime<Utc>,
+    outcome: String,
+    issue: Option<i64>,
+    missed: i64,
+    line: String,
+}
+
+/// The schedule's recorded fires, oldest first.
+fn runs(site: &TempSite) -> Vec<RunLine> {
+    let status = site.kurier(&["digest", "status"]).expect_code(0).stdout();
+    status
+        .lines()
+        .filter_map(|line| line.strip_prefix("run "))
+        .map(|rest| {
+            let head = rest.split(" (").next().unwrap();
+            let words: Vec<&str> = head.split(' ').collect();
+            let after = |key: &str| words.iter().position(|w| *w == key).map(|i| words[i + 1].parse().unwrap());
+            RunLine {
+                fire: words[0].parse().unwrap(),
+                outcome: words[1].to_owned(),
+                issue: after("issue"),
+                missed: after("missed").unwrap_or(0),
+                line: rest.to_owned(),
+            }
+        })
+        .collect()
+}
+
+/// Waits until `n` fires have a final outcome (sent or skipped); returns every recorded fire.
+fn wait_for_runs(site: &TempSite, n: usize, timeout: Duration) -> Vec<RunLine> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let runs = runs(site);
+        if runs.iter().filter(|r| r.outcome == "sent" || r.outcome == "skipped").count() >= n {
+            return runs;
+        }
+        assert!(Instant::now() < deadline, "fewer than {n} finished runs within {timeout:?}: {runs:#?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Every fire of a schedule that fires every `period` seconds has exactly one record: between
+/// two recorded fires lie only the fires the later one counts as missed.
+fn assert_one_record_per_fire(runs: &[RunLine], period: i64) {
+    assert!(runs.len() >= 2, "{runs:#?}");
+    for pair in runs.windows(2) {
+        let gap = (pair[1].fire - pair[0].fire).num_milliseconds();
+        assert_eq!(gap, period * 1000 * (1 + pair[1].missed), "a fire is missing or doubled between {pair:#?}");
+    }
+}
+
+#[test]
+fn every_fire_of_a_quiet_daemon_is_one_recorded_run_also_across_a_restart() {
+    // Regression: the daemon decided "still sending" at the top of its loop and did not look
+    // again before the next fire, so on a quiet site every other fire was dropped.
+    let site = site(2);
+    set_schedule(&site, "* * * * * *");
+    let sink = Sink::start();
+    let daemon = start(&site, &sink);
+    let before = wait_for_runs(&site, 8, Duration::from_secs(60));
+    assert!(daemon.terminate(Duration::from_secs(20)).success());
+    let stopped = Utc::now();
+
+    // Fires pass while no daemon runs.
+    while Utc::now() < stopped + chrono::Duration::milliseconds(2500) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let daemon = start(&site, &sink);
+    let all = wait_for_runs(&site, before.len() + 5, Duration::from_secs(60));
+    drop(daemon);
+    let all: Vec<RunLine> = all.into_iter().filter(|r| r.outcome == "sent" || r.outcome == "skipped").collect();
+    assert_one_record_per_fire(&all, 1);
+    let down = all.iter().find(|r| r.fire > stopped).unwrap();
+    assert!(down.missed >= 1 && down.line.contains("missed while kurier was down"), "{all:#?}");
+    // The first fire sent the fixture's posts; every later one found nothing new.
+    assert_eq!((all[0].outcome.as_str(), all[0].issue), ("sent", Some(1)), "{all:#?}");
+    assert!(all[1..].iter().all(|r| r.outcome == "skipped"), "{all:#?}");
+    let issues: std::collections::BTreeSet<i64> = all.iter().filter_map(|r| r.issue).collect();
+    assert_eq!(issues.len(), all.len(), "one issue per run: {all:#?}");
+    assert_eq!(sink.count(), 2, "one message to each of the two subscribers");
+}
+
+#[test]
+fn fires_while_an_issue_is_sending_are_deferred_and_served_by_one_run_when_it_ends() {
+    let subscribers = 40;
+    let site = site(subscribers);
+    set_schedule(&site, "* * * * * *");
+    let sink = Sink::start();
+    // 40 messages, 4 connections, 0.4 s each: the first issue sends for about 4 s.
+    sink.set_rules(json!({"data_delay_ms": 400}));
+    let daemon = start(&site, &sink);
+    assert!(sink.wait_for(subscribers, Duration::from_secs(60)), "{}", daemon.logs());
+    let all = wait_for_runs(&site, 6, Duration::from_secs(60));
+    let logs = daemon.logs();
+    drop(daemon);
+    let all: Vec<RunLine> = all.into_iter().filter(|r| r.outcome == "sent" || r.outcome == "skipped").collect();
+    assert_one_record_per_fire(&all, 1);
+    assert_eq!((all[0].outcome.as_str(), all[0].issue), ("sent", Some(1)), "{all:#?}");
+    // The fires that came while issue 1 was sending waited for it, then one run served them.
+    let deferred: Vec<&RunLine> =
+        all[1..].iter().take_while(|r| r.line.contains("deferred: previous issue still sending")).collect();
+    assert!(deferred.len() >= 2, "{all:#?}");
+    assert!(deferred.iter().all(|r| r.outcome == "skipped" && r.issue == deferred[0].issue), "{all:#?}");
+    assert!(deferred[0].line.contains(&format!("one run for {} fires", deferred.len())), "{all:#?}");
+    assert!(logs.contains("deferred until it finishes"), "{logs}");
+    // Nobody got the issue twice.
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for message in sink.messages() {
+        *counts.entry(message.recipient().to_owned()).or_default() += 1;
+    }
+    assert_eq!(counts.len(), subscribers);
+    assert!(counts.values().all(|&n| n == 1), "{counts:?}");
+}
+
+/// The titles in `public/rss.xml`, read from disk.
+fn rss_titles(site: &TempSite) -> Vec<String> {
+    site.feed("public/rss.xml").entries.into_iter().map(|e| e.title.map(|t| t.content).unwrap_or_default()).collect()
+}
+
+fn wait_for_log(daemon: &Daemon, needle: &str) {
+    assert!(daemon.wait_for_log(needle, 1, Duration::from_secs(30)), "no {needle:?} in\n{}", daemon.logs());
+}
+
+#[test]
+fn a_post_that_cannot_be_read_for_a_while_stays_published_and_is_read_again() {
+    // Regression: during descriptor exhaustion a save got "Too many open files", and the next
+    // unrelated edit published rss.xml without that post.
+    let site = site(0);
+    let sink = Sink::start();
+    let daemon = start(&site, &sink);
+    wait_for_log(&daemon, "rebuilt");
+    assert_eq!(rss_titles(&site).len(), 3);
+    let limits = std::process::Command::new("prlimit")
+        .args(["--pid", &daemon.pid().to_string(), "--nofile", "--output", "SOFT,HARD", "--noheadings"])
+        .output()
+        .unwrap();
+    let limits = String::from_utf8(limits.stdout).unwrap();
+    let (soft, hard) = limits.split_once(char::is_whitespace).map(|(s, h)| (s.trim(), h.trim())).unwrap();
+    let set_limit = |soft: &str| {
+        let status = std::process::Command::new("prlimit")
+            .args(["--pid", &daemon.pid().to_string(), &format!("--nofile={soft}:{hard}")])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+
+    // No descriptor above 2 can be opened: every read of a post fails with EMFILE.
+    set_limit("3");
+    site.replace("content/2026-01-10-pierwszy.md", &[("Pierwszy wpis: stres i sen", "Pierwszy wpis, poprawiony")]);
+    wait_for_log(&daemon, "Too many open files");
+    assert!(rss_titles(&site).contains(&"Pierwszy wpis: stres i sen".to_owned()));
+    set_limit(soft);
+
+    // An unrelated edit publishes the other posts; the unreadable one is read again by itself.
+    site.replace("content/2026-03-10-trzeci.md", &[("Trzeci wpis: oddech", "Trzeci wpis, nowy")]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let titles = rss_titles(&site);
+        assert_eq!(titles.len(), 3, "a post vanished: {titles:?}\n{}", daemon.logs());
+        assert!(titles.iter().any(|t| t.starts_with("Pierwszy wpis")), "{titles:?}");
+        if titles.contains(&"Pierwszy wpis, poprawiony".to_owned()) && titles.contains(&"Trzeci wpis, nowy".to_owned())
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the edits never arrived: {titles:?}\n{}", daemon.logs());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(daemon.logs().contains("its last good version stays published, retrying"), "{}", daemon.logs());
+}
+
+#[test]
+fn a_newcomer_with_a_live_posts_permalink_takes_nothing_and_is_reported() {
+    // Regression: `0000-x.md` with the permalink of a published post took its place in the
+    // feeds (the first by path won).
+    let site = site(0);
+    let sink = Sink::start();
+    let daemon = start(&site, &sink);
+    wait_for_log(&daemon, "rebuilt");
+    site.write("content/0000-x.md", "+++\ntitle = \"Podróbka\"\ndate = 2026-03-11\nslug = \"trzeci\"\n+++\nx\n");
+    wait_for_log(&daemon, "is already used by content/2026-03-10-trzeci.md, published first");
+    let titles = rss_titles(&site);
+    assert!(
+        titles.contains(&"Trzeci wpis: oddech".to_owned()) && !titles.contains(&"Podróbka".to_owned()),
+        "{titles:?}"
+    );
+    let check = site.kurier(&["check"]).expect_code(1);
+    assert!(check.stderr().contains("content/0000-x.md:1: permalink"), "{}", check.stderr());
+}
