@@ -10,6 +10,9 @@ use clap::{Parser, Subcommand};
 use kurier::digest::{self, Outcome};
 use kurier::store::{self, Status};
 
+/// `digest send`'s exit code when nothing failed but some deliveries wait for a retry
+/// (sysexits.h `EX_TEMPFAIL`).
+const EXIT_DEFERRED: u8 = 75;
 /// Scheduled runs `digest status` lists, the latest.
 const RUNS_SHOWN: usize = 50;
 
@@ -207,9 +210,10 @@ fn digest_command(root: &Path, command: DigestCommand, now: chrono::DateTime<chr
                 digest::send(root, &config, dry_run, now, stop, progress).await
             })?;
             print_outcome(&outcome);
-            Ok(match outcome {
-                Outcome::Sent { report, .. } if report.failed > 0 || report.deferred > 0 => ExitCode::FAILURE,
-                _ => ExitCode::SUCCESS,
+            Ok(match outcome.failed_and_deferred() {
+                (0, 0) => ExitCode::SUCCESS,
+                (0, _) => ExitCode::from(EXIT_DEFERRED),
+                _ => ExitCode::FAILURE,
             })
         }
         DigestCommand::Status => {
@@ -226,6 +230,9 @@ fn digest_command(root: &Path, command: DigestCommand, now: chrono::DateTime<chr
                 );
                 for (email, reply) in &issue.failures {
                     println!("  failed {email}: {reply}");
+                }
+                for (email, retry_at, reply) in &issue.deferrals {
+                    println!("  deferred {email} until {retry_at}: {reply}");
                 }
             }
             for run in digest::runs(root, &config, RUNS_SHOWN)? {
@@ -248,8 +255,9 @@ fn digest_command(root: &Path, command: DigestCommand, now: chrono::DateTime<chr
 
 fn print_outcome(outcome: &Outcome) {
     match outcome {
-        Outcome::Skipped { issue } => {
-            println!("nothing new since the last issue: issue {issue} recorded as skipped")
+        Outcome::Skipped { issue, earlier } => {
+            println!("nothing new since the last issue: issue {issue} recorded as skipped");
+            print_earlier(earlier.as_ref());
         }
         Outcome::DryRun { resumed, subject, posts, recipients } => {
             if posts.is_empty() {
@@ -262,7 +270,7 @@ fn print_outcome(outcome: &Outcome) {
                 println!("  {} {}", post.date, post.title);
             }
         }
-        Outcome::Sent { issue, resumed, report, transport } => {
+        Outcome::Sent { issue, resumed, report, transport, earlier } => {
             println!(
                 "issue {} ({}{}) via {transport}: sent {}, failed {}, skipped {}, retried {}, deferred {} in {:.2} s ({:.0} messages/s)",
                 issue.id,
@@ -276,7 +284,18 @@ fn print_outcome(outcome: &Outcome) {
                 report.duration.as_secs_f64(),
                 report.messages_per_second()
             );
+            print_earlier(earlier.as_ref());
         }
+    }
+}
+
+/// The retries of earlier issues' deferred deliveries that came with a send.
+fn print_earlier(earlier: Option<&digest::send::Report>) {
+    if let Some(r) = earlier {
+        println!(
+            "deferred deliveries of earlier issues: sent {}, failed {}, skipped {}, deferred again {}",
+            r.sent, r.failed, r.skipped, r.deferred
+        );
     }
 }
 

@@ -465,3 +465,24 @@ fn feeds_after_edits_in_the_daemon_are_byte_identical_to_a_fresh_build() {
     }
     assert!(String::from_utf8_lossy(&served.iter().find(|(p, _)| p == "atom.xml").unwrap().1).contains("sen i stres"));
 }
+
+#[test]
+fn deferred_deliveries_are_retried_on_their_own_timer_without_a_cron_fire() {
+    let site = site(3);
+    set_schedule(&site, "0 0 0 1 1 *");
+    let sink = Sink::start();
+    let grey = "reader002@example.org";
+    sink.set_rules(json!({"rcpt": {grey: {"code": 451, "times": 3, "message": "4.7.1 Greylisted"}}}));
+    let run = site.kurier_env(&["digest", "send"], &[("KURIER_SMTP_URL", &sink.url())]).expect_code(75);
+    assert!(run.stdout().contains("sent 2, failed 0, skipped 0, retried 2, deferred 1"), "{}", run.stdout());
+
+    // No fire is due this year: the daemon sends the deferred message when its retry time comes.
+    let daemon = start(&site, &sink);
+    assert!(sink.wait_for(3, Duration::from_secs(30)), "{}", daemon.logs());
+    assert!(daemon.wait_for_log("deferred deliveries retried", 1, Duration::from_secs(10)), "{}", daemon.logs());
+    let counts = per_recipient(&sink);
+    assert_eq!(counts.len(), 3);
+    assert!(counts.values().all(|&n| n == 1), "{counts:?}");
+    let status = site.kurier(&["digest", "status"]).expect_code(0).stdout();
+    assert!(status.contains("issue 1 sent") && status.contains("sent 3") && !status.contains("deferred"), "{status}");
+}

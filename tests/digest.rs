@@ -202,20 +202,72 @@ fn a_server_that_stops_answering_hits_the_deadline_and_the_run_goes_on() {
     let sink = Sink::start();
     sink.set_rules(json!({"stall_rcpt": ["reader004@example.org"]}));
     let started = Instant::now();
-    let run = send(&site, &sink).expect_code(1);
+    let run = send(&site, &sink).expect_code(75);
     assert!(started.elapsed() < Duration::from_secs(15), "took {:?}", started.elapsed());
     assert!(run.stdout().contains("sent 5, failed 0, skipped 0, retried 0, deferred 1"), "{}", run.stdout());
     assert!(!per_recipient(&sink.messages()).contains_key("reader004@example.org"));
     let status = site.kurier(&["digest", "status"]).expect_code(0).stdout();
-    assert!(status.contains("issue 1 sending") && status.contains("pending 1, sent 5"), "{status}");
+    // The deferred delivery does not keep the issue open.
+    assert!(status.contains("issue 1 sent") && status.contains("sent 5, deferred 1"), "{status}");
 
-    // The server recovers: the next run delivers the deferred message and nothing else.
+    // The server recovers: once its retry time has come, the next run delivers the deferred
+    // message and nothing else.
     sink.set_rules(json!({}));
+    wait_until_retry_time(&site);
     let run = send(&site, &sink).expect_code(0);
-    assert!(run.stdout().contains("issue 1 (sent, resumed)"), "{}", run.stdout());
+    assert!(run.stdout().contains("deferred deliveries of earlier issues: sent 1, failed 0"), "{}", run.stdout());
     let counts = per_recipient(&sink.messages());
     assert_eq!(counts.len(), 6);
     assert!(counts.values().all(|&n| n == 1), "{counts:?}");
+}
+
+/// Waits until the retry time of every deferred delivery `digest status` lists has passed.
+fn wait_until_retry_time(site: &TempSite) {
+    let status = site.kurier(&["digest", "status"]).expect_code(0).stdout();
+    let latest = status
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("deferred ")?.split(" until ").nth(1)?.split(": ").next())
+        .map(|at| at.parse::<chrono::DateTime<chrono::Utc>>().unwrap())
+        .max()
+        .unwrap_or_else(|| panic!("no deferred delivery in\n{status}"));
+    while chrono::Utc::now() <= latest {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_greylisting_recipient_never_holds_back_the_next_issue_for_everyone_else() {
+    // Regression: one recipient answering 451 kept issue 1 open, and the next `digest send`
+    // only resumed it: 0 of 19 others got the new post.
+    let site = site_with(&active(20));
+    let sink = Sink::start();
+    let grey = "reader005@example.org";
+    sink.set_rules(json!({"rcpt": {grey: {"code": 451, "times": -1, "message": "4.7.1 Greylisted, try later"}}}));
+    let run = send(&site, &sink).expect_code(75);
+    assert!(run.stdout().contains("issue 1 (sent) via"), "{}", run.stdout());
+    assert!(run.stdout().contains("sent 19, failed 0, skipped 0, retried 2, deferred 1"), "{}", run.stdout());
+
+    site.write("content/2026-04-01-czwarty.md", "+++\ntitle = \"Czwarty wpis\"\ndate = 2026-04-01\n+++\nNowość.\n");
+    let run = send(&site, &sink).expect_code(75);
+    assert!(run.stdout().contains("issue 2 (sent) via"), "{}", run.stdout());
+    assert!(run.stdout().contains("sent 19, failed 0"), "{}", run.stdout());
+    let issue_two: Vec<String> = sink
+        .messages()
+        .iter()
+        .filter(|m| m.parsed().subject().is_some_and(|s| s.contains("1 nowy wpis")))
+        .map(|m| m.recipient().to_owned())
+        .collect();
+    assert_eq!(issue_two.len(), 19, "everyone but the greylisting recipient has issue 2");
+
+    // The greylisting ends: both issues reach the last recipient, once each.
+    sink.set_rules(json!({}));
+    wait_until_retry_time(&site);
+    let run = send(&site, &sink).expect_code(0);
+    assert!(run.stdout().contains("recorded as skipped"), "{}", run.stdout());
+    assert!(run.stdout().contains("deferred deliveries of earlier issues: sent 2, failed 0"), "{}", run.stdout());
+    let counts = per_recipient(&sink.messages());
+    assert_eq!(counts.len(), 20);
+    assert!(counts.values().all(|&n| n == 2), "{counts:?}");
 }
 
 #[test]
@@ -490,10 +542,11 @@ fn starttls_and_implicit_tls_with_a_trusted_ca_deliver_and_an_untrusted_certific
     {
         let sink = Sink::with_tls(mode);
         let url = url.replace("{port}", &sink.port.to_string());
-        // The test certificate's CA is not one of the web's: without smtp.ca_file nothing goes out.
+        // The test certificate's CA is not one of the web's: without smtp.ca_file nothing goes out
+        // (deferred: the operator can still fix the configuration).
         let site = site_with(&active(2));
-        let run = site.kurier_env(&["digest", "send"], &[("KURIER_SMTP_URL", &url)]).expect_code(1);
-        assert!(run.stdout().contains("sent 0"), "{mode}: {}", run.stdout());
+        let run = site.kurier_env(&["digest", "send"], &[("KURIER_SMTP_URL", &url)]).expect_code(75);
+        assert!(run.stdout().contains("sent 0, failed 0, skipped 0, retried 4, deferred 2"), "{mode}: {}", run.stdout());
         assert_eq!(sink.count(), 0, "{mode}");
 
         let site = site_with(&active(2));
@@ -507,7 +560,7 @@ fn starttls_and_implicit_tls_with_a_trusted_ca_deliver_and_an_untrusted_certific
     let sink = Sink::start();
     let site = site_with(&active(1));
     let url = format!("smtp://127.0.0.1:{}?tls=required", sink.port);
-    let run = site.kurier_env(&["digest", "send"], &[("KURIER_SMTP_URL", &url)]).expect_code(1);
-    assert!(run.stdout().contains("sent 0"), "{}", run.stdout());
+    let run = site.kurier_env(&["digest", "send"], &[("KURIER_SMTP_URL", &url)]).expect_code(75);
+    assert!(run.stdout().contains("sent 0, failed 0, skipped 0, retried 2, deferred 1"), "{}", run.stdout());
     assert_eq!(sink.count(), 0);
 }

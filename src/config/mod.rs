@@ -124,9 +124,16 @@ pub struct SmtpConfig {
     /// Attempts per recipient and run for transient failures (4xx, connection errors).
     #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,
-    /// First retry delay; doubled for each further attempt, with jitter.
+    /// First retry delay within a run; doubled for each further attempt, with jitter.
     #[serde(default = "default_retry_base_ms")]
     pub retry_base_ms: u64,
+    /// A delivery still refused for now after `max_attempts` is deferred: first for this long,
+    /// then for as long as it has been deferred (doubling), at most four hours at a time.
+    #[serde(default = "default_retry_first_seconds")]
+    pub retry_first_seconds: u64,
+    /// A delivery deferred this long is given up as failed.
+    #[serde(default = "default_retry_hours")]
+    pub retry_hours: u64,
     /// Consecutive failures after which sending pauses.
     #[serde(default = "default_pause_after")]
     pub pause_after_failures: u32,
@@ -176,6 +183,12 @@ fn default_max_attempts() -> u32 {
 }
 fn default_retry_base_ms() -> u64 {
     1000
+}
+fn default_retry_first_seconds() -> u64 {
+    120
+}
+fn default_retry_hours() -> u64 {
+    72
 }
 fn default_pause_after() -> u32 {
     10
@@ -389,6 +402,8 @@ impl Config {
                         timeout_seconds: default_timeout(),
                         max_attempts: default_max_attempts(),
                         retry_base_ms: default_retry_base_ms(),
+                        retry_first_seconds: default_retry_first_seconds(),
+                        retry_hours: default_retry_hours(),
                         pause_after_failures: default_pause_after(),
                         pause_seconds: default_pause_seconds(),
                         ca_file: None,

@@ -36,9 +36,11 @@ const STILL_SENDING: &str = "deferred: previous issue still sending";
 /// The note of a fire that passed while no daemon ran.
 const MISSED: &str = "missed while kurier was down";
 
-/// The run in progress and the fires it serves.
+/// The run in progress and the fires it serves. A run for fires sends the due issue (and the
+/// deferred deliveries whose time has come); a run without fires only the deferred deliveries
+/// (`Ok(None)`).
 struct Running {
-    task: JoinHandle<Result<Outcome, DigestError>>,
+    task: JoinHandle<Result<Option<Outcome>, DigestError>>,
     fires: Vec<DateTime<Utc>>,
 }
 
@@ -59,6 +61,8 @@ pub(super) struct Digests {
     running: Option<Running>,
     /// When to try again after a failed run, and how many failed in a row.
     retry: Option<(tokio::time::Instant, u32)>,
+    /// The earliest retry time of a deferred delivery.
+    next_deferred: Option<DateTime<Utc>>,
     failures: u32,
 }
 
@@ -77,6 +81,7 @@ impl Digests {
             recovered: false,
             running: None,
             retry: None,
+            next_deferred: None,
             failures: 0,
         };
         match digests.recover(now) {
@@ -111,6 +116,7 @@ impl Digests {
         waiting.dedup();
         self.waiting = waiting;
         self.resume = store.unfinished_issue()?.is_some();
+        self.next_deferred = store.next_retry()?;
         if let Some((fire, missed)) = self.schedule.due(last, now).filter(|(fire, _)| !self.waiting.contains(fire)) {
             tracing::info!(missed = %fire, earlier = missed, "a digest run was missed while kurier was down: sending it now");
             store.record_fire(fire, missed, RunOutcome::Deferred, Some(MISSED), now)?;
@@ -131,8 +137,35 @@ impl Digests {
         self.retry.map(|(at, _)| at)
     }
 
+    /// When the earliest deferred delivery is due.
+    pub(super) fn next_deferred(&self) -> Option<DateTime<Utc>> {
+        self.next_deferred
+    }
+
+    /// Retries the deferred deliveries whose time has come, unless a run is in progress (its
+    /// end looks again).
+    pub(super) fn retry_deferred(&mut self, config: &Arc<Config>, stop: &watch::Receiver<bool>) {
+        self.next_deferred = None;
+        if self.running.is_some() {
+            return;
+        }
+        let (root, config, stop) = (self.root.clone(), Arc::clone(config), stop.clone());
+        let task = tokio::spawn(async move {
+            if let Some(report) = digest::retry_deferred(&root, &config, stop).await? {
+                tracing::info!(
+                    sent = report.sent,
+                    failed = report.failed,
+                    deferred = report.deferred,
+                    "deferred deliveries retried"
+                );
+            }
+            Ok(None)
+        });
+        self.running = Some(Running { task, fires: Vec::new() });
+    }
+
     /// Waits for the run in progress to end; never resolves when there is none.
-    pub(super) async fn finished(&mut self) -> Result<Result<Outcome, DigestError>, tokio::task::JoinError> {
+    pub(super) async fn finished(&mut self) -> Result<Result<Option<Outcome>, DigestError>, tokio::task::JoinError> {
         match &mut self.running {
             Some(running) => (&mut running.task).await,
             None => std::future::pending().await,
@@ -218,7 +251,8 @@ impl Digests {
         let root = self.root.clone();
         let config = Arc::clone(config);
         let stop = stop.clone();
-        let task = tokio::spawn(async move { digest::send(&root, &config, false, Utc::now(), stop, false).await });
+        let task =
+            tokio::spawn(async move { digest::send(&root, &config, false, Utc::now(), stop, false).await.map(Some) });
         self.running = Some(Running { task, fires });
     }
 
@@ -226,18 +260,20 @@ impl Digests {
     /// waited meanwhile.
     pub(super) fn ended(
         &mut self,
-        result: Result<Result<Outcome, DigestError>, tokio::task::JoinError>,
+        result: Result<Result<Option<Outcome>, DigestError>, tokio::task::JoinError>,
         config: &Arc<Config>,
         stop: &watch::Receiver<bool>,
         now: DateTime<Utc>,
     ) {
         let Some(Running { fires, .. }) = self.running.take() else { return };
+        let retry_only = fires.is_empty();
         let settled = match result {
-            Ok(Ok(Outcome::Skipped { issue })) => {
+            Ok(Ok(None)) => None,
+            Ok(Ok(Some(Outcome::Skipped { issue, .. }))) => {
                 tracing::info!(issue, "digest: nothing new, skipped");
                 Some((RunOutcome::Skipped, issue))
             }
-            Ok(Ok(Outcome::Sent { issue, report, .. })) => {
+            Ok(Ok(Some(Outcome::Sent { issue, report, .. }))) => {
                 tracing::info!(
                     issue = issue.id,
                     status = issue.status.as_str(),
@@ -250,7 +286,12 @@ impl Digests {
                 );
                 Some((RunOutcome::Sent, issue.id))
             }
-            Ok(Ok(Outcome::DryRun { .. })) => None,
+            Ok(Ok(Some(Outcome::DryRun { .. }))) => None,
+            Ok(Err(e)) if retry_only => {
+                tracing::error!(error = %e, "retrying deferred deliveries failed; trying again in a minute");
+                self.next_deferred = Some(now + chrono::Duration::minutes(1));
+                return self.run(config, stop, now);
+            }
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "digest run failed");
                 self.waiting.splice(0..0, fires.iter().copied());
@@ -284,6 +325,10 @@ impl Digests {
                     tracing::error!(%fire, error = %e, "cannot record the outcome of the digest run");
                 }
             }
+        }
+        match self.state.store().next_retry() {
+            Ok(next) => self.next_deferred = next,
+            Err(e) => tracing::error!(error = %e, "cannot read when deferred deliveries are due"),
         }
         if !*stop.borrow() && self.retry.is_none() {
             self.run(config, stop, now);

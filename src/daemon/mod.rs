@@ -119,6 +119,7 @@ pub async fn run(root: &Path) -> anyhow::Result<()> {
     loop {
         let next_fire = daemon.digests.next_fire();
         let retry_at = daemon.digests.retry_at();
+        let next_deferred = daemon.digests.next_deferred();
         tokio::select! {
             _ = &mut stop_signal => break,
             Some(batch) = changes.recv() => {
@@ -134,6 +135,7 @@ pub async fn run(root: &Path) -> anyhow::Result<()> {
             result = daemon.digests.finished() => daemon.digests.ended(result, &daemon.config, &stop_rx, Utc::now()),
             _ = sleep_until_instant(retry_at) => daemon.digests.run(&daemon.config, &stop_rx, Utc::now()),
             _ = sleep_until_instant(daemon.read_retry.map(|(at, _)| at)) => daemon.reread(),
+            _ = sleep_until(next_deferred) => daemon.digests.retry_deferred(&daemon.config, &stop_rx),
         }
     }
 

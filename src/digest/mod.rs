@@ -23,7 +23,7 @@ use crate::config::{Config, ConfigError};
 use crate::mail::{self, Letter, Tokens, Transport};
 use crate::render::{RenderError, Templates};
 use crate::site::Site;
-use crate::store::{Delivery, FrozenPost, Issue, IssueSummary, SendLock, Status, Store, StoreError};
+use crate::store::{Delivery, DeliveryState, FrozenPost, Issue, IssueSummary, SendLock, Status, Store, StoreError};
 use content::IssueContent;
 
 #[derive(Debug, thiserror::Error)]
@@ -223,29 +223,43 @@ pub fn plan(
     Ok(Plan::New { subject, posts, baseline: selection.baseline })
 }
 
-/// What `digest send` did.
+/// What `digest send` did (one per run: its size does not matter).
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum Outcome {
     /// Nothing new: a skipped issue was recorded.
     Skipped {
         issue: i64,
+        /// Deferred deliveries of earlier issues whose retry time had come.
+        earlier: Option<send::Report>,
     },
     /// `--dry-run`: what would be sent, to how many.
-    DryRun {
-        resumed: bool,
-        subject: String,
-        posts: Vec<FrozenPost>,
-        recipients: u64,
-    },
+    DryRun { resumed: bool, subject: String, posts: Vec<FrozenPost>, recipients: u64 },
     Sent {
         issue: Issue,
         resumed: bool,
         report: send::Report,
         transport: String,
+        /// Deferred deliveries of earlier issues whose retry time had come.
+        earlier: Option<send::Report>,
     },
 }
 
-/// Sends the due issue (resuming an unfinished one first), holding the store's send lock.
+impl Outcome {
+    /// Deliveries that failed for good, and deliveries deferred to a later retry, in all.
+    pub fn failed_and_deferred(&self) -> (u64, u64) {
+        let (report, earlier) = match self {
+            Outcome::Sent { report, earlier, .. } => (Some(report), earlier.as_ref()),
+            Outcome::Skipped { earlier, .. } => (None, earlier.as_ref()),
+            Outcome::DryRun { .. } => (None, None),
+        };
+        let reports = report.into_iter().chain(earlier);
+        reports.fold((0, 0), |(f, d), r| (f + r.failed, d + r.deferred))
+    }
+}
+
+/// Sends the due issue (resuming an unfinished one first), then the deferred deliveries of
+/// earlier issues whose retry time has come, holding the store's send lock.
 pub async fn send(
     root: &Path,
     config: &Config,
@@ -263,7 +277,7 @@ pub async fn send(
     if dry_run {
         return Ok(match plan {
             Plan::Resume(issue) => {
-                let recipients = store.deliveries_to_make(issue.id, 0, usize::MAX)?.len() as u64;
+                let recipients = store.deliveries_to_make(issue.id, 0, usize::MAX, now)?.len() as u64;
                 Outcome::DryRun { resumed: true, subject: issue.subject, posts: issue.posts, recipients }
             }
             Plan::New { subject, posts, .. } => Outcome::DryRun { resumed: false, subject, posts, recipients: active },
@@ -280,7 +294,10 @@ pub async fn send(
             }
             let issue = store.record_skipped_issue(now)?;
             tracing::info!(issue, "digest skipped: no new posts");
-            return Ok(Outcome::Skipped { issue });
+            let earlier =
+                retry_deferred_with(root, config, Arc::new(Mutex::new(store)), &Arc::new(mailer), stop, Some(issue))
+                    .await?;
+            return Ok(Outcome::Skipped { issue, earlier });
         }
         Plan::New { subject, posts, baseline } => {
             if !store.digests_started()? {
@@ -293,22 +310,104 @@ pub async fn send(
     store.set_archive(issue.id, &content.archive_html)?;
     let transport = Arc::new(Transport::new(root, config.smtp.as_ref()).map_err(DigestError::Mail)?);
     let described = transport.describe();
-    let total = store.delivery_counts(issue.id)?;
-    let todo: u64 =
-        total.iter().filter(|(s, _)| s.as_str() == "pending" || s.as_str() == "sending").map(|(_, n)| n).sum();
+    let mailer = Arc::new(mailer);
+    let store = Arc::new(Mutex::new(store));
+    let report =
+        send_issue(&store, &issue, content, &mailer, &transport, config, stop.clone(), progress, resumed).await?;
+    let issue = lock(&store).issue(issue.id)?.unwrap_or(issue);
+    let earlier = retry_deferred_with(root, config, store, &mailer, stop, Some(issue.id)).await?;
+    Ok(Outcome::Sent { issue, resumed, report, transport: described, earlier })
+}
+
+/// Sends the deferred deliveries, of every issue, whose retry time has come (the daemon's
+/// timer for them). None when there were none.
+pub async fn retry_deferred(
+    root: &Path,
+    config: &Config,
+    stop: watch::Receiver<bool>,
+) -> Result<Option<send::Report>, DigestError> {
+    let dir = subscribers_dir(root, config);
+    let store = Store::open_dir(&dir)?;
+    let _lock = SendLock::acquire(&dir)?;
+    let mailer = Mailer::new(root, config, &store)?;
+    retry_deferred_with(root, config, Arc::new(Mutex::new(store)), &Arc::new(mailer), stop, None).await
+}
+
+/// The deferred deliveries due now, of every issue but `except` (just sent, which took its
+/// own), issue by issue; their reports added up.
+async fn retry_deferred_with(
+    root: &Path,
+    config: &Config,
+    store: Arc<Mutex<Store>>,
+    mailer: &Arc<Mailer>,
+    stop: watch::Receiver<bool>,
+    except: Option<i64>,
+) -> Result<Option<send::Report>, DigestError> {
+    let due = lock(&store).issues_with_due_deferrals(Utc::now())?;
+    let due: Vec<i64> = due.into_iter().filter(|i| Some(*i) != except).collect();
+    if due.is_empty() {
+        return Ok(None);
+    }
+    let transport = Arc::new(Transport::new(root, config.smtp.as_ref()).map_err(DigestError::Mail)?);
+    let mut total = send::Report::default();
+    for id in due {
+        if *stop.borrow() {
+            break;
+        }
+        let Some(issue) = lock(&store).issue(id)? else { continue };
+        let content = mailer.content(&issue)?;
+        let report = send_issue(&store, &issue, content, mailer, &transport, config, stop.clone(), false, true).await?;
+        total.add(&report);
+    }
+    Ok(Some(total))
+}
+
+fn lock(store: &Mutex<Store>) -> std::sync::MutexGuard<'_, Store> {
+    store.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Sends what is left to send of one issue: its pending deliveries and its deferred ones
+/// whose time has come.
+#[allow(clippy::too_many_arguments)]
+async fn send_issue(
+    store: &Arc<Mutex<Store>>,
+    issue: &Issue,
+    content: IssueContent,
+    mailer: &Arc<Mailer>,
+    transport: &Arc<Transport>,
+    config: &Config,
+    stop: watch::Receiver<bool>,
+    progress: bool,
+    resumed: bool,
+) -> Result<send::Report, DigestError> {
+    let now = Utc::now();
+    let todo = {
+        let store = lock(store);
+        let counts = store.delivery_counts(issue.id)?;
+        let pending: u64 = counts
+            .iter()
+            .filter(|(s, _)| matches!(s, DeliveryState::Pending | DeliveryState::Sending))
+            .map(|(_, n)| n)
+            .sum();
+        pending
+            + store
+                .deliveries_to_make(issue.id, 0, usize::MAX, now)?
+                .iter()
+                .filter(|d| d.state == DeliveryState::Deferred)
+                .count() as u64
+    };
     let bar = if progress { progress_bar(todo) } else { indicatif::ProgressBar::hidden() };
     let issue_id = issue.id;
-    let mailer = Arc::new(mailer);
+    let composer = Arc::clone(mailer);
     let content = Arc::new(content);
     let compose: Arc<send::Compose> = Arc::new(move |delivery: &Delivery| {
-        mailer.letter(&content, issue_id, delivery.subscriber_id, &delivery.email, delivery.name.as_deref())
+        composer.letter(&content, issue_id, delivery.subscriber_id, &delivery.email, delivery.name.as_deref())
     });
-    tracing::info!(issue = issue_id, resumed, recipients = todo, transport = %described, "sending digest");
-    let store = Arc::new(Mutex::new(store));
+    tracing::info!(issue = issue_id, resumed, recipients = todo, transport = %transport.describe(), "sending digest");
     let report = send::run(
-        Arc::clone(&store),
+        Arc::clone(store),
         issue_id,
-        transport,
+        Arc::clone(transport),
         compose,
         send::Settings::new(config.smtp.as_ref()),
         stop,
@@ -325,8 +424,7 @@ pub async fn send(
         seconds = report.duration.as_secs_f64(),
         "digest run finished"
     );
-    let issue = store.lock().unwrap_or_else(|p| p.into_inner()).issue(issue_id)?.unwrap_or(issue);
-    Ok(Outcome::Sent { issue, resumed, report, transport: described })
+    Ok(report)
 }
 
 fn progress_bar(total: u64) -> indicatif::ProgressBar {

@@ -7,10 +7,10 @@
 //! crash cost at most `concurrency` duplicates and never a miss).
 //!
 //! Transient failures (4xx, connection errors, deadlines) are retried with exponential backoff
-//! and jitter ([`backoff`]), at most
-//! `max_attempts` times per run; then the delivery is left `pending` for the next run
-//! (deferred). A delivery that has failed transiently [`GIVE_UP_RUNS`] runs' worth of attempts is
-//! marked failed, so one broken mailbox cannot hold an issue open forever. Permanent failures
+//! and jitter ([`backoff`]), at most `max_attempts` times per run; then the delivery is
+//! *deferred* with a retry time of its own ([`retry_delay`]: minutes at first, then hours) and
+//! the run goes on — a deferred delivery does not keep its issue open, so it never holds back
+//! the next issue. A delivery deferred for `retry_hours` is given up as failed. Permanent failures
 //! (5xx) are recorded with the server's reply and not retried. After `pause_after_failures`
 //! consecutive failures every worker pauses for `pause_seconds`: a server that is down is given
 //! time instead of being hammered. A stop request (SIGINT/SIGTERM in the daemon) lets every
@@ -31,8 +31,8 @@ use crate::mail::Transport;
 use crate::mail::transport::Session;
 use crate::store::{Delivery, DeliveryState, Status, Store, StoreError};
 
-/// Runs of `max_attempts` transient failures after which a delivery is given up as failed.
-pub const GIVE_UP_RUNS: u32 = 4;
+/// The longest a deferred delivery waits between two retries.
+const RETRY_MAX: Duration = Duration::from_secs(4 * 3600);
 /// Deliveries fetched from the store at a time.
 const PAGE: usize = 256;
 
@@ -43,6 +43,10 @@ pub struct Settings {
     pub rate_per_second: u32,
     pub max_attempts: u32,
     pub retry_base: Duration,
+    /// The first wait of a deferred delivery.
+    pub retry_first: Duration,
+    /// How long a delivery may stay deferred before it is given up.
+    pub give_up_after: Duration,
     pub pause_after_failures: u32,
     pub pause_for: Duration,
 }
@@ -55,6 +59,8 @@ impl Settings {
                 rate_per_second: smtp.rate_per_second,
                 max_attempts: smtp.max_attempts,
                 retry_base: Duration::from_millis(smtp.retry_base_ms),
+                retry_first: Duration::from_secs(smtp.retry_first_seconds),
+                give_up_after: Duration::from_secs(smtp.retry_hours.saturating_mul(3600)),
                 pause_after_failures: smtp.pause_after_failures,
                 pause_for: Duration::from_secs(smtp.pause_seconds),
             },
@@ -64,6 +70,8 @@ impl Settings {
                 rate_per_second: 0,
                 max_attempts: 3,
                 retry_base: Duration::from_millis(100),
+                retry_first: Duration::from_secs(120),
+                give_up_after: Duration::from_secs(72 * 3600),
                 pause_after_failures: 10,
                 pause_for: Duration::from_secs(1),
             },
@@ -80,12 +88,22 @@ pub struct Report {
     pub skipped: u64,
     /// Attempts beyond each delivery's first.
     pub retried: u64,
-    /// Left pending for the next run after transient failures (or a stop).
+    /// Deferred to a later retry after transient failures (or left pending by a stop).
     pub deferred: u64,
     pub duration: Duration,
 }
 
 impl Report {
+    /// Adds another run's counts (and time) to these.
+    pub fn add(&mut self, other: &Report) {
+        self.sent += other.sent;
+        self.failed += other.failed;
+        self.skipped += other.skipped;
+        self.retried += other.retried;
+        self.deferred += other.deferred;
+        self.duration += other.duration;
+    }
+
     pub fn messages_per_second(&self) -> f64 {
         self.sent as f64 / self.duration.as_secs_f64().max(1e-9)
     }
@@ -185,7 +203,7 @@ impl Run {
     fn next(&self) -> Result<Option<Delivery>, StoreError> {
         let mut pages = lock(&self.pages);
         if pages.buffer.is_empty() && !pages.exhausted {
-            let page = lock(&self.store).deliveries_to_make(self.issue, pages.after, PAGE)?;
+            let page = lock(&self.store).deliveries_to_make(self.issue, pages.after, PAGE, Utc::now())?;
             pages.exhausted = page.len() < PAGE;
             if let Some(last) = page.last() {
                 pages.after = last.subscriber_id;
@@ -270,6 +288,14 @@ fn backoff(settings: &Settings, attempt: u32) -> Duration {
     ceiling.mul_f64(0.5 + fastrand::f64() / 2.0)
 }
 
+/// How long a deferred delivery waits before its next try, after `deferred_for` of deferrals:
+/// `first` at first, then as long as it has already waited (so the waits double: 2, 2, 4, 8 …
+/// minutes), at most [`RETRY_MAX`]; `jitter` in `0..1` spreads it by ±10 %, so that the
+/// deliveries one outage deferred do not all come back at once.
+fn retry_delay(first: Duration, deferred_for: Duration, jitter: f64) -> Duration {
+    first.max(deferred_for).min(RETRY_MAX).mul_f64(0.9 + jitter.clamp(0.0, 1.0) / 5.0)
+}
+
 async fn worker(run: Arc<Run>) -> Result<(), StoreError> {
     let mut session = run.transport.session();
     let mut result = Ok(());
@@ -306,7 +332,6 @@ async fn deliver(run: &Run, session: &mut Session, delivery: &Delivery) -> Resul
             return Ok(());
         }
     };
-    let give_up_at = run.settings.max_attempts.saturating_mul(GIVE_UP_RUNS);
     let mut attempt = 0;
     loop {
         run.wait_turn().await;
@@ -332,17 +357,28 @@ async fn deliver(run: &Run, session: &mut Session, delivery: &Delivery) -> Resul
             }
             Err(error) => {
                 run.failed();
-                let total = delivery.attempts + attempt;
-                if total >= give_up_at {
-                    let reply = format!("gave up after {total} attempts: {}", error.reply);
-                    tracing::warn!(recipient = %delivery.email, %reply, "delivery given up");
-                    run.set(delivery, DeliveryState::Failed, Some(&reply), 0)?;
-                    run.count(FAILED);
+                if run.stopped() {
+                    // Left as it was: the next start resumes it.
+                    run.set(delivery, DeliveryState::Pending, Some(&error.reply), 0)?;
+                    run.count(DEFERRED);
                     return Ok(());
                 }
                 if attempt >= run.settings.max_attempts || run.sleep(run.backoff(attempt)).await {
-                    tracing::info!(recipient = %delivery.email, reply = %error.reply, "delivery deferred to the next run");
-                    run.set(delivery, DeliveryState::Pending, Some(&error.reply), 0)?;
+                    let now = Utc::now();
+                    let since = delivery.deferred_since.unwrap_or(now);
+                    let deferred_for = (now - since).to_std().unwrap_or_default();
+                    if deferred_for >= run.settings.give_up_after {
+                        let reply =
+                            format!("gave up after {} h of deferrals: {}", deferred_for.as_secs() / 3600, error.reply);
+                        tracing::warn!(recipient = %delivery.email, %reply, "delivery given up");
+                        run.set(delivery, DeliveryState::Failed, Some(&reply), 0)?;
+                        run.count(FAILED);
+                        return Ok(());
+                    }
+                    let wait = retry_delay(run.settings.retry_first, deferred_for, fastrand::f64());
+                    let retry_at = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
+                    tracing::info!(recipient = %delivery.email, reply = %error.reply, %retry_at, "delivery deferred");
+                    lock(&run.store).defer_delivery(run.issue, delivery.subscriber_id, &error.reply, retry_at, now)?;
                     run.count(DEFERRED);
                     return Ok(());
                 }
@@ -355,6 +391,26 @@ async fn deliver(run: &Run, session: &mut Session, delivery: &Delivery) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deferred_deliveries_wait_minutes_then_hours_and_at_most_four_hours() {
+        let first = Duration::from_secs(120);
+        let minutes = |m: u64| Duration::from_secs(60 * m);
+        for jitter in [0.0, 0.5, 1.0] {
+            let spread = |d: Duration| (d.mul_f64(0.9), d.mul_f64(1.1));
+            let within = |got: Duration, expected: Duration| {
+                let (low, high) = spread(expected);
+                got >= low && got <= high
+            };
+            assert!(within(retry_delay(first, Duration::ZERO, jitter), minutes(2)));
+            assert!(within(retry_delay(first, minutes(2), jitter), minutes(2)));
+            assert!(within(retry_delay(first, minutes(30), jitter), minutes(30)));
+            assert!(within(retry_delay(first, minutes(600), jitter), minutes(240)));
+        }
+        // Waits never shrink as deferrals go on.
+        let waits: Vec<Duration> = (0..2000).step_by(7).map(|m| retry_delay(first, minutes(m), 0.5)).collect();
+        assert!(waits.windows(2).all(|w| w[0] <= w[1]));
+    }
 
     #[test]
     fn backoff_doubles_with_jitter_and_is_capped() {

@@ -31,7 +31,8 @@ pub struct PostCache {
     skipped: Vec<Skipped>,
 }
 
-/// One attempt at reading a post file.
+/// One attempt at reading a post file (short-lived: moved into the cache at once).
+#[allow(clippy::large_enum_variant)]
 enum Reading {
     Gone,
     Unreadable(PostError),

@@ -3,12 +3,14 @@
 //!
 //! An issue is created with its posts (frozen as they were sent, so that a resumed issue is the
 //! same issue) and one delivery row per active subscriber, in one transaction: the recipients
-//! are frozen. Each delivery then goes `pending → sending → sent | failed`, each step committed —
+//! are frozen. Each delivery then goes `pending → sending → sent | failed | deferred`, each step
+//! committed —
 //! `sending` before the SMTP transaction starts, `sent` after the server accepted the message.
 //! After a crash a `sending` row is sent again (with the same Message-ID), so the only duplicates
 //! possible are the messages in flight at the crash; a `pending` row is sent; a `sent` row never
 //! is. Losing a commit can only move a row back to an earlier state, which means a duplicate,
-//! never a miss.
+//! never a miss. A `deferred` delivery (the server said "later") waits for its own retry time
+//! (`deferrals.rs`) and does not keep its issue open: the issue is done when nothing is pending.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -55,15 +57,18 @@ pub enum DeliveryState {
     Failed,
     /// The subscriber left after the issue was created.
     Skipped,
+    /// Refused for now (4xx, connection errors, deadlines); tried again at its retry time.
+    Deferred,
 }
 
 impl DeliveryState {
-    pub const ALL: [DeliveryState; 5] = [
+    pub const ALL: [DeliveryState; 6] = [
         DeliveryState::Pending,
         DeliveryState::Sending,
         DeliveryState::Sent,
         DeliveryState::Failed,
         DeliveryState::Skipped,
+        DeliveryState::Deferred,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -73,10 +78,11 @@ impl DeliveryState {
             DeliveryState::Sent => "sent",
             DeliveryState::Failed => "failed",
             DeliveryState::Skipped => "skipped",
+            DeliveryState::Deferred => "deferred",
         }
     }
 
-    fn parse(s: &str) -> DeliveryState {
+    pub(super) fn parse(s: &str) -> DeliveryState {
         DeliveryState::ALL.into_iter().find(|state| state.as_str() == s).unwrap_or(DeliveryState::Failed)
     }
 }
@@ -121,6 +127,8 @@ pub struct Delivery {
     pub subscriber_status: Status,
     pub state: DeliveryState,
     pub attempts: u32,
+    /// When the delivery was first deferred, if it was.
+    pub deferred_since: Option<DateTime<Utc>>,
 }
 
 /// An issue with its delivery counts, for `digest status`.
@@ -135,6 +143,8 @@ pub struct IssueSummary {
     pub counts: BTreeMap<DeliveryState, u64>,
     /// Failed recipients with the server's last reply.
     pub failures: Vec<(String, String)>,
+    /// Deferred recipients: address, retry time, the server's last reply.
+    pub deferrals: Vec<(String, String, String)>,
 }
 
 const ISSUE_COLUMNS: &str = "id, status, created_at, finished_at, subject, posts_json, archive_html";
@@ -271,21 +281,28 @@ impl Store {
         Ok(self.conn.last_insert_rowid())
     }
 
-    /// Up to `limit` deliveries of `issue` still to make (pending or interrupted while sending),
-    /// with subscriber ids above `after`, in subscriber order — so a send loop can page through
-    /// 100,000 recipients in constant memory.
-    pub fn deliveries_to_make(&self, issue: i64, after: i64, limit: usize) -> Result<Vec<Delivery>> {
+    /// Up to `limit` deliveries of `issue` still to make (pending, interrupted while sending, or
+    /// deferred with a retry time at or before `now`), with subscriber ids above `after`, in
+    /// subscriber order — so a send loop can page through 100,000 recipients in constant memory.
+    pub fn deliveries_to_make(
+        &self,
+        issue: i64,
+        after: i64,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Delivery>> {
         let mut statement = self
             .conn
             .prepare_cached(
-                "SELECT d.subscriber_id, s.email, s.name, s.status, d.state, d.attempts
+                "SELECT d.subscriber_id, s.email, s.name, s.status, d.state, d.attempts, d.deferred_since
                  FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
-                 WHERE d.issue_id = ?1 AND d.subscriber_id > ?2 AND d.state IN ('pending', 'sending')
+                 WHERE d.issue_id = ?1 AND d.subscriber_id > ?2
+                   AND (d.state IN ('pending', 'sending') OR (d.state = 'deferred' AND d.retry_at <= ?4))
                  ORDER BY d.subscriber_id LIMIT ?3",
             )
             .map_err(|e| self.err(e))?;
         let rows = statement
-            .query_map(params![issue, after, limit as i64], |row| {
+            .query_map(params![issue, after, limit as i64, timestamp(now)], |row| {
                 let status: String = row.get(3)?;
                 let state: String = row.get(4)?;
                 Ok(Delivery {
@@ -295,6 +312,10 @@ impl Store {
                     subscriber_status: status.parse().unwrap_or(Status::Bounced),
                     state: DeliveryState::parse(&state),
                     attempts: row.get(5)?,
+                    deferred_since: row
+                        .get::<_, Option<String>>(6)?
+                        .and_then(|at| DateTime::parse_from_rfc3339(&at).ok())
+                        .map(|at| at.with_timezone(&Utc)),
                 })
             })
             .map_err(|e| self.err(e))?
@@ -388,11 +409,23 @@ impl Store {
                  WHERE d.issue_id = ?1 AND d.state = 'failed' ORDER BY s.id",
             )
             .map_err(|e| self.err(e))?;
+        let mut deferrals = self
+            .conn
+            .prepare(
+                "SELECT s.email, d.retry_at, COALESCE(d.last_reply, '') FROM deliveries d
+                 JOIN subscribers s ON s.id = d.subscriber_id
+                 WHERE d.issue_id = ?1 AND d.state = 'deferred' ORDER BY s.id",
+            )
+            .map_err(|e| self.err(e))?;
         issues
             .into_iter()
             .map(|issue| {
                 let failed = failures
                     .query_map([issue.id], |row| Ok((row.get(0)?, row.get(1)?)))
+                    .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+                    .map_err(|e| self.err(e))?;
+                let deferred = deferrals
+                    .query_map([issue.id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
                     .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
                     .map_err(|e| self.err(e))?;
                 Ok(IssueSummary {
@@ -404,6 +437,7 @@ impl Store {
                     posts: issue.posts.len(),
                     counts: self.delivery_counts(issue.id)?,
                     failures: failed,
+                    deferrals: deferred,
                 })
             })
             .collect()
@@ -440,7 +474,7 @@ mod tests {
         let issue = store.create_issue("Temat", &[post("p1"), post("p2")], "<p>archive</p>", now()).unwrap();
         // Someone who joins after the issue was created is not a recipient of it.
         store.add_subscriber("late@example.org", None, Status::Active, now()).unwrap();
-        let todo = store.deliveries_to_make(issue.id, 0, 100).unwrap();
+        let todo = store.deliveries_to_make(issue.id, 0, 100, now()).unwrap();
         assert_eq!(todo.iter().map(|d| d.subscriber_id).collect::<Vec<_>>(), [a.id]);
         assert_eq!(store.excluded_post_ids().unwrap(), HashSet::from(["p1".to_owned(), "p2".to_owned()]));
         assert_eq!(store.unfinished_issue().unwrap().unwrap().posts, [post("p1"), post("p2")]);
@@ -457,7 +491,7 @@ mod tests {
         assert!(!store.finish_issue_if_done(issue.id, now()).unwrap());
         // An interrupted `sending` delivery is still to be made.
         store.set_delivery(issue.id, b.id, DeliveryState::Sending, None, 1, now()).unwrap();
-        assert_eq!(store.deliveries_to_make(issue.id, 0, 10).unwrap()[0].state, DeliveryState::Sending);
+        assert_eq!(store.deliveries_to_make(issue.id, 0, 10, now()).unwrap()[0].state, DeliveryState::Sending);
         store.set_delivery(issue.id, b.id, DeliveryState::Failed, Some("550 no such user"), 0, now()).unwrap();
         assert!(store.finish_issue_if_done(issue.id, now()).unwrap());
         assert!(store.unfinished_issue().unwrap().is_none());

@@ -7,10 +7,11 @@
 //! cause a message to be sent again, never skipped (see `issues.rs`).
 //!
 //! The schema is versioned (`PRAGMA user_version`) and migrated forward on open (`schema.rs`).
-//! Subscribers live in `subscribers.rs`, digest issues and deliveries in `issues.rs`, the schedule's fires in `runs.rs`, the
+//! Subscribers live in `subscribers.rs`, digest issues and deliveries in `issues.rs`, deferred deliveries in `deferrals.rs`, the schedule's fires in `runs.rs`, the
 //! one-sender-per-store lock in `lock.rs`, the CSV form of the subscriber list in `csv.rs`.
 
 mod csv;
+mod deferrals;
 mod issues;
 mod lock;
 mod runs;

@@ -73,6 +73,28 @@ const MIGRATIONS: &[&str] = &[
         updated_at TEXT NOT NULL
     );
     "#,
+    // 3: deferred deliveries keep their own retry time (deferrals.rs); SQLite cannot change a
+    // CHECK constraint, so the table is made anew.
+    r#"
+    CREATE TABLE deliveries_v3 (
+        issue_id       INTEGER NOT NULL REFERENCES issues (id),
+        subscriber_id  INTEGER NOT NULL REFERENCES subscribers (id),
+        state          TEXT NOT NULL
+                       CHECK (state IN ('pending', 'sending', 'sent', 'failed', 'skipped', 'deferred')),
+        attempts       INTEGER NOT NULL DEFAULT 0,
+        last_reply     TEXT,
+        updated_at     TEXT NOT NULL,
+        retry_at       TEXT,  -- deferred: when to try again
+        deferred_since TEXT,  -- the first deferral: given up `smtp.retry_hours` after it
+        PRIMARY KEY (issue_id, subscriber_id)
+    );
+    INSERT INTO deliveries_v3 (issue_id, subscriber_id, state, attempts, last_reply, updated_at)
+        SELECT issue_id, subscriber_id, state, attempts, last_reply, updated_at FROM deliveries;
+    DROP TABLE deliveries;
+    ALTER TABLE deliveries_v3 RENAME TO deliveries;
+    CREATE INDEX deliveries_state ON deliveries (issue_id, state);
+    CREATE INDEX deliveries_retry ON deliveries (retry_at) WHERE state = 'deferred';
+    "#,
 ];
 
 pub fn migrate(store: &mut Store) -> Result<()> {
