@@ -123,7 +123,7 @@ pub fn build(root: &Path, now: DateTime<Utc>) -> Result<BuildReport, PublishErro
     }
     let paths = paths.unwrap_or_default();
     let keep: std::collections::BTreeSet<&str> = paths.iter().map(String::as_str).collect();
-    let feeds = output.finish(&keep).map_err(PublishError::Output)?;
+    let feeds = output.commit(Some(&keep)).map_err(PublishError::Output)?;
     Ok(BuildReport {
         posts: loaded.site.posts.len(),
         feeds,

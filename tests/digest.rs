@@ -546,7 +546,11 @@ fn starttls_and_implicit_tls_with_a_trusted_ca_deliver_and_an_untrusted_certific
         // (deferred: the operator can still fix the configuration).
         let site = site_with(&active(2));
         let run = site.kurier_env(&["digest", "send"], &[("KURIER_SMTP_URL", &url)]).expect_code(75);
-        assert!(run.stdout().contains("sent 0, failed 0, skipped 0, retried 4, deferred 2"), "{mode}: {}", run.stdout());
+        assert!(
+            run.stdout().contains("sent 0, failed 0, skipped 0, retried 4, deferred 2"),
+            "{mode}: {}",
+            run.stdout()
+        );
         assert_eq!(sink.count(), 0, "{mode}");
 
         let site = site_with(&active(2));

@@ -226,3 +226,97 @@ fn a_newcomer_with_a_live_posts_permalink_takes_nothing_and_is_reported() {
     let check = site.kurier(&["check"]).expect_code(1);
     assert!(check.stderr().contains("content/0000-x.md:1: permalink"), "{}", check.stderr());
 }
+
+/// A small tmpfs, unmounted when dropped.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    /// Mounts one, or says why it cannot (mounting needs root).
+    fn mount(size: &str) -> Result<SmallDisk, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        Ok(SmallDisk { dir })
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Writes a file until the disk is full, then gives `leave` bytes back.
+    fn fill(&self, leave: u64) {
+        use std::io::Write;
+        let mut file = std::fs::File::create(self.path().join("fill")).unwrap();
+        let chunk = vec![0u8; 4096];
+        while file.write_all(&chunk).and_then(|()| file.sync_all()).is_ok() {}
+        let len = file.metadata().unwrap().len();
+        file.set_len(len.saturating_sub(leave)).unwrap();
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(self.dir.path()).status();
+    }
+}
+
+#[test]
+fn a_full_disk_leaves_every_served_feed_as_it_was_and_the_write_is_retried_until_it_succeeds() {
+    // Regression: a full disk left a mixed set of feeds (a tag's atom.xml and rss.xml replaced,
+    // its feed.json and the main feeds not), nothing rebuilt after space was freed, and
+    // /healthz said `ok` throughout.
+    let disk = match SmallDisk::mount("2m") {
+        Ok(disk) => disk,
+        Err(why) => {
+            eprintln!("skipped: cannot mount a small tmpfs (needs root): {why}");
+            return;
+        }
+    };
+    let site = site(0);
+    let out = disk.path().join("public");
+    let config = site.read("kurier.toml");
+    site.write("kurier.toml", &format!("output_dir = \"{}\"\n{config}", out.display()));
+    let sink = Sink::start();
+    let daemon = start(&site, &sink);
+    wait_for_log(&daemon, "rebuilt");
+    let before = support::snapshot(&out);
+    assert!(before.len() >= 6, "{:?}", before.iter().map(|(p, _)| p).collect::<Vec<_>>());
+
+    // Two pages are left: room for a feed file, not for the nine this edit changes (the main
+    // feeds and those of the post's two tags, each two or three pages after it).
+    disk.fill(2 * 4096);
+    let more = "slowo ".repeat(870);
+    site.replace(
+        "content/2026-01-10-pierwszy.md",
+        &[("Pierwszy wpis: stres i sen", "Pierwszy wpis, nowy"), ("zasypianie,", &format!("zasypianie, {more}"))],
+    );
+    wait_for_log(&daemon, "cannot write the feeds; every served feed stays as it was");
+    assert_eq!(support::snapshot(&out), before, "a feed was replaced, or a temporary file left, on a full disk");
+    let health = daemon.get("/healthz");
+    assert_eq!(health.status, 503);
+    assert!(health.text().contains("No space left on device"), "{}", health.text());
+    assert_eq!(daemon.metric("kurier_feeds_write_failing"), 1.0);
+    assert!(daemon.get("/rss.xml").text().contains("Pierwszy wpis: stres i sen"));
+
+    // Space comes back: the write is retried by itself.
+    std::fs::remove_file(disk.path().join("fill")).unwrap();
+    wait_for_log(&daemon, "the feeds are written again");
+    assert!(daemon.get("/rss.xml").text().contains("Pierwszy wpis, nowy"));
+    assert!(
+        site.feed(&format!("{}/tags/sen/atom.xml", out.display()))
+            .entries
+            .iter()
+            .any(|e| e.title.as_ref().is_some_and(|t| t.content == "Pierwszy wpis, nowy"))
+    );
+    let health = daemon.get("/healthz");
+    assert_eq!((health.status, health.text().as_str()), (200, "ok\n"));
+    assert_eq!(daemon.metric("kurier_feeds_write_failing"), 0.0);
+}

@@ -59,6 +59,8 @@ struct Daemon {
     read_retry: Option<(tokio::time::Instant, u32)>,
     /// The last walk of `content/` failed.
     rescan_failed: bool,
+    /// When to write the feeds again after a failed write (1 s, doubling to a minute).
+    write_retry: Option<(tokio::time::Instant, u32)>,
 }
 
 /// Runs the daemon for the site at `root` until a stop signal.
@@ -92,6 +94,7 @@ pub async fn run(root: &Path) -> anyhow::Result<()> {
         fingerprints: Default::default(),
         read_retry: None,
         rescan_failed: false,
+        write_retry: None,
     };
     daemon.rebuild("start", Instant::now());
 
@@ -135,6 +138,9 @@ pub async fn run(root: &Path) -> anyhow::Result<()> {
             result = daemon.digests.finished() => daemon.digests.ended(result, &daemon.config, &stop_rx, Utc::now()),
             _ = sleep_until_instant(retry_at) => daemon.digests.run(&daemon.config, &stop_rx, Utc::now()),
             _ = sleep_until_instant(daemon.read_retry.map(|(at, _)| at)) => daemon.reread(),
+            _ = sleep_until_instant(daemon.write_retry.map(|(at, _)| at)) => {
+                daemon.rebuild("retrying the write of the feeds", Instant::now());
+            }
             _ = sleep_until(next_deferred) => daemon.digests.retry_deferred(&daemon.config, &stop_rx),
         }
     }
@@ -386,8 +392,8 @@ impl Daemon {
         let (before_site, after_site) = phases.unwrap_or((after_fingerprints, after_fingerprints));
         let previous = &self.fingerprints;
         let output = feed::output::Output::new(&out_dir);
-        let rendered = std::sync::atomic::AtomicUsize::new(0);
-        self.state.feeds.write().unwrap_or_else(|p| p.into_inner()).set_dir(out_dir.clone());
+        // Rendered files and whether each changed; served once all are swapped in.
+        let staged: Mutex<Vec<(String, String, bool)>> = Mutex::new(Vec::new());
         let result = feed::render_channels(
             &channels,
             &self.config,
@@ -395,29 +401,34 @@ impl Daemon {
             |file| {
                 let written = output.put(&file)?;
                 let etag = http::etag(&file.bytes);
-                // Served from now on: the file is in place.
-                let changed_at = if written {
-                    SystemTime::now()
-                } else {
-                    std::fs::metadata(out_dir.join(&file.path))
-                        .and_then(|m| m.modified())
-                        .unwrap_or_else(|_| SystemTime::now())
-                };
-                self.state.feeds.write().unwrap_or_else(|p| p.into_inner()).set(&file.path, etag, changed_at);
-                rendered.fetch_add(1, Ordering::Relaxed);
+                staged.lock().unwrap_or_else(|p| p.into_inner()).push((file.path, etag, written));
                 Ok::<(), feed::output::OutputError>(())
             },
         )
         .and_then(|paths| {
-            if only_tags.is_some() {
-                return Ok((output.report(), paths));
-            }
             let keep: std::collections::BTreeSet<&str> = paths.iter().map(String::as_str).collect();
-            output.finish(&keep).map(|report| (report, paths.clone()))
+            // A build of some channels only must not remove the others' feeds.
+            let report = output.commit(only_tags.is_none().then_some(&keep))?;
+            Ok((report, paths))
         });
+        let staged = staged.into_inner().unwrap_or_else(|p| p.into_inner());
+        let rendered = staged.len();
+        if result.is_ok() {
+            let mut feeds = self.state.feeds.write().unwrap_or_else(|p| p.into_inner());
+            feeds.set_dir(out_dir.clone());
+            let now = SystemTime::now();
+            for (path, etag, written) in staged {
+                // Served from now on: the file is in place.
+                let changed_at = if written {
+                    now
+                } else {
+                    std::fs::metadata(out_dir.join(&path)).and_then(|m| m.modified()).unwrap_or(now)
+                };
+                feeds.set(&path, etag, changed_at);
+            }
+        }
         match result {
             Ok((report, paths)) => {
-                let rendered = rendered.into_inner();
                 if only_tags.is_none() {
                     self.state
                         .feeds
@@ -452,12 +463,24 @@ impl Daemon {
             }
             Err(e) => {
                 metrics.build_failures.fetch_add(1, Ordering::Relaxed);
+                metrics.set_write_error(Some(e.to_string()));
                 // Render everything again next time: what is on disk is not known for sure.
                 self.fingerprints.clear();
-                tracing::error!(error = %e, "build failed; the last good feeds stay in place");
+                let attempt = self.write_retry.map_or(0, |(_, attempt)| attempt + 1);
+                let wait = std::time::Duration::from_secs(1 << attempt.min(6));
+                self.write_retry = Some((tokio::time::Instant::now() + wait, attempt));
+                tracing::error!(
+                    error = %e,
+                    retry_in_s = wait.as_secs(),
+                    "cannot write the feeds; every served feed stays as it was, retrying"
+                );
                 return false;
             }
         }
+        if self.write_retry.take().is_some() {
+            tracing::info!("the feeds are written again");
+        }
+        metrics.set_write_error(None);
         true
     }
 }

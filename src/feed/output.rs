@@ -1,16 +1,23 @@
-//! Writing feeds into the output folder, atomically and only when their bytes change.
+//! Writing feeds into the output folder: all changed feeds or none, each atomically, and only
+//! when their bytes change.
 //!
-//! Each file is written to a temporary file in the same folder, flushed to disk (fsync), renamed
-//! over the old one and the folder synced (§4 of the specification): a reader polling during a
-//! rebuild sees the old feed or the new one, never a torn one, and a full disk leaves the old feed
-//! in place. A file whose bytes are unchanged is not touched, so its modification time — and the
-//! `Last-Modified` the daemon serves — changes only when the feed does. Tag feeds of tags that no
+//! A build first *stages* every changed file: it is written to a temporary file next to the one
+//! it replaces and flushed to disk (fsync). Only when every changed file is staged are they
+//! renamed over the old ones, and the folders synced (§4 and §10 of the specification). So a
+//! failure that can happen while writing — a full disk, a folder that cannot be written — happens
+//! before any feed is replaced, and leaves every served feed as it was; a reader polling during a
+//! rebuild sees the old feed or the new one, never a torn one. (The renames themselves are not one
+//! atomic step — no filesystem offers that for several files — but they need no new space.)
+//! A file whose bytes are unchanged is not touched, so its modification time — and the
+//! `Last-Modified` the daemon serves — changes only when the feed does. Files are created with
+//! mode 0666 less the process umask, like any file a program writes. Tag feeds of tags that no
 //! longer exist are removed; nothing else in the folder is.
 
 use std::collections::BTreeSet;
 use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use super::{ATOM_FILE, FeedFile, JSON_FILE, RSS_FILE, TAGS_DIR};
 
@@ -50,72 +57,87 @@ pub fn write_all(out_dir: &Path, files: &[FeedFile]) -> Result<WriteReport, Outp
         output.put(file)?;
     }
     let keep: BTreeSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
-    output.finish(&keep)
+    output.commit(Some(&keep))
 }
 
-/// Writes files one at a time (from several threads at once) and reports at the end.
+/// A file written and flushed next to the one it replaces, not yet renamed over it. Dropped
+/// without [`Output::commit`], it is deleted.
+struct Staged {
+    temp: tempfile::TempPath,
+    target: PathBuf,
+    relative: String,
+}
+
+/// Stages files one at a time (from several threads at once), then swaps them all in.
 pub struct Output {
-    dir: std::path::PathBuf,
-    report: std::sync::Mutex<WriteReport>,
+    dir: PathBuf,
+    staged: Mutex<Vec<Staged>>,
+    unchanged: Mutex<usize>,
 }
 
 impl Output {
     pub fn new(dir: &Path) -> Output {
-        Output { dir: dir.to_owned(), report: Default::default() }
+        Output { dir: dir.to_owned(), staged: Default::default(), unchanged: Default::default() }
     }
 
-    /// Writes `file` unless the same bytes are already there; says whether it wrote.
+    /// Stages `file` unless the same bytes are already there; says whether it will be written.
     pub fn put(&self, file: &FeedFile) -> Result<bool, OutputError> {
         let path = self.dir.join(&file.path);
         let same = std::fs::metadata(&path).is_ok_and(|m| m.len() == file.bytes.len() as u64)
             && std::fs::read(&path).is_ok_and(|old| old == file.bytes);
-        let report = |written: bool| {
-            let mut report = self.report.lock().unwrap_or_else(|p| p.into_inner());
-            if written {
-                report.written.push(file.path.clone());
-            } else {
-                report.unchanged += 1;
-            }
-        };
         if same {
-            report(false);
+            *self.unchanged.lock().unwrap_or_else(|p| p.into_inner()) += 1;
             return Ok(false);
         }
-        write_atomic(&path, &file.bytes).map_err(|source| OutputError { path: path.clone(), source })?;
-        report(true);
+        let temp = stage(&path, &file.bytes).map_err(|source| OutputError { path: path.clone(), source })?;
+        let staged = Staged { temp, target: path, relative: file.path.clone() };
+        self.staged.lock().unwrap_or_else(|p| p.into_inner()).push(staged);
         Ok(true)
     }
 
-    /// What was done, written paths sorted; removes nothing (for a build of some channels only).
-    pub fn report(self) -> WriteReport {
-        let mut report = self.report.into_inner().unwrap_or_else(|p| p.into_inner());
-        report.written.sort();
-        report
-    }
-
-    /// Removes the tag feeds not in `keep` and returns what was done, written paths sorted.
-    pub fn finish(self, keep: &BTreeSet<&str>) -> Result<WriteReport, OutputError> {
-        let mut report = self.report.into_inner().unwrap_or_else(|p| p.into_inner());
-        report.written.sort();
-        report.removed = remove_stale_tag_feeds(&self.dir, keep)
-            .map_err(|source| OutputError { path: self.dir.join(TAGS_DIR), source })?;
+    /// Swaps every staged file in, syncs the folders, and — given the paths of every feed of
+    /// the site — removes the tag feeds not among them. Returns what was done, paths sorted.
+    pub fn commit(self, keep: Option<&BTreeSet<&str>>) -> Result<WriteReport, OutputError> {
+        let mut staged = self.staged.into_inner().unwrap_or_else(|p| p.into_inner());
+        staged.sort_by(|a, b| a.relative.cmp(&b.relative));
+        let mut report = WriteReport {
+            unchanged: self.unchanged.into_inner().unwrap_or_else(|p| p.into_inner()),
+            ..WriteReport::default()
+        };
+        let mut folders = BTreeSet::new();
+        for Staged { temp, target, relative } in staged {
+            temp.persist(&target).map_err(|e| OutputError { path: target.clone(), source: e.error })?;
+            folders.insert(target.parent().map(Path::to_owned).unwrap_or_default());
+            report.written.push(relative);
+        }
+        // A rename is durable only once the folder entry is: sync the folders too (POSIX).
+        for folder in folders {
+            if let Ok(folder) = std::fs::File::open(folder) {
+                let _ = folder.sync_all();
+            }
+        }
+        if let Some(keep) = keep {
+            report.removed = remove_stale_tag_feeds(&self.dir, keep)
+                .map_err(|source| OutputError { path: self.dir.join(TAGS_DIR), source })?;
+        }
         Ok(report)
     }
 }
 
-/// Replaces `path` with `bytes` atomically, creating its folder if needed.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Writes `bytes` to a new temporary file in `path`'s folder (created if needed) and flushes it.
+fn stage(path: &Path, bytes: &[u8]) -> std::io::Result<tempfile::TempPath> {
+    use std::os::unix::fs::PermissionsExt;
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let mut temp = tempfile::Builder::new().prefix(".kurier-").suffix(".tmp").tempfile_in(dir)?;
+    let mut temp = tempfile::Builder::new()
+        .prefix(".kurier-")
+        .suffix(".tmp")
+        // Like any file a program creates: the kernel applies the umask to this mode.
+        .permissions(std::fs::Permissions::from_mode(0o666))
+        .tempfile_in(dir)?;
     temp.write_all(bytes)?;
     temp.as_file().sync_all()?;
-    temp.persist(path).map_err(|e| e.error)?;
-    // The rename is durable only once the folder entry is: sync the folder too (POSIX).
-    if let Ok(folder) = std::fs::File::open(dir) {
-        let _ = folder.sync_all();
-    }
-    Ok(())
+    Ok(temp.into_temp_path())
 }
 
 fn remove_stale_tag_feeds(out_dir: &Path, keep: &BTreeSet<&str>) -> std::io::Result<Vec<String>> {
@@ -174,6 +196,36 @@ mod tests {
         assert_eq!(report.removed, ["tags/stres/rss.xml"]);
         assert!(dir.path().join("tags/stres/notes.txt").exists());
         assert!(dir.path().join("tags/sen/rss.xml").exists());
+    }
+
+    #[test]
+    fn a_failed_stage_replaces_nothing_and_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        write_all(dir.path(), &[file("rss.xml", b"old"), file("atom.xml", b"old")]).unwrap();
+        // A file where a folder should be: staging `tags/sen/rss.xml` fails.
+        std::fs::write(dir.path().join("tags"), "in the way").unwrap();
+        let output = Output::new(dir.path());
+        output.put(&file("rss.xml", b"new")).unwrap();
+        output.put(&file("atom.xml", b"new")).unwrap();
+        assert!(output.put(&file("tags/sen/rss.xml", b"new")).is_err());
+        drop(output);
+        assert_eq!(std::fs::read(dir.path().join("rss.xml")).unwrap(), b"old");
+        assert_eq!(std::fs::read(dir.path().join("atom.xml")).unwrap(), b"old");
+        let mut names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        names.sort();
+        assert_eq!(names, ["atom.xml", "rss.xml", "tags"]);
+    }
+
+    #[test]
+    fn files_take_the_umask_not_a_private_mode() {
+        // Regression: feeds were written 0600 (tempfile's mode) whatever the umask.
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let dir = tempfile::tempdir().unwrap();
+        write_all(dir.path(), &[file("rss.xml", b"x")]).unwrap();
+        let mode = |name: &str| std::fs::metadata(dir.path().join(name)).unwrap().permissions().mode() & 0o777;
+        // What this process's umask makes of 0666, as any program creating a file gets it.
+        std::fs::OpenOptions::new().create(true).write(true).mode(0o666).open(dir.path().join("probe")).unwrap();
+        assert_eq!(mode("rss.xml"), mode("probe"));
     }
 
     #[test]

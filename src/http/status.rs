@@ -20,10 +20,30 @@ pub struct Metrics {
     pub last_build_micros: AtomicU64,
     pub posts: AtomicU64,
     pub post_errors: AtomicU64,
+    /// Why the last write of the feeds failed, while it has not succeeded since.
+    pub write_error: std::sync::RwLock<Option<String>>,
 }
 
-pub async fn healthz() -> &'static str {
-    "ok\n"
+impl Metrics {
+    pub fn write_error(&self) -> Option<String> {
+        self.write_error.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn set_write_error(&self, error: Option<String>) {
+        *self.write_error.write().unwrap_or_else(|p| p.into_inner()) = error;
+    }
+}
+
+/// `ok`, or 503 with one line per problem: a monitor sees that something needs the operator.
+pub async fn healthz(State(state): State<Arc<AppState>>) -> Response {
+    let mut problems = Vec::new();
+    if let Some(error) = state.metrics.write_error() {
+        problems.push(format!("feeds: {error}; the last good feeds are served, retrying"));
+    }
+    if problems.is_empty() {
+        return (StatusCode::OK, "ok\n").into_response();
+    }
+    (StatusCode::SERVICE_UNAVAILABLE, format!("{}\n", problems.join("\n"))).into_response()
 }
 
 pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
@@ -50,6 +70,12 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         &[(String::new(), get(&m.last_build_micros) / 1e6)],
     );
     metric("kurier_posts", "gauge", "Published posts.", &[(String::new(), get(&m.posts))]);
+    metric(
+        "kurier_feeds_write_failing",
+        "gauge",
+        "1 while the last write of the feeds failed (see /healthz), else 0.",
+        &[(String::new(), if m.write_error().is_some() { 1.0 } else { 0.0 })],
+    );
     metric(
         "kurier_post_errors",
         "gauge",
