@@ -320,3 +320,49 @@ fn a_full_disk_leaves_every_served_feed_as_it_was_and_the_write_is_retried_until
     assert_eq!((health.status, health.text().as_str()), (200, "ok\n"));
     assert_eq!(daemon.metric("kurier_feeds_write_failing"), 0.0);
 }
+
+#[test]
+fn lock_files_loops_and_links_out_of_the_site_are_skipped_and_configured_paths_stay_inside() {
+    // Regression: an Emacs lock file (a dangling link) made build and check exit 1 and run
+    // refuse to start; a link to a file outside the site was published; `output_dir =
+    // "../../etc"` was written to.
+    let site = site(0);
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret.md"), "+++\ntitle = \"Tajne\"\ndate = 2026-01-01\n+++\nx\n").unwrap();
+    let link = |target: &std::path::Path, name: &str| std::os::unix::fs::symlink(target, site.path(name)).unwrap();
+    link(std::path::Path::new("root@host.4242:1700000000"), "content/.#2026-01-10-pierwszy.md");
+    link(&outside.path().join("secret.md"), "content/leak.md");
+    link(std::path::Path::new(".."), "content/loop");
+
+    let build = site.kurier(&["build"]).expect_code(0);
+    let stderr = build.stderr();
+    assert!(stderr.contains("warning: content/leak.md: symbolic link to a place outside the site folder"), "{stderr}");
+    assert!(stderr.contains("warning: content/loop: symbolic link loop"), "{stderr}");
+    assert!(!stderr.contains(".#"), "{stderr}");
+    let titles = rss_titles(&site);
+    assert_eq!(titles.len(), 3, "{titles:?}");
+    assert!(!titles.contains(&"Tajne".to_owned()));
+    site.kurier(&["check"]).expect_code(0);
+    let sink = Sink::start();
+    let daemon = start(&site, &sink);
+    wait_for_log(&daemon, "symbolic link to a place outside the site folder");
+    assert_eq!(daemon.get("/healthz").status, 200);
+    drop(daemon);
+
+    let config = site.read("kurier.toml");
+    site.write("kurier.toml", &format!("output_dir = \"../../etc\"\n{config}"));
+    let build = site.kurier(&["build"]).expect_code(1);
+    assert!(
+        build.stderr().contains("kurier.toml:1: output_dir: `../../etc` leaves the site folder"),
+        "{}",
+        build.stderr()
+    );
+    site.write("kurier.toml", &format!("output_dir = \"/\"\n{config}"));
+    let build = site.kurier(&["build"]).expect_code(1);
+    assert!(build.stderr().contains("output_dir: must not be the filesystem root"), "{}", build.stderr());
+    link(outside.path(), "elsewhere");
+    site.write("kurier.toml", &format!("output_dir = \"elsewhere/public\"\n{config}"));
+    let build = site.kurier(&["build"]).expect_code(1);
+    assert!(build.stderr().contains("leads out of the site folder"), "{}", build.stderr());
+    assert!(!outside.path().join("public").exists());
+}

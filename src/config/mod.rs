@@ -6,6 +6,7 @@
 //! This module owns the shape of the configuration; the code that acts on a setting lives with the
 //! noun it concerns (the permalink pattern in [`permalink`], feeds in `feed/`).
 
+mod paths;
 mod permalink;
 
 pub use permalink::{Permalink, PermalinkParts};
@@ -307,7 +308,23 @@ impl Config {
             line: None,
             message: format!("cannot read: {e}"),
         })?;
-        Config::parse(&text, &path)
+        let config = Config::parse(&text, &path)?;
+        let configured = [
+            ("output_dir", Some(&config.output_dir)),
+            ("subscribers_dir", Some(&config.subscribers_dir)),
+            ("ca_file", config.smtp.as_ref().and_then(|s| s.ca_file.as_ref())),
+            ("key_file", config.dkim.as_ref().map(|d| &d.key_file)),
+        ];
+        for (key, configured) in configured {
+            if let Some(configured) = configured {
+                paths::check_resolved(root, configured).map_err(|message| ConfigError {
+                    path: path.clone(),
+                    line: Some(line_of(&text, key_span(&text, key).start)).filter(|_| key_span(&text, key).end > 0),
+                    message: format!("{key}: {message}"),
+                })?;
+            }
+        }
+        Ok(config)
     }
 
     /// Parses and validates configuration text; `path` is only used in errors.
@@ -362,6 +379,17 @@ impl Config {
                 Some(key_span(text, "url")),
                 "smtp: concurrency, max_attempts and timeout_seconds must be at least 1".to_owned(),
             ));
+        }
+        let paths = [
+            ("output_dir", Some(&raw.output_dir), paths::Use::Folder),
+            ("subscribers_dir", Some(&raw.subscribers_dir), paths::Use::Folder),
+            ("ca_file", raw.smtp.as_ref().and_then(|s| s.ca_file.as_ref()), paths::Use::File),
+            ("key_file", raw.dkim.as_ref().map(|d| &d.key_file), paths::Use::File),
+        ];
+        for (key, path, how) in paths {
+            if let Some(path) = path {
+                paths::check(path, how).map_err(|m| error(Some(key_span(text, key)), format!("{key}: {m}")))?;
+            }
         }
         if let Some(public) = &raw.http.public_url {
             parse_base_url(public)

@@ -224,7 +224,13 @@ mod tests {
         write_all(dir.path(), &[file("rss.xml", b"x")]).unwrap();
         let mode = |name: &str| std::fs::metadata(dir.path().join(name)).unwrap().permissions().mode() & 0o777;
         // What this process's umask makes of 0666, as any program creating a file gets it.
-        std::fs::OpenOptions::new().create(true).write(true).mode(0o666).open(dir.path().join("probe")).unwrap();
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .mode(0o666)
+            .open(dir.path().join("probe"))
+            .unwrap();
         assert_eq!(mode("rss.xml"), mode("probe"));
     }
 
