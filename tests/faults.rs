@@ -366,3 +366,47 @@ fn lock_files_loops_and_links_out_of_the_site_are_skipped_and_configured_paths_s
     assert!(build.stderr().contains("leads out of the site folder"), "{}", build.stderr());
     assert!(!outside.path().join("public").exists());
 }
+
+#[test]
+fn idle_and_slow_clients_beyond_the_connection_limit_neither_take_the_descriptors_nor_block_health() {
+    // Regression: 140 idle sockets under a 1,024-descriptor limit made /healthz time out, and
+    // a save then got "Too many open files".
+    let site = site(0);
+    let sink = Sink::start();
+    // 300 descriptors: kurier keeps 256 for itself and serves 44 connections at once.
+    let daemon = Daemon::start_limited(&site, &[("KURIER_SMTP_URL", &sink.url()), ("KURIER_SECRET", SECRET)], 300);
+    wait_for_log(&daemon, "rebuilt");
+    let address = daemon.base.trim_start_matches("http://").to_owned();
+    // A body that never comes, then 64 clients that connect and say nothing: 20 more than
+    // kurier serves at once.
+    let mut slow = std::net::TcpStream::connect(&address).unwrap();
+    use std::io::{Read, Write};
+    slow.write_all(b"POST /subscribe HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nemail=").unwrap();
+    let idle: Vec<std::net::TcpStream> = (0..64).map(|_| std::net::TcpStream::connect(&address).unwrap()).collect();
+
+    // Posts are still read and published.
+    site.replace("content/2026-03-10-trzeci.md", &[("Trzeci wpis: oddech", "Trzeci wpis, mimo tłoku")]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !rss_titles(&site).contains(&"Trzeci wpis, mimo tłoku".to_owned()) {
+        assert!(Instant::now() < deadline, "the edit was not published:\n{}", daemon.logs());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Health answers once idle connections are closed by the header timeout, freeing slots (it
+    // waits its turn behind the 20 beyond the limit).
+    let mut health = std::net::TcpStream::connect(&address).unwrap();
+    health.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    health.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut answer = String::new();
+    let _ = health.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("ok\n"), "{answer:?}");
+    let mut byte = [0u8; 1];
+    for mut socket in idle.into_iter().take(5) {
+        socket.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        assert_eq!(socket.read(&mut byte).unwrap_or(0), 0, "an idle connection was kept open");
+    }
+    slow.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut answer = String::new();
+    let _ = slow.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(!daemon.logs().contains("Too many open files"), "{}", daemon.logs());
+}

@@ -35,9 +35,32 @@ impl Reply {
 impl Daemon {
     /// Starts `kurier run` on the site; its `http.listen` must be `127.0.0.1:0`.
     pub fn start(site: &TempSite, env: &[(&str, &str)]) -> Daemon {
+        Daemon::start_with(site, env, None)
+    }
+
+    /// [`Daemon::start`] with at most `descriptors` open files (`RLIMIT_NOFILE`).
+    pub fn start_limited(site: &TempSite, env: &[(&str, &str)], descriptors: u64) -> Daemon {
+        Daemon::start_with(site, env, Some(descriptors))
+    }
+
+    fn start_with(site: &TempSite, env: &[(&str, &str)], descriptors: Option<u64>) -> Daemon {
         let mut env: Vec<(&str, &str)> = env.to_vec();
         env.push(("RUST_LOG", "info"));
         let mut command = site.command_for(&["run"], &env);
+        if let Some(n) = descriptors {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: setrlimit is async-signal-safe; it only touches the child's own limits.
+            unsafe {
+                command.pre_exec(move || {
+                    let limit = libc::rlimit { rlim_cur: n, rlim_max: n };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
         let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("kurier run starts");
         let logs = Arc::new(Mutex::new(String::new()));
         let stderr = child.stderr.take().unwrap();
