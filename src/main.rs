@@ -136,8 +136,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Build => {
             let report = kurier::publish::build(root, now)?;
-            for skipped in &report.skipped {
-                eprintln!("warning: {skipped}");
+            for warning in &report.warnings {
+                eprintln!("warning: {warning}");
             }
             for error in &report.errors {
                 eprintln!("{error}");
@@ -154,8 +154,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Check => {
             let report = kurier::publish::check(root, now)?;
-            for skipped in &report.skipped {
-                eprintln!("warning: {skipped}");
+            for warning in &report.warnings {
+                eprintln!("warning: {warning}");
             }
             for error in &report.errors {
                 eprintln!("{error}");

@@ -33,7 +33,7 @@ pub struct BuildReport {
     /// Posts left out, with why.
     pub errors: Vec<PostError>,
     /// Paths the scan did not follow (warnings).
-    pub skipped: Vec<site::Skipped>,
+    pub warnings: Vec<site::Warning>,
     pub duration: Duration,
 }
 
@@ -43,7 +43,7 @@ pub struct CheckReport {
     pub posts: usize,
     pub feed_files: usize,
     pub errors: Vec<PostError>,
-    pub skipped: Vec<site::Skipped>,
+    pub warnings: Vec<site::Warning>,
     /// Templates that do not load or do not render a sample issue.
     pub template_errors: Vec<RenderError>,
 }
@@ -128,7 +128,7 @@ pub fn build(root: &Path, now: DateTime<Utc>) -> Result<BuildReport, PublishErro
         posts: loaded.site.posts.len(),
         feeds,
         errors: loaded.errors,
-        skipped: loaded.skipped,
+        warnings: loaded.warnings,
         duration: started.elapsed(),
     })
 }
@@ -147,7 +147,7 @@ pub fn check(root: &Path, now: DateTime<Utc>) -> Result<CheckReport, PublishErro
         posts: loaded.site.posts.len(),
         feed_files: count.into_inner(),
         errors: loaded.errors,
-        skipped: loaded.skipped,
+        warnings: loaded.warnings,
         template_errors,
     })
 }

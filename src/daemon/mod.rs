@@ -61,16 +61,21 @@ struct Daemon {
     rescan_failed: bool,
     /// When to write the feeds again after a failed write (1 s, doubling to a minute).
     write_retry: Option<(tokio::time::Instant, u32)>,
+    /// Turns true on SIGINT/SIGTERM: a rebuild in progress gives up.
+    stop: watch::Receiver<bool>,
 }
 
 /// Runs the daemon for the site at `root` until a stop signal.
 pub async fn run(root: &Path) -> anyhow::Result<()> {
+    // Before anything else: a stop during start-up ends the daemon cleanly (exit 0).
+    let stop_rx = crate::shutdown::listen();
     let root = root.canonicalize().with_context(|| format!("cannot open {}", root.display()))?;
     let config = Arc::new(load_config(&root)?);
     let store = digest::open_store(&root, &config)?;
     let mailer = Mailer::new(&root, &config, &store)?;
     let transport = Transport::new(&root, config.smtp.as_ref()).map_err(anyhow::Error::msg)?;
     let schedule = Schedule::parse(&config.digest.schedule, config.timezone).map_err(anyhow::Error::msg)?;
+    tracing::info!(site = %root.display(), "starting: reading content/");
     let cache = PostCache::load(&root, &config).with_context(|| format!("cannot read {}/content", root.display()))?;
     let state = Arc::new(AppState {
         config: RwLock::new(Arc::clone(&config)),
@@ -89,6 +94,7 @@ pub async fn run(root: &Path) -> anyhow::Result<()> {
         state: Arc::clone(&state),
         cache,
         digests: digests::Digests::start(root.clone(), Arc::clone(&state), schedule, Utc::now()),
+        stop: stop_rx.clone(),
         next_publication: None,
         site: None,
         fingerprints: Default::default(),
@@ -97,6 +103,10 @@ pub async fn run(root: &Path) -> anyhow::Result<()> {
         write_retry: None,
     };
     daemon.rebuild("start", Instant::now());
+    if *stop_rx.borrow() {
+        tracing::info!("stopped during start-up");
+        return Ok(());
+    }
 
     let listener = tokio::net::TcpListener::bind(&config.http.listen)
         .await
@@ -105,7 +115,6 @@ pub async fn run(root: &Path) -> anyhow::Result<()> {
     // Tests and scripts read the address from this line (the port may have been 0).
     println!("listening on http://{address}/");
     tracing::info!(%address, site = %root.display(), "kurier is running");
-    let (stop_tx, stop_rx) = watch::channel(false);
     let http_stop = {
         let mut stop = stop_rx.clone();
         async move {
@@ -117,14 +126,13 @@ pub async fn run(root: &Path) -> anyhow::Result<()> {
     // At start-up: resume an unfinished issue, or send once for a run missed while down.
     daemon.digests.run(&daemon.config, &stop_rx, Utc::now());
 
-    let stop_signal = crate::shutdown::signal();
-    tokio::pin!(stop_signal);
+    let mut stop_wait = stop_rx.clone();
     loop {
         let next_fire = daemon.digests.next_fire();
         let retry_at = daemon.digests.retry_at();
         let next_deferred = daemon.digests.next_deferred();
         tokio::select! {
-            _ = &mut stop_signal => break,
+            _ = stop_wait.wait_for(|stopped| *stopped) => break,
             Some(batch) = changes.recv() => {
                 let mut batch = batch;
                 // Drain what else arrived meanwhile: one rebuild for all of it.
@@ -146,7 +154,6 @@ pub async fn run(root: &Path) -> anyhow::Result<()> {
     }
 
     tracing::info!("stopping: finishing the messages in flight and the open requests");
-    let _ = stop_tx.send(true);
     let Daemon { digests, config, .. } = daemon;
     digests.stop(&config, &stop_rx, STOP_DEADLINE).await;
     match tokio::time::timeout(STOP_DEADLINE, server).await {
@@ -300,8 +307,8 @@ impl Daemon {
         for error in &loaded.errors {
             tracing::warn!("{error}");
         }
-        for skipped in &loaded.skipped {
-            tracing::warn!("{skipped}");
+        for warning in &loaded.warnings {
+            tracing::warn!("{warning}");
         }
         for (error, _) in self.cache.unreadable().filter(|(_, kept)| *kept) {
             tracing::warn!("{error}; its last good version stays published, retrying");
@@ -394,10 +401,12 @@ impl Daemon {
         let output = feed::output::Output::new(&out_dir);
         // Rendered files and whether each changed; served once all are swapped in.
         let staged: Mutex<Vec<(String, String, bool)>> = Mutex::new(Vec::new());
+        let stop = &self.stop;
         let result = feed::render_channels(
             &channels,
             &self.config,
-            |channel| previous.get(&channel.dir) != fingerprints.get(&channel.dir),
+            // A stop leaves the rest unrendered; nothing of this build is swapped in.
+            |channel| previous.get(&channel.dir) != fingerprints.get(&channel.dir) && !*stop.borrow(),
             |file| {
                 let written = output.put(&file)?;
                 let etag = http::etag(&file.bytes);
@@ -406,6 +415,12 @@ impl Daemon {
             },
         )
         .and_then(|paths| {
+            if *stop.borrow() {
+                return Err(feed::output::OutputError {
+                    path: out_dir.clone(),
+                    source: std::io::Error::new(std::io::ErrorKind::Interrupted, "stopping"),
+                });
+            }
             let keep: std::collections::BTreeSet<&str> = paths.iter().map(String::as_str).collect();
             // A build of some channels only must not remove the others' feeds.
             let report = output.commit(only_tags.is_none().then_some(&keep))?;
@@ -460,6 +475,10 @@ impl Daemon {
                     ms = format!("{:.1}", elapsed.as_secs_f64() * 1000.0),
                     "{stage}"
                 );
+            }
+            Err(_) if *self.stop.borrow() => {
+                tracing::info!("rebuild given up: stopping; the feeds stay as they were");
+                return false;
             }
             Err(e) => {
                 metrics.build_failures.fetch_add(1, Ordering::Relaxed);

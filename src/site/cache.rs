@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use rayon::prelude::*;
 
-use super::scan::{Skipped, is_post_file, scan};
+use super::scan::{Warning, is_post_file, scan};
 use super::{CONTENT_DIR, Loaded, Post, PostError, Site, post};
 use crate::config::Config;
 
@@ -28,7 +28,7 @@ pub struct PostCache {
     /// Files whose last read failed for a reason that may pass.
     unreadable: BTreeMap<PathBuf, PostError>,
     /// What the last full scan did not follow.
-    skipped: Vec<Skipped>,
+    warnings: Vec<Warning>,
 }
 
 /// One attempt at reading a post file (short-lived: moved into the cache at once).
@@ -54,6 +54,13 @@ fn read(root: &Path, file: &Path, config: &Config) -> Reading {
             return Reading::Gone;
         }
     }
+    if let Ok(meta) = path.metadata()
+        && meta.len() > post::MAX_FILE_BYTES
+    {
+        let reason =
+            format!("is {} MiB, more than the {} MiB a post may be", meta.len() >> 20, post::MAX_FILE_BYTES >> 20);
+        return Reading::Read(Err(PostError { path: file.to_owned(), line: 1, reason }));
+    }
     match std::fs::read(&path) {
         Ok(bytes) => Reading::Read(post::parse(file, &bytes, Path::new(CONTENT_DIR), config)),
         Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::IsADirectory | ErrorKind::NotADirectory) => {
@@ -71,7 +78,7 @@ impl PostCache {
         let scan = scan(root)?;
         let read: Vec<(PathBuf, Reading)> =
             scan.files.into_par_iter().map(|file| (file.clone(), read(root, &file, config))).collect();
-        let mut cache = PostCache { skipped: scan.skipped, ..PostCache::default() };
+        let mut cache = PostCache { warnings: scan.warnings, ..PostCache::default() };
         for (file, reading) in read {
             cache.put(file, reading);
         }
@@ -126,8 +133,8 @@ impl PostCache {
     }
 
     /// Paths the last full scan did not follow (links out of the site, dangling links, loops).
-    pub fn skipped(&self) -> &[Skipped] {
-        &self.skipped
+    pub fn warnings(&self) -> &[Warning] {
+        &self.warnings
     }
 
     /// The cached result of reading `file` (relative to the root).
@@ -156,7 +163,7 @@ impl PostCache {
             }
         }
         let mut loaded = Site::from_posts(posts, errors, config, now, |_| false);
-        loaded.skipped = self.skipped;
+        loaded.warnings.splice(0..0, self.warnings);
         loaded
     }
 
@@ -177,7 +184,7 @@ impl PostCache {
         let published: HashSet<&Path> =
             previous.map(|site| site.posts.iter().map(|p| p.source.as_path()).collect()).unwrap_or_default();
         let mut loaded = Site::from_posts(posts, errors, config, now, |post| published.contains(post.source.as_path()));
-        loaded.skipped = self.skipped.clone();
+        loaded.warnings.splice(0..0, self.warnings.iter().cloned());
         loaded
     }
 }
@@ -193,6 +200,17 @@ mod tests {
     fn titles(cache: &PostCache) -> Vec<String> {
         let now = "2026-11-26T00:00:00Z".parse().unwrap();
         cache.site(&config(), now, None).site.posts.iter().map(|p| p.title.clone()).collect()
+    }
+
+    #[test]
+    fn a_file_too_large_to_be_a_post_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("content")).unwrap();
+        let file = std::fs::File::create(dir.path().join("content/big.md")).unwrap();
+        file.set_len(9 << 20).unwrap();
+        let cache = PostCache::load(dir.path(), &config()).unwrap();
+        let err = cache.get(Path::new("content/big.md")).unwrap().as_ref().unwrap_err();
+        assert_eq!(err.to_string(), "content/big.md:1: is 9 MiB, more than the 8 MiB a post may be");
     }
 
     #[test]

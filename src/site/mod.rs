@@ -30,7 +30,7 @@ pub use date::parse as parse_date;
 pub use html::escape_html;
 pub use post::{Post, PostError};
 pub use related::{Terms, link as link_related};
-pub use scan::{Scan, Skipped, is_post_file, scan};
+pub use scan::{Scan, Warning, is_post_file, scan};
 pub use slug::slugify;
 
 use std::collections::HashMap;
@@ -58,7 +58,7 @@ pub struct Loaded {
     pub site: Site,
     pub errors: Vec<PostError>,
     /// Paths the scan did not follow (links out of the site, dangling links, loops): warnings.
-    pub skipped: Vec<Skipped>,
+    pub warnings: Vec<Warning>,
 }
 
 impl Site {
@@ -83,7 +83,9 @@ impl Site {
         let mut ids: HashMap<String, PathBuf> = HashMap::new();
         let mut visible = Vec::with_capacity(posts.len());
         let mut next_publication: Option<DateTime<Utc>> = None;
+        let mut warnings = Vec::new();
         for post in posts {
+            warnings.extend(post.warnings.iter().cloned());
             if post.draft {
                 continue;
             }
@@ -110,7 +112,7 @@ impl Site {
         visible.sort_by(|a, b| b.date.cmp(&a.date).then_with(|| a.id.cmp(&b.id)));
         related::link(&mut visible, config.feeds.related);
         errors.sort_by(|a, b| a.path.cmp(&b.path).then(a.line.cmp(&b.line)));
-        Loaded { site: Site { posts: visible, next_publication }, errors, skipped: Vec::new() }
+        Loaded { site: Site { posts: visible, next_publication }, errors, warnings }
     }
 }
 

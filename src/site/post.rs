@@ -13,8 +13,16 @@ use chrono::{DateTime, FixedOffset};
 use url::Url;
 
 use super::front_matter::{self, FrontMatter};
-use super::{date, excerpt, html, markdown, related, slug, source};
+use super::{Warning, date, excerpt, html, markdown, related, slug, source};
 use crate::config::{Config, PermalinkParts};
+
+/// Tags (and, separately, categories) a post may have; the rest are left out with a warning.
+/// Each tag is a feed of its own: a post with thousands would make a rebuild write thousands.
+pub const MAX_TAGS: usize = 100;
+/// The largest post file read (a long book chapter is a few hundred KiB).
+pub const MAX_FILE_BYTES: u64 = 8 << 20;
+/// The largest HTML a post may render to (it goes into every feed that lists it).
+pub const MAX_RENDERED_BYTES: usize = 16 << 20;
 
 /// A post as read from disk.
 #[derive(Debug, Clone)]
@@ -55,6 +63,8 @@ pub struct Post {
     pub revision: u64,
     /// Indices into `Site::posts` of the most related posts, best first.
     pub related: Vec<usize>,
+    /// What was left out of the post, with why (more than [`MAX_TAGS`] tags).
+    pub warnings: Vec<Warning>,
 }
 
 impl Post {
@@ -129,8 +139,17 @@ pub fn parse(relative: &Path, bytes: &[u8], content_dir: &Path, config: &Config)
     if slug.is_empty() {
         return Err(error(key_line("slug").max(1), "slug: nothing is left of it after transliteration".into()));
     }
-    let tags = clean_list(fm.tags.into_vec());
-    let categories = clean_list(fm.categories.into_vec());
+    let mut warnings = Vec::new();
+    let mut limited = |mut items: Vec<String>, key: &str| {
+        if items.len() > MAX_TAGS {
+            let reason = format!("{key}: {} of them; only the first {MAX_TAGS} are used", items.len());
+            warnings.push(Warning { path: relative.to_owned(), line: Some(key_line(key)), reason });
+            items.truncate(MAX_TAGS);
+        }
+        items
+    };
+    let tags = limited(clean_list(fm.tags.into_vec()), "tags");
+    let categories = limited(clean_list(fm.categories.into_vec()), "categories");
     let category_slug = categories.first().map(|c| slug::slugify(c));
     let path = config.permalink.render(&PermalinkParts {
         date: date.date_naive(),
@@ -150,6 +169,16 @@ pub fn parse(relative: &Path, bytes: &[u8], content_dir: &Path, config: &Config)
     }
     let finish = |html: String| if plain { html } else { html::clean(&html, &base) };
     let content_html = finish(markdown::to_html(events.iter().cloned()));
+    if content_html.len() > MAX_RENDERED_BYTES {
+        return Err(error(
+            1,
+            format!(
+                "renders to {} MiB of HTML, more than the {} MiB a post may",
+                content_html.len() >> 20,
+                MAX_RENDERED_BYTES >> 20
+            ),
+        ));
+    }
     let (summary_html, summary_text) = match fm.summary.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         Some(summary) => {
             let excerpt = excerpt::whole(&source::xml_safe(summary));
@@ -204,6 +233,7 @@ pub fn parse(relative: &Path, bytes: &[u8], content_dir: &Path, config: &Config)
         terms: Arc::new(terms),
         revision,
         related: Vec::new(),
+        warnings,
     })
 }
 
@@ -250,6 +280,28 @@ mod tests {
         let post = parse(Path::new("content/a.md"), text.as_bytes(), Path::new("content"), &config).unwrap();
         assert_eq!((post.title.as_str(), post.id.as_str(), post.summary_text.as_str()), ("ab", "xy", "st"));
         assert_eq!(post.tags, ["tu"]);
+    }
+
+    #[test]
+    fn a_post_with_thousands_of_tags_keeps_the_first_hundred_and_says_so() {
+        // Regression: a post with 5,000 tags rebuilt for 6.5 minutes and wrote 1.3 GB.
+        let tags: Vec<String> = (0..5000).map(|i| format!("\"t{i}\"")).collect();
+        let text = format!("+++\ntitle = \"a\"\ndate = 2026-01-01\ntags = [{}]\n+++\nx\n", tags.join(", "));
+        let config = Config::parse("title = \"T\"\nbase_url = \"https://example.org/\"\n", Path::new("k")).unwrap();
+        let post = parse(Path::new("content/a.md"), text.as_bytes(), Path::new("content"), &config).unwrap();
+        assert_eq!(post.tags.len(), MAX_TAGS);
+        assert_eq!((post.tags[0].as_str(), post.tags[99].as_str()), ("t0", "t99"));
+        let warnings: Vec<String> = post.warnings.iter().map(ToString::to_string).collect();
+        assert_eq!(warnings, ["content/a.md:4: tags: 5000 of them; only the first 100 are used"]);
+    }
+
+    #[test]
+    fn a_post_that_renders_to_too_much_html_is_an_error_naming_it() {
+        // Every `<` becomes `&lt;`: 5 MiB of text renders to 20 MiB.
+        let text = format!("+++\ntitle = \"a\"\ndate = 2026-01-01\n+++\n{}\n", "<".repeat(5 << 20));
+        let config = Config::parse("title = \"T\"\nbase_url = \"https://example.org/\"\n", Path::new("k")).unwrap();
+        let err = parse(Path::new("content/a.md"), text.as_bytes(), Path::new("content"), &config).unwrap_err();
+        assert_eq!(err.to_string(), "content/a.md:1: renders to 20 MiB of HTML, more than the 16 MiB a post may");
     }
 
     #[test]

@@ -18,19 +18,24 @@ use super::CONTENT_DIR;
 pub struct Scan {
     /// Post files relative to the site root, sorted.
     pub files: Vec<PathBuf>,
-    pub skipped: Vec<Skipped>,
+    pub warnings: Vec<Warning>,
 }
 
-/// A path the walk did not follow, with why: `path: reason`.
+/// Something left out that does not stop a build — a path the walk did not follow, tags beyond
+/// the limit — with why: `path: reason` or `path:line: reason`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Skipped {
+pub struct Warning {
     pub path: PathBuf,
+    pub line: Option<usize>,
     pub reason: String,
 }
 
-impl fmt::Display for Skipped {
+impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.path.display(), self.reason)
+        match self.line {
+            Some(line) => write!(f, "{}:{}: {}", self.path.display(), line, self.reason),
+            None => write!(f, "{}: {}", self.path.display(), self.reason),
+        }
     }
 }
 
@@ -47,7 +52,7 @@ pub fn scan(root: &Path) -> std::io::Result<Scan> {
             Err(e) => {
                 let path = e.path().map(relative).unwrap_or_else(|| PathBuf::from(CONTENT_DIR));
                 if e.loop_ancestor().is_some() {
-                    scan.skipped.push(Skipped { path, reason: "symbolic link loop: skipped".into() });
+                    scan.warnings.push(Warning { path, line: None, reason: "symbolic link loop: skipped".into() });
                     continue;
                 }
                 let dangling = e.io_error().is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound)
@@ -56,7 +61,11 @@ pub fn scan(root: &Path) -> std::io::Result<Scan> {
                     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
                     // Editors' lock files are expected; only a real dangling link is news.
                     if !is_editor_file(name) {
-                        scan.skipped.push(Skipped { path, reason: "dangling symbolic link: skipped".into() });
+                        scan.warnings.push(Warning {
+                            path,
+                            line: None,
+                            reason: "dangling symbolic link: skipped".into(),
+                        });
                     }
                     continue;
                 }
@@ -69,8 +78,9 @@ pub fn scan(root: &Path) -> std::io::Result<Scan> {
                 if entry.file_type().is_dir() {
                     walk.skip_current_dir();
                 }
-                scan.skipped.push(Skipped {
+                scan.warnings.push(Warning {
                     path: relative(entry.path()),
+                    line: None,
                     reason: "symbolic link to a place outside the site folder: skipped".into(),
                 });
                 continue;
@@ -129,9 +139,9 @@ mod tests {
 
         let scan = scan(site.path()).unwrap();
         assert_eq!(scan.files, [PathBuf::from("content/a/post.md"), PathBuf::from("content/shared.md")]);
-        let skipped: Vec<String> = scan.skipped.iter().map(ToString::to_string).collect();
+        let warnings: Vec<String> = scan.warnings.iter().map(ToString::to_string).collect();
         assert_eq!(
-            skipped,
+            warnings,
             [
                 "content/a/loop: symbolic link loop: skipped",
                 "content/elsewhere: symbolic link to a place outside the site folder: skipped",
