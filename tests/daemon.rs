@@ -486,3 +486,37 @@ fn deferred_deliveries_are_retried_on_their_own_timer_without_a_cron_fire() {
     let status = site.kurier(&["digest", "status"]).expect_code(0).stdout();
     assert!(status.contains("issue 1 sent") && status.contains("sent 3") && !status.contains("deferred"), "{status}");
 }
+
+#[test]
+fn a_template_with_a_bad_date_format_is_reported_everywhere_and_the_daemon_goes_on() {
+    // Regression: `date(format="%Q")` panicked: `check` and `preview` exited 101 with a
+    // backtrace, and in the daemon the digest task died without a log line.
+    let site = site(2);
+    let good = std::fs::read_to_string(support::repo().join("templates/digest.txt")).unwrap();
+    let bad = good.replacen("date(format=\"long\")", "date(format=\"%Q\")", 1);
+    assert_ne!(good, bad);
+    site.write("templates/digest.txt", &bad);
+    for command in [&["check"][..], &["digest", "preview"][..]] {
+        let run = site.kurier(command).expect_code(1);
+        assert!(
+            run.stderr().contains("templates/digest.txt") && run.stderr().contains("`%Q` is not a date format"),
+            "{command:?}: {}",
+            run.stderr()
+        );
+        assert!(!run.stderr().contains("panicked"), "{}", run.stderr());
+    }
+
+    set_schedule(&site, "* * * * * *");
+    let sink = Sink::start();
+    let daemon = start(&site, &sink);
+    assert!(daemon.wait_for_log("`%Q` is not a date format", 1, Duration::from_secs(30)), "{}", daemon.logs());
+    assert!(daemon.logs().contains("digest run deferred: retrying in"), "{}", daemon.logs());
+    assert_eq!(daemon.get("/healthz").status, 200);
+    // The operator mends the template: the waiting fires are served at once, by one run.
+    site.write("templates/digest.txt", &good);
+    assert!(sink.wait_for(2, Duration::from_secs(30)), "{}", daemon.logs());
+    assert!(daemon.wait_for_log("digest run done", 1, Duration::from_secs(30)), "{}", daemon.logs());
+    let status = site.kurier(&["digest", "status"]).expect_code(0).stdout();
+    assert!(status.contains(" sent issue 1 (") && status.contains("after 1 failed attempts)"), "{status}");
+    assert_eq!(per_recipient(&sink).values().copied().collect::<Vec<_>>(), [1, 1]);
+}

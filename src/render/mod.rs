@@ -85,9 +85,22 @@ impl Templates {
         self.locale
     }
 
-    /// Renders the template `name`; errors name the file it came from.
+    /// Renders the template `name`; errors name the file it came from. A panic inside the
+    /// template engine or a filter is an error too: a template must never take a send or the
+    /// daemon down.
     pub fn render(&self, name: &str, context: &Context) -> Result<String, RenderError> {
-        self.tera.render(name, context).map_err(|e| RenderError { origin: self.origin(name), message: e.to_string() })
+        let rendered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.tera.render(name, context)));
+        match rendered {
+            Ok(result) => result.map_err(|e| RenderError { origin: self.origin(name), message: error_chain(&e) }),
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                Err(RenderError { origin: self.origin(name), message: format!("the template engine failed: {what}") })
+            }
+        }
     }
 
     fn origin(&self, name: &str) -> String {
@@ -124,6 +137,21 @@ fn overrides(dir: &Path) -> Vec<(String, PathBuf)> {
     found
 }
 
+/// A Tera error with its causes (the filter's message is the cause of "failed to render").
+fn error_chain(error: &tera::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    message
+}
+
 fn register_filters(tera: &mut Tera, config: &Config) {
     let locale = Locale::of(&config.language);
     let timezone = config.timezone;
@@ -136,7 +164,18 @@ fn register_filters(tera: &mut Tera, config: &Config) {
         Ok(match format.unwrap_or("long") {
             "long" => locale.long_date(&date),
             "short" => locale.short_date(&date),
-            other => date.format(other).to_string(),
+            // chrono reports a bad format only as an error of `Display`, which `to_string`
+            // would turn into a panic: write it out and say what is wrong instead.
+            other => {
+                use std::fmt::Write as _;
+                let mut text = String::new();
+                write!(text, "{}", date.format(other)).map_err(|_| {
+                    tera::Error::message(format!(
+                        "date: `{other}` is not a date format (use \"long\", \"short\" or chrono's strftime, e.g. \"%d.%m.%Y %H:%M\")"
+                    ))
+                })?;
+                text
+            }
         })
     });
     tera.register_filter("plural", move |count: i64, kwargs: Kwargs, _: &State| -> TeraResult<String> {
@@ -181,6 +220,21 @@ mod tests {
                 format!("26 listopada 2026 / 26.11.2026 / {expected}")
             );
         }
+    }
+
+    #[test]
+    fn a_bad_date_format_is_an_error_naming_the_template_not_a_panic() {
+        // Regression: `date(format="%Q")` panicked; `check` and `preview` exited 101.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join(TEMPLATES_DIR)).unwrap();
+        std::fs::write(dir.path().join("templates/digest.txt"), "Wpisy\n{{ d | date(format=\"%Q\") }}\n").unwrap();
+        let templates = Templates::load(dir.path(), &config("")).unwrap();
+        let mut context = Context::new();
+        context.insert("d", "2026-11-25T23:30:00Z");
+        let err = templates.render(DIGEST_TXT, &context).unwrap_err();
+        assert_eq!(err.origin, "templates/digest.txt");
+        assert!(err.message.contains("`%Q` is not a date format"), "{}", err.message);
+        assert!(err.message.contains("line 2") || err.message.contains(":2:"), "{}", err.message);
     }
 
     #[test]
