@@ -496,7 +496,7 @@ fn a_template_with_a_bad_date_format_is_reported_everywhere_and_the_daemon_goes_
     let bad = good.replacen("date(format=\"long\")", "date(format=\"%Q\")", 1);
     assert_ne!(good, bad);
     site.write("templates/digest.txt", &bad);
-    for command in [&["check"][..], &["digest", "preview"][..]] {
+    for command in [&["check"][..], &["digest", "preview"][..], &["digest", "send"][..]] {
         let run = site.kurier(command).expect_code(1);
         assert!(
             run.stderr().contains("templates/digest.txt") && run.stderr().contains("`%Q` is not a date format"),

@@ -42,6 +42,8 @@ const MISSED: &str = "missed while kurier was down";
 struct Running {
     task: JoinHandle<Result<Option<Outcome>, DigestError>>,
     fires: Vec<DateTime<Utc>>,
+    /// Only deferred deliveries (no issue is resumed or created).
+    retry_only: bool,
 }
 
 pub(super) struct Digests {
@@ -161,7 +163,7 @@ impl Digests {
             }
             Ok(None)
         });
-        self.running = Some(Running { task, fires: Vec::new() });
+        self.running = Some(Running { task, fires: Vec::new(), retry_only: true });
     }
 
     /// Waits for the run in progress to end; never resolves when there is none.
@@ -231,8 +233,20 @@ impl Digests {
                 Err(e) => return self.failed(&e.to_string()),
             }
         }
-        if self.waiting.is_empty() && !self.resume {
-            return;
+        if self.waiting.is_empty() {
+            // Without a fire a run only resumes an unfinished issue; it never starts one.
+            if !self.resume {
+                return;
+            }
+            let unfinished = self.state.store().unfinished_issue().map(|i| i.is_some());
+            match unfinished {
+                Ok(true) => {}
+                Ok(false) => {
+                    self.resume = false;
+                    return;
+                }
+                Err(e) => return self.failed(&e.to_string()),
+            }
         }
         let fires = std::mem::take(&mut self.waiting);
         let recorded = {
@@ -253,7 +267,7 @@ impl Digests {
         let stop = stop.clone();
         let task =
             tokio::spawn(async move { digest::send(&root, &config, false, Utc::now(), stop, false).await.map(Some) });
-        self.running = Some(Running { task, fires });
+        self.running = Some(Running { task, fires, retry_only: false });
     }
 
     /// Records what the run that just ended did for its fires, and starts the next if fires
@@ -265,8 +279,7 @@ impl Digests {
         stop: &watch::Receiver<bool>,
         now: DateTime<Utc>,
     ) {
-        let Some(Running { fires, .. }) = self.running.take() else { return };
-        let retry_only = fires.is_empty();
+        let Some(Running { fires, retry_only, .. }) = self.running.take() else { return };
         let settled = match result {
             Ok(Ok(None)) => None,
             Ok(Ok(Some(Outcome::Skipped { issue, .. }))) => {
@@ -295,6 +308,8 @@ impl Digests {
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "digest run failed");
                 self.waiting.splice(0..0, fires.iter().copied());
+                // An issue it was resuming (or had created) is resumed by the retry.
+                self.resume = true;
                 self.failed(&e.to_string());
                 None
             }
@@ -302,6 +317,7 @@ impl Digests {
                 let why = if join.is_panic() { "the digest run panicked" } else { "the digest run was cancelled" };
                 tracing::error!(fires = ?fires, "{why}");
                 self.waiting.splice(0..0, fires.iter().copied());
+                self.resume = true;
                 self.failed(why);
                 None
             }

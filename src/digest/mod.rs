@@ -300,6 +300,10 @@ pub async fn send(
             return Ok(Outcome::Skipped { issue, earlier });
         }
         Plan::New { subject, posts, baseline } => {
+            // Rendered once before the issue exists: a template error must not leave an issue
+            // behind that every later send would try to resume.
+            let created = crate::store::timestamp(now);
+            content::render(config, &mailer.templates, store.next_issue_id()?, &created, &subject, &posts)?;
             if !store.digests_started()? {
                 store.start_digests(&baseline, now)?;
             }
