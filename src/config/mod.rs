@@ -42,6 +42,7 @@ pub struct Config {
     pub smtp: Option<SmtpConfig>,
     pub http: HttpConfig,
     pub dkim: Option<DkimConfig>,
+    pub bounces: BouncesConfig,
     /// The subscriber store's folder, relative to the site root unless absolute.
     pub subscribers_dir: PathBuf,
     /// HMAC key for tokens from `KURIER_SECRET`; when `None`, one is kept in the store.
@@ -140,6 +141,10 @@ pub struct SmtpConfig {
     pub pause_after_failures: u32,
     #[serde(default = "default_pause_seconds")]
     pub pause_seconds: u64,
+    /// The name kurier gives itself in EHLO; default: the sender's domain (never a bare host
+    /// name, which receivers' spam filters count against a sender).
+    #[serde(default)]
+    pub helo: Option<String>,
     /// A PEM file of extra certificate authorities to trust (a relay with a private CA),
     /// relative to the site root; the public web roots are always trusted.
     #[serde(default)]
@@ -214,6 +219,15 @@ fn default_dkim_algorithm() -> String {
     "rsa".to_owned()
 }
 
+/// Where bounces come back to.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BouncesConfig {
+    /// The mailbox of the VERP envelope senders (`bounces+TOKEN@DOMAIN`); default `bounces@`
+    /// and the sender's domain.
+    pub address: Option<String>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
@@ -258,6 +272,8 @@ struct RawConfig {
     http: HttpConfig,
     #[serde(default)]
     dkim: Option<DkimConfig>,
+    #[serde(default)]
+    bounces: BouncesConfig,
     #[serde(default = "default_subscribers_dir")]
     subscribers_dir: PathBuf,
 }
@@ -391,6 +407,16 @@ impl Config {
                 paths::check(path, how).map_err(|m| error(Some(key_span(text, key)), format!("{key}: {m}")))?;
             }
         }
+        if let Some(address) = &raw.bounces.address {
+            let valid =
+                address.rsplit_once('@').is_some_and(|(l, d)| !l.is_empty() && !d.is_empty() && !l.contains('+'));
+            if !valid || address.parse::<lettre::Address>().is_err() {
+                return Err(error(
+                    Some(key_span(text, "address")),
+                    format!("bounces.address: `{address}` is not an address with a local part free of `+`"),
+                ));
+            }
+        }
         if let Some(public) = &raw.http.public_url {
             parse_base_url(public)
                 .map_err(|m| error(Some(key_span(text, "public_url")), format!("http.public_url: {m}")))?;
@@ -410,9 +436,24 @@ impl Config {
             smtp: raw.smtp,
             http: raw.http,
             dkim: raw.dkim,
+            bounces: raw.bounces,
             subscribers_dir: raw.subscribers_dir,
             secret: None,
         })
+    }
+
+    /// The domain of the sender (`digest.from`, else `author.email`), lower-case.
+    pub fn sender_domain(&self) -> Option<String> {
+        let from = self.digest.from.as_deref().and_then(|f| f.parse::<lettre::message::Mailbox>().ok());
+        let address = from.map(|m| m.email).or_else(|| {
+            self.author.as_ref().and_then(|a| a.email.as_deref()).and_then(|e| e.parse::<lettre::Address>().ok())
+        })?;
+        Some(address.domain().to_ascii_lowercase())
+    }
+
+    /// The mailbox bounces come back to: `bounces.address`, else `bounces@` the sender's domain.
+    pub fn bounce_address(&self) -> Option<String> {
+        self.bounces.address.clone().or_else(|| Some(format!("bounces@{}", self.sender_domain()?)))
     }
 
     /// Applies the environment overrides of §2: `KURIER_SMTP_URL`, `KURIER_SMTP_PASSWORD`,
@@ -434,6 +475,7 @@ impl Config {
                         retry_hours: default_retry_hours(),
                         pause_after_failures: default_pause_after(),
                         pause_seconds: default_pause_seconds(),
+                        helo: None,
                         ca_file: None,
                         password: None,
                     })

@@ -73,7 +73,7 @@ pub async fn run(root: &Path) -> anyhow::Result<()> {
     let config = Arc::new(load_config(&root)?);
     let store = digest::open_store(&root, &config)?;
     let mailer = Mailer::new(&root, &config, &store)?;
-    let transport = Transport::new(&root, config.smtp.as_ref()).map_err(anyhow::Error::msg)?;
+    let transport = Transport::new(&root, &config).map_err(anyhow::Error::msg)?;
     let schedule = Schedule::parse(&config.digest.schedule, config.timezone).map_err(anyhow::Error::msg)?;
     tracing::info!(site = %root.display(), "starting: reading content/");
     let cache = PostCache::load(&root, &config).with_context(|| format!("cannot read {}/content", root.display()))?;
@@ -214,7 +214,7 @@ impl Daemon {
                     self.config = Arc::new(config);
                     self.fingerprints.clear();
                     *self.state.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::clone(&self.config);
-                    match Transport::new(&self.root, self.config.smtp.as_ref()) {
+                    match Transport::new(&self.root, &self.config) {
                         Ok(t) => *self.state.transport.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(t),
                         Err(e) => tracing::error!(error = %e, "smtp: keeping the previous transport"),
                     }

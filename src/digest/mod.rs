@@ -46,6 +46,10 @@ pub struct Mailer {
     templates: Templates,
     tokens: Tokens,
     from: Mailbox,
+    /// The VERP envelope senders (`mail/verp.rs`).
+    verp: mail::Verp,
+    /// This store's random id, part of every Message-ID.
+    store_id: String,
     list_id: String,
     dkim: Option<lettre::message::dkim::DkimConfig>,
 }
@@ -68,6 +72,9 @@ impl Mailer {
             None => store.secret()?,
         };
         let from = sender(config)?;
+        let bounce_address = config.bounce_address().unwrap_or_else(|| format!("bounces@{}", from.email.domain()));
+        let verp = mail::Verp::new(&secret, &bounce_address).map_err(DigestError::Mail)?;
+        let store_id = store.store_id()?;
         let host = config.base_url.host_str().unwrap_or("localhost");
         let dkim =
             config.dkim.as_ref().map(|dkim| mail::dkim::load(root, dkim)).transpose().map_err(DigestError::Mail)?;
@@ -76,6 +83,8 @@ impl Mailer {
             templates,
             tokens: Tokens::new(&secret),
             from,
+            verp,
+            store_id,
             list_id: format!("digest.{host}"),
             dkim,
         })
@@ -91,6 +100,11 @@ impl Mailer {
 
     pub fn from(&self) -> &Mailbox {
         &self.from
+    }
+
+    /// The VERP addresses of this site's messages, for matching bounces.
+    pub fn verp(&self) -> &mail::Verp {
+        &self.verp
     }
 
     /// The one-click unsubscribe URL of a subscriber (RFC 8058).
@@ -122,7 +136,8 @@ impl Mailer {
             text,
             html,
             date: SystemTime::now(),
-            message_id: mail::message_id(issue, subscriber, &self.from),
+            message_id: mail::message_id(issue, subscriber, &self.store_id, &self.from),
+            envelope_from: Some(&self.verp.address(issue, subscriber)),
             list_id: &self.list_id,
             list_name: &self.config.title,
             unsubscribe_url: Some(&unsubscribe),
@@ -164,7 +179,13 @@ impl Mailer {
             text,
             html,
             date: SystemTime::from(now),
-            message_id: format!("kurier.confirm.{subscriber}.{}@{}", now.timestamp(), self.from.email.domain()),
+            message_id: format!(
+                "kurier.confirm.{subscriber}.{}.{}@{}",
+                now.timestamp(),
+                self.store_id,
+                self.from.email.domain()
+            ),
+            envelope_from: Some(&self.verp.address(0, subscriber)),
             list_id: &self.list_id,
             list_name: &self.config.title,
             unsubscribe_url: None,
@@ -312,7 +333,7 @@ pub async fn send(
     };
     let content = mailer.content(&issue)?;
     store.set_archive(issue.id, &content.archive_html)?;
-    let transport = Arc::new(Transport::new(root, config.smtp.as_ref()).map_err(DigestError::Mail)?);
+    let transport = Arc::new(Transport::new(root, config).map_err(DigestError::Mail)?);
     let described = transport.describe();
     let mailer = Arc::new(mailer);
     let store = Arc::new(Mutex::new(store));
@@ -352,7 +373,7 @@ async fn retry_deferred_with(
     if due.is_empty() {
         return Ok(None);
     }
-    let transport = Arc::new(Transport::new(root, config.smtp.as_ref()).map_err(DigestError::Mail)?);
+    let transport = Arc::new(Transport::new(root, config).map_err(DigestError::Mail)?);
     let mut total = send::Report::default();
     for id in due {
         if *stop.borrow() {

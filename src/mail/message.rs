@@ -28,8 +28,11 @@ pub struct Letter<'a> {
     pub text: String,
     pub html: String,
     pub date: SystemTime,
-    /// Without angle brackets: `kurier.3.17@example.org`.
+    /// Without angle brackets: `kurier.3.17.5f2c9a01b7e4@example.org`.
     pub message_id: String,
+    /// The envelope sender (`MAIL FROM`), where bounces go: a VERP address (`verp.rs`). The
+    /// `From` address when absent.
+    pub envelope_from: Option<&'a str>,
     /// The list's id, a dot-atom: `digest.example.org`.
     pub list_id: &'a str,
     /// The list's name, shown before the id.
@@ -42,13 +45,16 @@ pub struct Letter<'a> {
 pub enum MessageError {
     #[error("`{0}` is not a valid recipient address")]
     Recipient(String),
+    #[error("`{0}` is not a valid envelope sender")]
+    Sender(String),
     #[error("cannot build the message: {0}")]
     Build(#[from] lettre::error::Error),
 }
 
-/// The deterministic Message-ID of an issue sent to a subscriber, at the sender's domain.
-pub fn message_id(issue: i64, subscriber: i64, from: &Mailbox) -> String {
-    format!("kurier.{issue}.{subscriber}@{}", from.email.domain())
+/// The deterministic Message-ID of an issue sent to a subscriber from the store `store_id`,
+/// at the sender's domain: the same on every retry, different for every store.
+pub fn message_id(issue: i64, subscriber: i64, store_id: &str, from: &Mailbox) -> String {
+    format!("kurier.{issue}.{subscriber}.{store_id}@{}", from.email.domain())
 }
 
 /// A subject on one line.
@@ -88,9 +94,15 @@ fn list_id_header(name: &str, id: &str) -> HeaderValue {
 
 /// Builds the message.
 pub fn build(letter: &Letter<'_>) -> Result<Message, MessageError> {
-    let address = letter.to_email.parse().map_err(|_| MessageError::Recipient(letter.to_email.to_owned()))?;
-    let to = Mailbox::new(letter.to_name.map(one_line), address);
-    let mut builder = Message::builder()
+    let address: lettre::Address =
+        letter.to_email.parse().map_err(|_| MessageError::Recipient(letter.to_email.to_owned()))?;
+    let to = Mailbox::new(letter.to_name.map(one_line), address.clone());
+    let mut builder = Message::builder();
+    if let Some(sender) = letter.envelope_from {
+        let sender: lettre::Address = sender.parse().map_err(|_| MessageError::Sender(sender.to_owned()))?;
+        builder = builder.envelope(lettre::address::Envelope::new(Some(sender), vec![address])?);
+    }
+    let mut builder = builder
         .from(letter.from.clone())
         .to(to)
         .subject(one_line(letter.subject))
@@ -147,6 +159,7 @@ mod tests {
             html: "<p>html</p>".into(),
             date: SystemTime::UNIX_EPOCH,
             message_id: "kurier.1.2@example.org".into(),
+            envelope_from: None,
             list_id: "digest.example.org",
             list_name: "Psychosomatyka na co dzień",
             unsubscribe_url: Some("https://example.org/unsubscribe/2.abc"),
@@ -169,7 +182,23 @@ mod tests {
             "{raw}"
         );
         assert!(raw.contains("Content-Type: multipart/alternative"), "{raw}");
-        assert_eq!(message_id(1, 2, &from), "kurier.1.2@example.org");
+        assert_eq!(message_id(1, 2, "5f2c9a01b7e4", &from), "kurier.1.2.5f2c9a01b7e4@example.org");
+    }
+
+    #[test]
+    fn the_envelope_sender_is_the_verp_address_not_the_from_address() {
+        let from: Mailbox = "Blog <news@example.org>".parse().unwrap();
+        let message = build(&letter(&from, "T", None)).unwrap();
+        assert_eq!(message.envelope().from().map(ToString::to_string).as_deref(), Some("news@example.org"));
+        let mut verp = letter(&from, "T", None);
+        verp.envelope_from = Some("bounces+1-2-0123456789abcdef@example.org");
+        let message = build(&verp).unwrap();
+        assert_eq!(
+            message.envelope().from().map(ToString::to_string).as_deref(),
+            Some("bounces+1-2-0123456789abcdef@example.org")
+        );
+        assert_eq!(message.envelope().to().iter().map(ToString::to_string).collect::<Vec<_>>(), ["anna@example.org"]);
+        assert!(String::from_utf8(message.formatted()).unwrap().contains("From: Blog <news@example.org>"));
     }
 
     #[test]

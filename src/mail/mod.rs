@@ -6,7 +6,9 @@ pub mod message;
 pub mod smtp;
 pub mod token;
 pub mod transport;
+pub mod verp;
 
 pub use message::{Letter, MessageError, build, message_id};
 pub use token::{TokenError, Tokens};
 pub use transport::{OUTBOX_DIR, SendError, Transport};
+pub use verp::Verp;

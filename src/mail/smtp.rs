@@ -93,6 +93,17 @@ impl Target {
         })
     }
 
+    /// Whether the EHLO name is lettre's default (the machine's host name): no name was given in
+    /// the URL.
+    pub fn has_default_hello(&self) -> bool {
+        self.hello == ClientId::default()
+    }
+
+    /// The name given in EHLO.
+    pub fn set_hello(&mut self, name: &str) {
+        self.hello = ClientId::Domain(name.to_owned());
+    }
+
     /// Trusts the certificate authorities of a PEM file as well as the web's.
     pub fn trust_pem(&mut self, pem: &[u8]) -> Result<(), String> {
         use rustls::pki_types::CertificateDer;

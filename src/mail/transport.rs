@@ -17,7 +17,7 @@ use lettre::transport::smtp::client::AsyncSmtpConnection;
 use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
 
 use super::smtp::{SmtpError, Target};
-use crate::config::{SmtpConfig, redact_url};
+use crate::config::{Config, redact_url};
 
 /// The folder `.eml` files are written to without `[smtp]`.
 pub const OUTBOX_DIR: &str = "outbox";
@@ -38,12 +38,17 @@ pub struct SendError {
 
 impl Transport {
     /// The transport of `[smtp]`, or the outbox of the site at `root`.
-    pub fn new(root: &Path, smtp: Option<&SmtpConfig>) -> Result<Transport, String> {
-        match smtp {
+    pub fn new(root: &Path, config: &Config) -> Result<Transport, String> {
+        match &config.smtp {
             Some(smtp) => {
                 let url = redact_url(&smtp.url);
                 let mut target = Target::from_url(&smtp.url, smtp.password.as_deref())
                     .map_err(|e| format!("smtp.url `{url}`: {e}"))?;
+                if let Some(name) =
+                    smtp.helo.clone().or_else(|| target.has_default_hello().then(|| config.sender_domain()).flatten())
+                {
+                    target.set_hello(&name);
+                }
                 if let Some(ca_file) = &smtp.ca_file {
                     let path = root.join(ca_file);
                     let pem = std::fs::read(&path).map_err(|e| format!("smtp.ca_file {}: {e}", path.display()))?;

@@ -112,6 +112,22 @@ impl Store {
         self.secret()
     }
 
+    /// A random id of this store, made once: it makes Message-IDs unique across stores (a
+    /// reinstall, a second list on the same domain), which receivers use to drop duplicates.
+    pub fn store_id(&self) -> Result<String> {
+        if let Some(id) = self.meta("store_id")? {
+            return Ok(id);
+        }
+        let mut bytes = [0u8; 6];
+        getrandom::fill(&mut bytes).expect("the operating system provides random bytes");
+        let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        // Another process may have won the race: keep whichever id was stored first.
+        self.conn
+            .execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('store_id', ?1)", [&id])
+            .map_err(|e| self.err(e))?;
+        Ok(self.meta("store_id")?.unwrap_or(id))
+    }
+
     /// A value of the `meta` table.
     pub fn meta(&self, key: &str) -> Result<Option<String>> {
         self.conn
