@@ -77,13 +77,18 @@ pub struct ImportReport {
     pub already_present: usize,
 }
 
-/// Validates an address (RFC 5321/5322 as lettre parses it) and trims it.
+/// Validates an address (RFC 5321/5322 as lettre parses it) and trims it. A domain literal
+/// (`a@[127.0.0.1]`, RFC 5321 §4.1.3) is refused: lettre parses it but cannot build a message to
+/// it, and a list has no business mailing IP addresses.
 pub fn normalize_email(email: &str) -> Result<String> {
     let trimmed = email.trim();
     if trimmed.contains(['\r', '\n', ',', ';', '<', '>', ' ']) {
         return Err(StoreError::InvalidEmail(email.to_owned()));
     }
-    lettre::Address::from_str(trimmed).map_err(|_| StoreError::InvalidEmail(email.to_owned()))?;
+    let address = lettre::Address::from_str(trimmed).map_err(|_| StoreError::InvalidEmail(email.to_owned()))?;
+    if address.domain().starts_with('[') {
+        return Err(StoreError::AddressLiteral(trimmed.to_owned()));
+    }
     Ok(trimmed.to_owned())
 }
 
@@ -292,6 +297,20 @@ mod tests {
         let unsubscribed = store.subscribers(Some(Status::Unsubscribed)).unwrap();
         assert_eq!(unsubscribed.iter().map(|s| s.email.as_str()).collect::<Vec<_>>(), ["a@example.org"]);
         assert!(matches!(store.unsubscribe_email("c@example.org", now()), Err(StoreError::NotFound(_))));
+    }
+
+    #[test]
+    fn addresses_at_an_ip_literal_are_refused_with_their_own_reason() {
+        let (_dir, mut store) = temp_store();
+        for literal in ["a@[127.0.0.1]", "a@[IPv6:::1]"] {
+            let err = store.add_subscriber(literal, None, Status::Pending, now()).unwrap_err();
+            assert!(matches!(err, StoreError::AddressLiteral(_)), "{literal}: {err}");
+            assert!(err.to_string().contains("IP address"), "{err}");
+        }
+        let row = ImportRow { line: 4, email: "b@[10.0.0.1]".into(), name: None, status: Status::Active };
+        let err = store.import(&[row], now()).unwrap_err();
+        assert!(err.to_string().starts_with("line 4: `b@[10.0.0.1]` has an IP address for a domain"), "{err}");
+        assert!(store.subscribers(None).unwrap().is_empty());
     }
 
     #[test]
