@@ -22,7 +22,7 @@ pub use csv::{export_csv, parse_import};
 pub use issues::{Delivery, DeliveryState, FrozenPost, Issue, IssueStatus, IssueSummary};
 pub use lock::SendLock;
 pub use runs::{Run, RunOutcome};
-pub use subscribers::{ImportReport, ImportRow, Status, Subscriber, normalize_email};
+pub use subscribers::{Confirmation, ImportReport, ImportRow, Status, Subscriber, normalize_email};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
