@@ -1,14 +1,16 @@
 //! HTTP (axum): the feeds, the subscription flow, the digest archive, health and metrics.
 //!
 //! Each file owns one endpoint family: `feeds.rs` (conditional GETs of the feeds),
-//! `subscription.rs` (subscribe, confirm, unsubscribe), `status.rs` (health, metrics,
-//! archive), `pages.rs` (the HTML pages), `rate_limit.rs`. [`serve`] takes a bound listener, so
+//! `subscribe.rs` (the form and `POST /subscribe`), `subscription.rs` (the confirm and
+//! unsubscribe links), `status.rs` (health, metrics, archive), `pages.rs` (the HTML pages),
+//! `rate_limit.rs`. [`serve`] takes a bound listener, so
 //! tests and the daemon can listen on port 0. Request bodies are limited to [`BODY_LIMIT`].
 
 mod feeds;
 mod pages;
 mod rate_limit;
 mod status;
+mod subscribe;
 mod subscription;
 
 pub use feeds::{FeedCache, etag};
@@ -32,6 +34,9 @@ use crate::store::Store;
 
 /// Largest request body accepted.
 pub const BODY_LIMIT: usize = 16 * 1024;
+
+/// What a `503` asks the client to wait before trying again, in seconds.
+pub const RETRY_AFTER_SECONDS: u32 = 30;
 
 /// What the handlers share; the daemon swaps the config, mailer and feeds on reload.
 pub struct AppState {
@@ -64,7 +69,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(status::healthz))
         .route("/metrics", get(status::metrics))
         .route("/digests/{id}", get(status::archive))
-        .route("/subscribe", get(subscription::form).post(subscription::subscribe))
+        .route("/subscribe", get(subscribe::form).post(subscribe::subscribe))
         .route("/confirm/{token}", get(subscription::confirm_page).post(subscription::confirm))
         .route("/unsubscribe/{token}", get(subscription::unsubscribe_page).post(subscription::unsubscribe))
         .fallback(feeds::serve)

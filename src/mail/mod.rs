@@ -11,5 +11,5 @@ pub mod transport;
 
 pub use address::{Masked, mask_addresses};
 pub use message::{Letter, MessageError, build, message_id};
-pub use token::{TokenError, Tokens};
+pub use token::{ConfirmToken, TokenError, Tokens};
 pub use transport::{OUTBOX_DIR, SendError, Transport};

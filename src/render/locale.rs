@@ -54,6 +54,10 @@ pub struct Strings {
     pub invalid_link_title: &'static str,
     pub invalid_link_message: &'static str,
     pub expired_link_message: &'static str,
+    /// A confirmation link used already, or replaced by a newer one.
+    pub used_link_message: &'static str,
+    /// The store cannot be reached for the moment (`503`).
+    pub unavailable_message: &'static str,
     pub invalid_email_message: &'static str,
     pub too_many_requests_message: &'static str,
     pub send_failed_message: &'static str,
@@ -161,6 +165,8 @@ impl Locale {
                 invalid_link_title: "Nieprawidłowy link",
                 invalid_link_message: "Ten link jest nieprawidłowy. Sprawdź, czy skopiowałeś go w całości.",
                 expired_link_message: "Ten link wygasł. Zapisz się ponownie, aby otrzymać nowy.",
+                used_link_message: "Ten link został już użyty albo zastąpił go nowszy. Jeśli zapis nie jest potwierdzony, zapisz się ponownie.",
+                unavailable_message: "Usługa jest chwilowo niedostępna. Spróbuj ponownie za chwilę.",
                 invalid_email_message: "To nie wygląda na poprawny adres e-mail.",
                 too_many_requests_message: "Zbyt wiele prób. Spróbuj ponownie później.",
                 send_failed_message: "Nie udało się wysłać wiadomości. Spróbuj ponownie za chwilę.",
@@ -200,6 +206,8 @@ impl Locale {
                 invalid_link_title: "Invalid link",
                 invalid_link_message: "This link is not valid. Check that you copied all of it.",
                 expired_link_message: "This link has expired. Subscribe again to get a new one.",
+                used_link_message: "This link has been used already, or a newer one replaced it. If your subscription is not confirmed, subscribe again.",
+                unavailable_message: "The service is temporarily unavailable. Please try again in a moment.",
                 invalid_email_message: "That does not look like an e-mail address.",
                 too_many_requests_message: "Too many attempts. Please try again later.",
                 send_failed_message: "We could not send the message. Please try again in a moment.",
