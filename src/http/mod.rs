@@ -2,10 +2,12 @@
 //!
 //! Each file owns one endpoint family: `feeds.rs` (conditional GETs of the feeds),
 //! `subscribe.rs` (the form and `POST /subscribe`), `subscription.rs` (the confirm and
-//! unsubscribe links), `status.rs` (health, metrics, archive), `pages.rs` (the HTML pages),
-//! `rate_limit.rs`. [`serve`] takes a bound listener, so
-//! tests and the daemon can listen on port 0. Request bodies are limited to [`BODY_LIMIT`].
+//! unsubscribe links), `status.rs` (health, metrics, archive), `pages.rs` (the HTML pages);
+//! besides them `confirmations.rs` sends confirmation mail in the background and
+//! `rate_limit.rs` limits subscriptions. [`serve`] takes a bound listener, so tests and the
+//! daemon can listen on port 0. Request bodies are limited to [`BODY_LIMIT`].
 
+mod confirmations;
 mod feeds;
 mod pages;
 mod rate_limit;
@@ -13,6 +15,7 @@ mod status;
 mod subscribe;
 mod subscription;
 
+pub use confirmations::Confirmations;
 pub use feeds::{FeedCache, etag};
 pub use rate_limit::RateLimiter;
 pub use status::Metrics;
@@ -47,6 +50,8 @@ pub struct AppState {
     pub feeds: RwLock<FeedCache>,
     pub metrics: Metrics,
     pub limiter: RateLimiter,
+    /// The queue of confirmation mail; [`serve`] closes it when it stops.
+    pub confirmations: Confirmations,
 }
 
 impl AppState {
@@ -102,13 +107,16 @@ fn redact(path: &str) -> String {
     path.to_owned()
 }
 
-/// Serves until `shutdown` resolves, then finishes the requests in flight.
+/// Serves until `shutdown` resolves, then finishes the requests in flight and (for a few
+/// seconds at most) the confirmation mail they queued.
 pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
+    let served = axum::serve(listener, router(Arc::clone(&state)).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    state.confirmations.close(confirmations::DRAIN_DEADLINE).await;
+    served
 }

@@ -1,8 +1,10 @@
 //! `GET /subscribe` (the form) and `POST /subscribe`.
 //!
-//! Double opt-in (§5): subscribing makes a `pending` subscriber and mails a confirmation link
-//! whose page has a button that confirms (`subscription.rs`). The answer to a subscription never
-//! says whether the address was on the list already.
+//! Double opt-in (§5): subscribing makes the address `pending` and queues a confirmation mail
+//! (`confirmations.rs`) whose link opens a page whose button confirms. The answer never tells
+//! whether the address was on the list already — not in its words, not in its status, not in
+//! its timing: the mail is sent in the background, so an address that gets one is answered as
+//! fast as an active one, which gets none.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,15 +12,16 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
 use chrono::Utc;
 use serde_json::json;
 
-use super::AppState;
+use super::confirmations::Job;
 use super::pages::{self, Page};
+use super::{AppState, RETRY_AFTER_SECONDS};
 use crate::mail::mask_addresses;
-use crate::store::{Status, normalize_email};
+use crate::store::{Status, StoreError, Subscriber, normalize_email};
 
 /// Confirmation mails to one address per hour.
 const PER_ADDRESS: (usize, Duration) = (3, Duration::from_secs(3600));
@@ -42,43 +45,78 @@ pub async fn form(State(state): State<Arc<AppState>>) -> Response {
     )
 }
 
-/// `POST /subscribe` with a form (`email`, `name`) or JSON (`{"email": …, "name": …}`).
+/// How the client speaks: the media type of its body, which its answer uses too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Form,
+    Json,
+}
+
+/// The format of a body by its `Content-Type`.
+fn format(headers: &HeaderMap) -> Format {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if json { Format::Json } else { Format::Form }
+}
+
+/// The address and name of a body.
+fn fields(format: Format, body: &[u8]) -> (String, Option<String>) {
+    match format {
+        Format::Json => {
+            let value: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+            (value["email"].as_str().unwrap_or_default().to_owned(), value["name"].as_str().map(str::to_owned))
+        }
+        Format::Form => {
+            let mut email = String::new();
+            let mut name = None;
+            for (key, value) in url::form_urlencoded::parse(body) {
+                match &*key {
+                    "email" => email = value.into_owned(),
+                    "name" => name = Some(value.into_owned()),
+                    _ => {}
+                }
+            }
+            (email, name)
+        }
+    }
+}
+
+/// An answer in the client's format: a page, or `{"status"|"error": code, "message": …}`.
+fn answer(state: &AppState, format: Format, status: StatusCode, title: &str, message: &str, code: &str) -> Response {
+    let mut response = match format {
+        Format::Json => {
+            let key = if status.is_success() { "status" } else { "error" };
+            (status, Json(json!({ key: code, "message": message }))).into_response()
+        }
+        Format::Form => pages::message(state, status, title, message),
+    };
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+    }
+    response
+}
+
+/// `POST /subscribe`.
 pub async fn subscribe(
     State(state): State<Arc<AppState>>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
+    let format = format(&headers);
     let t = state.mailer().templates().locale().strings();
-    let answer = |status: StatusCode, title: &str, message: &str, code: &str| -> Response {
-        if json {
-            let key = if status.is_success() { "status" } else { "error" };
-            (status, Json(json!({ key: code, "message": message }))).into_response()
-        } else {
-            pages::message(&state, status, title, message)
-        }
-    };
-    let (email, name) = if json {
-        let value: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-        (value["email"].as_str().unwrap_or_default().to_owned(), value["name"].as_str().map(str::to_owned))
-    } else {
-        let mut email = String::new();
-        let mut name = None;
-        for (key, value) in url::form_urlencoded::parse(&body) {
-            match &*key {
-                "email" => email = value.into_owned(),
-                "name" => name = Some(value.into_owned()),
-                _ => {}
-            }
-        }
-        (email, name)
-    };
+    let (email, name) = fields(format, &body);
     let Ok(email) = normalize_email(&email) else {
-        return answer(StatusCode::BAD_REQUEST, t.error_title, t.invalid_email_message, "invalid_email");
+        return answer(
+            &state,
+            format,
+            StatusCode::BAD_REQUEST,
+            t.error_title,
+            t.invalid_email_message,
+            "invalid_email",
+        );
     };
     let now = Instant::now();
     let by_client = state.limiter.allow(&format!("client {}", client.ip()), PER_CLIENT.0, PER_CLIENT.1, now);
@@ -86,56 +124,50 @@ pub async fn subscribe(
         && state.limiter.allow(&format!("address {}", email.to_lowercase()), PER_ADDRESS.0, PER_ADDRESS.1, now);
     if !by_address {
         tracing::warn!(client = %client.ip(), "subscription rate limit reached");
-        return answer(StatusCode::TOO_MANY_REQUESTS, t.error_title, t.too_many_requests_message, "rate_limited");
+        let status = StatusCode::TOO_MANY_REQUESTS;
+        return answer(&state, format, status, t.error_title, t.too_many_requests_message, "rate_limited");
     }
-
-    let utc_now = Utc::now();
-    let subscriber = {
-        let store = state.store();
-        let existing = match store.subscriber_by_email(&email) {
-            Ok(existing) => existing,
-            Err(e) => return pages::unavailable(&state, &e),
-        };
-        match existing {
-            // Already subscribed: the same answer, and no mail (nothing to confirm).
-            Some(s) if s.status == Status::Active => None,
-            // A new version: the links mailed before this one stop working.
-            Some(s) => match store.set_status(s.id, Status::Pending, utc_now).and_then(|()| store.subscriber(s.id)) {
-                Ok(changed) => Some(changed.unwrap_or(s)),
-                Err(e) => return pages::unavailable(&state, &e),
-            },
-            None => match store.add_subscriber(&email, name.as_deref(), Status::Pending, utc_now) {
-                Ok(s) => Some(s),
-                Err(e) => return pages::unavailable(&state, &e),
-            },
+    // Before the address is looked up, so that a full queue answers every address alike.
+    let Some(slot) = state.confirmations.reserve() else {
+        tracing::error!("the confirmation queue is full: is the SMTP server answering?");
+        let status = StatusCode::SERVICE_UNAVAILABLE;
+        return answer(&state, format, status, t.error_title, t.unavailable_message, "unavailable");
+    };
+    let to_confirm = match arm(&state, &email, name.as_deref()) {
+        Ok(to_confirm) => to_confirm,
+        Err(e) => {
+            tracing::error!(error = %mask_addresses(&e.to_string()), "the subscriber store failed");
+            let status = StatusCode::SERVICE_UNAVAILABLE;
+            return answer(&state, format, status, t.error_title, t.unavailable_message, "unavailable");
         }
     };
-    if let Some(subscriber) = subscriber {
-        let message = match state.mailer().confirmation(
-            subscriber.id,
-            subscriber.version,
-            &subscriber.email,
-            subscriber.name.as_deref(),
-            utc_now,
-        ) {
-            Ok(message) => message,
-            Err(e) => return internal(&state, e),
-        };
-        let transport = state.transport();
-        let mut session = transport.session();
-        let sent = session.send(&message).await;
-        session.close().await;
-        if let Err(e) = sent {
-            tracing::error!(subscriber = subscriber.id, reply = %mask_addresses(&e.reply), "cannot send a confirmation e-mail");
-            return answer(StatusCode::SERVICE_UNAVAILABLE, t.error_title, t.send_failed_message, "send_failed");
-        }
-        tracing::info!(subscriber = subscriber.id, "confirmation e-mail sent");
+    if let Some(subscriber) = to_confirm {
+        tracing::info!(subscriber = subscriber.id, "subscription pending; confirmation e-mail queued");
+        slot.send(Job {
+            subscriber: subscriber.id,
+            version: subscriber.version,
+            email: subscriber.email,
+            name: subscriber.name,
+            at: Utc::now(),
+            mailer: state.mailer(),
+            transport: state.transport(),
+        });
     }
-    answer(StatusCode::ACCEPTED, t.check_inbox_title, t.check_inbox_message, "pending")
+    answer(&state, format, StatusCode::ACCEPTED, t.check_inbox_title, t.check_inbox_message, "pending")
 }
 
-fn internal(state: &AppState, error: impl std::fmt::Display) -> Response {
-    tracing::error!(error = %mask_addresses(&error.to_string()), "subscription failed");
-    let t = state.mailer().templates().locale().strings();
-    pages::message(state, StatusCode::INTERNAL_SERVER_ERROR, t.error_title, t.send_failed_message)
+/// Makes `email` pending (adding it when new) and returns the subscriber to mail a
+/// confirmation; none when the address is active already (nothing to confirm).
+fn arm(state: &AppState, email: &str, name: Option<&str>) -> Result<Option<Subscriber>, StoreError> {
+    let now = Utc::now();
+    let store = state.store();
+    match store.subscriber_by_email(email)? {
+        Some(s) if s.status == Status::Active => Ok(None),
+        Some(s) => {
+            // A new version: the links mailed before this one stop working.
+            store.set_status(s.id, Status::Pending, now)?;
+            store.subscriber(s.id)?.map(Some).ok_or_else(|| StoreError::NotFound(format!("subscriber {}", s.id)))
+        }
+        None => store.add_subscriber(email, name, Status::Pending, now).map(Some),
+    }
 }
