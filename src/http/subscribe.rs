@@ -5,6 +5,10 @@
 //! whether the address was on the list already — not in its words, not in its status, not in
 //! its timing: the mail is sent in the background, so an address that gets one is answered as
 //! fast as an active one, which gets none.
+//!
+//! The body is a form (`email`, `name`) or JSON (`{"email": …, "name": …}`), told apart by the
+//! media type of `Content-Type`, compared as RFC 9110 §8.3.1 says: case-insensitively, without
+//! its parameters. Any other type answers `415` with an `Accept` header naming the two.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -27,6 +31,8 @@ use crate::store::{Status, StoreError, Subscriber, normalize_email};
 const PER_ADDRESS: (usize, Duration) = (3, Duration::from_secs(3600));
 /// Subscriptions from one client per ten minutes.
 const PER_CLIENT: (usize, Duration) = (10, Duration::from_secs(600));
+/// The media types `POST /subscribe` takes.
+const ACCEPTED: &str = "application/x-www-form-urlencoded, application/json";
 
 /// `GET /subscribe`: a form.
 pub async fn form(State(state): State<Arc<AppState>>) -> Response {
@@ -52,20 +58,26 @@ enum Format {
     Json,
 }
 
-/// The format of a body by its `Content-Type`.
-fn format(headers: &HeaderMap) -> Format {
-    let json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if json { Format::Json } else { Format::Form }
+/// The format of a body by its `Content-Type`; a form when there is none (what `curl -d`
+/// and old browsers mean). `Err` holds the media type that is neither.
+fn format(headers: &HeaderMap) -> Result<Format, String> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else { return Ok(Format::Form) };
+    let text = value.to_str().map_err(|_| "a Content-Type that is not text".to_owned())?;
+    let mime: mime::Mime = text.parse().map_err(|_| format!("`{}`", text.trim()))?;
+    if mime.essence_str() == "application/x-www-form-urlencoded" {
+        Ok(Format::Form)
+    } else if mime.essence_str() == "application/json" || mime.suffix() == Some(mime::JSON) {
+        Ok(Format::Json)
+    } else {
+        Err(mime.essence_str().to_owned())
+    }
 }
 
 /// The address and name of a body.
-fn fields(format: Format, body: &[u8]) -> (String, Option<String>) {
-    match format {
+fn fields(format: Format, body: &[u8]) -> Result<(String, Option<String>), serde_json::Error> {
+    Ok(match format {
         Format::Json => {
-            let value: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+            let value: serde_json::Value = serde_json::from_slice(body)?;
             (value["email"].as_str().unwrap_or_default().to_owned(), value["name"].as_str().map(str::to_owned))
         }
         Format::Form => {
@@ -80,7 +92,7 @@ fn fields(format: Format, body: &[u8]) -> (String, Option<String>) {
             }
             (email, name)
         }
-    }
+    })
 }
 
 /// An answer in the client's format: a page, or `{"status"|"error": code, "message": …}`.
@@ -105,18 +117,30 @@ pub async fn subscribe(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let format = format(&headers);
+    let format = match format(&headers) {
+        Ok(format) => format,
+        Err(other) => {
+            let message = format!("POST /subscribe takes {ACCEPTED}, not {other}\n");
+            return (StatusCode::UNSUPPORTED_MEDIA_TYPE, [(header::ACCEPT, ACCEPTED)], message).into_response();
+        }
+    };
     let t = state.mailer().templates().locale().strings();
-    let (email, name) = fields(format, &body);
-    let Ok(email) = normalize_email(&email) else {
-        return answer(
-            &state,
-            format,
-            StatusCode::BAD_REQUEST,
-            t.error_title,
-            t.invalid_email_message,
-            "invalid_email",
-        );
+    let (email, name) = match fields(format, &body) {
+        Ok(fields) => fields,
+        Err(e) => {
+            let message = format!("the body is not JSON: {e}");
+            return answer(&state, format, StatusCode::BAD_REQUEST, t.error_title, &message, "invalid_json");
+        }
+    };
+    let email = match normalize_email(&email) {
+        Ok(email) => email,
+        Err(e) => {
+            let message = match e {
+                StoreError::AddressLiteral(_) => t.address_literal_message,
+                _ => t.invalid_email_message,
+            };
+            return answer(&state, format, StatusCode::BAD_REQUEST, t.error_title, message, "invalid_email");
+        }
     };
     let now = Instant::now();
     let by_client = state.limiter.allow(&format!("client {}", client.ip()), PER_CLIENT.0, PER_CLIENT.1, now);
@@ -169,5 +193,29 @@ fn arm(state: &AppState, email: &str, name: Option<&str>) -> Result<Option<Subsc
             store.subscriber(s.id)?.map(Some).ok_or_else(|| StoreError::NotFound(format!("subscriber {}", s.id)))
         }
         None => store.add_subscriber(email, name, Status::Pending, now).map(Some),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn typed(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_str(value).unwrap());
+        headers
+    }
+
+    #[test]
+    fn media_types_are_compared_without_case_or_parameters() {
+        for json in ["application/json", "Application/JSON", "application/json; charset=UTF-8", "application/ld+json"] {
+            assert_eq!(format(&typed(json)), Ok(Format::Json), "{json}");
+        }
+        for form in ["application/x-www-form-urlencoded", "APPLICATION/X-WWW-FORM-URLENCODED;charset=utf-8"] {
+            assert_eq!(format(&typed(form)), Ok(Format::Form), "{form}");
+        }
+        assert_eq!(format(&HeaderMap::new()), Ok(Format::Form));
+        assert_eq!(format(&typed("Text/Plain; charset=utf-8")), Err("text/plain".to_owned()));
+        assert_eq!(format(&typed("json")), Err("`json`".to_owned()));
     }
 }
