@@ -3,11 +3,13 @@
 //! Each file owns one endpoint family: `feeds.rs` (conditional GETs of the feeds),
 //! `subscribe.rs` (the form and `POST /subscribe`), `subscription.rs` (the confirm and
 //! unsubscribe links), `status.rs` (health, metrics, archive), `pages.rs` (the HTML pages);
-//! besides them `confirmations.rs` sends confirmation mail in the background and
-//! `rate_limit.rs` limits subscriptions. [`serve`] takes a bound listener, so tests and the
-//! daemon can listen on port 0. Request bodies are limited to [`BODY_LIMIT`].
+//! besides them `confirmations.rs` sends confirmation mail in the background, `rate_limit.rs`
+//! limits subscriptions and `error_log.rs` writes (and rate-limits) the log lines of failed
+//! requests. [`serve`] takes a bound listener, so tests and the daemon can listen on port 0.
+//! Request bodies are limited to [`BODY_LIMIT`].
 
 mod confirmations;
+mod error_log;
 mod feeds;
 mod pages;
 mod rate_limit;
@@ -24,9 +26,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request};
-use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
 use axum::routing::get;
 use tokio::net::TcpListener;
 
@@ -79,32 +80,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/unsubscribe/{token}", get(subscription::unsubscribe_page).post(subscription::unsubscribe))
         .fallback(feeds::serve)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(middleware::from_fn(log_errors))
+        .layer(middleware::from_fn_with_state(Arc::new(error_log::ErrorLog::default()), error_log::log_errors))
         .with_state(state)
-}
-
-/// One log line per request that ends in an error status.
-async fn log_errors(request: Request, next: Next) -> Response {
-    let method = request.method().clone();
-    let path = request.uri().path().to_owned();
-    let response = next.run(request).await;
-    let status = response.status();
-    if status.is_server_error() {
-        tracing::error!(%method, path = %redact(&path), status = status.as_u16(), "HTTP error");
-    } else if status.is_client_error() {
-        tracing::warn!(%method, path = %redact(&path), status = status.as_u16(), "HTTP client error");
-    }
-    response
-}
-
-/// Paths carry tokens; logs show only their first characters.
-fn redact(path: &str) -> String {
-    for prefix in ["/confirm/", "/unsubscribe/"] {
-        if let Some(token) = path.strip_prefix(prefix) {
-            return format!("{prefix}{}…", token.chars().take(4).collect::<String>());
-        }
-    }
-    path.to_owned()
 }
 
 /// Serves until `shutdown` resolves, then finishes the requests in flight and (for a few
