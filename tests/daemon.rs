@@ -244,7 +244,7 @@ fn forged_and_expired_tokens_answer_4xx_and_change_nothing() {
             "POST {path}"
         );
     }
-    let expired = tokens.confirm(1, chrono::Utc::now() - chrono::Duration::hours(1));
+    let expired = tokens.confirm(1, 0, chrono::Utc::now() - chrono::Duration::hours(1));
     assert_eq!(daemon.post(&format!("/confirm/{expired}"), "text/plain", "").status, 410);
     assert_eq!(status_of(&site, "reader001@example.org"), "active");
     assert_eq!(daemon.metric("kurier_subscribers{status=\"active\"}"), 1.0);

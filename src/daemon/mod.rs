@@ -85,6 +85,7 @@ pub async fn run(root: &Path) -> anyhow::Result<()> {
         feeds: RwLock::new(FeedCache::new(root.join(&config.output_dir))),
         metrics: Metrics::default(),
         limiter: RateLimiter::default(),
+        confirmations: http::Confirmations::start(),
     });
     // Watch before the first build, so that no save after it goes unnoticed.
     let (_watcher, mut changes) = crate::watch::start(&root).context("cannot watch the site's folders")?;

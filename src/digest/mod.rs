@@ -151,15 +151,17 @@ impl Mailer {
 }
 
 impl Mailer {
-    /// The double opt-in message for a new subscriber.
+    /// The double opt-in message for a new subscriber, whose link works while the subscriber
+    /// stays at `version` (see `mail/token.rs`).
     pub fn confirmation(
         &self,
         subscriber: i64,
+        version: i64,
         email: &str,
         name: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Message, String> {
-        let token = self.tokens.confirm(subscriber, now + crate::mail::token::CONFIRMATION_VALID_FOR);
+        let token = self.tokens.confirm(subscriber, version, now + crate::mail::token::CONFIRMATION_VALID_FOR);
         let url = self.config.public(&format!("confirm/{token}"));
         let mut context = tera::Context::new();
         context.insert(
@@ -180,7 +182,7 @@ impl Mailer {
             html,
             date: SystemTime::from(now),
             message_id: format!(
-                "kurier.confirm.{subscriber}.{}.{}@{}",
+                "kurier.confirm.{subscriber}.{version}.{}.{}@{}",
                 now.timestamp(),
                 self.store_id,
                 self.from.email.domain()

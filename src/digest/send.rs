@@ -27,8 +27,8 @@ use lettre::Message;
 use tokio::sync::watch;
 
 use crate::config::SmtpConfig;
-use crate::mail::Transport;
 use crate::mail::transport::Session;
+use crate::mail::{Masked, Transport, mask_addresses};
 use crate::store::{Delivery, DeliveryState, Status, Store, StoreError};
 
 /// The longest a deferred delivery waits between two retries.
@@ -349,7 +349,12 @@ async fn deliver(run: &Run, session: &mut Session, delivery: &Delivery) -> Resul
                 return Ok(());
             }
             Err(error) if error.permanent => {
-                tracing::warn!(recipient = %delivery.email, reply = %error.reply, "permanent delivery failure");
+                tracing::warn!(
+                    subscriber = delivery.subscriber_id,
+                    recipient = %Masked(&delivery.email),
+                    reply = %mask_addresses(&error.reply),
+                    "permanent delivery failure"
+                );
                 run.set(delivery, DeliveryState::Failed, Some(&error.reply), 0)?;
                 run.count(FAILED);
                 run.failed();
@@ -370,19 +375,36 @@ async fn deliver(run: &Run, session: &mut Session, delivery: &Delivery) -> Resul
                     if deferred_for >= run.settings.give_up_after {
                         let reply =
                             format!("gave up after {} h of deferrals: {}", deferred_for.as_secs() / 3600, error.reply);
-                        tracing::warn!(recipient = %delivery.email, %reply, "delivery given up");
+                        tracing::warn!(
+                            subscriber = delivery.subscriber_id,
+                            recipient = %Masked(&delivery.email),
+                            reply = %mask_addresses(&reply),
+                            "delivery given up"
+                        );
                         run.set(delivery, DeliveryState::Failed, Some(&reply), 0)?;
                         run.count(FAILED);
                         return Ok(());
                     }
                     let wait = retry_delay(run.settings.retry_first, deferred_for, fastrand::f64());
                     let retry_at = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
-                    tracing::info!(recipient = %delivery.email, reply = %error.reply, %retry_at, "delivery deferred");
+                    tracing::info!(
+                        subscriber = delivery.subscriber_id,
+                        recipient = %Masked(&delivery.email),
+                        reply = %mask_addresses(&error.reply),
+                        %retry_at,
+                        "delivery deferred"
+                    );
                     lock(&run.store).defer_delivery(run.issue, delivery.subscriber_id, &error.reply, retry_at, now)?;
                     run.count(DEFERRED);
                     return Ok(());
                 }
-                tracing::debug!(recipient = %delivery.email, reply = %error.reply, attempt, "transient failure, retrying");
+                tracing::debug!(
+                    subscriber = delivery.subscriber_id,
+                    recipient = %Masked(&delivery.email),
+                    reply = %mask_addresses(&error.reply),
+                    attempt,
+                    "transient failure, retrying"
+                );
             }
         }
     }

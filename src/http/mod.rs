@@ -1,9 +1,12 @@
 //! HTTP (axum): the feeds, the subscription flow, the digest archive, health and metrics.
 //!
 //! Each file owns one endpoint family: `feeds.rs` (conditional GETs of the feeds),
-//! `subscription.rs` (subscribe, confirm, unsubscribe), `status.rs` (health, metrics,
-//! archive), `pages.rs` (the HTML pages), `rate_limit.rs`. [`serve`] takes a bound listener, so
-//! tests and the daemon can listen on port 0.
+//! `subscribe.rs` (the form and `POST /subscribe`), `subscription.rs` (the confirm and
+//! unsubscribe links), `status.rs` (health, metrics, archive), `pages.rs` (the HTML pages);
+//! besides them `confirmations.rs` sends confirmation mail in the background, `rate_limit.rs`
+//! limits subscriptions and `error_log.rs` writes (and rate-limits) the log lines of failed
+//! requests. [`serve`] takes a bound listener, so tests and the daemon can listen on port 0.
+//! Request bodies are limited to [`BODY_LIMIT`].
 //!
 //! Everything a client can hold is bounded, so that idle or slow clients cannot take the
 //! daemon's file descriptors (and with them the reading of posts) or its attention: request
@@ -13,12 +16,16 @@
 //! [`REQUEST_TIMEOUT`]; and at most [`max_connections`] connections are open at once, well below
 //! the process's descriptor limit: more wait in the kernel's accept queue.
 
+mod confirmations;
+mod error_log;
 mod feeds;
 mod pages;
 mod rate_limit;
 mod status;
+mod subscribe;
 mod subscription;
 
+pub use confirmations::Confirmations;
 pub use feeds::{FeedCache, etag};
 pub use rate_limit::RateLimiter;
 pub use status::Metrics;
@@ -47,6 +54,9 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 /// Descriptors kept free of HTTP connections: post files, feeds, the store, SMTP connections.
 const RESERVED_DESCRIPTORS: u64 = 256;
 
+/// What a `503` asks the client to wait before trying again, in seconds.
+pub const RETRY_AFTER_SECONDS: u32 = 30;
+
 /// What the handlers share; the daemon swaps the config, mailer and feeds on reload.
 pub struct AppState {
     pub config: RwLock<Arc<Config>>,
@@ -56,6 +66,8 @@ pub struct AppState {
     pub feeds: RwLock<FeedCache>,
     pub metrics: Metrics,
     pub limiter: RateLimiter,
+    /// The queue of confirmation mail; [`serve`] closes it when it stops.
+    pub confirmations: Confirmations,
 }
 
 impl AppState {
@@ -78,28 +90,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(status::healthz))
         .route("/metrics", get(status::metrics))
         .route("/digests/{id}", get(status::archive))
-        .route("/subscribe", get(subscription::form).post(subscription::subscribe))
+        .route("/subscribe", get(subscribe::form).post(subscribe::subscribe))
         .route("/confirm/{token}", get(subscription::confirm_page).post(subscription::confirm))
         .route("/unsubscribe/{token}", get(subscription::unsubscribe_page).post(subscription::unsubscribe))
         .fallback(feeds::serve)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(middleware::from_fn(log_errors))
+        .layer(middleware::from_fn_with_state(Arc::new(error_log::ErrorLog::default()), error_log::log_errors))
         .layer(middleware::from_fn(time_limit))
         .with_state(state)
-}
-
-/// One log line per request that ends in an error status.
-async fn log_errors(request: Request, next: Next) -> Response {
-    let method = request.method().clone();
-    let path = request.uri().path().to_owned();
-    let response = next.run(request).await;
-    let status = response.status();
-    if status.is_server_error() {
-        tracing::error!(%method, path = %redact(&path), status = status.as_u16(), "HTTP error");
-    } else if status.is_client_error() {
-        tracing::warn!(%method, path = %redact(&path), status = status.as_u16(), "HTTP client error");
-    }
-    response
 }
 
 /// Answers 408 to a request that takes longer than [`REQUEST_TIMEOUT`] (a body sent a byte at
@@ -111,16 +109,6 @@ async fn time_limit(request: Request, next: Next) -> Response {
     }
 }
 
-/// Paths carry tokens; logs show only their first characters.
-fn redact(path: &str) -> String {
-    for prefix in ["/confirm/", "/unsubscribe/"] {
-        if let Some(token) = path.strip_prefix(prefix) {
-            return format!("{prefix}{}…", token.chars().take(4).collect::<String>());
-        }
-    }
-    path.to_owned()
-}
-
 /// How many connections are served at once: the descriptor limit (`RLIMIT_NOFILE`) less
 /// [`RESERVED_DESCRIPTORS`], at least 16.
 pub fn max_connections() -> usize {
@@ -130,7 +118,8 @@ pub fn max_connections() -> usize {
     soft.saturating_sub(RESERVED_DESCRIPTORS).clamp(16, 65_536) as usize
 }
 
-/// Serves until `shutdown` resolves, then finishes the requests in flight.
+/// Serves until `shutdown` resolves, then finishes the requests in flight and (for a few
+/// seconds at most) the confirmation mail they queued.
 pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
@@ -147,7 +136,7 @@ pub async fn serve_with_limit(
     connections: usize,
 ) -> std::io::Result<()> {
     use hyper_util::rt::{TokioIo, TokioTimer};
-    let router = router(state);
+    let router = router(Arc::clone(&state));
     let slots = Arc::new(tokio::sync::Semaphore::new(connections.max(1)));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -187,5 +176,6 @@ pub async fn serve_with_limit(
     }
     drop(listener);
     graceful.shutdown().await;
+    state.confirmations.close(confirmations::DRAIN_DEADLINE).await;
     Ok(())
 }

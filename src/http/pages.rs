@@ -2,12 +2,13 @@
 //! site's language. One template serves every page: a title, a message and, when the page asks
 //! for a decision, a form that POSTs it (so that a link scanner's GET changes nothing).
 
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::json;
 use tera::Context;
 
-use super::AppState;
+use super::{AppState, RETRY_AFTER_SECONDS};
+use crate::mail::mask_addresses;
 use crate::render::PAGE_HTML;
 
 /// What one page shows.
@@ -54,4 +55,14 @@ pub fn message(state: &AppState, status: StatusCode, title: &str, message: &str)
 pub fn not_found(state: &AppState) -> Response {
     let t = state.mailer().templates().locale().strings();
     message(state, StatusCode::NOT_FOUND, t.error_title, t.not_found_message)
+}
+
+/// `503` with `Retry-After`, for a store that cannot be used for the moment (§10: store faults
+/// degrade, they do not kill); the error is logged, with any address in it masked.
+pub fn unavailable(state: &AppState, error: &dyn std::fmt::Display) -> Response {
+    tracing::error!(error = %mask_addresses(&error.to_string()), "the subscriber store failed");
+    let t = state.mailer().templates().locale().strings();
+    let mut response = message(state, StatusCode::SERVICE_UNAVAILABLE, t.error_title, t.unavailable_message);
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+    response
 }

@@ -1,6 +1,8 @@
 //! E-mail, with lettre only: building messages (`message.rs`), signing them (`dkim.rs`),
-//! sending them (`transport.rs`) and the signed tokens their links carry (`token.rs`).
+//! sending them (`transport.rs`), the signed tokens their links carry (`token.rs`) and
+//! addresses as logs show them (`address.rs`).
 
+pub mod address;
 pub mod dkim;
 pub mod message;
 pub mod smtp;
@@ -8,7 +10,8 @@ pub mod token;
 pub mod transport;
 pub mod verp;
 
+pub use address::{Masked, mask_addresses};
 pub use message::{Letter, MessageError, build, message_id};
-pub use token::{TokenError, Tokens};
+pub use token::{ConfirmToken, TokenError, Tokens};
 pub use transport::{OUTBOX_DIR, SendError, Transport};
 pub use verp::Verp;

@@ -185,17 +185,26 @@ impl fmt::Display for SmtpError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SmtpError::Connect(e) => write!(f, "cannot connect: {e}"),
-            SmtpError::Smtp(e) => {
-                write!(f, "{e}")?;
-                let mut source = std::error::Error::source(e);
-                while let Some(inner) = source {
-                    write!(f, ": {inner}")?;
-                    source = inner.source();
-                }
-                Ok(())
-            }
+            SmtpError::Smtp(e) => f.write_str(&each_cause_once(e)),
         }
     }
+}
+
+/// An error and its chain of sources, each said once. lettre's `Display` already ends with its
+/// direct source (`permanent error (550): 5.1.1 no such user`), so printing every source after it
+/// said the server's reply twice; a source is added only when the text does not hold it yet.
+fn each_cause_once(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        let said = inner.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        source = inner.source();
+    }
+    text
 }
 
 fn connection_error(e: std::io::Error) -> SmtpError {
@@ -265,5 +274,37 @@ mod tests {
         assert_eq!(t.credentials, Some(Credentials::new("user@x".into(), "p w".into())));
         assert!(Target::from_url("http://mail.example.org", None).unwrap_err().contains("unknown scheme"));
         assert!(!format!("{t:?}").contains("p w"));
+    }
+
+    /// An error whose `source()` is `source`; like lettre's, its `Display` may quote it.
+    #[derive(Debug)]
+    struct Failure {
+        text: &'static str,
+        quotes: bool,
+        source: std::io::Error,
+    }
+
+    impl fmt::Display for Failure {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            match self.quotes {
+                true => write!(f, "{}: {}", self.text, self.source),
+                false => f.write_str(self.text),
+            }
+        }
+    }
+
+    impl std::error::Error for Failure {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.source)
+        }
+    }
+
+    #[test]
+    fn an_error_that_quotes_its_source_says_it_once() {
+        let reply = || std::io::Error::other("5.1.1 no such user");
+        let quoting = Failure { text: "permanent error (550)", quotes: true, source: reply() };
+        assert_eq!(each_cause_once(&quoting), "permanent error (550): 5.1.1 no such user");
+        let silent = Failure { text: "network error", quotes: false, source: reply() };
+        assert_eq!(each_cause_once(&silent), "network error: 5.1.1 no such user");
     }
 }

@@ -1,10 +1,18 @@
 //! Signed tokens for the links in e-mails: unsubscribe (never expires — RFC 8058 expects the
-//! link in an old digest to keep working) and confirm (expires).
+//! link in an old digest to keep working) and confirm (expires, and is single-use).
 //!
-//! A token is `<id>.<mac>` or `<id>.<expiry>.<mac>`, where the MAC is HMAC-SHA256 over the
-//! purpose, the subscriber id and the expiry, truncated to 128 bits and base64url-encoded.
-//! The purpose is part of what is signed, so a token made for one purpose is useless for the
-//! other; verification compares in constant time (`hmac`'s `verify_truncated_left`).
+//! A token is `<id>.<mac>` (unsubscribe) or `<id>.<version>.<expiry>.<mac>` (confirm), where
+//! the MAC is HMAC-SHA256 over the purpose and the payload before it, truncated to 128 bits and
+//! base64url-encoded. The purpose is part of what is signed, so a token made for one purpose is
+//! useless for the other; verification compares in constant time (`hmac`'s
+//! `verify_truncated_left`).
+//!
+//! A confirmation token carries the subscriber's `version` when it was mailed (the store
+//! increments it on every status change): the token says which version it was made for, the
+//! store says whether that is still the current one. So the link dies when it is used, when a
+//! newer confirmation is mailed and when the subscriber unsubscribes — an old link cannot
+//! reactivate an address that someone else re-submitted. The version is in the clear so that a
+//! stale link (`410`) can be told from a forged one (`400`).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -26,7 +34,17 @@ pub struct Tokens {
 pub enum TokenError {
     /// Malformed, forged, or made for another purpose.
     Invalid,
+    /// Genuine but past its expiry, or of the format before versions (which cannot be
+    /// checked against the store, so it is treated as expired).
     Expired,
+}
+
+/// What a genuine, unexpired confirmation token names; the store decides whether `version`
+/// is still current.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConfirmToken {
+    pub subscriber: i64,
+    pub version: i64,
 }
 
 impl Tokens {
@@ -65,18 +83,25 @@ impl Tokens {
         self.verify("unsubscribe", token).and_then(|id| id.parse().ok()).ok_or(TokenError::Invalid)
     }
 
-    pub fn confirm(&self, subscriber: i64, expires: DateTime<Utc>) -> String {
-        self.sign("confirm", &format!("{subscriber}.{}", expires.timestamp()))
+    /// A confirmation link's token for `subscriber` at its current `version`.
+    pub fn confirm(&self, subscriber: i64, version: i64, expires: DateTime<Utc>) -> String {
+        self.sign("confirm", &format!("{subscriber}.{version}.{}", expires.timestamp()))
     }
 
-    pub fn check_confirm(&self, token: &str, now: DateTime<Utc>) -> Result<i64, TokenError> {
+    pub fn check_confirm(&self, token: &str, now: DateTime<Utc>) -> Result<ConfirmToken, TokenError> {
         let payload = self.verify("confirm", token).ok_or(TokenError::Invalid)?;
-        let (id, expires) = payload.split_once('.').ok_or(TokenError::Invalid)?;
-        let expires: i64 = expires.parse().map_err(|_| TokenError::Invalid)?;
+        let parts: Vec<&str> = payload.split('.').collect();
+        let number = |s: &str| s.parse::<i64>().map_err(|_| TokenError::Invalid);
+        let (subscriber, version, expires) = match parts[..] {
+            [subscriber, version, expires] => (number(subscriber)?, number(version)?, number(expires)?),
+            // `<id>.<expiry>`, signed before tokens had versions.
+            [_, _] => return Err(TokenError::Expired),
+            _ => return Err(TokenError::Invalid),
+        };
         if now.timestamp() > expires {
             return Err(TokenError::Expired);
         }
-        id.parse().map_err(|_| TokenError::Invalid)
+        Ok(ConfirmToken { subscriber, version })
     }
 }
 
@@ -104,10 +129,35 @@ mod tests {
     #[test]
     fn confirmation_tokens_expire_and_are_single_purpose() {
         let tokens = Tokens::new(b"secret");
-        let token = tokens.confirm(7, at("2026-11-27T00:00:00Z"));
-        assert_eq!(tokens.check_confirm(&token, at("2026-11-26T00:00:00Z")), Ok(7));
+        let token = tokens.confirm(7, 2, at("2026-11-27T00:00:00Z"));
+        let named = ConfirmToken { subscriber: 7, version: 2 };
+        assert_eq!(tokens.check_confirm(&token, at("2026-11-26T00:00:00Z")), Ok(named));
         assert_eq!(tokens.check_confirm(&token, at("2026-11-28T00:00:00Z")), Err(TokenError::Expired));
         assert_eq!(tokens.check_unsubscribe(&token), Err(TokenError::Invalid));
         assert_eq!(tokens.check_confirm(&tokens.unsubscribe(7), at("2026-11-26T00:00:00Z")), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn a_confirmation_token_is_bound_to_the_version_it_was_made_for() {
+        let tokens = Tokens::new(b"secret");
+        let expires = at("2026-11-27T00:00:00Z");
+        let now = at("2026-11-26T00:00:00Z");
+        let token = tokens.confirm(7, 3, expires);
+        assert_eq!(token.split('.').take(3).collect::<Vec<_>>(), ["7", "3", &expires.timestamp().to_string()]);
+        // Claiming the current version instead of the one signed is a forgery.
+        let claimed = token.replacen("7.3.", "7.4.", 1);
+        assert_eq!(tokens.check_confirm(&claimed, now), Err(TokenError::Invalid));
+        assert_ne!(tokens.confirm(7, 4, expires), token);
+        assert_eq!(tokens.check_confirm(&tokens.confirm(7, 4, expires), now).unwrap().version, 4);
+    }
+
+    #[test]
+    fn a_genuine_token_from_before_versions_is_expired_and_a_forged_one_invalid() {
+        let tokens = Tokens::new(b"secret");
+        let expires = at("2026-11-27T00:00:00Z").timestamp();
+        let old = tokens.sign("confirm", &format!("7.{expires}"));
+        assert_eq!(tokens.check_confirm(&old, at("2026-11-26T00:00:00Z")), Err(TokenError::Expired));
+        let forged = Tokens::new(b"other").sign("confirm", &format!("7.{expires}"));
+        assert_eq!(tokens.check_confirm(&forged, at("2026-11-26T00:00:00Z")), Err(TokenError::Invalid));
     }
 }

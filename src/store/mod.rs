@@ -22,7 +22,7 @@ pub use csv::{export_csv, parse_import};
 pub use issues::{Delivery, DeliveryState, FrozenPost, Issue, IssueStatus, IssueSummary};
 pub use lock::SendLock;
 pub use runs::{Run, RunOutcome};
-pub use subscribers::{ImportReport, ImportRow, Status, Subscriber, normalize_email};
+pub use subscribers::{Confirmation, ImportReport, ImportRow, Status, Subscriber, normalize_email};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -52,6 +52,8 @@ pub enum StoreError {
     TooNew { path: PathBuf, found: i64, known: i64 },
     #[error("`{0}` is not a valid e-mail address")]
     InvalidEmail(String),
+    #[error("`{0}` has an IP address for a domain; kurier mails only addresses at domain names")]
+    AddressLiteral(String),
     #[error("{email} is already in the list (status {status})")]
     Duplicate { email: String, status: Status },
     #[error("{0} is not in the list")]

@@ -95,6 +95,12 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX deliveries_state ON deliveries (issue_id, state);
     CREATE INDEX deliveries_retry ON deliveries (retry_at) WHERE state = 'deferred';
     "#,
+    // 4: a counter every status change of a subscriber increments; confirmation tokens are
+    // signed with it, so a link dies once used and when the subscriber changes after it was
+    // mailed (subscribers.rs, mail/token.rs).
+    r#"
+    ALTER TABLE subscribers ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 pub fn migrate(store: &mut Store) -> Result<()> {

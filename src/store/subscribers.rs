@@ -2,6 +2,9 @@
 //!
 //! Status moves `pending` → `active` → `unsubscribed` (or `bounced`). Records are never deleted:
 //! an unsubscribed address stays on file so that no import or typo mails it again by accident.
+//! Every status change increments the subscriber's `version`, which confirmation tokens are
+//! signed with: a confirmation link works once, and only while nothing changed since it was
+//! mailed ([`Store::confirm`]).
 
 use std::fmt;
 use std::str::FromStr;
@@ -58,6 +61,20 @@ pub struct Subscriber {
     pub status: Status,
     pub created_at: String,
     pub updated_at: String,
+    /// Incremented by every status change (see [`Store::confirm`]).
+    pub version: i64,
+}
+
+/// What a confirmation link did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirmation {
+    /// The pending subscriber is active now.
+    Confirmed,
+    /// The subscriber changed since the link was mailed: it was used, replaced by a newer
+    /// one, or the subscriber unsubscribed.
+    Stale,
+    /// No such subscriber.
+    Unknown,
 }
 
 /// One row of an import: `email,name[,status]`.
@@ -77,13 +94,18 @@ pub struct ImportReport {
     pub already_present: usize,
 }
 
-/// Validates an address (RFC 5321/5322 as lettre parses it) and trims it.
+/// Validates an address (RFC 5321/5322 as lettre parses it) and trims it. A domain literal
+/// (`a@[127.0.0.1]`, RFC 5321 §4.1.3) is refused: lettre parses it but cannot build a message to
+/// it, and a list has no business mailing IP addresses.
 pub fn normalize_email(email: &str) -> Result<String> {
     let trimmed = email.trim();
     if trimmed.contains(['\r', '\n', ',', ';', '<', '>', ' ']) {
         return Err(StoreError::InvalidEmail(email.to_owned()));
     }
-    lettre::Address::from_str(trimmed).map_err(|_| StoreError::InvalidEmail(email.to_owned()))?;
+    let address = lettre::Address::from_str(trimmed).map_err(|_| StoreError::InvalidEmail(email.to_owned()))?;
+    if address.domain().starts_with('[') {
+        return Err(StoreError::AddressLiteral(trimmed.to_owned()));
+    }
     Ok(trimmed.to_owned())
 }
 
@@ -98,7 +120,7 @@ fn key(email: &str) -> String {
     email.to_lowercase()
 }
 
-const COLUMNS: &str = "id, email, name, status, created_at, updated_at";
+const COLUMNS: &str = "id, email, name, status, created_at, updated_at, version";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Subscriber> {
     let status: String = row.get(3)?;
@@ -109,6 +131,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Subscriber> {
         status: status.parse().unwrap_or(Status::Bounced),
         created_at: row.get(4)?,
         updated_at: row.get(5)?,
+        version: row.get(6)?,
     })
 }
 
@@ -155,13 +178,15 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
-    /// Sets the status of the subscriber `id`, with the time of the change.
+    /// Sets the status of the subscriber `id`, with the time of the change. Even a status set
+    /// to what it was is a change: a second subscription of a pending address makes the first
+    /// confirmation link stale.
     pub fn set_status(&self, id: i64, status: Status, now: DateTime<Utc>) -> Result<()> {
         let at = timestamp(now);
         let changed = self
             .conn
             .execute(
-                "UPDATE subscribers SET status = ?2, updated_at = ?3,
+                "UPDATE subscribers SET status = ?2, updated_at = ?3, version = version + 1,
                     confirmed_at = CASE WHEN ?2 = 'active' THEN ?3 ELSE confirmed_at END,
                     unsubscribed_at = CASE WHEN ?2 = 'unsubscribed' THEN ?3 ELSE unsubscribed_at END
                  WHERE id = ?1",
@@ -172,6 +197,26 @@ impl Store {
             return Err(StoreError::NotFound(format!("subscriber {id}")));
         }
         Ok(())
+    }
+
+    /// Activates the pending subscriber `id` if its version is still `version`, the one its
+    /// confirmation link was signed with; the activation is itself a change, so the link
+    /// works once. One statement, so two clicks racing cannot both confirm.
+    pub fn confirm(&self, id: i64, version: i64, now: DateTime<Utc>) -> Result<Confirmation> {
+        let at = timestamp(now);
+        let changed = self
+            .conn
+            .execute(
+                "UPDATE subscribers SET status = 'active', updated_at = ?3, confirmed_at = ?3, version = version + 1
+                 WHERE id = ?1 AND version = ?2 AND status = 'pending'",
+                params![id, version, at],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(match changed {
+            0 if self.subscriber(id)?.is_none() => Confirmation::Unknown,
+            0 => Confirmation::Stale,
+            _ => Confirmation::Confirmed,
+        })
     }
 
     /// Marks an address unsubscribed, keeping its record.
@@ -292,6 +337,50 @@ mod tests {
         let unsubscribed = store.subscribers(Some(Status::Unsubscribed)).unwrap();
         assert_eq!(unsubscribed.iter().map(|s| s.email.as_str()).collect::<Vec<_>>(), ["a@example.org"]);
         assert!(matches!(store.unsubscribe_email("c@example.org", now()), Err(StoreError::NotFound(_))));
+    }
+
+    #[test]
+    fn addresses_at_an_ip_literal_are_refused_with_their_own_reason() {
+        let (_dir, mut store) = temp_store();
+        for literal in ["a@[127.0.0.1]", "a@[IPv6:::1]"] {
+            let err = store.add_subscriber(literal, None, Status::Pending, now()).unwrap_err();
+            assert!(matches!(err, StoreError::AddressLiteral(_)), "{literal}: {err}");
+            assert!(err.to_string().contains("IP address"), "{err}");
+        }
+        let row = ImportRow { line: 4, email: "b@[10.0.0.1]".into(), name: None, status: Status::Active };
+        let err = store.import(&[row], now()).unwrap_err();
+        assert!(err.to_string().starts_with("line 4: `b@[10.0.0.1]` has an IP address for a domain"), "{err}");
+        assert!(store.subscribers(None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_confirmation_works_once_and_only_at_the_version_it_was_issued_for() {
+        let (_dir, store) = temp_store();
+        let s = store.add_subscriber("a@example.org", None, Status::Pending, now()).unwrap();
+        assert_eq!(store.confirm(s.id, s.version + 1, now()).unwrap(), Confirmation::Stale);
+        assert_eq!(store.confirm(s.id, s.version, now()).unwrap(), Confirmation::Confirmed);
+        assert_eq!(store.subscriber(s.id).unwrap().unwrap().status, Status::Active);
+        assert_eq!(store.confirm(s.id, s.version, now()).unwrap(), Confirmation::Stale, "used twice");
+        assert_eq!(store.confirm(s.id + 100, 0, now()).unwrap(), Confirmation::Unknown);
+    }
+
+    #[test]
+    fn unsubscribing_and_subscribing_again_make_the_old_confirmation_stale() {
+        let (_dir, store) = temp_store();
+        let s = store.add_subscriber("a@example.org", None, Status::Pending, now()).unwrap();
+        let first = s.version;
+        store.unsubscribe_email("a@example.org", now()).unwrap();
+        // Re-armed by the form: pending again, with a newer link mailed.
+        store.set_status(s.id, Status::Pending, now()).unwrap();
+        let rearmed = store.subscriber(s.id).unwrap().unwrap();
+        assert_eq!(rearmed.status, Status::Pending);
+        assert_eq!(store.confirm(s.id, first, now()).unwrap(), Confirmation::Stale);
+        assert_eq!(store.subscriber(s.id).unwrap().unwrap().status, Status::Pending);
+        // A second subscription while pending replaces the first link too.
+        store.set_status(s.id, Status::Pending, now()).unwrap();
+        assert_eq!(store.confirm(s.id, rearmed.version, now()).unwrap(), Confirmation::Stale);
+        let latest = store.subscriber(s.id).unwrap().unwrap().version;
+        assert_eq!(store.confirm(s.id, latest, now()).unwrap(), Confirmation::Confirmed);
     }
 
     #[test]

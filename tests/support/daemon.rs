@@ -1,7 +1,8 @@
 //! `kurier run` as a real process: started on a free port, talked to over HTTP, stopped with a
 //! signal.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::process::{Child, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -33,7 +34,8 @@ impl Reply {
 }
 
 impl Daemon {
-    /// Starts `kurier run` on the site; its `http.listen` must be `127.0.0.1:0`.
+    /// Starts `kurier run` on the site; its `http.listen` must be `127.0.0.1:0`. Logs at
+    /// `info` unless `env` sets `RUST_LOG`.
     pub fn start(site: &TempSite, env: &[(&str, &str)]) -> Daemon {
         Daemon::start_with(site, env, None)
     }
@@ -45,7 +47,9 @@ impl Daemon {
 
     fn start_with(site: &TempSite, env: &[(&str, &str)], descriptors: Option<u64>) -> Daemon {
         let mut env: Vec<(&str, &str)> = env.to_vec();
-        env.push(("RUST_LOG", "info"));
+        if !env.iter().any(|(key, _)| *key == "RUST_LOG") {
+            env.push(("RUST_LOG", "info"));
+        }
         let mut command = site.command_for(&["run"], &env);
         if let Some(n) = descriptors {
             use std::os::unix::process::CommandExt;
@@ -139,6 +143,36 @@ impl Daemon {
             .collect();
         let body = response.body_mut().with_config().limit(50 * 1024 * 1024).read_to_vec().unwrap_or_default();
         Reply { status, headers, body }
+    }
+
+    /// POSTs from the loopback address `client` (any of 127.0.0.0/8, so that tests can be
+    /// many clients to the per-client rate limit) on a new connection; returns the status and
+    /// the time from connecting to the end of the answer.
+    pub fn post_from(&self, client: Ipv4Addr, path: &str, content_type: &str, body: &str) -> (u16, Duration) {
+        let server: SocketAddr = self.base.trim_start_matches("http://").parse().expect("base is http://IP:PORT");
+        // std cannot bind a socket before connecting it; tokio can, and hands the stream over.
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_io().build().unwrap();
+        let started = Instant::now();
+        let stream = runtime.block_on(async {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind(SocketAddr::new(client.into(), 0)).unwrap();
+            socket.connect(server).await.unwrap_or_else(|e| panic!("connect from {client}: {e}"))
+        });
+        let mut stream = stream.into_std().unwrap();
+        stream.set_nonblocking(false).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: {server}\r\nContent-Type: {content_type}\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).unwrap();
+        let took = started.elapsed();
+        let head = String::from_utf8_lossy(&answer[..answer.len().min(64)]).into_owned();
+        let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("answer {head:?}"));
+        (status, took)
     }
 
     /// A sample of `/metrics`, e.g. `kurier_builds_total` or `kurier_subscribers{status="active"}`.

@@ -1,0 +1,221 @@
+//! `GET /subscribe` (the form) and `POST /subscribe`.
+//!
+//! Double opt-in (§5): subscribing makes the address `pending` and queues a confirmation mail
+//! (`confirmations.rs`) whose link opens a page whose button confirms. The answer never tells
+//! whether the address was on the list already — not in its words, not in its status, not in
+//! its timing: the mail is sent in the background, so an address that gets one is answered as
+//! fast as an active one, which gets none.
+//!
+//! The body is a form (`email`, `name`) or JSON (`{"email": …, "name": …}`), told apart by the
+//! media type of `Content-Type`, compared as RFC 9110 §8.3.1 says: case-insensitively, without
+//! its parameters. Any other type answers `415` with an `Accept` header naming the two.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Json, Response};
+use chrono::Utc;
+use serde_json::json;
+
+use super::confirmations::Job;
+use super::pages::{self, Page};
+use super::{AppState, RETRY_AFTER_SECONDS};
+use crate::mail::mask_addresses;
+use crate::store::{Status, StoreError, Subscriber, normalize_email};
+
+/// Confirmation mails to one address per hour.
+const PER_ADDRESS: (usize, Duration) = (3, Duration::from_secs(3600));
+/// Subscriptions from one client per ten minutes.
+const PER_CLIENT: (usize, Duration) = (10, Duration::from_secs(600));
+/// The media types `POST /subscribe` takes.
+const ACCEPTED: &str = "application/x-www-form-urlencoded, application/json";
+
+/// `GET /subscribe`: a form.
+pub async fn form(State(state): State<Arc<AppState>>) -> Response {
+    let t = state.mailer().templates().locale().strings();
+    let action = state.config().public("subscribe");
+    pages::render(
+        &state,
+        StatusCode::OK,
+        &Page {
+            title: t.subscribe_title,
+            message: t.subscribe_message,
+            action: Some(&action),
+            button: t.subscribe_button,
+            ask_email: true,
+        },
+    )
+}
+
+/// How the client speaks: the media type of its body, which its answer uses too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Form,
+    Json,
+}
+
+/// The format of a body by its `Content-Type`; a form when there is none (what `curl -d`
+/// and old browsers mean). `Err` holds the media type that is neither.
+fn format(headers: &HeaderMap) -> Result<Format, String> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else { return Ok(Format::Form) };
+    let text = value.to_str().map_err(|_| "a Content-Type that is not text".to_owned())?;
+    let mime: mime::Mime = text.parse().map_err(|_| format!("`{}`", text.trim()))?;
+    if mime.essence_str() == "application/x-www-form-urlencoded" {
+        Ok(Format::Form)
+    } else if mime.essence_str() == "application/json" || mime.suffix() == Some(mime::JSON) {
+        Ok(Format::Json)
+    } else {
+        Err(mime.essence_str().to_owned())
+    }
+}
+
+/// The address and name of a body.
+fn fields(format: Format, body: &[u8]) -> Result<(String, Option<String>), serde_json::Error> {
+    Ok(match format {
+        Format::Json => {
+            let value: serde_json::Value = serde_json::from_slice(body)?;
+            (value["email"].as_str().unwrap_or_default().to_owned(), value["name"].as_str().map(str::to_owned))
+        }
+        Format::Form => {
+            let mut email = String::new();
+            let mut name = None;
+            for (key, value) in url::form_urlencoded::parse(body) {
+                match &*key {
+                    "email" => email = value.into_owned(),
+                    "name" => name = Some(value.into_owned()),
+                    _ => {}
+                }
+            }
+            (email, name)
+        }
+    })
+}
+
+/// An answer in the client's format: a page, or `{"status"|"error": code, "message": …}`.
+fn answer(state: &AppState, format: Format, status: StatusCode, title: &str, message: &str, code: &str) -> Response {
+    let mut response = match format {
+        Format::Json => {
+            let key = if status.is_success() { "status" } else { "error" };
+            (status, Json(json!({ key: code, "message": message }))).into_response()
+        }
+        Format::Form => pages::message(state, status, title, message),
+    };
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+    }
+    response
+}
+
+/// `POST /subscribe`.
+pub async fn subscribe(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let format = match format(&headers) {
+        Ok(format) => format,
+        Err(other) => {
+            let message = format!("POST /subscribe takes {ACCEPTED}, not {other}\n");
+            return (StatusCode::UNSUPPORTED_MEDIA_TYPE, [(header::ACCEPT, ACCEPTED)], message).into_response();
+        }
+    };
+    let t = state.mailer().templates().locale().strings();
+    let (email, name) = match fields(format, &body) {
+        Ok(fields) => fields,
+        Err(e) => {
+            let message = format!("the body is not JSON: {e}");
+            return answer(&state, format, StatusCode::BAD_REQUEST, t.error_title, &message, "invalid_json");
+        }
+    };
+    let email = match normalize_email(&email) {
+        Ok(email) => email,
+        Err(e) => {
+            let message = match e {
+                StoreError::AddressLiteral(_) => t.address_literal_message,
+                _ => t.invalid_email_message,
+            };
+            return answer(&state, format, StatusCode::BAD_REQUEST, t.error_title, message, "invalid_email");
+        }
+    };
+    let now = Instant::now();
+    let by_client = state.limiter.allow(&format!("client {}", client.ip()), PER_CLIENT.0, PER_CLIENT.1, now);
+    let by_address = by_client
+        && state.limiter.allow(&format!("address {}", email.to_lowercase()), PER_ADDRESS.0, PER_ADDRESS.1, now);
+    if !by_address {
+        tracing::warn!(client = %client.ip(), "subscription rate limit reached");
+        let status = StatusCode::TOO_MANY_REQUESTS;
+        return answer(&state, format, status, t.error_title, t.too_many_requests_message, "rate_limited");
+    }
+    // Before the address is looked up, so that a full queue answers every address alike.
+    let Some(slot) = state.confirmations.reserve() else {
+        tracing::error!("the confirmation queue is full: is the SMTP server answering?");
+        let status = StatusCode::SERVICE_UNAVAILABLE;
+        return answer(&state, format, status, t.error_title, t.unavailable_message, "unavailable");
+    };
+    let to_confirm = match arm(&state, &email, name.as_deref()) {
+        Ok(to_confirm) => to_confirm,
+        Err(e) => {
+            tracing::error!(error = %mask_addresses(&e.to_string()), "the subscriber store failed");
+            let status = StatusCode::SERVICE_UNAVAILABLE;
+            return answer(&state, format, status, t.error_title, t.unavailable_message, "unavailable");
+        }
+    };
+    if let Some(subscriber) = to_confirm {
+        tracing::info!(subscriber = subscriber.id, "subscription pending; confirmation e-mail queued");
+        slot.send(Job {
+            subscriber: subscriber.id,
+            version: subscriber.version,
+            email: subscriber.email,
+            name: subscriber.name,
+            at: Utc::now(),
+            mailer: state.mailer(),
+            transport: state.transport(),
+        });
+    }
+    answer(&state, format, StatusCode::ACCEPTED, t.check_inbox_title, t.check_inbox_message, "pending")
+}
+
+/// Makes `email` pending (adding it when new) and returns the subscriber to mail a
+/// confirmation; none when the address is active already (nothing to confirm).
+fn arm(state: &AppState, email: &str, name: Option<&str>) -> Result<Option<Subscriber>, StoreError> {
+    let now = Utc::now();
+    let store = state.store();
+    match store.subscriber_by_email(email)? {
+        Some(s) if s.status == Status::Active => Ok(None),
+        Some(s) => {
+            // A new version: the links mailed before this one stop working.
+            store.set_status(s.id, Status::Pending, now)?;
+            store.subscriber(s.id)?.map(Some).ok_or_else(|| StoreError::NotFound(format!("subscriber {}", s.id)))
+        }
+        None => store.add_subscriber(email, name, Status::Pending, now).map(Some),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn typed(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_str(value).unwrap());
+        headers
+    }
+
+    #[test]
+    fn media_types_are_compared_without_case_or_parameters() {
+        for json in ["application/json", "Application/JSON", "application/json; charset=UTF-8", "application/ld+json"] {
+            assert_eq!(format(&typed(json)), Ok(Format::Json), "{json}");
+        }
+        for form in ["application/x-www-form-urlencoded", "APPLICATION/X-WWW-FORM-URLENCODED;charset=utf-8"] {
+            assert_eq!(format(&typed(form)), Ok(Format::Form), "{form}");
+        }
+        assert_eq!(format(&HeaderMap::new()), Ok(Format::Form));
+        assert_eq!(format(&typed("Text/Plain; charset=utf-8")), Err("text/plain".to_owned()));
+        assert_eq!(format(&typed("json")), Err("`json`".to_owned()));
+    }
+}
