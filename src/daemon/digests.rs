@@ -97,7 +97,7 @@ impl Digests {
     }
 
     fn recover(&mut self, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let store = self.state.store();
+        let store = self.state.store()?;
         let since = store.meta(SCHEDULE_SINCE)?.and_then(|s| DateTime::parse_from_rfc3339(&s).ok());
         let last = match (store.last_fire()?, since.map(|s| s.with_timezone(&Utc))) {
             (Some(fire), Some(since)) => fire.max(since),
@@ -179,7 +179,7 @@ impl Digests {
     pub(super) fn set_schedule(&mut self, schedule: Schedule, now: DateTime<Utc>) {
         self.schedule = schedule;
         self.last_fire = self.last_fire.max(now);
-        if let Err(e) = self.state.store().set_meta(SCHEDULE_SINCE, &now.to_rfc3339()) {
+        if let Err(e) = self.state.store().and_then(|s| s.set_meta(SCHEDULE_SINCE, &now.to_rfc3339())) {
             tracing::error!(error = %e, "cannot record the schedule change");
         }
     }
@@ -215,7 +215,7 @@ impl Digests {
 
     /// Records a fire; a store fault is logged, and the fire is recorded again when its run starts.
     fn record(&self, fire: DateTime<Utc>, missed: u64, outcome: RunOutcome, note: Option<&str>, now: DateTime<Utc>) {
-        if let Err(e) = self.state.store().record_fire(fire, missed, outcome, note, now) {
+        if let Err(e) = self.state.store().and_then(|s| s.record_fire(fire, missed, outcome, note, now)) {
             tracing::error!(%fire, error = %e, "cannot record the digest fire; it is kept and retried");
         }
     }
@@ -238,7 +238,7 @@ impl Digests {
             if !self.resume {
                 return;
             }
-            let unfinished = self.state.store().unfinished_issue().map(|i| i.is_some());
+            let unfinished = self.state.store().and_then(|s| s.unfinished_issue()).map(|i| i.is_some());
             match unfinished {
                 Ok(true) => {}
                 Ok(false) => {
@@ -249,14 +249,13 @@ impl Digests {
             }
         }
         let fires = std::mem::take(&mut self.waiting);
-        let recorded = {
-            let store = self.state.store();
+        let recorded = self.state.store().and_then(|store| {
             fires.iter().try_for_each(|fire| {
                 store.record_fire(*fire, 0, RunOutcome::Running, None, now)?;
                 let note = self.delayed.get(fire).copied();
                 store.set_run_outcome(*fire, RunOutcome::Running, None, note, now)
             })
-        };
+        });
         if let Err(e) = recorded {
             self.waiting = fires;
             return self.failed(&e.to_string());
@@ -324,7 +323,13 @@ impl Digests {
         };
         if let Some((outcome, issue)) = settled {
             let retried = std::mem::take(&mut self.failures);
-            let store = self.state.store();
+            let store = match self.state.store() {
+                Ok(store) => store,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot record the outcome of the digest run");
+                    return;
+                }
+            };
             for fire in &fires {
                 let mut notes = Vec::new();
                 if let Some(why) = self.delayed.remove(fire) {
@@ -342,7 +347,7 @@ impl Digests {
                 }
             }
         }
-        match self.state.store().next_retry() {
+        match self.state.store().and_then(|s| s.next_retry()) {
             Ok(next) => self.next_deferred = next,
             Err(e) => tracing::error!(error = %e, "cannot read when deferred deliveries are due"),
         }
@@ -357,7 +362,7 @@ impl Digests {
         let wait = RETRY_FIRST.saturating_mul(1 << self.failures.min(10).saturating_sub(1)).min(RETRY_MAX);
         self.retry = Some((tokio::time::Instant::now() + wait, self.failures));
         let note = format!("retrying in {} s: {why}", wait.as_secs());
-        if let Ok(store) = self.state.store.try_lock() {
+        if let Ok(store) = self.state.store() {
             for fire in &self.waiting {
                 let _ = store.set_run_outcome(*fire, RunOutcome::Deferred, None, Some(&note), Utc::now());
             }

@@ -28,11 +28,14 @@ use crate::config::Config;
 use crate::digest::{self, Mailer};
 use crate::feed;
 use crate::http::{self, AppState, FeedCache, Metrics, RateLimiter};
+use crate::store::SharedStore;
 use crate::mail::Transport;
 use crate::schedule::Schedule;
 use crate::site::{PostCache, Site};
 use crate::watch::Changes;
 
+/// How often a store that could not be opened is tried again.
+const STORE_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
 /// How long a stop waits for the digest in flight.
 const STOP_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -63,6 +66,8 @@ struct Daemon {
     write_retry: Option<(tokio::time::Instant, u32)>,
     /// Turns true on SIGINT/SIGTERM: a rebuild in progress gives up.
     stop: watch::Receiver<bool>,
+    /// While the store could not be opened: when to try it again.
+    store_check: Option<tokio::time::Instant>,
 }
 
 /// Runs the daemon for the site at `root` until a stop signal.
@@ -71,8 +76,21 @@ pub async fn run(root: &Path) -> anyhow::Result<()> {
     let stop_rx = crate::shutdown::listen();
     let root = root.canonicalize().with_context(|| format!("cannot open {}", root.display()))?;
     let config = Arc::new(load_config(&root)?);
-    let store = digest::open_store(&root, &config)?;
-    let mailer = Mailer::new(&root, &config, &store)?;
+    // A store that cannot be opened does not stop the feeds: subscriptions and digests wait for
+    // it, and the daemon tries it again every few seconds.
+    let (store, store_error) = SharedStore::open(&digest::subscribers_dir(&root, &config));
+    let mailer = match store.get() {
+        Ok(opened) => Mailer::new(&root, &config, &opened)?,
+        Err(e) => {
+            tracing::error!(
+                error = %e,
+                "cannot open the subscriber store: feeds are built and served; subscriptions answer 503 \
+                 and digests wait until it can be opened"
+            );
+            Mailer::without_store(&root, &config)?
+        }
+    };
+    let store_check = store_error.is_some().then(|| tokio::time::Instant::now() + STORE_CHECK);
     let transport = Transport::new(&root, &config).map_err(anyhow::Error::msg)?;
     let schedule = Schedule::parse(&config.digest.schedule, config.timezone).map_err(anyhow::Error::msg)?;
     tracing::info!(site = %root.display(), "starting: reading content/");
@@ -81,7 +99,7 @@ pub async fn run(root: &Path) -> anyhow::Result<()> {
         config: RwLock::new(Arc::clone(&config)),
         mailer: RwLock::new(Arc::new(mailer)),
         transport: RwLock::new(Arc::new(transport)),
-        store: Mutex::new(store),
+        store,
         feeds: RwLock::new(FeedCache::new(root.join(&config.output_dir))),
         metrics: Metrics::default(),
         limiter: RateLimiter::default(),
@@ -102,6 +120,7 @@ pub async fn run(root: &Path) -> anyhow::Result<()> {
         read_retry: None,
         rescan_failed: false,
         write_retry: None,
+        store_check,
     };
     daemon.rebuild("start", Instant::now());
     if *stop_rx.borrow() {
@@ -147,6 +166,7 @@ pub async fn run(root: &Path) -> anyhow::Result<()> {
             result = daemon.digests.finished() => daemon.digests.ended(result, &daemon.config, &stop_rx, Utc::now()),
             _ = sleep_until_instant(retry_at) => daemon.digests.run(&daemon.config, &stop_rx, Utc::now()),
             _ = sleep_until_instant(daemon.read_retry.map(|(at, _)| at)) => daemon.reread(),
+            _ = sleep_until_instant(daemon.store_check) => daemon.check_store(),
             _ = sleep_until_instant(daemon.write_retry.map(|(at, _)| at)) => {
                 daemon.rebuild("retrying the write of the feeds", Instant::now());
             }
@@ -228,7 +248,10 @@ impl Daemon {
             }
         }
         if changes.templates || changes.config {
-            let mailer = Mailer::new(&self.root, &self.config, &self.state.store());
+            let mailer = match self.state.store() {
+                Ok(store) => Mailer::new(&self.root, &self.config, &store),
+                Err(_) => Mailer::without_store(&self.root, &self.config),
+            };
             match mailer {
                 Ok(mailer) => {
                     *self.state.mailer.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(mailer);
@@ -255,6 +278,30 @@ impl Daemon {
         }
         if !what.is_empty() && (changes.config || changes.rescan || vanished_folder || !changes.posts.is_empty()) {
             self.rebuild(&what.join(", "), started);
+        }
+    }
+
+    /// Tries a store that could not be opened; once it opens, the real mailer (with the store's
+    /// secret) replaces the sealed one and subscriptions work again.
+    fn check_store(&mut self) {
+        let mailer = match self.state.store() {
+            Ok(store) => Mailer::new(&self.root, &self.config, &store),
+            Err(_) => {
+                self.store_check = Some(tokio::time::Instant::now() + STORE_CHECK);
+                return;
+            }
+        };
+        match mailer {
+            Ok(mailer) => {
+                *self.state.mailer.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(mailer);
+                self.store_check = None;
+                self.digests.retry_now();
+                tracing::info!("the subscriber store is open again: subscriptions and digests resume");
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the store opened, but the mailer cannot be made");
+                self.store_check = Some(tokio::time::Instant::now() + STORE_CHECK);
+            }
         }
     }
 

@@ -52,6 +52,8 @@ pub struct Mailer {
     store_id: String,
     list_id: String,
     dkim: Option<lettre::message::dkim::DkimConfig>,
+    /// Made without the store's secret: must not sign or verify (see `without_store`).
+    sealed: bool,
 }
 
 /// The subscribers folder of a site.
@@ -66,15 +68,45 @@ pub fn open_store(root: &Path, config: &Config) -> Result<Store, StoreError> {
 
 impl Mailer {
     pub fn new(root: &Path, config: &Config, store: &Store) -> Result<Mailer, DigestError> {
-        let templates = Templates::load(root, config)?;
         let secret = match &config.secret {
             Some(secret) => secret.as_bytes().to_vec(),
             None => store.secret()?,
         };
+        Mailer::with_secret(root, config, secret, store.store_id()?, false)
+    }
+
+    /// A mailer for a daemon whose store cannot be opened: templates for its pages, and —
+    /// without `KURIER_SECRET` — a throwaway key, marked *sealed*: nothing may be signed or
+    /// verified with it (the handlers answer 503 until the store is back and a real mailer
+    /// replaces this one).
+    pub fn without_store(root: &Path, config: &Config) -> Result<Mailer, DigestError> {
+        let (secret, sealed) = match &config.secret {
+            Some(secret) => (secret.as_bytes().to_vec(), false),
+            None => {
+                let mut key = vec![0u8; 32];
+                getrandom::fill(&mut key).expect("the operating system provides random bytes");
+                (key, true)
+            }
+        };
+        Mailer::with_secret(root, config, secret, "nostore".to_owned(), sealed)
+    }
+
+    /// Whether this mailer must not sign or verify anything (see [`Mailer::without_store`]).
+    pub fn sealed(&self) -> bool {
+        self.sealed
+    }
+
+    fn with_secret(
+        root: &Path,
+        config: &Config,
+        secret: Vec<u8>,
+        store_id: String,
+        sealed: bool,
+    ) -> Result<Mailer, DigestError> {
+        let templates = Templates::load(root, config)?;
         let from = sender(config)?;
         let bounce_address = config.bounce_address().unwrap_or_else(|| format!("bounces@{}", from.email.domain()));
         let verp = mail::Verp::new(&secret, &bounce_address).map_err(DigestError::Mail)?;
-        let store_id = store.store_id()?;
         let host = config.base_url.host_str().unwrap_or("localhost");
         let dkim =
             config.dkim.as_ref().map(|dkim| mail::dkim::load(root, dkim)).transpose().map_err(DigestError::Mail)?;
@@ -87,6 +119,7 @@ impl Mailer {
             store_id,
             list_id: format!("digest.{host}"),
             dkim,
+            sealed,
         })
     }
 

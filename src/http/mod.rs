@@ -30,7 +30,7 @@ pub use feeds::{FeedCache, etag};
 pub use rate_limit::RateLimiter;
 pub use status::Metrics;
 
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use axum::Router;
@@ -43,7 +43,7 @@ use tokio::net::TcpListener;
 use crate::config::Config;
 use crate::digest::Mailer;
 use crate::mail::Transport;
-use crate::store::Store;
+use crate::store::{SharedStore, StoreError, StoreGuard};
 
 /// Largest request body accepted.
 pub const BODY_LIMIT: usize = 16 * 1024;
@@ -62,7 +62,7 @@ pub struct AppState {
     pub config: RwLock<Arc<Config>>,
     pub mailer: RwLock<Arc<Mailer>>,
     pub transport: RwLock<Arc<Transport>>,
-    pub store: Mutex<Store>,
+    pub store: SharedStore,
     pub feeds: RwLock<FeedCache>,
     pub metrics: Metrics,
     pub limiter: RateLimiter,
@@ -80,8 +80,10 @@ impl AppState {
     pub fn transport(&self) -> Arc<Transport> {
         Arc::clone(&self.transport.read().unwrap_or_else(|p| p.into_inner()))
     }
-    pub fn store(&self) -> MutexGuard<'_, Store> {
-        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    /// The store, opened again first if it was not open; blocks (up to the store's short busy
+    /// wait) — from async code, call it inside [`blocking`].
+    pub fn store(&self) -> Result<StoreGuard<'_>, StoreError> {
+        self.store.get()
     }
 }
 
@@ -116,6 +118,19 @@ pub fn max_connections() -> usize {
     // SAFETY: getrlimit writes one rlimit into the struct we own.
     let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 { limit.rlim_cur } else { 1024 };
     soft.saturating_sub(RESERVED_DESCRIPTORS).clamp(16, 65_536) as usize
+}
+
+/// Runs `work` — which uses the store, and may wait for its lock — on a blocking thread, so that
+/// no async worker waits on the store: feeds and `/healthz` are answered meanwhile.
+pub async fn blocking<T: Send + 'static>(
+    state: &Arc<AppState>,
+    work: impl FnOnce(&AppState) -> T + Send + 'static,
+) -> T {
+    let state = Arc::clone(state);
+    match tokio::task::spawn_blocking(move || work(&state)).await {
+        Ok(value) => value,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
 }
 
 /// Serves until `shutdown` resolves, then finishes the requests in flight and (for a few

@@ -34,9 +34,23 @@ impl Metrics {
     }
 }
 
+/// How long `/healthz` waits for the store's answer.
+const STORE_PROBE_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// `ok`, or 503 with one line per problem: a monitor sees that something needs the operator.
+/// The store is probed each time (can it be written now?), on a blocking thread and within
+/// [`STORE_PROBE_WAIT`], so a locked store makes `/healthz` say so, not hang.
 pub async fn healthz(State(state): State<Arc<AppState>>) -> Response {
     let mut problems = Vec::new();
+    let probe = tokio::time::timeout(STORE_PROBE_WAIT, super::blocking(&state, |state| state.store.probe()));
+    match probe.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => problems.push(format!("store: {e}; subscriptions answer 503 and digests wait")),
+        Err(_) => problems.push(format!(
+            "store: no answer within {} s; subscriptions answer 503 and digests wait",
+            STORE_PROBE_WAIT.as_secs()
+        )),
+    }
     if let Some(error) = state.metrics.write_error() {
         problems.push(format!("feeds: {error}; the last good feeds are served, retrying"));
     }
@@ -82,12 +96,12 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         "Posts left out because they are broken.",
         &[(String::new(), get(&m.post_errors))],
     );
-    let (subscribers, deliveries) = {
-        let store = state.store();
-        (store.count_by_status(), store.delivery_totals())
-    };
-    match (subscribers, deliveries) {
-        (Ok(subscribers), Ok(deliveries)) => {
+    let counts = super::blocking(&state, |state| {
+        let store = state.store()?;
+        Ok::<_, crate::store::StoreError>((store.count_by_status()?, store.delivery_totals()?))
+    });
+    match counts.await {
+        Ok((subscribers, deliveries)) => {
             let samples: Vec<(String, f64)> =
                 subscribers.iter().map(|(status, n)| (format!("{{status=\"{status}\"}}"), *n as f64)).collect();
             metric("kurier_subscribers", "gauge", "Subscribers by status.", &samples);
@@ -97,23 +111,20 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
                 .collect();
             metric("kurier_deliveries", "gauge", "Deliveries of every issue by state.", &samples);
         }
-        (Err(e), _) | (_, Err(e)) => tracing::error!(error = %e, "metrics: cannot read the store"),
+        Err(e) => tracing::error!(error = %e, "metrics: cannot read the store"),
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response()
 }
 
 pub async fn archive(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
     let Ok(id) = id.parse::<i64>() else { return super::pages::not_found(&state) };
-    let issue = state.store().issue(id);
+    let issue = super::blocking(&state, move |state| state.store()?.issue(id)).await;
     match issue {
         Ok(Some(issue)) => match issue.archive_html {
             Some(html) if !html.is_empty() => (StatusCode::OK, Html(html)).into_response(),
             _ => super::pages::not_found(&state),
         },
         Ok(None) => super::pages::not_found(&state),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot read an issue");
-            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
-        }
+        Err(e) => super::pages::unavailable(&state, &e),
     }
 }

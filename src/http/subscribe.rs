@@ -157,7 +157,14 @@ pub async fn subscribe(
         let status = StatusCode::SERVICE_UNAVAILABLE;
         return answer(&state, format, status, t.error_title, t.unavailable_message, "unavailable");
     };
-    let to_confirm = match arm(&state, &email, name.as_deref()) {
+    let armed = if state.mailer().sealed() {
+        // The store is away, and with it the key that signs confirmation links.
+        Err(StoreError::Unavailable)
+    } else {
+        let (email, name) = (email.clone(), name.clone());
+        super::blocking(&state, move |state| arm(state, &email, name.as_deref())).await
+    };
+    let to_confirm = match armed {
         Ok(to_confirm) => to_confirm,
         Err(e) => {
             tracing::error!(error = %mask_addresses(&e.to_string()), "the subscriber store failed");
@@ -184,7 +191,7 @@ pub async fn subscribe(
 /// confirmation; none when the address is active already (nothing to confirm).
 fn arm(state: &AppState, email: &str, name: Option<&str>) -> Result<Option<Subscriber>, StoreError> {
     let now = Utc::now();
-    let store = state.store();
+    let store = state.store()?;
     match store.subscriber_by_email(email)? {
         Some(s) if s.status == Status::Active => Ok(None),
         Some(s) => {

@@ -19,7 +19,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::Utc;
 
-use super::AppState;
+use super::{AppState, blocking};
 use super::pages::{self, Page};
 use crate::mail::{ConfirmToken, TokenError};
 use crate::store::{Confirmation, Status, StoreError};
@@ -45,20 +45,31 @@ fn refuse(state: &AppState, refusal: Refusal) -> Response {
     }
 }
 
-/// The confirmation a token names, while it still applies.
+/// No link can be checked while the store is away: the mailer's key may not be the real one.
+fn sealed(state: &AppState) -> Result<(), Refusal> {
+    if state.mailer().sealed() {
+        return Err(Refusal::Store(StoreError::Unavailable));
+    }
+    Ok(())
+}
+
+/// The confirmation a token names, while it still applies (uses the store: call in `blocking`).
 fn check_confirmation(state: &AppState, token: &str) -> Result<ConfirmToken, Refusal> {
+    sealed(state)?;
     let named = state.mailer().tokens().check_confirm(token, Utc::now()).map_err(Refusal::Token)?;
-    match state.store().subscriber(named.subscriber).map_err(Refusal::Store)? {
+    match state.store().and_then(|s| s.subscriber(named.subscriber)).map_err(Refusal::Store)? {
         None => Err(Refusal::Unknown),
         Some(s) if s.version != named.version || s.status != Status::Pending => Err(Refusal::Stale),
         Some(_) => Ok(named),
     }
 }
 
-/// The subscriber an unsubscribe token names, if there is one.
+/// The subscriber an unsubscribe token names, if there is one (uses the store: call in
+/// `blocking`).
 fn check_unsubscription(state: &AppState, token: &str) -> Result<i64, Refusal> {
+    sealed(state)?;
     let id = state.mailer().tokens().check_unsubscribe(token).map_err(Refusal::Token)?;
-    match state.store().subscriber(id).map_err(Refusal::Store)? {
+    match state.store().and_then(|s| s.subscriber(id)).map_err(Refusal::Store)? {
         None => Err(Refusal::Unknown),
         Some(_) => Ok(id),
     }
@@ -66,7 +77,12 @@ fn check_unsubscription(state: &AppState, token: &str) -> Result<i64, Refusal> {
 
 /// `GET /confirm/{token}`: a page with a button; changes nothing.
 pub async fn confirm_page(State(state): State<Arc<AppState>>, Path(token): Path<String>) -> Response {
-    if let Err(refusal) = check_confirmation(&state, &token) {
+    let checked = blocking(&state, {
+        let token = token.clone();
+        move |state| check_confirmation(state, &token)
+    })
+    .await;
+    if let Err(refusal) = checked {
         return refuse(&state, refusal);
     }
     let t = state.mailer().templates().locale().strings();
@@ -86,11 +102,15 @@ pub async fn confirm_page(State(state): State<Arc<AppState>>, Path(token): Path<
 
 /// `POST /confirm/{token}`: the pending subscriber becomes active, once.
 pub async fn confirm(State(state): State<Arc<AppState>>, Path(token): Path<String>) -> Response {
+    if let Err(refusal) = sealed(&state) {
+        return refuse(&state, refusal);
+    }
     let named = match state.mailer().tokens().check_confirm(&token, Utc::now()) {
         Ok(named) => named,
         Err(e) => return refuse(&state, Refusal::Token(e)),
     };
-    let outcome = state.store().confirm(named.subscriber, named.version, Utc::now());
+    let outcome =
+        blocking(&state, move |state| state.store()?.confirm(named.subscriber, named.version, Utc::now())).await;
     match outcome {
         Ok(Confirmation::Confirmed) => {
             tracing::info!(subscriber = named.subscriber, status = %Status::Active, "subscription changed");
@@ -105,7 +125,12 @@ pub async fn confirm(State(state): State<Arc<AppState>>, Path(token): Path<Strin
 
 /// `GET /unsubscribe/{token}`: a page with a button; changes nothing.
 pub async fn unsubscribe_page(State(state): State<Arc<AppState>>, Path(token): Path<String>) -> Response {
-    if let Err(refusal) = check_unsubscription(&state, &token) {
+    let checked = blocking(&state, {
+        let token = token.clone();
+        move |state| check_unsubscription(state, &token)
+    })
+    .await;
+    if let Err(refusal) = checked {
         return refuse(&state, refusal);
     }
     let t = state.mailer().templates().locale().strings();
@@ -126,18 +151,26 @@ pub async fn unsubscribe_page(State(state): State<Arc<AppState>>, Path(token): P
 /// `POST /unsubscribe/{token}`, from the page's button or a mail client's RFC 8058 one-click
 /// POST (`List-Unsubscribe=One-Click`): 200 and unsubscribed, also when it was already.
 pub async fn unsubscribe(State(state): State<Arc<AppState>>, Path(token): Path<String>) -> Response {
+    if let Err(refusal) = sealed(&state) {
+        return refuse(&state, refusal);
+    }
     let id = match state.mailer().tokens().check_unsubscribe(&token) {
         Ok(id) => id,
         Err(e) => return refuse(&state, Refusal::Token(e)),
     };
-    let changed = {
-        let store = state.store();
-        match store.subscriber(id) {
-            Ok(None) => return refuse(&state, Refusal::Unknown),
-            Ok(Some(s)) if s.status == Status::Unsubscribed => Ok(false),
-            Ok(Some(_)) => store.set_status(id, Status::Unsubscribed, Utc::now()).map(|()| true),
-            Err(e) => Err(e),
+    let changed = blocking(&state, move |state| {
+        let store = state.store()?;
+        match store.subscriber(id)? {
+            None => Ok(None),
+            Some(s) if s.status == Status::Unsubscribed => Ok(Some(false)),
+            Some(_) => store.set_status(id, Status::Unsubscribed, Utc::now()).map(|()| Some(true)),
         }
+    })
+    .await;
+    let changed = match changed {
+        Ok(None) => return refuse(&state, Refusal::Unknown),
+        Ok(Some(changed)) => Ok(changed),
+        Err(e) => Err(e),
     };
     match changed {
         Ok(changed) => {

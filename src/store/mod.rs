@@ -16,12 +16,14 @@ mod issues;
 mod lock;
 mod runs;
 mod schema;
+mod shared;
 mod subscribers;
 
 pub use csv::{export_csv, parse_import};
 pub use issues::{Delivery, DeliveryState, FrozenPost, Issue, IssueStatus, IssueSummary};
 pub use lock::SendLock;
 pub use runs::{Run, RunOutcome};
+pub use shared::{SharedStore, StoreGuard};
 pub use subscribers::{Confirmation, ImportReport, ImportRow, Status, Subscriber, normalize_email};
 
 use std::path::{Path, PathBuf};
@@ -62,6 +64,8 @@ pub enum StoreError {
     Import { line: u64, reason: String },
     #[error("another kurier is sending from this store (lock {0} is held)")]
     Locked(PathBuf),
+    #[error("the subscriber store is not available for now")]
+    Unavailable,
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -87,6 +91,21 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// How long a statement waits for another connection's write lock.
+    pub fn set_busy_timeout(&self, wait: Duration) -> Result<()> {
+        self.conn.busy_timeout(wait).map_err(|e| self.err(e))
+    }
+
+    /// Takes the write lock without waiting and gives it back at once: fails when another
+    /// process holds it, or the file cannot be written.
+    pub fn probe_write(&self) -> Result<()> {
+        self.conn.busy_timeout(Duration::ZERO).map_err(|e| self.err(e))?;
+        let result = self.conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;").map_err(|e| self.err(e));
+        let _ = self.conn.execute_batch("ROLLBACK;");
+        self.conn.busy_timeout(shared::BUSY_WAIT).map_err(|e| self.err(e))?;
+        result
     }
 
     /// Wraps a SQLite error with the store's path.
