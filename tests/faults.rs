@@ -454,3 +454,112 @@ fn sigterm_during_the_first_build_exits_0() {
     };
     assert_eq!(status.code(), Some(0));
 }
+
+/// Another process holding the store's write lock (as `sqlite3` with `BEGIN EXCLUSIVE` would)
+/// until dropped.
+struct StoreLock {
+    child: std::process::Child,
+}
+
+impl StoreLock {
+    fn hold(site: &TempSite) -> StoreLock {
+        use std::io::BufRead;
+        let script = "import sqlite3, sys\n\
+            c = sqlite3.connect(sys.argv[1], isolation_level=None)\n\
+            c.execute('BEGIN EXCLUSIVE')\n\
+            c.execute(\"INSERT OR REPLACE INTO meta (key, value) VALUES ('held', 'yes')\")\n\
+            print('locked', flush=True)\n\
+            sys.stdin.read()\n";
+        let mut child = std::process::Command::new(support::python())
+            .args(["-c", script])
+            .arg(site.path("subscribers/kurier.sqlite"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "locked");
+        StoreLock { child }
+    }
+}
+
+impl Drop for StoreLock {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+fn subscribe(daemon: &Daemon, address: &str) -> support::daemon::Reply {
+    daemon.post("/subscribe", "application/x-www-form-urlencoded", &format!("email={}", address.replace('@', "%40")))
+}
+
+#[test]
+fn a_locked_store_degrades_subscriptions_and_defers_the_digest_and_nothing_dies() {
+    // Regression: a write lock held by another process at a fire time made the daemon exit 1,
+    // and /healthz took 9 s while it was held.
+    let site = site(2);
+    set_schedule(&site, "* * * * * *");
+    let lock = StoreLock::hold(&site);
+    let sink = Sink::start();
+    let daemon = start(&site, &sink);
+    wait_for_log(&daemon, "rebuilt");
+    assert_eq!(daemon.get("/rss.xml").status, 200);
+    let health = daemon.get("/healthz");
+    assert_eq!(health.status, 503);
+    assert!(health.text().contains("store: ") && health.text().contains("locked"), "{}", health.text());
+    let refused = subscribe(&daemon, "nowa@example.org");
+    assert_eq!(refused.status, 503, "{}", refused.text());
+    assert_eq!(refused.header("retry-after"), Some("30"));
+    wait_for_log(&daemon, "digest run deferred: retrying in");
+    assert_eq!(sink.count(), 0);
+
+    drop(lock);
+    assert!(sink.wait_for(2, Duration::from_secs(60)), "the digest never went out:\n{}", daemon.logs());
+    assert_eq!(subscribe(&daemon, "nowa@example.org").status, 202);
+    assert_eq!(daemon.get("/healthz").text(), "ok\n");
+    assert!(daemon.terminate(Duration::from_secs(20)).success());
+}
+
+#[test]
+fn a_read_only_store_at_start_up_still_serves_feeds_and_subscriptions_resume_when_it_is_writable() {
+    // Regression: a read-only store made subscribe answer 500, the first fire exit 1, and a
+    // restart exit 1 at once (a systemd restart loop).
+    let site = site(2);
+    let dir = site.path("subscribers");
+    let mount = |args: &[&str]| std::process::Command::new("mount").args(args).arg(&dir).arg(&dir).output();
+    let bound = mount(&["--bind"]).map(|o| o.status.success()).unwrap_or(false);
+    if !bound {
+        eprintln!("skipped: cannot bind-mount the store read-only (needs root)");
+        return;
+    }
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let unmount = Unmount(dir.clone());
+    let read_only = std::process::Command::new("mount").args(["-o", "remount,bind,ro"]).arg(&dir).status().unwrap();
+    assert!(read_only.success());
+
+    let sink = Sink::start();
+    let daemon = start(&site, &sink);
+    wait_for_log(&daemon, "rebuilt");
+    assert_eq!(daemon.get("/rss.xml").status, 200);
+    let health = daemon.get("/healthz");
+    assert_eq!(health.status, 503);
+    assert!(health.text().contains("store: "), "{}", health.text());
+    let refused = subscribe(&daemon, "nowa@example.org");
+    assert_eq!((refused.status, refused.header("retry-after")), (503, Some("30")), "{}", refused.text());
+
+    drop(unmount);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while subscribe(&daemon, "nowa@example.org").status != 202 {
+        assert!(Instant::now() < deadline, "subscriptions never resumed:\n{}", daemon.logs());
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(sink.wait_for(1, Duration::from_secs(30)), "no confirmation mail:\n{}", daemon.logs());
+    assert_eq!(daemon.get("/healthz").text(), "ok\n");
+}

@@ -28,10 +28,10 @@ use crate::config::Config;
 use crate::digest::{self, Mailer};
 use crate::feed;
 use crate::http::{self, AppState, FeedCache, Metrics, RateLimiter};
-use crate::store::SharedStore;
 use crate::mail::Transport;
 use crate::schedule::Schedule;
 use crate::site::{PostCache, Site};
+use crate::store::SharedStore;
 use crate::watch::Changes;
 
 /// How often a store that could not be opened is tried again.
@@ -78,19 +78,20 @@ pub async fn run(root: &Path) -> anyhow::Result<()> {
     let config = Arc::new(load_config(&root)?);
     // A store that cannot be opened does not stop the feeds: subscriptions and digests wait for
     // it, and the daemon tries it again every few seconds.
-    let (store, store_error) = SharedStore::open(&digest::subscribers_dir(&root, &config));
-    let mailer = match store.get() {
-        Ok(opened) => Mailer::new(&root, &config, &opened)?,
-        Err(e) => {
+    let (store, _) = SharedStore::open(&digest::subscribers_dir(&root, &config));
+    let opened = store.get().map_err(digest::DigestError::from).and_then(|s| Mailer::new(&root, &config, &s));
+    let (mailer, store_check) = match opened {
+        Ok(mailer) => (mailer, None),
+        Err(digest::DigestError::Store(e)) => {
             tracing::error!(
                 error = %e,
-                "cannot open the subscriber store: feeds are built and served; subscriptions answer 503 \
-                 and digests wait until it can be opened"
+                "cannot use the subscriber store: feeds are built and served; subscriptions answer 503 \
+                 and digests wait until it can be used"
             );
-            Mailer::without_store(&root, &config)?
+            (Mailer::without_store(&root, &config)?, Some(tokio::time::Instant::now() + STORE_CHECK))
         }
+        Err(e) => return Err(e.into()),
     };
-    let store_check = store_error.is_some().then(|| tokio::time::Instant::now() + STORE_CHECK);
     let transport = Transport::new(&root, &config).map_err(anyhow::Error::msg)?;
     let schedule = Schedule::parse(&config.digest.schedule, config.timezone).map_err(anyhow::Error::msg)?;
     tracing::info!(site = %root.display(), "starting: reading content/");
@@ -248,12 +249,18 @@ impl Daemon {
             }
         }
         if changes.templates || changes.config {
-            let mailer = match self.state.store() {
-                Ok(store) => Mailer::new(&self.root, &self.config, &store),
+            let mailer = match self.state.store().map_err(digest::DigestError::from) {
+                Ok(store) => match Mailer::new(&self.root, &self.config, &store) {
+                    Err(digest::DigestError::Store(_)) => Mailer::without_store(&self.root, &self.config),
+                    other => other,
+                },
                 Err(_) => Mailer::without_store(&self.root, &self.config),
             };
             match mailer {
                 Ok(mailer) => {
+                    if mailer.sealed() {
+                        self.store_check = Some(tokio::time::Instant::now() + STORE_CHECK);
+                    }
                     *self.state.mailer.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(mailer);
                     self.digests.retry_now();
                     if changes.templates {
@@ -284,14 +291,8 @@ impl Daemon {
     /// Tries a store that could not be opened; once it opens, the real mailer (with the store's
     /// secret) replaces the sealed one and subscriptions work again.
     fn check_store(&mut self) {
-        let mailer = match self.state.store() {
-            Ok(store) => Mailer::new(&self.root, &self.config, &store),
-            Err(_) => {
-                self.store_check = Some(tokio::time::Instant::now() + STORE_CHECK);
-                return;
-            }
-        };
-        match mailer {
+        let mailer = self.state.store().map_err(digest::DigestError::from);
+        match mailer.and_then(|store| Mailer::new(&self.root, &self.config, &store)) {
             Ok(mailer) => {
                 *self.state.mailer.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(mailer);
                 self.store_check = None;
@@ -299,7 +300,9 @@ impl Daemon {
                 tracing::info!("the subscriber store is open again: subscriptions and digests resume");
             }
             Err(e) => {
-                tracing::error!(error = %e, "the store opened, but the mailer cannot be made");
+                if !matches!(e, digest::DigestError::Store(_)) {
+                    tracing::error!(error = %e, "the store can be used, but the mailer cannot be made");
+                }
                 self.store_check = Some(tokio::time::Instant::now() + STORE_CHECK);
             }
         }

@@ -19,8 +19,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::Utc;
 
-use super::{AppState, blocking};
 use super::pages::{self, Page};
+use super::{AppState, blocking};
 use crate::mail::{ConfirmToken, TokenError};
 use crate::store::{Confirmation, Status, StoreError};
 
