@@ -365,6 +365,11 @@ fn lock_files_loops_and_links_out_of_the_site_are_skipped_and_configured_paths_s
     let build = site.kurier(&["build"]).expect_code(1);
     assert!(build.stderr().contains("leads out of the site folder"), "{}", build.stderr());
     assert!(!outside.path().join("public").exists());
+    // Templates come from inside the site too.
+    site.write("kurier.toml", &config);
+    link(outside.path(), "templates");
+    let check = site.kurier(&["check"]).expect_code(1);
+    assert!(check.stderr().contains("templates/: `templates` leads out of the site folder"), "{}", check.stderr());
 }
 
 #[test]

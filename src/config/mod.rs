@@ -6,7 +6,7 @@
 //! This module owns the shape of the configuration; the code that acts on a setting lives with the
 //! noun it concerns (the permalink pattern in [`permalink`], feeds in `feed/`).
 
-mod paths;
+pub mod paths;
 mod permalink;
 
 pub use permalink::{Permalink, PermalinkParts};

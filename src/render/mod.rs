@@ -71,6 +71,11 @@ impl Templates {
         for (name, text) in BUILT_IN {
             add(&mut tera, &mut origins, name, text, format!("built-in {name}"))?;
         }
+        // Like the configured paths: the site's templates come from inside the site folder.
+        if root.join(TEMPLATES_DIR).exists() {
+            crate::config::paths::check_resolved(root, Path::new(TEMPLATES_DIR))
+                .map_err(|message| RenderError { origin: format!("{TEMPLATES_DIR}/"), message })?;
+        }
         for (name, path) in overrides(&root.join(TEMPLATES_DIR)) {
             let text = std::fs::read_to_string(&path)
                 .map_err(|e| RenderError { origin: path.display().to_string(), message: e.to_string() })?;
@@ -120,7 +125,8 @@ fn add(
     Ok(())
 }
 
-/// `*.html` and `*.txt` files of a site's templates folder, by name.
+/// `*.html` and `*.txt` files of a site's templates folder, by name: plain files only (a
+/// symbolic link, which could lead anywhere, is not a template).
 fn overrides(dir: &Path) -> Vec<(String, PathBuf)> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
