@@ -207,6 +207,9 @@ fn double_opt_in_mails_a_link_whose_get_shows_a_page_and_whose_post_confirms() {
     let mail = sink.messages().remove(0);
     assert_eq!(mail.recipient(), "Ola@example.org");
     assert_eq!(mail.parsed().subject(), Some("Potwierdź zapis na newsletter: Fixture: Zażółć gęślą jaźń"));
+    // A confirmation's bounce names the subscriber too (issue 0: not a digest).
+    assert!(mail.mail_from.starts_with("bounces+0-1-") && mail.mail_from.ends_with("@digest.example.org"));
+    assert_eq!(mail.helo, "digest.example.org");
 
     let path = confirmation_path(&sink, "Ola@example.org");
     let page = daemon.get(&path);

@@ -568,3 +568,39 @@ fn starttls_and_implicit_tls_with_a_trusted_ca_deliver_and_an_untrusted_certific
     assert!(run.stdout().contains("sent 0, failed 0, skipped 0, retried 2, deferred 1"), "{}", run.stdout());
     assert_eq!(sink.count(), 0);
 }
+
+#[test]
+fn envelope_senders_are_verp_addresses_ehlo_names_the_sender_and_a_new_store_gives_new_message_ids() {
+    // Regression: two stores on one domain (a reinstall) produced the same Message-ID for
+    // different messages, and bounces could not be matched: the envelope sender was the From.
+    let site = site_with(&active(3));
+    let sink = Sink::start();
+    send(&site, &sink).expect_code(0);
+    let first = sink.messages();
+    let store = kurier::store::Store::open_dir(&site.path("subscribers")).unwrap();
+    let verp = kurier::mail::Verp::new(&store.secret().unwrap(), "bounces@digest.example.org").unwrap();
+    for message in &first {
+        let subscriber = store.subscriber_by_email(message.recipient()).unwrap().unwrap().id;
+        assert!(message.mail_from.starts_with("bounces+1-"), "{}", message.mail_from);
+        assert_eq!(verp.parse(&message.mail_from), Some(kurier::mail::verp::Tagged { issue: 1, subscriber }));
+        assert_eq!(message.helo, "digest.example.org");
+    }
+    drop(store);
+    let ids = |messages: &[Received]| -> BTreeSet<String> {
+        messages.iter().map(|m| m.parsed().message_id().unwrap().to_owned()).collect()
+    };
+    let first_ids = ids(&first);
+    assert_eq!(first_ids.len(), 3);
+
+    // A reinstall: a new store, the same list, issue 1 again.
+    std::fs::remove_dir_all(site.path("subscribers")).unwrap();
+    site.kurier(&["subscribers", "import", site.path("list.csv").to_str().unwrap()]).expect_code(0);
+    site.replace("kurier.toml", &[("concurrency = 4", "concurrency = 4\nhelo = \"mail.example.net\"")]);
+    send(&site, &sink).expect_code(0);
+    let second: Vec<Received> = sink.messages().into_iter().skip(3).collect();
+    let second_ids = ids(&second);
+    assert_eq!(second_ids.len(), 3);
+    assert!(second_ids.iter().all(|id| id.starts_with("kurier.1.")), "{second_ids:?}");
+    assert!(first_ids.is_disjoint(&second_ids), "{first_ids:?} {second_ids:?}");
+    assert!(second.iter().all(|m| m.helo == "mail.example.net"));
+}

@@ -8,7 +8,7 @@ No auth, no TLS, messages up to 10 MB, 8BITMIME and SMTPUTF8 accepted.
 
 Every accepted message is stored once, whatever its number of recipients, as
 DIR/NNNNNN.eml (the exact bytes received after DATA, CRLF line ends as on the wire) and
-DIR/NNNNNN.json ({"mail_from", "rcpt_tos", "peer"}), numbered from 000001 in order of
+DIR/NNNNNN.json ({"mail_from", "rcpt_tos", "peer", "helo": the client's EHLO name}), numbered from 000001 in order of
 acceptance. Both are written to a temporary ".name" in DIR and renamed into place, the
 .json first and the .eml last: a reader that sees the .eml can read the .json too.
 Every RCPT attempt appends `<address> <code>` to DIR/rcpt.log (`stall` for a stalled one).
@@ -108,7 +108,12 @@ class Sink:
         self.sequence += 1
         name = f"{self.sequence:06d}"
         host, port = session.peer[:2]
-        meta = {"mail_from": envelope.mail_from, "rcpt_tos": envelope.rcpt_tos, "peer": f"{host}:{port}"}
+        meta = {
+            "mail_from": envelope.mail_from,
+            "rcpt_tos": envelope.rcpt_tos,
+            "peer": f"{host}:{port}",
+            "helo": session.host_name,
+        }
         self.write_atomically(name + ".json", json.dumps(meta, indent=2).encode("utf-8"))
         self.write_atomically(name + ".eml", envelope.original_content)
         return f"250 OK: queued as {name}"

@@ -19,6 +19,10 @@ pub struct Sink {
 pub struct Received {
     pub raw: Vec<u8>,
     pub rcpt_tos: Vec<String>,
+    /// The envelope sender (`MAIL FROM`).
+    pub mail_from: String,
+    /// The name the client gave in EHLO.
+    pub helo: String,
 }
 
 impl Received {
@@ -136,6 +140,8 @@ fn read_message(eml: &Path) -> Received {
     Received {
         raw: std::fs::read(eml).unwrap(),
         rcpt_tos: json["rcpt_tos"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect(),
+        mail_from: json["mail_from"].as_str().unwrap_or_default().to_owned(),
+        helo: json["helo"].as_str().unwrap_or_default().to_owned(),
     }
 }
 
