@@ -604,3 +604,54 @@ fn envelope_senders_are_verp_addresses_ehlo_names_the_sender_and_a_new_store_giv
     assert!(first_ids.is_disjoint(&second_ids), "{first_ids:?} {second_ids:?}");
     assert!(second.iter().all(|m| m.helo == "mail.example.net"));
 }
+
+#[test]
+fn a_unicode_domain_is_one_subscriber_mailed_at_its_a_labels_and_a_non_ascii_local_part_needs_smtputf8() {
+    // Regression: `user@żółw.pl` was sent as raw UTF-8 and a server without SMTPUTF8 refused it
+    // "for now", four runs in a row; `user@xn--w-uga1v8h.pl` was a second subscriber.
+    let site = site_with(&["user@żółw.pl,,active".into(), "żółw@example.org,,active".into(), active(1).remove(0)]);
+    let again = site.kurier(&["subscribers", "add", "USER@xn--w-uga1v8h.pl"]).expect_code(1);
+    assert!(again.stderr().contains("user@żółw.pl is already in the list"), "{}", again.stderr());
+
+    let sink = Sink::without_smtputf8();
+    let run = send(&site, &sink).expect_code(1);
+    assert!(run.stdout().contains("sent 2, failed 1, skipped 0, retried 0, deferred 0"), "{}", run.stdout());
+    let recipients: BTreeSet<String> = sink.messages().iter().map(|m| m.recipient().to_owned()).collect();
+    assert!(recipients.contains("user@xn--w-uga1v8h.pl"), "{recipients:?}");
+    let status = site.kurier(&["digest", "status"]).expect_code(0).stdout();
+    assert!(status.contains("failed żółw@example.org: the address has non-ASCII characters before the @"), "{status}");
+    assert!(status.contains("does not offer SMTPUTF8"), "{status}");
+    // Permanent: the next send does not try it again.
+    send(&site, &sink).expect_code(0);
+    assert_eq!(sink.count(), 2);
+}
+
+#[test]
+fn names_with_links_or_too_long_are_refused_and_long_names_keep_header_lines_short() {
+    let site = site_with(&active(1));
+    let add = site.kurier(&["subscribers", "add", "x@example.org", "--name", "Nagroda: https://evil.example"]);
+    let add = add.expect_code(1);
+    assert!(add.stderr().contains("the name cannot be used: it looks like a link or an address"), "{}", add.stderr());
+    site.write(
+        "long.csv",
+        &format!("email,name,status\nok@example.org,Ola,active\nlong@example.org,{},active\n", "a".repeat(101)),
+    );
+    let import = site.kurier(&["subscribers", "import", site.path("long.csv").to_str().unwrap()]).expect_code(1);
+    assert!(
+        import.stderr().contains("line 3: name: the name cannot be used: it is longer than 100 characters"),
+        "{}",
+        import.stderr()
+    );
+
+    // The longest name allowed, all of it Polish letters: every header line stays short.
+    let longest: String = "Żółć ".repeat(20).trim().to_owned();
+    site.kurier(&["subscribers", "add", "dluga@example.org", "--name", &longest, "--confirmed"]).expect_code(0);
+    let sink = Sink::start();
+    send(&site, &sink).expect_code(0);
+    let message = sink.messages().into_iter().find(|m| m.recipient() == "dluga@example.org").unwrap();
+    let raw = String::from_utf8(message.raw.clone()).unwrap();
+    let headers = &raw[..raw.find("\r\n\r\n").unwrap()];
+    assert!(headers.split("\r\n").all(|line| line.len() <= 998), "{headers}");
+    let to = message.parsed().to().unwrap().first().unwrap().name().unwrap().to_owned();
+    assert_eq!(to, longest);
+}

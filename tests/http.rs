@@ -327,3 +327,35 @@ fn an_error_names_its_cause_once() {
     let list = site.kurier(&["subscribers", "list"]).expect_code(1);
     assert_eq!(list.stderr().matches("File exists").count(), 1, "{}", list.stderr());
 }
+
+#[test]
+fn the_subscribe_form_cannot_carry_a_strangers_text_to_a_victims_inbox() {
+    // Regression: the name went into the confirmation mail's `To:` ("Wygrałeś iPhone…
+    // https://evil.example" to any address), and a 9,000-character name gave an SMTP `500 Line
+    // too long` and an HTTP 503.
+    let site = site(0);
+    let sink = Sink::start();
+    let daemon = start(&site, &sink, "info");
+    for name in ["Wygrałeś iPhone! Odbierz: https://evil.example", "evil.example", &"x".repeat(9000)] {
+        let body = json!({ "email": "ofiara@example.org", "name": name }).to_string();
+        let reply = daemon.post("/subscribe", "application/json", &body);
+        assert_eq!(reply.status, 400, "{}", reply.text());
+        assert!(reply.text().contains("invalid_name"), "{}", reply.text());
+        let form = format!(
+            "email=ofiara%40example.org&name={}",
+            name.replace(' ', "+").replace(':', "%3A").replace('/', "%2F")
+        );
+        assert_eq!(daemon.post("/subscribe", FORM, &form).status, 400);
+    }
+    assert_eq!(status_of(&site, "ofiara@example.org"), "", "nothing was stored");
+
+    // A plain name is kept, but the confirmation greets nobody by it and leaves it out of `To:`.
+    let body = json!({ "email": "anna@example.org", "name": "Anna Nowak" }).to_string();
+    assert_eq!(daemon.post("/subscribe", "application/json", &body).status, 202);
+    assert!(sink.wait_for(1, Duration::from_secs(10)));
+    let mail = sink.messages().remove(0);
+    let raw = String::from_utf8(mail.raw.clone()).unwrap();
+    assert!(raw.contains("\r\nTo: anna@example.org\r\n"), "{raw}");
+    assert!(!raw.contains("Anna"), "{raw}");
+    assert!(raw.split("\r\n").all(|line| line.len() <= 998));
+}

@@ -4,7 +4,8 @@ Usage: python tests/smtp_sink.py --dir DIR [--rules FILE]
 
 Listens on 127.0.0.1 on a free port chosen by the OS, prints one line `PORT <number>` to
 stdout as soon as it listens, then serves until SIGTERM or SIGINT (exit status 0).
-No auth, no TLS, messages up to 10 MB, 8BITMIME and SMTPUTF8 accepted.
+No auth, no TLS, messages up to 10 MB, 8BITMIME and SMTPUTF8 accepted (`--no-smtputf8`: SMTPUTF8
+not offered, as many servers do not).
 
 Every accepted message is stored once, whatever its number of recipients, as
 DIR/NNNNNN.eml (the exact bytes received after DATA, CRLF line ends as on the wire) and
@@ -134,7 +135,7 @@ def authenticator_for(credentials):
     return authenticate
 
 
-async def serve(directory, rules_path, credentials=None, tls=None, cert=None, key=None):
+async def serve(directory, rules_path, credentials=None, tls=None, cert=None, key=None, smtputf8=True):
     sink = Sink(directory, rules_path)
     loop = asyncio.get_running_loop()
     context = None
@@ -156,7 +157,7 @@ async def serve(directory, rules_path, credentials=None, tls=None, cert=None, ke
             sink,
             hostname="smtp-sink.localhost",
             data_size_limit=MAX_SIZE,
-            enable_SMTPUTF8=True,
+            enable_SMTPUTF8=smtputf8,
             timeout=STALL_SECONDS,
             **auth,
             **starttls,
@@ -182,9 +183,12 @@ def main():
     parser.add_argument("--tls", choices=["starttls", "implicit"], help="speak TLS")
     parser.add_argument("--tls-cert", help="PEM certificate chain for --tls")
     parser.add_argument("--tls-key", help="PEM private key for --tls")
+    parser.add_argument("--no-smtputf8", action="store_true", help="do not offer SMTPUTF8 (RFC 6531)")
     args = parser.parse_args()
     os.makedirs(args.dir, exist_ok=True)
-    asyncio.run(serve(args.dir, args.rules, args.auth, args.tls, args.tls_cert, args.tls_key))
+    asyncio.run(
+        serve(args.dir, args.rules, args.auth, args.tls, args.tls_cert, args.tls_key, not args.no_smtputf8)
+    )
     return 0
 
 

@@ -163,7 +163,7 @@ impl Mailer {
         let (html, text) = content.personalize(email, name, &unsubscribe);
         let mut message = mail::build(&Letter {
             from: &self.from,
-            to_email: email,
+            to_email: &crate::store::sending_address(email),
             to_name: name,
             subject: &content.subject,
             text,
@@ -206,10 +206,13 @@ impl Mailer {
         let html = self.templates.render(crate::render::CONFIRM_EMAIL_HTML, &context).map_err(|e| e.to_string())?;
         let text = self.templates.render(crate::render::CONFIRM_EMAIL_TXT, &context).map_err(|e| e.to_string())?;
         let subject = format!("{}: {}", self.templates.locale().strings().confirm_email_subject, self.config.title);
+        // Whatever name the form was given goes nowhere: not into `To:`, not into a greeting
+        // (double opt-in must not carry a stranger's text to a victim's inbox).
+        let _ = name;
         let message = mail::build(&Letter {
             from: &self.from,
-            to_email: email,
-            to_name: name,
+            to_email: &crate::store::sending_address(email),
+            to_name: None,
             subject: &subject,
             text,
             html,

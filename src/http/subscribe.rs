@@ -25,7 +25,7 @@ use super::confirmations::Job;
 use super::pages::{self, Page};
 use super::{AppState, RETRY_AFTER_SECONDS};
 use crate::mail::mask_addresses;
-use crate::store::{Status, StoreError, Subscriber, normalize_email};
+use crate::store::{Status, StoreError, Subscriber, normalize_email, normalize_name};
 
 /// Confirmation mails to one address per hour.
 const PER_ADDRESS: (usize, Duration) = (3, Duration::from_secs(3600));
@@ -140,6 +140,13 @@ pub async fn subscribe(
                 _ => t.invalid_email_message,
             };
             return answer(&state, format, StatusCode::BAD_REQUEST, t.error_title, message, "invalid_email");
+        }
+    };
+    let name = match normalize_name(name.as_deref()) {
+        Ok(name) => name,
+        Err(_) => {
+            let status = StatusCode::BAD_REQUEST;
+            return answer(&state, format, status, t.error_title, t.invalid_name_message, "invalid_name");
         }
     };
     let now = Instant::now();

@@ -170,6 +170,9 @@ impl Target {
 pub enum SmtpError {
     /// Opening the socket or the TLS session failed: transient.
     Connect(std::io::Error),
+    /// The recipient's local part is not ASCII and the server does not offer SMTPUTF8 (RFC
+    /// 6531): this server can never take it, so permanent.
+    NoSmtpUtf8,
     /// lettre's error: a reply of the server or a protocol failure.
     Smtp(lettre::transport::smtp::Error),
 }
@@ -177,7 +180,7 @@ pub enum SmtpError {
 impl SmtpError {
     /// A 5xx reply (RFC 5321 §4.2.1): retrying cannot help.
     pub fn is_permanent(&self) -> bool {
-        matches!(self, SmtpError::Smtp(e) if e.is_permanent())
+        matches!(self, SmtpError::NoSmtpUtf8) || matches!(self, SmtpError::Smtp(e) if e.is_permanent())
     }
 }
 
@@ -185,6 +188,10 @@ impl fmt::Display for SmtpError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SmtpError::Connect(e) => write!(f, "cannot connect: {e}"),
+            SmtpError::NoSmtpUtf8 => f.write_str(
+                "the address has non-ASCII characters before the @ and the server does not offer SMTPUTF8 \
+                 (RFC 6531): it cannot be delivered through this server",
+            ),
             SmtpError::Smtp(e) => f.write_str(&each_cause_once(e)),
         }
     }

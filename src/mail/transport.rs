@@ -118,6 +118,13 @@ impl Session {
             self.connection = Some(target.connect(deadline).await?);
         }
         let connection = self.connection.as_mut().expect("connected above");
+        let utf8 = lettre::transport::smtp::extension::Extension::SmtpUtfEight;
+        let envelope = message.envelope();
+        let non_ascii =
+            envelope.from().into_iter().chain(envelope.to()).any(|a: &lettre::Address| !a.to_string().is_ascii());
+        if non_ascii && !connection.server_info().supports_feature(utf8) {
+            return Err(SmtpError::NoSmtpUtf8);
+        }
         let response = connection.send(message.envelope(), &message.formatted()).await.map_err(SmtpError::Smtp)?;
         Ok(format!("{} {}", response.code(), response.message().collect::<Vec<_>>().join(" ")))
     }

@@ -59,6 +59,7 @@ pub struct Strings {
     /// The store cannot be reached for the moment (`503`).
     pub unavailable_message: &'static str,
     pub invalid_email_message: &'static str,
+    pub invalid_name_message: &'static str,
     /// An address at an IP literal (`a@[127.0.0.1]`), refused.
     pub address_literal_message: &'static str,
     pub too_many_requests_message: &'static str,
@@ -170,6 +171,7 @@ impl Locale {
                 used_link_message: "Ten link został już użyty albo zastąpił go nowszy. Jeśli zapis nie jest potwierdzony, zapisz się ponownie.",
                 unavailable_message: "Usługa jest chwilowo niedostępna. Spróbuj ponownie za chwilę.",
                 invalid_email_message: "To nie wygląda na poprawny adres e-mail.",
+                invalid_name_message: "Imię może mieć najwyżej 100 znaków, bez linków i adresów. Możesz też zostawić to pole puste.",
                 address_literal_message: "Przyjmujemy tylko adresy w domenie, nie pod adresem IP.",
                 too_many_requests_message: "Zbyt wiele prób. Spróbuj ponownie później.",
                 send_failed_message: "Nie udało się wysłać wiadomości. Spróbuj ponownie za chwilę.",
@@ -212,6 +214,7 @@ impl Locale {
                 used_link_message: "This link has been used already, or a newer one replaced it. If your subscription is not confirmed, subscribe again.",
                 unavailable_message: "The service is temporarily unavailable. Please try again in a moment.",
                 invalid_email_message: "That does not look like an e-mail address.",
+                invalid_name_message: "A name may have at most 100 characters, without links or addresses. You may also leave it empty.",
                 address_literal_message: "Only addresses at a domain name are accepted, not at an IP address.",
                 too_many_requests_message: "Too many attempts. Please try again later.",
                 send_failed_message: "We could not send the message. Please try again in a moment.",

@@ -12,6 +12,7 @@
 
 mod csv;
 mod deferrals;
+mod identity;
 mod issues;
 mod lock;
 mod runs;
@@ -20,11 +21,12 @@ mod shared;
 mod subscribers;
 
 pub use csv::{export_csv, parse_import};
+pub use identity::{MAX_NAME_CHARS, normalize_email, normalize_name, sending_address};
 pub use issues::{Delivery, DeliveryState, FrozenPost, Issue, IssueStatus, IssueSummary};
 pub use lock::SendLock;
 pub use runs::{Run, RunOutcome};
 pub use shared::{SharedStore, StoreGuard};
-pub use subscribers::{Confirmation, ImportReport, ImportRow, Status, Subscriber, normalize_email};
+pub use subscribers::{Confirmation, ImportReport, ImportRow, Status, Subscriber};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -54,6 +56,8 @@ pub enum StoreError {
     TooNew { path: PathBuf, found: i64, known: i64 },
     #[error("`{0}` is not a valid e-mail address")]
     InvalidEmail(String),
+    #[error("the name cannot be used: {0}")]
+    InvalidName(String),
     #[error("`{0}` has an IP address for a domain; kurier mails only addresses at domain names")]
     AddressLiteral(String),
     #[error("{email} is already in the list (status {status})")]
@@ -86,6 +90,7 @@ impl Store {
         conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;").map_err(sqlite)?;
         let mut store = Store { conn, path: path.to_owned() };
         schema::migrate(&mut store)?;
+        store.rekey_unicode_addresses()?;
         Ok(store)
     }
 

@@ -42,6 +42,11 @@ impl Sink {
         Sink::start_with(&[])
     }
 
+    /// A sink that does not offer SMTPUTF8 (RFC 6531).
+    pub fn without_smtputf8() -> Sink {
+        Sink::start_with(&["--no-smtputf8"])
+    }
+
     /// A sink that requires AUTH with `user:password`.
     pub fn with_auth(credentials: &str) -> Sink {
         Sink::start_with(&["--auth", credentials])
