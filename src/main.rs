@@ -92,12 +92,14 @@ enum SubscribersCommand {
     },
     /// Mark an address unsubscribed (the record is kept).
     Remove { email: String },
-    /// List subscribers.
+    /// List subscribers: address, status, name, added, and why a bounced or complained one is.
     List {
-        /// Only this status: pending, active, unsubscribed, bounced.
+        /// Only this status: pending, active, unsubscribed, bounced, complained.
         #[arg(long)]
         status: Option<Status>,
     },
+    /// Make a bounced or complained address active again (the operator's decision alone).
+    Reset { email: String },
     /// Import a CSV file of `email,name[,status]` rows, all or nothing.
     Import { file: PathBuf },
     /// Write all subscribers as CSV to standard output.
@@ -255,6 +257,11 @@ fn digest_command(root: &Path, command: DigestCommand, now: chrono::DateTime<chr
                 for (email, retry_at, reply) in &issue.deferrals {
                     println!("  deferred {email} until {retry_at}: {reply}");
                 }
+                if !issue.bounces.is_empty() {
+                    let counts: Vec<String> =
+                        issue.bounces.iter().map(|(kind, n)| format!("{} {n}", kind.as_str())).collect();
+                    println!("  bounces: {}", counts.join(", "));
+                }
             }
             for run in digest::runs(root, &config, RUNS_SHOWN)? {
                 let mut line = format!("run {} {}", run.fire_at, run.outcome.as_str());
@@ -339,8 +346,14 @@ fn subscribers_command(
         }
         SubscribersCommand::List { status } => {
             for s in store.subscribers(status)? {
-                println!("{}\t{}\t{}\t{}", s.email, s.status, s.name.as_deref().unwrap_or(""), s.created_at);
+                let name = s.name.as_deref().unwrap_or("");
+                let reason = s.status_reason.as_deref().unwrap_or("");
+                println!("{}\t{}\t{}\t{}\t{}", s.email, s.status, name, s.created_at, reason);
             }
+        }
+        SubscribersCommand::Reset { email } => {
+            let s = store.reset_subscriber(&email, now)?;
+            println!("{} is active again", s.email);
         }
         SubscribersCommand::Import { file } => {
             let reader = std::fs::File::open(&file).with_context(|| format!("cannot open {}", file.display()))?;

@@ -655,3 +655,31 @@ fn names_with_links_or_too_long_are_refused_and_long_names_keep_header_lines_sho
     let to = message.parsed().to().unwrap().first().unwrap().name().unwrap().to_owned();
     assert_eq!(to, longest);
 }
+
+#[test]
+fn a_550_bounces_the_subscriber_at_once_and_only_the_operator_can_reset_it() {
+    // Regression: a recipient answered `550 5.1.1 User unknown` stayed active, was mailed again
+    // in every issue, and `digest send` exited 1 forever.
+    let site = site_with(&active(3));
+    let sink = Sink::start();
+    let dead = "reader002@example.org";
+    sink.set_rules(json!({"rcpt": {dead: {"code": 550, "times": -1, "message": "5.1.1 No such user"}}}));
+    send(&site, &sink).expect_code(1);
+    let bounced = site.kurier(&["subscribers", "list", "--status", "bounced"]).expect_code(0).stdout();
+    assert!(
+        bounced.starts_with(dead) && bounced.contains("5.1.1 No such user") && bounced.contains("(issue 1)"),
+        "{bounced}"
+    );
+    let status = site.kurier(&["digest", "status"]).expect_code(0).stdout();
+    assert!(status.contains("bounces: permanent 1"), "{status}");
+
+    // The next issue leaves the address out: nothing fails, nothing is tried.
+    site.write("content/2026-04-01-czwarty.md", "+++\ntitle = \"Czwarty\"\ndate = 2026-04-01\n+++\nx\n");
+    let run = send(&site, &sink).expect_code(0);
+    assert!(run.stdout().contains("sent 2, failed 0"), "{}", run.stdout());
+    assert_eq!(sink.rcpt_log().iter().filter(|(a, _)| a == dead).count(), 1);
+
+    let reset = site.kurier(&["subscribers", "reset", dead]).expect_code(0);
+    assert!(reset.stdout().contains("is active again"), "{}", reset.stdout());
+    site.kurier(&["subscribers", "reset", dead]).expect_code(1);
+}

@@ -359,3 +359,19 @@ fn the_subscribe_form_cannot_carry_a_strangers_text_to_a_victims_inbox() {
     assert!(!raw.contains("Anna"), "{raw}");
     assert!(raw.split("\r\n").all(|line| line.len() <= 998));
 }
+
+#[test]
+fn the_form_cannot_re_arm_a_bounced_or_complained_address() {
+    let site = site(0);
+    site.write("list.csv", "email,name,status\nodbity@example.org,,bounced\n");
+    site.kurier(&["subscribers", "import", site.path("list.csv").to_str().unwrap()]).expect_code(0);
+    let sink = Sink::start();
+    let daemon = start(&site, &sink, "info");
+    assert_eq!(subscribe(&daemon, "odbity@example.org").status, 202);
+    // Confirmations go out in order: once the next one is there, none went to the bounced one.
+    assert_eq!(subscribe(&daemon, "nowy@example.org").status, 202);
+    assert!(sink.wait_for(1, Duration::from_secs(10)));
+    let to: Vec<String> = sink.messages().iter().map(|m| m.recipient().to_owned()).collect();
+    assert_eq!(to, ["nowy@example.org"]);
+    assert_eq!(status_of(&site, "odbity@example.org"), "bounced");
+}

@@ -219,13 +219,25 @@ fn default_dkim_algorithm() -> String {
     "rsa".to_owned()
 }
 
-/// Where bounces come back to.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// Where bounces come back to, and what they do.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BouncesConfig {
     /// The mailbox of the VERP envelope senders (`bounces+TOKEN@DOMAIN`); default `bounces@`
     /// and the sender's domain.
     pub address: Option<String>,
+    /// Transient bounces within `soft_window_days` that make an address `bounced`.
+    pub soft_limit: u32,
+    pub soft_window_days: u32,
+    /// A maildir the daemon reads bounces from (its `new/`), relative to the site folder unless
+    /// absolute.
+    pub maildir: Option<PathBuf>,
+}
+
+impl Default for BouncesConfig {
+    fn default() -> Self {
+        BouncesConfig { address: None, soft_limit: 5, soft_window_days: 30, maildir: None }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -330,6 +342,7 @@ impl Config {
             ("subscribers_dir", Some(&config.subscribers_dir)),
             ("ca_file", config.smtp.as_ref().and_then(|s| s.ca_file.as_ref())),
             ("key_file", config.dkim.as_ref().map(|d| &d.key_file)),
+            ("maildir", config.bounces.maildir.as_ref()),
         ];
         for (key, configured) in configured {
             if let Some(configured) = configured {
@@ -401,6 +414,7 @@ impl Config {
             ("subscribers_dir", Some(&raw.subscribers_dir), paths::Use::Folder),
             ("ca_file", raw.smtp.as_ref().and_then(|s| s.ca_file.as_ref()), paths::Use::File),
             ("key_file", raw.dkim.as_ref().map(|d| &d.key_file), paths::Use::File),
+            ("maildir", raw.bounces.maildir.as_ref(), paths::Use::Folder),
         ];
         for (key, path, how) in paths {
             if let Some(path) = path {
@@ -416,6 +430,12 @@ impl Config {
                     format!("bounces.address: `{address}` is not an address with a local part free of `+`"),
                 ));
             }
+        }
+        if raw.bounces.soft_limit == 0 || raw.bounces.soft_window_days == 0 {
+            return Err(error(
+                Some(key_span(text, "soft_limit")),
+                "bounces: soft_limit and soft_window_days must be at least 1".to_owned(),
+            ));
         }
         if let Some(public) = &raw.http.public_url {
             parse_base_url(public)

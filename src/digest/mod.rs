@@ -56,6 +56,14 @@ pub struct Mailer {
     sealed: bool,
 }
 
+/// What bounces do, from `[bounces]`.
+pub fn bounce_policy(config: &Config) -> crate::store::BouncePolicy {
+    crate::store::BouncePolicy {
+        soft_limit: config.bounces.soft_limit,
+        soft_window: chrono::Duration::days(i64::from(config.bounces.soft_window_days)),
+    }
+}
+
 /// The subscribers folder of a site.
 pub fn subscribers_dir(root: &Path, config: &Config) -> PathBuf {
     root.join(&config.subscribers_dir)
@@ -472,7 +480,7 @@ async fn send_issue(
         issue_id,
         Arc::clone(transport),
         compose,
-        send::Settings::new(config.smtp.as_ref()),
+        send::Settings::new(config.smtp.as_ref(), bounce_policy(config)),
         stop,
         bar,
     )

@@ -29,7 +29,7 @@ use tokio::sync::watch;
 use crate::config::SmtpConfig;
 use crate::mail::transport::Session;
 use crate::mail::{Masked, Transport, mask_addresses};
-use crate::store::{Delivery, DeliveryState, Status, Store, StoreError};
+use crate::store::{BounceKind, BouncePolicy, Delivery, DeliveryState, Status, Store, StoreError};
 
 /// The longest a deferred delivery waits between two retries.
 const RETRY_MAX: Duration = Duration::from_secs(4 * 3600);
@@ -49,10 +49,12 @@ pub struct Settings {
     pub give_up_after: Duration,
     pub pause_after_failures: u32,
     pub pause_for: Duration,
+    /// What a permanent failure or a given-up delivery does to its subscriber.
+    pub bounces: BouncePolicy,
 }
 
 impl Settings {
-    pub fn new(smtp: Option<&SmtpConfig>) -> Settings {
+    pub fn new(smtp: Option<&SmtpConfig>, bounces: BouncePolicy) -> Settings {
         match smtp {
             Some(smtp) => Settings {
                 concurrency: smtp.concurrency,
@@ -63,6 +65,7 @@ impl Settings {
                 give_up_after: Duration::from_secs(smtp.retry_hours.saturating_mul(3600)),
                 pause_after_failures: smtp.pause_after_failures,
                 pause_for: Duration::from_secs(smtp.pause_seconds),
+                bounces,
             },
             // Writing files into outbox/.
             None => Settings {
@@ -74,6 +77,7 @@ impl Settings {
                 give_up_after: Duration::from_secs(72 * 3600),
                 pause_after_failures: 10,
                 pause_for: Duration::from_secs(1),
+                bounces,
             },
         }
     }
@@ -223,6 +227,22 @@ impl Run {
         lock(&self.store).set_delivery(self.issue, delivery.subscriber_id, state, reply, attempts, Utc::now())
     }
 
+    /// Records a bounce at send time (a 5xx, or a delivery given up) against the subscriber.
+    fn bounce(&self, delivery: &Delivery, kind: BounceKind, reply: &str) -> Result<(), StoreError> {
+        let policy = self.settings.bounces;
+        let effect = lock(&self.store).record_bounce(
+            delivery.subscriber_id,
+            Some(self.issue),
+            kind,
+            reply,
+            "smtp",
+            &policy,
+            Utc::now(),
+        )?;
+        tracing::info!(subscriber = delivery.subscriber_id, kind = kind.as_str(), effect = ?effect, "bounce recorded");
+        Ok(())
+    }
+
     fn count(&self, which: usize) {
         self.counts[which].fetch_add(1, Ordering::Relaxed);
     }
@@ -356,6 +376,7 @@ async fn deliver(run: &Run, session: &mut Session, delivery: &Delivery) -> Resul
                     "permanent delivery failure"
                 );
                 run.set(delivery, DeliveryState::Failed, Some(&error.reply), 0)?;
+                run.bounce(delivery, BounceKind::Permanent, &error.reply)?;
                 run.count(FAILED);
                 run.failed();
                 return Ok(());
@@ -382,6 +403,7 @@ async fn deliver(run: &Run, session: &mut Session, delivery: &Delivery) -> Resul
                             "delivery given up"
                         );
                         run.set(delivery, DeliveryState::Failed, Some(&reply), 0)?;
+                        run.bounce(delivery, BounceKind::Transient, &reply)?;
                         run.count(FAILED);
                         return Ok(());
                     }
@@ -436,7 +458,8 @@ mod tests {
 
     #[test]
     fn backoff_doubles_with_jitter_and_is_capped() {
-        let settings = Settings { retry_base: Duration::from_millis(100), ..Settings::new(None) };
+        let settings =
+            Settings { retry_base: Duration::from_millis(100), ..Settings::new(None, BouncePolicy::default()) };
         let run_backoff = |attempt: u32| {
             let ceiling = settings
                 .retry_base

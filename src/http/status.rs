@@ -10,6 +10,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
 use super::AppState;
+use crate::store::BounceKind;
 
 /// Counters the daemon keeps about its builds.
 #[derive(Debug, Default)]
@@ -98,10 +99,14 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     );
     let counts = super::blocking(&state, |state| {
         let store = state.store()?;
-        Ok::<_, crate::store::StoreError>((store.count_by_status()?, store.delivery_totals()?))
+        Ok::<_, crate::store::StoreError>((
+            store.count_by_status()?,
+            store.delivery_totals()?,
+            store.bounce_counts(None)?,
+        ))
     });
     match counts.await {
-        Ok((subscribers, deliveries)) => {
+        Ok((subscribers, deliveries, bounces)) => {
             let samples: Vec<(String, f64)> =
                 subscribers.iter().map(|(status, n)| (format!("{{status=\"{status}\"}}"), *n as f64)).collect();
             metric("kurier_subscribers", "gauge", "Subscribers by status.", &samples);
@@ -110,6 +115,11 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
                 .map(|state| (format!("{{state=\"{state}\"}}"), deliveries.get(state).copied().unwrap_or(0) as f64))
                 .collect();
             metric("kurier_deliveries", "gauge", "Deliveries of every issue by state.", &samples);
+            let samples: Vec<(String, f64)> = [BounceKind::Permanent, BounceKind::Transient, BounceKind::Complaint]
+                .iter()
+                .map(|kind| (format!("{{kind=\"{}\"}}", kind.as_str()), bounces.get(kind).copied().unwrap_or(0) as f64))
+                .collect();
+            metric("kurier_bounces_total", "counter", "Bounces and complaints received, by kind.", &samples);
         }
         Err(e) => tracing::error!(error = %e, "metrics: cannot read the store"),
     }

@@ -200,7 +200,9 @@ fn arm(state: &AppState, email: &str, name: Option<&str>) -> Result<Option<Subsc
     let now = Utc::now();
     let store = state.store()?;
     match store.subscriber_by_email(email)? {
-        Some(s) if s.status == Status::Active => Ok(None),
+        // Active: nothing to confirm. Bounced or complained: the operator's to reset, never a
+        // stranger's (no mail to a complainer, and the same answer as for anyone: no oracle).
+        Some(s) if matches!(s.status, Status::Active | Status::Bounced | Status::Complained) => Ok(None),
         Some(s) => {
             // A new version: the links mailed before this one stop working.
             store.set_status(s.id, Status::Pending, now)?;

@@ -145,6 +145,8 @@ pub struct IssueSummary {
     pub failures: Vec<(String, String)>,
     /// Deferred recipients: address, retry time, the server's last reply.
     pub deferrals: Vec<(String, String, String)>,
+    /// Bounces and complaints about this issue, by kind.
+    pub bounces: BTreeMap<super::BounceKind, u64>,
 }
 
 const ISSUE_COLUMNS: &str = "id, status, created_at, finished_at, subject, posts_json, archive_html";
@@ -438,6 +440,7 @@ impl Store {
                     counts: self.delivery_counts(issue.id)?,
                     failures: failed,
                     deferrals: deferred,
+                    bounces: self.bounce_counts(Some(issue.id))?,
                 })
             })
             .collect()

@@ -7,9 +7,10 @@
 //! cause a message to be sent again, never skipped (see `issues.rs`).
 //!
 //! The schema is versioned (`PRAGMA user_version`) and migrated forward on open (`schema.rs`).
-//! Subscribers live in `subscribers.rs`, digest issues and deliveries in `issues.rs`, deferred deliveries in `deferrals.rs`, the schedule's fires in `runs.rs`, the
+//! Subscribers live in `subscribers.rs`, digest issues and deliveries in `issues.rs`, deferred deliveries in `deferrals.rs`, bounces and complaints in `bounces.rs`, the schedule's fires in `runs.rs`, the
 //! one-sender-per-store lock in `lock.rs`, the CSV form of the subscriber list in `csv.rs`.
 
+mod bounces;
 mod csv;
 mod deferrals;
 mod identity;
@@ -20,6 +21,7 @@ mod schema;
 mod shared;
 mod subscribers;
 
+pub use bounces::{BounceEffect, BounceKind, BouncePolicy};
 pub use csv::{export_csv, parse_import};
 pub use identity::{MAX_NAME_CHARS, normalize_email, normalize_name, sending_address};
 pub use issues::{Delivery, DeliveryState, FrozenPost, Issue, IssueStatus, IssueSummary};
@@ -50,6 +52,8 @@ pub struct Store {
 pub enum StoreError {
     #[error("{path}: {source}")]
     Sqlite { path: PathBuf, source: rusqlite::Error },
+    #[error("{path}: {message}")]
+    Migration { path: PathBuf, message: String },
     #[error("cannot create {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
     #[error("{path} has schema version {found}, newer than this kurier knows ({known}); upgrade kurier")]
@@ -64,6 +68,8 @@ pub enum StoreError {
     Duplicate { email: String, status: Status },
     #[error("{0} is not in the list")]
     NotFound(String),
+    #[error("{email} is {status}, not bounced or complained: there is nothing to reset")]
+    NotSuppressed { email: String, status: Status },
     #[error("line {line}: {reason}; nothing was imported")]
     Import { line: u64, reason: String },
     #[error("another kurier is sending from this store (lock {0} is held)")]

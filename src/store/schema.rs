@@ -3,6 +3,8 @@
 //! `PRAGMA user_version` holds the number of migrations applied. A migration is never edited
 //! once released: a change to the schema is a new entry at the end of [`MIGRATIONS`].
 
+use rusqlite::OptionalExtension;
+
 use super::{Result, Store, StoreError};
 
 /// Each entry takes the schema from version `i` to `i + 1`.
@@ -101,6 +103,43 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE subscribers ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 5: bounces and complaints (bounces.rs): the status `complained`, why a subscriber is
+    // bounced or complained, and every bounce received. The subscribers table is made anew for
+    // its CHECK constraint (foreign keys are off while migrations run, see `migrate`).
+    r#"
+    CREATE TABLE subscribers_v5 (
+        id              INTEGER PRIMARY KEY,
+        email           TEXT NOT NULL,
+        email_key       TEXT NOT NULL UNIQUE,  -- lower-cased, the domain in IDNA A-labels (identity.rs)
+        name            TEXT,
+        status          TEXT NOT NULL
+                        CHECK (status IN ('pending', 'active', 'unsubscribed', 'bounced', 'complained')),
+        created_at      TEXT NOT NULL,
+        updated_at      TEXT NOT NULL,
+        confirmed_at    TEXT,
+        unsubscribed_at TEXT,
+        version         INTEGER NOT NULL DEFAULT 0,
+        status_reason   TEXT  -- bounced or complained: the status code and diagnostic, or the report
+    );
+    INSERT INTO subscribers_v5 (id, email, email_key, name, status, created_at, updated_at, confirmed_at,
+                                unsubscribed_at, version)
+        SELECT id, email, email_key, name, status, created_at, updated_at, confirmed_at, unsubscribed_at, version
+        FROM subscribers;
+    DROP TABLE subscribers;
+    ALTER TABLE subscribers_v5 RENAME TO subscribers;
+    CREATE INDEX subscribers_status ON subscribers (status);
+
+    CREATE TABLE bounces (
+        id            INTEGER PRIMARY KEY,
+        subscriber_id INTEGER NOT NULL REFERENCES subscribers (id),
+        issue_id      INTEGER,            -- the issue it answers, when known (0: a confirmation)
+        kind          TEXT NOT NULL CHECK (kind IN ('permanent', 'transient', 'complaint')),
+        detail        TEXT NOT NULL,      -- status code and diagnostic, or the report's type
+        source        TEXT NOT NULL,      -- 'smtp' (at send time) or the file or maildir it came from
+        received_at   TEXT NOT NULL
+    );
+    CREATE INDEX bounces_subscriber ON bounces (subscriber_id, kind, received_at);
+    "#,
 ];
 
 pub fn migrate(store: &mut Store) -> Result<()> {
@@ -109,13 +148,63 @@ pub fn migrate(store: &mut Store) -> Result<()> {
     if version > known {
         return Err(StoreError::TooNew { path: store.path.clone(), found: version, known });
     }
+    // A migration may make a table anew (SQLite cannot change a constraint in place); foreign
+    // keys are off meanwhile, as SQLite's procedure for that asks, and checked before each commit.
+    if version < known {
+        store.conn.execute_batch("PRAGMA foreign_keys = OFF").map_err(|e| store.err(e))?;
+    }
     for (index, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let path = store.path.clone();
         let sqlite = |source| StoreError::Sqlite { path: path.clone(), source };
         let tx = store.conn.transaction().map_err(sqlite)?;
         tx.execute_batch(migration).map_err(sqlite)?;
+        let broken: Option<String> =
+            tx.query_row("PRAGMA foreign_key_check", [], |row| row.get(0)).optional().map_err(sqlite)?;
+        if let Some(table) = broken {
+            return Err(StoreError::Migration {
+                path: path.clone(),
+                message: format!("migration {} would break a reference in table {table}", index + 1),
+            });
+        }
         tx.execute_batch(&format!("PRAGMA user_version = {}", index + 1)).map_err(sqlite)?;
         tx.commit().map_err(sqlite)?;
     }
+    store.conn.execute_batch("PRAGMA foreign_keys = ON").map_err(|e| store.err(e))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_of_an_earlier_version_is_migrated_with_its_data_and_references() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(super::super::STORE_FILE);
+        {
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            for migration in &MIGRATIONS[..4] {
+                conn.execute_batch(migration).unwrap();
+            }
+            conn.execute_batch(
+                "PRAGMA user_version = 4;
+                 INSERT INTO subscribers (id, email, email_key, name, status, created_at, updated_at, version)
+                     VALUES (7, 'Ola@example.org', 'ola@example.org', 'Ola', 'active', 't', 't', 3);
+                 INSERT INTO issues (id, status, created_at) VALUES (1, 'sent', 't');
+                 INSERT INTO deliveries (issue_id, subscriber_id, state, updated_at) VALUES (1, 7, 'sent', 't');",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let subscriber = store.subscriber(7).unwrap().unwrap();
+        assert_eq!((subscriber.email.as_str(), subscriber.version), ("Ola@example.org", 3));
+        assert_eq!(store.delivery_counts(1).unwrap().values().sum::<u64>(), 1);
+        let fk: bool = store.conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0)).unwrap();
+        assert!(fk, "foreign keys are on again");
+        let orphan = store.conn.execute(
+            "INSERT INTO deliveries (issue_id, subscriber_id, state, updated_at) VALUES (1, 99, 'sent', 't')",
+            [],
+        );
+        assert!(orphan.is_err(), "the reference to subscribers still holds");
+    }
 }

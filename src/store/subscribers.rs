@@ -22,11 +22,15 @@ pub enum Status {
     /// Receives digests.
     Active,
     Unsubscribed,
+    /// Mail to the address failed for good (a 5xx, a 5.x.x DSN, or too many transient bounces).
     Bounced,
+    /// The subscriber reported a digest as spam (an ARF report): never mailed again.
+    Complained,
 }
 
 impl Status {
-    pub const ALL: [Status; 4] = [Status::Pending, Status::Active, Status::Unsubscribed, Status::Bounced];
+    pub const ALL: [Status; 5] =
+        [Status::Pending, Status::Active, Status::Unsubscribed, Status::Bounced, Status::Complained];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -34,6 +38,7 @@ impl Status {
             Status::Active => "active",
             Status::Unsubscribed => "unsubscribed",
             Status::Bounced => "bounced",
+            Status::Complained => "complained",
         }
     }
 }
@@ -50,7 +55,7 @@ impl FromStr for Status {
         Status::ALL
             .into_iter()
             .find(|status| status.as_str() == s.trim())
-            .ok_or_else(|| format!("unknown status `{s}` (pending, active, unsubscribed, bounced)"))
+            .ok_or_else(|| format!("unknown status `{s}` (pending, active, unsubscribed, bounced, complained)"))
     }
 }
 
@@ -64,6 +69,8 @@ pub struct Subscriber {
     pub updated_at: String,
     /// Incremented by every status change (see [`Store::confirm`]).
     pub version: i64,
+    /// Why the subscriber is bounced or complained (`bounces.rs`).
+    pub status_reason: Option<String>,
 }
 
 /// What a confirmation link did.
@@ -95,7 +102,7 @@ pub struct ImportReport {
     pub already_present: usize,
 }
 
-const COLUMNS: &str = "id, email, name, status, created_at, updated_at, version";
+const COLUMNS: &str = "id, email, name, status, created_at, updated_at, version, status_reason";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Subscriber> {
     let status: String = row.get(3)?;
@@ -107,6 +114,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Subscriber> {
         created_at: row.get(4)?,
         updated_at: row.get(5)?,
         version: row.get(6)?,
+        status_reason: row.get(7)?,
     })
 }
 
@@ -161,7 +169,7 @@ impl Store {
         let changed = self
             .conn
             .execute(
-                "UPDATE subscribers SET status = ?2, updated_at = ?3, version = version + 1,
+                "UPDATE subscribers SET status = ?2, updated_at = ?3, version = version + 1, status_reason = NULL,
                     confirmed_at = CASE WHEN ?2 = 'active' THEN ?3 ELSE confirmed_at END,
                     unsubscribed_at = CASE WHEN ?2 = 'unsubscribed' THEN ?3 ELSE unsubscribed_at END
                  WHERE id = ?1",
