@@ -17,6 +17,7 @@
 //! | [`store`] | SQLite: schema migrations, subscribers, issues, deliveries, the send lock |
 //! | [`render`] | Tera: built-in and site templates, localized dates and plurals |
 //! | [`mail`] | lettre only: messages, list headers, DKIM, SMTP connections, transports, tokens |
+//! | [`bounce`] | bounces and complaints coming back: DSN, ARF and MTA formats (`parse`, pure), applied to the store; the maildir |
 //! | [`digest`] | which posts (`compose`, pure), the rendered issue (`content`), the delivery engine (`send`) |
 //! | [`schedule`] | cron expression + time zone → fire times, across DST; the missed-run rule |
 //! | [`watch`] | notify events → "these files changed" |
@@ -25,9 +26,11 @@
 //! | [`shutdown`] | SIGINT/SIGTERM |
 //!
 //! `config` ← `site` ← `feed` ← `publish`; `site` ← `digest::compose`;
-//! `store`, `render`, `mail` ← `digest` ← `http` ← `daemon`; `schedule`, `watch` ← `daemon`.
+//! `store`, `render`, `mail` ← `digest` ← `http` ← `daemon`; `schedule`, `watch` ← `daemon`;
+//! `store`, `mail` ← `bounce` ← `daemon`.
 //! `init` stands alone.
 
+pub mod bounce;
 pub mod config;
 pub mod daemon;
 pub mod digest;

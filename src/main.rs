@@ -56,6 +56,17 @@ enum Command {
     /// The subscriber list.
     #[command(subcommand)]
     Subscribers(SubscribersCommand),
+    /// Bounces and complaints that came back.
+    #[command(subcommand)]
+    Bounces(BouncesCommand),
+}
+
+#[derive(Subcommand)]
+enum BouncesCommand {
+    /// Read bounce and complaint messages, one RFC 5322 message per FILE (standard input when
+    /// none, as an MTA's pipe transport delivers it) and apply them: one line per message,
+    /// `FILE: permanent|transient|complaint|ignored ADDRESS…`.
+    Ingest { files: Vec<PathBuf> },
 }
 
 #[derive(Subcommand)]
@@ -200,7 +211,38 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Digest(command) => digest_command(root, command, now),
         Command::Subscribers(command) => subscribers_command(root, command, now),
+        Command::Bounces(BouncesCommand::Ingest { files }) => bounces_ingest(root, &files, now),
     }
+}
+
+fn bounces_ingest(root: &Path, files: &[PathBuf], now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<ExitCode> {
+    let config = load_config(root)?;
+    let store = digest::open_store(root, &config)?;
+    let verp = digest::verp_for(&config, &store)?;
+    let policy = digest::bounce_policy(&config);
+    let mut failed = false;
+    let mut one = |name: &str, raw: std::io::Result<Vec<u8>>| match raw {
+        Ok(raw) => match kurier::bounce::ingest(&store, &verp, &raw, name, &policy, now) {
+            Ok(line) => println!("{name}: {line}"),
+            Err(e) => {
+                eprintln!("{name}: {}", each_cause_once(&anyhow::Error::new(e)));
+                failed = true;
+            }
+        },
+        Err(e) => {
+            eprintln!("{name}: cannot read: {e}");
+            failed = true;
+        }
+    };
+    if files.is_empty() {
+        let mut raw = Vec::new();
+        let read = std::io::Read::read_to_end(&mut std::io::stdin(), &mut raw).map(|_| raw);
+        one("-", read);
+    }
+    for file in files {
+        one(&file.display().to_string(), std::fs::read(file));
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
 fn digest_command(root: &Path, command: DigestCommand, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<ExitCode> {

@@ -523,3 +523,45 @@ fn a_template_with_a_bad_date_format_is_reported_everywhere_and_the_daemon_goes_
     assert!(status.contains(" sent issue 1 (") && status.contains("after 1 failed attempts)"), "{status}");
     assert_eq!(per_recipient(&sink).values().copied().collect::<Vec<_>>(), [1, 1]);
 }
+
+#[test]
+fn the_daemon_reads_bounces_from_its_maildir_and_moves_each_to_cur() {
+    let site = site(3);
+    site.replace("kurier.toml", &[("[smtp]", "[bounces]\nmaildir = \"mail/bounces\"\n\n[smtp]")]);
+    let fixtures = support::repo().join("tests/fixtures/bounces");
+    let verp = kurier::mail::Verp::new(SECRET.as_bytes(), "bounces@digest.example.org").unwrap();
+    let store = kurier::store::Store::open_dir(&site.path("subscribers")).unwrap();
+    let second = store.subscriber_by_email("reader002@example.org").unwrap().unwrap().id;
+    drop(store);
+    let signed = std::fs::read_to_string(fixtures.join("verp-postfix.eml"))
+        .unwrap()
+        .replace("bounces+1-2-PLACEHOLDERMAC@digest.example.org", &verp.address(1, second));
+    let sink = Sink::start();
+    let daemon = start(&site, &sink);
+    site.write("mail/bounces/tmp/.keep", "");
+    site.write(
+        "mail/bounces/new/1764403200.1.mx",
+        &std::fs::read_to_string(fixtures.join("rfc3464-permanent.eml")).unwrap(),
+    );
+    site.write("mail/bounces/new/1764403200.2.mx", &signed);
+    site.write("mail/bounces/new/1764403200.3.mx", &std::fs::read_to_string(fixtures.join("vacation.eml")).unwrap());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::fs::read_dir(site.path("mail/bounces/new")).unwrap().count() > 0 {
+        assert!(Instant::now() < deadline, "the maildir was not read:\n{}", daemon.logs());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut seen: Vec<String> = std::fs::read_dir(site.path("mail/bounces/cur"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    seen.sort();
+    assert_eq!(seen, ["1764403200.1.mx:2,S", "1764403200.2.mx:2,S", "1764403200.3.mx:2,S"]);
+    assert_eq!(status_of(&site, "reader001@example.org"), "bounced");
+    assert_eq!(status_of(&site, "reader002@example.org"), "bounced");
+    assert_eq!(status_of(&site, "reader003@example.org"), "active");
+    assert_eq!(daemon.metric("kurier_bounces_total{kind=\"permanent\"}"), 2.0);
+    assert_eq!(daemon.metric("kurier_subscribers{status=\"bounced\"}"), 2.0);
+    let logs = daemon.logs();
+    assert!(logs.contains("bounce maildir: permanent r***@example.org"), "{logs}");
+    assert!(!logs.contains("reader001@example.org"), "{logs}");
+}

@@ -683,3 +683,60 @@ fn a_550_bounces_the_subscriber_at_once_and_only_the_operator_can_reset_it() {
     assert!(reset.stdout().contains("is active again"), "{}", reset.stdout());
     site.kurier(&["subscribers", "reset", dead]).expect_code(1);
 }
+
+#[test]
+fn bounces_and_complaints_of_every_common_format_are_classified_matched_and_applied() {
+    // Regression: a bounce that came back later (through a relay, as a DSN) could not be matched
+    // to a subscriber, and complaints were not read at all.
+    let site = site_with(&active(14));
+    let store = kurier::store::Store::open_dir(&site.path("subscribers")).unwrap();
+    let verp = kurier::mail::Verp::new(&store.secret().unwrap(), "bounces@digest.example.org").unwrap();
+    let id = |n: u32| store.subscriber_by_email(&format!("reader{n:03}@example.org")).unwrap().unwrap().id;
+    let placeholder = "bounces+1-2-PLACEHOLDERMAC@digest.example.org";
+    // The VERP files come back for reader003's and reader014's messages of issue 1.
+    let verp_for = |file: &str| match file {
+        "verp-postfix.eml" => Some(verp.address(1, id(3))),
+        "verp-arf.eml" => Some(verp.address(1, id(14))),
+        _ => None,
+    };
+    let fixtures = support::repo().join("tests/fixtures/bounces");
+    let expected = std::fs::read_to_string(fixtures.join("EXPECTED")).unwrap();
+    let mut files = Vec::new();
+    let mut wanted = Vec::new();
+    for line in expected.lines().filter(|l| !l.trim().is_empty()) {
+        let (file, verdict) = line.split_once(": ").unwrap();
+        let mut text = std::fs::read_to_string(fixtures.join(file)).unwrap();
+        if let Some(address) = verp_for(file) {
+            assert!(text.contains(placeholder), "{file}");
+            text = text.replace(placeholder, &address);
+        }
+        let path = site.path(&format!("bounces/{file}"));
+        site.write(&format!("bounces/{file}"), &text);
+        wanted.push(format!("{}: {}", path.display(), verdict.replace("(verp)", "reader014@example.org")));
+        files.push(path.display().to_string());
+    }
+    drop(store);
+    let mut args = vec!["bounces", "ingest"];
+    args.extend(files.iter().map(String::as_str));
+    let run = site.kurier(&args).expect_code(0);
+    let got: Vec<String> = run.stdout().lines().map(str::to_owned).collect();
+    assert_eq!(got, wanted);
+
+    let list = |status: &str| -> Vec<String> {
+        let out = site.kurier(&["subscribers", "list", "--status", status]).expect_code(0).stdout();
+        out.lines().map(|l| l.split('\t').next().unwrap().to_owned()).collect()
+    };
+    let reader = |ns: &[u32]| -> Vec<String> { ns.iter().map(|n| format!("reader{n:03}@example.org")).collect() };
+    assert_eq!(list("bounced"), reader(&[1, 2, 3, 4, 5, 6, 7, 12]));
+    assert_eq!(list("complained"), reader(&[9, 14]));
+    assert!(list("active").contains(&"reader008@example.org".to_owned()), "one transient bounce is counted, not more");
+    let reasons = site.kurier(&["subscribers", "list", "--status", "bounced"]).expect_code(0).stdout();
+    assert!(reasons.contains("5.1.1"), "{reasons}");
+
+    // Standard input, as an MTA's pipe transport delivers a message.
+    let mut child = site.spawn(&["bounces", "ingest"], &[]);
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(&std::fs::read(fixtures.join("vacation.eml")).unwrap()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "-: ignored");
+}

@@ -10,10 +10,12 @@
 //!   recorded run, deferred while another is sending, retried when it fails; a run missed while
 //!   the daemon was down is sent once at start-up, and an unfinished issue is resumed then
 //!   (`digests.rs`);
+//! - bounces and complaints are read from `[bounces] maildir` (`maildir.rs`);
 //! - on SIGINT/SIGTERM it stops taking work, lets the digest in flight finish the messages it
 //!   holds (the rest stay pending for the next start), lets HTTP requests finish, and exits 0.
 
 mod digests;
+mod maildir;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -143,6 +145,7 @@ pub async fn run(root: &Path) -> anyhow::Result<()> {
         }
     };
     let server = tokio::spawn(http::serve(listener, Arc::clone(&state), http_stop));
+    tokio::spawn(maildir::watch(Arc::clone(&state), root.clone(), stop_rx.clone()));
 
     // At start-up: resume an unfinished issue, or send once for a run missed while down.
     daemon.digests.run(&daemon.config, &stop_rx, Utc::now());

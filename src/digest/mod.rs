@@ -76,11 +76,7 @@ pub fn open_store(root: &Path, config: &Config) -> Result<Store, StoreError> {
 
 impl Mailer {
     pub fn new(root: &Path, config: &Config, store: &Store) -> Result<Mailer, DigestError> {
-        let secret = match &config.secret {
-            Some(secret) => secret.as_bytes().to_vec(),
-            None => store.secret()?,
-        };
-        Mailer::with_secret(root, config, secret, store.store_id()?, false)
+        Mailer::with_secret(root, config, secret(config, store)?, store.store_id()?, false)
     }
 
     /// A mailer for a daemon whose store cannot be opened: templates for its pages, and —
@@ -113,8 +109,7 @@ impl Mailer {
     ) -> Result<Mailer, DigestError> {
         let templates = Templates::load(root, config)?;
         let from = sender(config)?;
-        let bounce_address = config.bounce_address().unwrap_or_else(|| format!("bounces@{}", from.email.domain()));
-        let verp = mail::Verp::new(&secret, &bounce_address).map_err(DigestError::Mail)?;
+        let verp = verp(config, &secret, &from)?;
         let host = config.base_url.host_str().unwrap_or("localhost");
         let dkim =
             config.dkim.as_ref().map(|dkim| mail::dkim::load(root, dkim)).transpose().map_err(DigestError::Mail)?;
@@ -239,6 +234,24 @@ impl Mailer {
         .map_err(|e| e.to_string())?;
         Ok(message)
     }
+}
+
+/// The HMAC key of tokens and VERP addresses: `KURIER_SECRET`, else the store's.
+fn secret(config: &Config, store: &Store) -> Result<Vec<u8>, DigestError> {
+    Ok(match &config.secret {
+        Some(secret) => secret.as_bytes().to_vec(),
+        None => store.secret()?,
+    })
+}
+
+fn verp(config: &Config, secret: &[u8], from: &Mailbox) -> Result<mail::Verp, DigestError> {
+    let address = config.bounce_address().unwrap_or_else(|| format!("bounces@{}", from.email.domain()));
+    mail::Verp::new(secret, &address).map_err(DigestError::Mail)
+}
+
+/// The VERP addresses of a site, for reading bounces (no templates needed).
+pub fn verp_for(config: &Config, store: &Store) -> Result<mail::Verp, DigestError> {
+    verp(config, &secret(config, store)?, &sender(config)?)
 }
 
 /// `digest.from`, else the site author's address under the site's title.

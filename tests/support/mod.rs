@@ -81,7 +81,9 @@ impl TempSite {
 
     /// Starts `kurier --root <site> <args>` without waiting for it.
     pub fn spawn(&self, args: &[&str], env: &[(&str, &str)]) -> Child {
-        self.command(args, env).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("the kurier binary starts")
+        let mut command = self.command(args, env);
+        command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        command.spawn().expect("the kurier binary starts")
     }
 
     pub fn command_for(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
