@@ -565,3 +565,27 @@ fn the_daemon_reads_bounces_from_its_maildir_and_moves_each_to_cur() {
     assert!(logs.contains("bounce maildir: permanent r***@example.org"), "{logs}");
     assert!(!logs.contains("reader001@example.org"), "{logs}");
 }
+
+#[test]
+fn a_greylisted_recipient_does_not_hold_back_the_next_scheduled_issue() {
+    // Regression: one recipient answering 451 kept its issue open, and every later run only
+    // resumed it: the others never got the next post.
+    let site = site(5);
+    set_schedule(&site, "* * * * * *");
+    let sink = Sink::start();
+    let grey = "reader003@example.org";
+    sink.set_rules(json!({"rcpt": {grey: {"code": 451, "times": -1, "message": "4.7.1 Greylisted"}}}));
+    let daemon = start(&site, &sink);
+    assert!(sink.wait_for(4, Duration::from_secs(30)), "{}", daemon.logs());
+    site.write("content/2026-04-01-czwarty.md", "+++\ntitle = \"Czwarty\"\ndate = 2026-04-01\n+++\nNowy.\n");
+    assert!(sink.wait_for(8, Duration::from_secs(30)), "the next issue did not go out:\n{}", daemon.logs());
+    assert!(!per_recipient(&sink).contains_key(grey));
+
+    // The greylisting ends: the deferred deliveries of both issues go out on their own timer.
+    sink.set_rules(json!({}));
+    assert!(sink.wait_for(10, Duration::from_secs(60)), "{}", daemon.logs());
+    assert!(daemon.wait_for_log("digest run done", 2, Duration::from_secs(10)));
+    let counts = per_recipient(&sink);
+    assert_eq!(counts.len(), 5);
+    assert!(counts.values().all(|&n| n == 2), "{counts:?}");
+}
