@@ -141,6 +141,20 @@ mod tests {
     }
 
     #[test]
+    fn fires_due_across_both_dst_changes_count_each_wall_clock_time_once() {
+        // Hourly at :30. The autumn night (Warsaw, 2026-10-25) has 02:30 twice on the clock: one
+        // fire. The spring night (2026-03-29) has no 02:30: its fire moves to 03:30 — which is
+        // also the 03:30 fire, so that night has one fire fewer, never two at once.
+        let schedule = Schedule::parse("0 30 * * * *", Warsaw).unwrap();
+        let autumn = schedule.due(utc("2026-10-25T00:00:00+02:00"), utc("2026-10-25T05:00:00+01:00"));
+        // 00:30, 01:30, 02:30 (CEST), 03:30, 04:30: five fires, the latest at 04:30 CET.
+        assert_eq!(autumn, Some((utc("2026-10-25T04:30:00+01:00"), 4)));
+        let spring = schedule.due(utc("2026-03-29T00:00:00+01:00"), utc("2026-03-29T05:00:00+02:00"));
+        // 00:30, 01:30, 03:30 (02:30 is in the gap and lands there too), 04:30.
+        assert_eq!(spring, Some((utc("2026-03-29T04:30:00+02:00"), 3)));
+    }
+
+    #[test]
     fn a_per_second_schedule_fires_every_second_without_repeats() {
         let got = fires("* * * * * *", "2026-11-26T08:00:00+01:00", 3);
         assert_eq!(got, ["2026-11-26T08:00:01+01:00", "2026-11-26T08:00:02+01:00", "2026-11-26T08:00:03+01:00"]);
