@@ -97,7 +97,14 @@ pub async fn run(root: &Path) -> anyhow::Result<()> {
     let transport = Transport::new(&root, &config).map_err(anyhow::Error::msg)?;
     let schedule = Schedule::parse(&config.digest.schedule, config.timezone).map_err(anyhow::Error::msg)?;
     tracing::info!(site = %root.display(), "starting: reading content/");
-    let cache = PostCache::load(&root, &config).with_context(|| format!("cannot read {}/content", root.display()))?;
+    let stopping = || *stop_rx.borrow();
+    let cache = match PostCache::load_until(&root, &config, &stopping) {
+        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+            tracing::info!("stopped during start-up");
+            return Ok(());
+        }
+        loaded => loaded.with_context(|| format!("cannot read {}/content", root.display()))?,
+    };
     let state = Arc::new(AppState {
         config: RwLock::new(Arc::clone(&config)),
         mailer: RwLock::new(Arc::new(mailer)),

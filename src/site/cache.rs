@@ -75,9 +75,24 @@ fn read(root: &Path, file: &Path, config: &Config) -> Reading {
 impl PostCache {
     /// Reads every post of the site at `root`. Fails only when the folder tree cannot be walked.
     pub fn load(root: &Path, config: &Config) -> std::io::Result<PostCache> {
+        PostCache::load_until(root, config, &|| false)
+    }
+
+    /// [`PostCache::load`] that gives up (`Interrupted`) as soon as `stop` says so: a daemon
+    /// asked to stop while reading 100,000 posts stops within moments.
+    pub fn load_until(root: &Path, config: &Config, stop: &(dyn Fn() -> bool + Sync)) -> std::io::Result<PostCache> {
         let scan = scan(root)?;
-        let read: Vec<(PathBuf, Reading)> =
-            scan.files.into_par_iter().map(|file| (file.clone(), read(root, &file, config))).collect();
+        let read: Vec<(PathBuf, Reading)> = scan
+            .files
+            .into_par_iter()
+            .map(|file| {
+                let reading = if stop() { Reading::Gone } else { read(root, &file, config) };
+                (file, reading)
+            })
+            .collect();
+        if stop() {
+            return Err(std::io::Error::new(std::io::ErrorKind::Interrupted, "stopping"));
+        }
         let mut cache = PostCache { warnings: scan.warnings, ..PostCache::default() };
         for (file, reading) in read {
             cache.put(file, reading);
