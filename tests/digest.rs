@@ -740,3 +740,22 @@ fn bounces_and_complaints_of_every_common_format_are_classified_matched_and_appl
     let out = child.wait_with_output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "-: ignored");
 }
+
+#[test]
+fn a_550_after_data_bounces_too_and_a_delivery_deferred_past_retry_hours_is_given_up_and_counted() {
+    let site = site_with(&active(3));
+    site.replace("kurier.toml", &[("max_attempts = 3", "max_attempts = 1\nretry_hours = 0")]);
+    let sink = Sink::start();
+    sink.set_rules(json!({
+        "data": {"reader001@example.org": {"code": 550, "message": "5.7.1 Message refused"}},
+        "rcpt": {"reader002@example.org": {"code": 451, "times": -1, "message": "4.7.1 Try later"}}
+    }));
+    let run = send(&site, &sink).expect_code(1);
+    assert!(run.stdout().contains("sent 1, failed 2, skipped 0, retried 0, deferred 0"), "{}", run.stdout());
+    let status = site.kurier(&["digest", "status"]).expect_code(0).stdout();
+    assert!(status.contains("failed reader001@example.org: ") && status.contains("5.7.1 Message refused"), "{status}");
+    assert!(status.contains("failed reader002@example.org: gave up after 0 h of deferrals"), "{status}");
+    assert!(status.contains("bounces: permanent 1, transient 1"), "{status}");
+    let bounced = site.kurier(&["subscribers", "list", "--status", "bounced"]).expect_code(0).stdout();
+    assert!(bounced.starts_with("reader001@example.org") && bounced.lines().count() == 1, "{bounced}");
+}

@@ -26,6 +26,8 @@ behaviour while the sink runs; a missing or invalid file means no rules:
   times, then is accepted; `times: -1` means always. Counters live as long as the process.
 - stall_rcpt: RCPT TO one of these addresses never gets an answer; the client must time out.
 - data_delay_ms: wait that long before answering 250 to DATA.
+- data: {"address": {"code": 550, "message": "…"}}: the end of DATA of a message to that address
+  gets `<code> <message>` (a content filter's refusal), always.
 
 With `--tls-cert CERT --tls-key KEY` the sink speaks TLS: STARTTLS (required before MAIL) with
 `--tls starttls`, TLS from the first byte with `--tls implicit`.
@@ -106,6 +108,12 @@ class Sink:
         delay = load_rules(self.rules_path).get("data_delay_ms", 0)
         if isinstance(delay, (int, float)) and delay > 0:
             await asyncio.sleep(delay / 1000)
+        data_rules = load_rules(self.rules_path).get("data")
+        data_rules = {k.lower(): v for k, v in data_rules.items()} if isinstance(data_rules, dict) else {}
+        for rcpt in envelope.rcpt_tos:
+            rule = data_rules.get(rcpt.lower())
+            if isinstance(rule, dict):
+                return f"{rule.get('code', 550)} {rule.get('message', 'Rejected after DATA by the sink rules')}"
         self.sequence += 1
         name = f"{self.sequence:06d}"
         host, port = session.peer[:2]
