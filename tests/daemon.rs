@@ -9,24 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use support::TempSite;
-use support::daemon::Daemon;
+use support::daemon::{Daemon, SECRET, site};
 use support::smtp::Sink;
-
-const SECRET: &str = "test-secret-do-not-use";
-
-/// The digest fixture listening on a free port, with `active` active subscribers.
-fn site(active: usize) -> TempSite {
-    let site = TempSite::fixture("digest");
-    let config = site.read("kurier.toml");
-    site.write("kurier.toml", &format!("{config}\n[http]\nlisten = \"127.0.0.1:0\"\n"));
-    if active > 0 {
-        let rows: Vec<String> =
-            (1..=active).map(|i| format!("reader{i:03}@example.org,Czytelnik {i},active")).collect();
-        site.write("list.csv", &format!("email,name,status\n{}\n", rows.join("\n")));
-        site.kurier(&["subscribers", "import", site.path("list.csv").to_str().unwrap()]).expect_code(0);
-    }
-    site
-}
 
 fn start(site: &TempSite, sink: &Sink) -> Daemon {
     Daemon::start(site, &[("KURIER_SMTP_URL", &sink.url()), ("KURIER_SECRET", SECRET)])

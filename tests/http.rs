@@ -10,25 +10,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use support::TempSite;
-use support::daemon::{Daemon, Reply};
+use support::daemon::{Daemon, Reply, SECRET, site};
 use support::smtp::Sink;
 
-const SECRET: &str = "test-secret-do-not-use";
 const FORM: &str = "application/x-www-form-urlencoded";
-
-/// The digest fixture listening on a free port, with `active` active subscribers
-/// (`reader001@example.org` …).
-fn site(active: usize) -> TempSite {
-    let site = TempSite::fixture("digest");
-    let config = site.read("kurier.toml");
-    site.write("kurier.toml", &format!("{config}\n[http]\nlisten = \"127.0.0.1:0\"\n"));
-    if active > 0 {
-        let rows: Vec<String> = (1..=active).map(|i| format!("reader{i:03}@example.org,,active")).collect();
-        site.write("list.csv", &format!("email,name,status\n{}\n", rows.join("\n")));
-        site.kurier(&["subscribers", "import", site.path("list.csv").to_str().unwrap()]).expect_code(0);
-    }
-    site
-}
 
 fn start(site: &TempSite, sink: &Sink, log_level: &str) -> Daemon {
     Daemon::start(site, &[("KURIER_SMTP_URL", &sink.url()), ("KURIER_SECRET", SECRET), ("RUST_LOG", log_level)])

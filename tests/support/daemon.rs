@@ -9,6 +9,24 @@ use std::time::{Duration, Instant};
 
 use super::TempSite;
 
+/// The token secret the daemon tests run with (`KURIER_SECRET`).
+pub const SECRET: &str = "test-secret-do-not-use";
+
+/// The digest fixture listening on a free port, with `active` active subscribers
+/// (`reader001@example.org`, "Czytelnik 1", …).
+pub fn site(active: usize) -> TempSite {
+    let site = TempSite::fixture("digest");
+    let config = site.read("kurier.toml");
+    site.write("kurier.toml", &format!("{config}\n[http]\nlisten = \"127.0.0.1:0\"\n"));
+    if active > 0 {
+        let rows: Vec<String> =
+            (1..=active).map(|i| format!("reader{i:03}@example.org,Czytelnik {i},active")).collect();
+        site.write("list.csv", &format!("email,name,status\n{}\n", rows.join("\n")));
+        site.kurier(&["subscribers", "import", site.path("list.csv").to_str().unwrap()]).expect_code(0);
+    }
+    site
+}
+
 pub struct Daemon {
     child: Option<Child>,
     pub base: String,
