@@ -376,7 +376,11 @@ async fn deliver(run: &Run, session: &mut Session, delivery: &Delivery) -> Resul
                     "permanent delivery failure"
                 );
                 run.set(delivery, DeliveryState::Failed, Some(&error.reply), 0)?;
-                run.bounce(delivery, BounceKind::Permanent, &error.reply)?;
+                if error.about_recipient {
+                    run.bounce(delivery, BounceKind::Permanent, &error.reply)?;
+                } else {
+                    tracing::warn!(subscriber = delivery.subscriber_id, "the failure is kurier's, not the address's: no bounce");
+                }
                 run.count(FAILED);
                 run.failed();
                 return Ok(());

@@ -178,6 +178,33 @@ pub enum SmtpError {
 }
 
 impl SmtpError {
+    /// Whether a permanent failure is about the recipient's address — and so a bounce of that
+    /// subscriber — rather than about kurier's own session or message: failed authentication
+    /// (530, 535, 538; RFC 4954 and enhanced 5.7.0, 5.7.8, 5.7.9), a command the server refused
+    /// as such (500–504, enhanced 5.5.x; RFC 5321 §4.2.2, RFC 3463 §3.6), a message too large
+    /// for the system (5.3.4, 5.2.3). Those fail every recipient alike, and must not mark a whole
+    /// list bounced because a password is wrong.
+    pub fn is_about_recipient(&self) -> bool {
+        match self {
+            SmtpError::NoSmtpUtf8 => true,
+            SmtpError::Connect(_) => false,
+            SmtpError::Smtp(e) => {
+                let code = e.status().map(|c| c.to_string());
+                let session = ["500", "501", "502", "503", "504", "530", "535", "538"];
+                if code.as_deref().is_some_and(|c| session.contains(&c)) {
+                    return false;
+                }
+                let text = e.to_string();
+                let enhanced = text
+                    .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+                    .find(|w| w.starts_with("5.") && w.matches('.').count() == 2);
+                !enhanced.is_some_and(|code| {
+                    code.starts_with("5.5.") || ["5.7.0", "5.7.8", "5.7.9", "5.3.4", "5.2.3"].contains(&code)
+                })
+            }
+        }
+    }
+
     /// A 5xx reply (RFC 5321 §4.2.1): retrying cannot help.
     pub fn is_permanent(&self) -> bool {
         matches!(self, SmtpError::NoSmtpUtf8) || matches!(self, SmtpError::Smtp(e) if e.is_permanent())

@@ -32,6 +32,9 @@ pub enum Transport {
 pub struct SendError {
     /// Retrying cannot help (an SMTP 5xx reply).
     pub permanent: bool,
+    /// The failure is about the recipient's address, not kurier's session or message (see
+    /// `SmtpError::is_about_recipient`): a permanent one is a bounce.
+    pub about_recipient: bool,
     /// The server's reply, or what went wrong on the way.
     pub reply: String,
 }
@@ -94,12 +97,17 @@ impl Session {
                     Ok(Ok(reply)) => Ok(reply),
                     Ok(Err(e)) => {
                         self.connection = None;
-                        Err(SendError { permanent: e.is_permanent(), reply: e.to_string() })
+                        Err(SendError {
+                            permanent: e.is_permanent(),
+                            about_recipient: e.is_about_recipient(),
+                            reply: e.to_string(),
+                        })
                     }
                     Err(_) => {
                         self.connection = None;
                         Err(SendError {
                             permanent: false,
+                            about_recipient: false,
                             reply: format!("no answer from the SMTP server within {} s", deadline.as_secs()),
                         })
                     }
@@ -109,7 +117,7 @@ impl Session {
                 .send(message.clone())
                 .await
                 .map(|id| format!("written to {id}.eml"))
-                .map_err(|e| SendError { permanent: false, reply: e.to_string() }),
+                .map_err(|e| SendError { permanent: false, about_recipient: false, reply: e.to_string() }),
         }
     }
 
