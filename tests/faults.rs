@@ -553,3 +553,22 @@ fn a_read_only_store_at_start_up_still_serves_feeds_and_subscriptions_resume_whe
     assert!(sink.wait_for(1, Duration::from_secs(30)), "no confirmation mail:\n{}", daemon.logs());
     assert_eq!(daemon.get("/healthz").text(), "ok\n");
 }
+
+#[test]
+fn sigterm_during_a_stalled_smtp_exchange_still_ends_the_daemon_promptly() {
+    // A stop ends the daemon within moments whatever it is doing: a server that never answers
+    // RCPT (with a one-minute SMTP deadline) does not hold it up.
+    let site = site(3);
+    site.replace("kurier.toml", &[("timeout_seconds = 5", "timeout_seconds = 60")]);
+    set_schedule(&site, "* * * * * *");
+    let sink = Sink::start();
+    sink.set_rules(json!({"stall_rcpt": ["reader002@example.org"]}));
+    let daemon = start(&site, &sink);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !sink.rcpt_log().iter().any(|(address, reply)| address == "reader002@example.org" && reply == "stall") {
+        assert!(Instant::now() < deadline, "the stalled exchange never began:\n{}", daemon.logs());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Bounded generously; the daemon gives the exchange 4.5 s, where it used to give it 30.
+    assert!(daemon.terminate(Duration::from_secs(20)).success());
+}

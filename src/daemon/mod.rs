@@ -38,8 +38,10 @@ use crate::watch::Changes;
 
 /// How often a store that could not be opened is tried again.
 const STORE_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
-/// How long a stop waits for the digest in flight.
-const STOP_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long a stop waits, in all, for the digest in flight and the open requests: a stop ends the
+/// daemon within 5 s whatever it is doing. A message whose SMTP exchange is cut off stays
+/// `sending` and is sent again, with the same Message-ID, at the next start (the crash rule).
+const STOP_DEADLINE: std::time::Duration = std::time::Duration::from_millis(4500);
 
 /// Loads `kurier.toml` with the environment overrides.
 pub fn load_config(root: &Path) -> anyhow::Result<Config> {
@@ -187,8 +189,9 @@ pub async fn run(root: &Path) -> anyhow::Result<()> {
 
     tracing::info!("stopping: finishing the messages in flight and the open requests");
     let Daemon { digests, config, .. } = daemon;
+    let deadline = tokio::time::Instant::now() + STOP_DEADLINE;
     digests.stop(&config, &stop_rx, STOP_DEADLINE).await;
-    match tokio::time::timeout(STOP_DEADLINE, server).await {
+    match tokio::time::timeout_at(deadline, server).await {
         Ok(Ok(Ok(()))) => {}
         Ok(Ok(Err(e))) => tracing::error!(error = %e, "HTTP server error"),
         Ok(Err(e)) => tracing::error!(error = %e, "HTTP server task failed"),

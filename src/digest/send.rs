@@ -379,7 +379,10 @@ async fn deliver(run: &Run, session: &mut Session, delivery: &Delivery) -> Resul
                 if error.about_recipient {
                     run.bounce(delivery, BounceKind::Permanent, &error.reply)?;
                 } else {
-                    tracing::warn!(subscriber = delivery.subscriber_id, "the failure is kurier's, not the address's: no bounce");
+                    tracing::warn!(
+                        subscriber = delivery.subscriber_id,
+                        "the failure is kurier's, not the address's: no bounce"
+                    );
                 }
                 run.count(FAILED);
                 run.failed();
