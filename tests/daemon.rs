@@ -497,7 +497,7 @@ fn a_template_with_a_bad_date_format_is_reported_everywhere_and_the_daemon_goes_
     let sink = Sink::start();
     let daemon = start(&site, &sink);
     assert!(daemon.wait_for_log("`%Q` is not a date format", 1, Duration::from_secs(30)), "{}", daemon.logs());
-    assert!(daemon.logs().contains("digest run deferred: retrying in"), "{}", daemon.logs());
+    assert!(daemon.wait_for_log("digest run deferred: retrying in", 1, Duration::from_secs(30)), "{}", daemon.logs());
     assert_eq!(daemon.get("/healthz").status, 200);
     // The operator mends the template: the waiting fires are served at once, by one run.
     site.write("templates/digest.txt", &good);
