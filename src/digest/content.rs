@@ -6,14 +6,19 @@
 //! subscriber's address, name and unsubscribe link go, and each message substitutes them —
 //! HTML-escaped in the HTML part. Subscribers with and without a name get separate renders, so a
 //! template's `{% if subscriber.name %}` works. The archived "view in browser" page is a third
-//! render, without subscriber and without unsubscribe link.
+//! render, without subscriber, without unsubscribe link and without a link to itself
+//! (`archive` is true in its context).
+//!
+//! The context also gives each post its excerpt as plain text with numbered links
+//! (`render/text.rs`), and the issue a `preheader`: the first post's excerpt, which inbox lists
+//! show as the snippet after the subject instead of the first words of the layout.
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use tera::Context;
 
 use crate::config::Config;
-use crate::render::{DIGEST_HTML, DIGEST_TXT, RenderError, SUBJECT, Templates};
+use crate::render::{DIGEST_HTML, DIGEST_TXT, RenderError, SUBJECT, Templates, text};
 use crate::site::escape_html;
 use crate::store::FrozenPost;
 
@@ -60,7 +65,10 @@ fn context(
             "url": config.base_url.as_str(), "language": config.language,
         }),
     );
-    context.insert("posts", posts);
+    context.insert("posts", &with_text(posts));
+    context.insert("preheader", &preheader(posts));
+    context.insert("footer", &config.digest.footer);
+    context.insert("archive", &false);
     context.insert("count", &posts.len());
     context.insert("new_posts", &locale.new_posts(posts.len() as u64));
     context.insert("t", &locale.strings());
@@ -80,6 +88,52 @@ pub fn subject(
     Ok(one_line(&templates.render(SUBJECT, &context)?))
 }
 
+/// The posts with `text` (the excerpt as plain text, links as `[n]`) and `links` (`n`, `url`),
+/// numbered through the whole issue.
+fn with_text(posts: &[FrozenPost]) -> Vec<serde_json::Value> {
+    let mut links = Vec::new();
+    posts
+        .iter()
+        .map(|post| {
+            let first = links.len();
+            let text = text::from_html(&post.summary_html, &mut links);
+            let mut value = serde_json::to_value(post).expect("plain data serializes");
+            value["text"] = json!(text);
+            value["links"] = json!(
+                links[first..]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, url)| json!({ "n": first + i + 1, "url": url }))
+                    .collect::<Vec<_>>()
+            );
+            value
+        })
+        .collect()
+}
+
+/// Inbox lists show about 100 characters after the subject: the first post's excerpt, cut at
+/// a word.
+const PREHEADER_CHARS: usize = 140;
+
+fn preheader(posts: &[FrozenPost]) -> String {
+    let Some(first) = posts.first() else { return String::new() };
+    let text = one_line(&first.summary_text);
+    if text.chars().count() <= PREHEADER_CHARS {
+        return text;
+    }
+    let mut cut = String::new();
+    for word in text.split(' ') {
+        if cut.chars().count() + word.chars().count() + 1 > PREHEADER_CHARS {
+            break;
+        }
+        if !cut.is_empty() {
+            cut.push(' ');
+        }
+        cut.push_str(word);
+    }
+    format!("{}…", cut.trim_end_matches(['…', '.', ',', ';', ':']))
+}
+
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -94,8 +148,9 @@ pub fn render(
     posts: &[FrozenPost],
 ) -> Result<IssueContent, RenderError> {
     let base = context(config, templates, Some(id), created_at, subject, posts);
-    let bodies = |name: &str, email: &str, unsubscribe: &str| -> Result<Bodies, RenderError> {
+    let bodies = |name: &str, email: &str, unsubscribe: &str, archive: bool| -> Result<Bodies, RenderError> {
         let mut context = base.clone();
+        context.insert("archive", &archive);
         context.insert("subscriber", &json!({ "email": email, "name": name }));
         context.insert("unsubscribe_url", unsubscribe);
         let html = templates.render(DIGEST_HTML, &context)?;
@@ -103,13 +158,15 @@ pub fn render(
             origin: DIGEST_HTML.to_owned(),
             message: format!("cannot inline its CSS: {e}"),
         })?;
-        Ok(Bodies { html, text: templates.render(DIGEST_TXT, &context)? })
+        let plain =
+            if archive { String::new() } else { text::wrap(&templates.render(DIGEST_TXT, &context)?, text::WIDTH) };
+        Ok(Bodies { html, text: plain })
     };
     Ok(IssueContent {
         subject: subject.to_owned(),
-        named: bodies(NAME, EMAIL, UNSUBSCRIBE)?,
-        unnamed: bodies("", EMAIL, UNSUBSCRIBE)?,
-        archive_html: bodies("", "", "")?.html,
+        named: bodies(NAME, EMAIL, UNSUBSCRIBE, false)?,
+        unnamed: bodies("", EMAIL, UNSUBSCRIBE, false)?,
+        archive_html: bodies("", "", "", true)?.html,
     })
 }
 

@@ -11,6 +11,7 @@
 //! the template's file and the line, by `check` before it could fail a send.
 
 pub mod locale;
+pub mod text;
 
 use std::path::{Path, PathBuf};
 
