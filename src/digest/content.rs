@@ -185,3 +185,67 @@ impl IssueContent {
         (html, text)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn config() -> Config {
+        let text = "title = \"Blog\"\nbase_url = \"https://example.org/\"\nlanguage = \"pl\"\n\
+                    [digest]\nfooter = \"Redakcja, ul. Przykładowa 1, 00-001 Warszawa\"\n";
+        Config::parse(text, Path::new("kurier.toml")).unwrap()
+    }
+
+    fn post(summary_html: &str, summary_text: &str) -> FrozenPost {
+        FrozenPost {
+            id: "a".into(),
+            title: "Sen i ciało".into(),
+            url: "https://example.org/sen/".into(),
+            date: "2026-11-26T08:00:00+01:00".into(),
+            summary_html: summary_html.into(),
+            summary_text: summary_text.into(),
+            tags: vec![],
+            related: vec![crate::store::RelatedPost {
+                title: "Oddech".into(),
+                url: "https://example.org/oddech/".into(),
+            }],
+        }
+    }
+
+    fn issue() -> IssueContent {
+        let dir = tempfile::tempdir().unwrap();
+        let templates = Templates::load(dir.path(), &config()).unwrap();
+        let posts = [post("<p>Sen to <a href=\"https://example.org/x\">praca</a> ciała.</p>", "Sen to praca ciała.")];
+        render(&config(), &templates, 7, "2026-11-26T08:00:00+01:00", "Blog: 1 nowy wpis", &posts).unwrap()
+    }
+
+    #[test]
+    fn the_archived_page_has_no_unsubscribe_link_and_no_link_to_itself() {
+        let archive = issue().archive_html;
+        assert!(!archive.contains("digests/7"), "{archive}");
+        assert!(!archive.contains("href=\"\""), "{archive}");
+        assert!(!archive.contains("unsubscribe") && !archive.contains("Wypisz"), "{archive}");
+        assert!(archive.contains("Przykładowa 1"), "the footer line stays: {archive}");
+    }
+
+    #[test]
+    fn the_inbox_snippet_is_the_first_excerpt_and_each_post_lists_its_related_posts() {
+        let (html, text) = issue().personalize("anna@example.org", Some("Anna"), "https://example.org/unsubscribe/t");
+        let body = &html[html.find("<body").unwrap()..];
+        let first_text = body.split('>').map(|s| s.split('<').next().unwrap().trim()).find(|s| !s.is_empty());
+        assert_eq!(first_text, Some("Sen to praca ciała."));
+        assert!(html.contains("href=\"https://example.org/oddech/\""), "{html}");
+        assert!(text.contains("Sen to praca [1] ciała.\n\n[1] https://example.org/x\n"), "{text}");
+        assert!(text.contains("- Oddech\n  https://example.org/oddech/"), "{text}");
+        assert!(text.contains("\n-- \nRedakcja, ul. Przykładowa 1"), "{text}");
+        assert!(!text.contains("Anna") && text.contains("Dzień dobry!"), "no nominative greeting: {text}");
+    }
+
+    #[test]
+    fn a_long_first_excerpt_is_cut_at_a_word_for_the_preheader() {
+        let long = "słowo ".repeat(60);
+        let snippet = preheader(&[post("", &long)]);
+        assert!(snippet.ends_with("słowo…") && snippet.chars().count() <= PREHEADER_CHARS + 1, "{snippet}");
+    }
+}
