@@ -24,6 +24,9 @@ i skryptem <script>alert('skrypt')</script> w środku.\n\n\
 Bardzolongiesłowobezspacjiktóremogłobyrozepchnąćkolumnęnawąskimekranieczytnikapocztyaniewolno.\n\n\
 ## Sekcja\n\nDalsza treść wpisu, która w skrócie się już nie zmieści, bo skrót ma limit słów.\n";
 
+/// A 1400×500 image that needs no network.
+const WIDE_IMAGE: &str = "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' width='1400' height='500'%3E%3Crect width='1400' height='500' fill='%23a0522d'/%3E%3C/svg%3E";
+
 /// The one message a one-subscriber site sends.
 fn one_digest(site: &TempSite, sink: &Sink) -> Received {
     site.write("list.csv", "email,name,status\nanna@example.org,Anna,active\n");
@@ -92,7 +95,10 @@ fn the_html_part_fits_375_and_1200_pixel_wide_screens_in_chromium() {
         // Headless Chromium keeps its window at least 500px wide, so the digest is laid out in
         // an iframe of exactly `width` pixels (its own viewport), and a script outside it writes
         // what it measured into the DOM. The message itself carries no script.
-        let escaped = html.replace('&', "&amp;").replace('"', "&quot;");
+        // The test has no network: the copy gets the image inline, at its real 1400×500, so a
+        // missing `max-width` would show (a broken image may shrink to its alt text).
+        let offline = html.replace("https://digest.example.org/wykres.png", WIDE_IMAGE);
+        let escaped = offline.replace('&', "&amp;").replace('"', "&quot;");
         let page = work.path().join(format!("digest-{width}.html"));
         std::fs::write(
             &page,
