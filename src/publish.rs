@@ -155,7 +155,8 @@ pub fn check(root: &Path, now: DateTime<Utc>) -> Result<CheckReport, PublishErro
 /// Loads the templates and renders an issue of the newest posts with them, as a send would.
 fn check_templates(root: &Path, config: &Config, site: &Site, now: DateTime<Utc>) -> Result<(), RenderError> {
     let templates = Templates::load(root, config)?;
-    let posts: Vec<_> = site.posts.iter().take(config.digest.max_posts.max(1)).map(compose::freeze).collect();
+    let posts: Vec<_> =
+        site.posts.iter().take(config.digest.max_posts.max(1)).map(|p| compose::freeze(p, site)).collect();
     let subject = content::subject(config, &templates, now, &posts)?;
     content::render(config, &templates, 1, &now.to_rfc3339(), &subject, &posts)?;
     Ok(())

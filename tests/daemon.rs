@@ -256,6 +256,8 @@ fn one_click_unsubscribe_from_a_real_digest_and_the_next_digest_skips_them() {
     let archive = daemon.get("/digests/1");
     assert_eq!(archive.status, 200);
     assert!(archive.text().contains("Trzeci wpis: oddech") && !archive.text().contains("/unsubscribe/"));
+    // No dead unsubscribe link, no "view in browser" link to the page itself.
+    assert!(!archive.text().contains("href=\"\"") && !archive.text().contains("/digests/1\""), "{}", archive.text());
     assert_eq!(daemon.get("/digests/99").status, 404);
 
     site.write("content/2026-06-01-nowy.md", "+++\ntitle = \"Po wypisaniu\"\ndate = 2026-06-01\n+++\nx\n");

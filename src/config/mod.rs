@@ -94,6 +94,9 @@ pub struct DigestConfig {
     pub subject: Option<String>,
     pub max_posts: usize,
     pub first_window_days: u32,
+    /// The sender's postal or contact line, shown in every digest's footer (CAN-SPAM asks a
+    /// commercial sender for a postal address; readers of any newsletter like to see who sends it).
+    pub footer: Option<String>,
 }
 
 impl Default for DigestConfig {
@@ -104,6 +107,7 @@ impl Default for DigestConfig {
             subject: None,
             max_posts: 10,
             first_window_days: 7,
+            footer: None,
         }
     }
 }

@@ -6,14 +6,19 @@
 //! subscriber's address, name and unsubscribe link go, and each message substitutes them —
 //! HTML-escaped in the HTML part. Subscribers with and without a name get separate renders, so a
 //! template's `{% if subscriber.name %}` works. The archived "view in browser" page is a third
-//! render, without subscriber and without unsubscribe link.
+//! render, without subscriber, without unsubscribe link and without a link to itself
+//! (`archive` is true in its context).
+//!
+//! The context also gives each post its excerpt as plain text with numbered links
+//! (`render/text.rs`), and the issue a `preheader`: the first post's excerpt, which inbox lists
+//! show as the snippet after the subject instead of the first words of the layout.
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use tera::Context;
 
 use crate::config::Config;
-use crate::render::{DIGEST_HTML, DIGEST_TXT, RenderError, SUBJECT, Templates};
+use crate::render::{DIGEST_HTML, DIGEST_TXT, RenderError, SUBJECT, Templates, text};
 use crate::site::escape_html;
 use crate::store::FrozenPost;
 
@@ -60,7 +65,10 @@ fn context(
             "url": config.base_url.as_str(), "language": config.language,
         }),
     );
-    context.insert("posts", posts);
+    context.insert("posts", &with_text(posts));
+    context.insert("preheader", &preheader(posts));
+    context.insert("footer", &config.digest.footer);
+    context.insert("archive", &false);
     context.insert("count", &posts.len());
     context.insert("new_posts", &locale.new_posts(posts.len() as u64));
     context.insert("t", &locale.strings());
@@ -80,6 +88,52 @@ pub fn subject(
     Ok(one_line(&templates.render(SUBJECT, &context)?))
 }
 
+/// The posts with `text` (the excerpt as plain text, links as `[n]`) and `links` (`n`, `url`),
+/// numbered through the whole issue.
+fn with_text(posts: &[FrozenPost]) -> Vec<serde_json::Value> {
+    let mut links = Vec::new();
+    posts
+        .iter()
+        .map(|post| {
+            let first = links.len();
+            let text = text::from_html(&post.summary_html, &mut links);
+            let mut value = serde_json::to_value(post).expect("plain data serializes");
+            value["text"] = json!(text);
+            value["links"] = json!(
+                links[first..]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, url)| json!({ "n": first + i + 1, "url": url }))
+                    .collect::<Vec<_>>()
+            );
+            value
+        })
+        .collect()
+}
+
+/// Inbox lists show about 100 characters after the subject: the first post's excerpt, cut at
+/// a word.
+const PREHEADER_CHARS: usize = 140;
+
+fn preheader(posts: &[FrozenPost]) -> String {
+    let Some(first) = posts.first() else { return String::new() };
+    let text = one_line(&first.summary_text);
+    if text.chars().count() <= PREHEADER_CHARS {
+        return text;
+    }
+    let mut cut = String::new();
+    for word in text.split(' ') {
+        if cut.chars().count() + word.chars().count() + 1 > PREHEADER_CHARS {
+            break;
+        }
+        if !cut.is_empty() {
+            cut.push(' ');
+        }
+        cut.push_str(word);
+    }
+    format!("{}…", cut.trim_end_matches(['…', '.', ',', ';', ':']))
+}
+
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -94,8 +148,9 @@ pub fn render(
     posts: &[FrozenPost],
 ) -> Result<IssueContent, RenderError> {
     let base = context(config, templates, Some(id), created_at, subject, posts);
-    let bodies = |name: &str, email: &str, unsubscribe: &str| -> Result<Bodies, RenderError> {
+    let bodies = |name: &str, email: &str, unsubscribe: &str, archive: bool| -> Result<Bodies, RenderError> {
         let mut context = base.clone();
+        context.insert("archive", &archive);
         context.insert("subscriber", &json!({ "email": email, "name": name }));
         context.insert("unsubscribe_url", unsubscribe);
         let html = templates.render(DIGEST_HTML, &context)?;
@@ -103,13 +158,15 @@ pub fn render(
             origin: DIGEST_HTML.to_owned(),
             message: format!("cannot inline its CSS: {e}"),
         })?;
-        Ok(Bodies { html, text: templates.render(DIGEST_TXT, &context)? })
+        let plain =
+            if archive { String::new() } else { text::wrap(&templates.render(DIGEST_TXT, &context)?, text::WIDTH) };
+        Ok(Bodies { html, text: plain })
     };
     Ok(IssueContent {
         subject: subject.to_owned(),
-        named: bodies(NAME, EMAIL, UNSUBSCRIBE)?,
-        unnamed: bodies("", EMAIL, UNSUBSCRIBE)?,
-        archive_html: bodies("", "", "")?.html,
+        named: bodies(NAME, EMAIL, UNSUBSCRIBE, false)?,
+        unnamed: bodies("", EMAIL, UNSUBSCRIBE, false)?,
+        archive_html: bodies("", "", "", true)?.html,
     })
 }
 
@@ -126,5 +183,69 @@ impl IssueContent {
             .replace(UNSUBSCRIBE, &escape_html(unsubscribe_url));
         let text = bodies.text.replace(EMAIL, email).replace(NAME, name).replace(UNSUBSCRIBE, unsubscribe_url);
         (html, text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn config() -> Config {
+        let text = "title = \"Blog\"\nbase_url = \"https://example.org/\"\nlanguage = \"pl\"\n\
+                    [digest]\nfooter = \"Redakcja, ul. Przykładowa 1, 00-001 Warszawa\"\n";
+        Config::parse(text, Path::new("kurier.toml")).unwrap()
+    }
+
+    fn post(summary_html: &str, summary_text: &str) -> FrozenPost {
+        FrozenPost {
+            id: "a".into(),
+            title: "Sen i ciało".into(),
+            url: "https://example.org/sen/".into(),
+            date: "2026-11-26T08:00:00+01:00".into(),
+            summary_html: summary_html.into(),
+            summary_text: summary_text.into(),
+            tags: vec![],
+            related: vec![crate::store::RelatedPost {
+                title: "Oddech".into(),
+                url: "https://example.org/oddech/".into(),
+            }],
+        }
+    }
+
+    fn issue() -> IssueContent {
+        let dir = tempfile::tempdir().unwrap();
+        let templates = Templates::load(dir.path(), &config()).unwrap();
+        let posts = [post("<p>Sen to <a href=\"https://example.org/x\">praca</a> ciała.</p>", "Sen to praca ciała.")];
+        render(&config(), &templates, 7, "2026-11-26T08:00:00+01:00", "Blog: 1 nowy wpis", &posts).unwrap()
+    }
+
+    #[test]
+    fn the_archived_page_has_no_unsubscribe_link_and_no_link_to_itself() {
+        let archive = issue().archive_html;
+        assert!(!archive.contains("digests/7"), "{archive}");
+        assert!(!archive.contains("href=\"\""), "{archive}");
+        assert!(!archive.contains("unsubscribe") && !archive.contains("Wypisz"), "{archive}");
+        assert!(archive.contains("Przykładowa 1"), "the footer line stays: {archive}");
+    }
+
+    #[test]
+    fn the_inbox_snippet_is_the_first_excerpt_and_each_post_lists_its_related_posts() {
+        let (html, text) = issue().personalize("anna@example.org", Some("Anna"), "https://example.org/unsubscribe/t");
+        let body = &html[html.find("<body").unwrap()..];
+        let first_text = body.split('>').map(|s| s.split('<').next().unwrap().trim()).find(|s| !s.is_empty());
+        assert_eq!(first_text, Some("Sen to praca ciała."));
+        assert!(html.contains("href=\"https://example.org/oddech/\""), "{html}");
+        assert!(text.contains("Sen to praca [1] ciała.\n\n[1] https://example.org/x\n"), "{text}");
+        assert!(text.contains("- Oddech\n  https://example.org/oddech/"), "{text}");
+        assert!(text.contains("\n-- \nRedakcja, ul. Przykładowa 1"), "{text}");
+        assert!(!text.contains("Anna") && text.contains("Dzień dobry!"), "no nominative greeting: {text}");
+    }
+
+    #[test]
+    fn a_long_first_excerpt_is_cut_at_a_word_for_the_preheader() {
+        let long = "słowo ".repeat(60);
+        let snippet = preheader(&[post("", &long)]);
+        assert!(snippet.ends_with("słowo…") && snippet.chars().count() <= PREHEADER_CHARS + 1, "{snippet}");
     }
 }

@@ -295,7 +295,7 @@ pub fn plan(
     }
     let excluded = store.excluded_post_ids()?;
     let selection = compose::select(&loaded.site, &excluded, store.digests_started()?, &config.digest, now);
-    let posts: Vec<FrozenPost> = selection.posts.iter().map(|p| compose::freeze(p)).collect();
+    let posts: Vec<FrozenPost> = selection.posts.iter().map(|p| compose::freeze(p, &loaded.site)).collect();
     if posts.is_empty() {
         return Ok(Plan::Nothing { baseline: selection.baseline });
     }

@@ -24,8 +24,14 @@ pub enum Plural {
 /// Fixed strings of the built-in templates.
 #[derive(Debug, Clone, Serialize)]
 pub struct Strings {
+    /// A greeting that needs no name: Polish would need the vocative of the name ("Anno"), which
+    /// kurier cannot make, and the nominative ("Dzień dobry, Anna") reads as a form letter.
     pub greeting: &'static str,
+    /// Whether the greeting may be followed by the subscriber's name as given.
+    pub greet_by_name: bool,
+    /// Never "since the last issue": the first issue has no last one.
     pub intro: &'static str,
+    pub related: &'static str,
     pub read_more: &'static str,
     pub view_in_browser: &'static str,
     pub unsubscribe: &'static str,
@@ -140,11 +146,13 @@ impl Locale {
         match self {
             Locale::Polish => Strings {
                 greeting: "Dzień dobry",
-                intro: "Oto nowe wpisy od ostatniego wydania:",
+                greet_by_name: false,
+                intro: "Oto najnowsze wpisy:",
+                related: "Powiązane wpisy",
                 read_more: "Czytaj dalej",
                 view_in_browser: "Otwórz w przeglądarce",
                 unsubscribe: "Wypisz się",
-                unsubscribe_note: "Otrzymujesz tę wiadomość, bo zapisałeś się na newsletter.",
+                unsubscribe_note: "Ta wiadomość przychodzi, ponieważ ten adres zapisano na newsletter.",
                 new_posts_one: "nowy wpis",
                 new_posts_few: "nowe wpisy",
                 new_posts_many: "nowych wpisów",
@@ -166,7 +174,7 @@ impl Locale {
                 unsubscribed_title: "Wypisano",
                 unsubscribed_message: "Nie będziemy już wysyłać Ci newslettera.",
                 invalid_link_title: "Nieprawidłowy link",
-                invalid_link_message: "Ten link jest nieprawidłowy. Sprawdź, czy skopiowałeś go w całości.",
+                invalid_link_message: "Ten link jest nieprawidłowy. Sprawdź, czy został skopiowany w całości.",
                 expired_link_message: "Ten link wygasł. Zapisz się ponownie, aby otrzymać nowy.",
                 used_link_message: "Ten link został już użyty albo zastąpił go nowszy. Jeśli zapis nie jest potwierdzony, zapisz się ponownie.",
                 unavailable_message: "Usługa jest chwilowo niedostępna. Spróbuj ponownie za chwilę.",
@@ -179,11 +187,13 @@ impl Locale {
                 not_found_message: "Nie ma takiej strony.",
                 confirm_email_subject: "Potwierdź zapis na newsletter",
                 confirm_email_intro: "Aby zacząć otrzymywać newsletter, potwierdź zapis, otwierając ten link:",
-                confirm_email_ignore: "Jeśli to nie Ty zapisałeś ten adres, zignoruj tę wiadomość.",
+                confirm_email_ignore: "Jeśli ten adres zapisał ktoś inny, zignoruj tę wiadomość.",
             },
             Locale::English => Strings {
                 greeting: "Hello",
-                intro: "Here are the new posts since the last issue:",
+                greet_by_name: true,
+                intro: "Here are the latest posts:",
+                related: "Related posts",
                 read_more: "Read more",
                 view_in_browser: "View in browser",
                 unsubscribe: "Unsubscribe",
@@ -277,5 +287,31 @@ mod tests {
         );
         assert_eq!(Locale::English.new_posts(1), "1 new post");
         assert_eq!(Locale::English.new_posts(2), "2 new posts");
+    }
+
+    #[test]
+    fn polish_copy_never_assumes_the_readers_gender() {
+        // Second-person past forms are gendered in Polish ("zapisałeś"/"zapisałaś"); so is a
+        // greeting with the name in the nominative. The copy uses impersonal forms instead.
+        let strings = serde_json::to_value(Locale::Polish.strings()).unwrap();
+        for (key, value) in strings.as_object().unwrap() {
+            let text = value.as_str().unwrap_or_default();
+            for word in text.split(|c: char| !c.is_alphabetic()) {
+                let gendered =
+                    ["łeś", "łaś", "łbyś", "łabyś", "eś sam", "aś sama"].iter().any(|end| word.ends_with(end));
+                assert!(!gendered, "{key}: {text:?} assumes the reader's gender ({word})");
+            }
+        }
+        assert!(!Locale::Polish.strings().greet_by_name, "a Polish greeting would need the vocative");
+    }
+
+    #[test]
+    fn the_intro_fits_the_first_issue_too() {
+        for locale in [Locale::Polish, Locale::English] {
+            let intro = locale.strings().intro.to_lowercase();
+            for since in ["ostatniego", "poprzedniego", "since", "last issue"] {
+                assert!(!intro.contains(since), "{intro}");
+            }
+        }
     }
 }

@@ -11,6 +11,7 @@
 //! the template's file and the line, by `check` before it could fail a send.
 
 pub mod locale;
+pub mod text;
 
 use std::path::{Path, PathBuf};
 
@@ -268,5 +269,55 @@ mod tests {
         let err = templates.render(DIGEST_HTML, &Context::new()).unwrap_err();
         assert_eq!(err.origin, "templates/digest.html");
         assert!(err.message.contains("nie_ma_takiej"), "{}", err.message);
+    }
+}
+
+/// WCAG 2.1 contrast of the built-in digest's small text (success criterion 1.4.3, level AA:
+/// at least 4.5:1 for text under 18pt), computed from the colors in `templates/digest.html`.
+#[cfg(test)]
+mod contrast {
+    const TEMPLATE: &str = include_str!("../../templates/digest.html");
+
+    /// The `property: #rrggbb` of the CSS rule for `selector`.
+    fn color(selector: &str, property: &str) -> [f64; 3] {
+        let rule = TEMPLATE
+            .lines()
+            .map(str::trim)
+            .find(|l| l.starts_with(&format!("{selector} {{")))
+            .unwrap_or_else(|| panic!("no CSS rule for {selector}"));
+        let at = rule.find(&format!(" {property}: #")).unwrap_or_else(|| panic!("{selector} has no {property}"));
+        let hex = &rule[at + property.len() + 4..at + property.len() + 10];
+        [0, 2, 4].map(|i| f64::from(u8::from_str_radix(&hex[i..i + 2], 16).unwrap()) / 255.0)
+    }
+
+    /// Relative luminance, WCAG 2.1 §1.4.3's definition.
+    fn luminance(rgb: [f64; 3]) -> f64 {
+        let [r, g, b] = rgb.map(|c| if c <= 0.040_45 { c / 12.92 } else { ((c + 0.055) / 1.055).powf(2.4) });
+        0.2126 * r + 0.7152 * g + 0.0722 * b
+    }
+
+    fn ratio(a: [f64; 3], b: [f64; 3]) -> f64 {
+        let (a, b) = (luminance(a), luminance(b));
+        (a.max(b) + 0.05) / (a.min(b) + 0.05)
+    }
+
+    #[test]
+    fn small_text_of_the_digest_meets_wcag_aa_contrast() {
+        let page = color("body", "background");
+        let card = color(".card", "background");
+        for (selector, background) in [
+            (".browser", page),
+            (".browser a", page),
+            (".footer", page),
+            (".footer a", page),
+            (".date", card),
+            (".meta", card),
+            (".related-title", card),
+            (".related a", card),
+            (".more", card),
+        ] {
+            let contrast = ratio(color(selector, "color"), background);
+            assert!(contrast >= 4.5, "{selector}: {contrast:.2}:1 is below 4.5:1");
+        }
     }
 }

@@ -5,8 +5,13 @@
 //! always a UTF-8 character boundary, and every element still open at the cut is closed by
 //! emitting its end event. The result is balanced HTML (for Atom `summary`, e-mail digests) and
 //! the same words as plain text (for RSS `description`, JSON Feed `summary`).
+//!
+//! An excerpt never ends inside or right after a heading: a digest that shows "Depresja…" or a
+//! bare subheading as its last line promises a section the reader never sees. A cut there moves
+//! back to before the heading; when nothing would be left, the headings are left out and the cut
+//! is made in the text that follows them.
 
-use pulldown_cmark::{Event, TagEnd};
+use pulldown_cmark::{Event, Tag, TagEnd};
 use unicode_segmentation::UnicodeSegmentation;
 
 use super::markdown::{self, MORE_MARKER};
@@ -30,6 +35,16 @@ pub fn from_events(events: &[Event<'_>], words: usize) -> Excerpt {
     let (kept, truncated) = match marker {
         Some(index) => (close_open(events[..index].to_vec()), true),
         None => cut_at_words(events, words),
+    };
+    let (kept, truncated) = match without_trailing_heading(&kept) {
+        Some(shorter) if has_words(&shorter) => (shorter, true),
+        Some(_) => {
+            // Nothing but the heading was before the cut: cut the text without headings.
+            let bodies: Vec<Event<'_>> = without_headings(events);
+            let (kept, _) = cut_at_words(&bodies, words);
+            (kept, true)
+        }
+        None => (kept, truncated),
     };
     let kept: Vec<Event<'_>> = kept.into_iter().filter(|e| !is_footnote(e)).collect();
     let text = markdown::plain_text(&kept);
@@ -79,6 +94,48 @@ fn cut_at_words<'a>(events: &[Event<'a>], limit: usize) -> (Vec<Event<'a>>, bool
         }
     }
     (kept, false)
+}
+
+/// When the last words of `events` are in a heading (the cut fell inside it, or right after
+/// it), the events before that heading, closed; else `None`.
+fn without_trailing_heading<'a>(events: &[Event<'a>]) -> Option<Vec<Event<'a>>> {
+    let last_words =
+        events.iter().rposition(|e| matches!(e, Event::Text(t) | Event::Code(t) if !t.trim().is_empty()))?;
+    let mut depth = 0usize;
+    let mut heading_start = None;
+    for (i, event) in events[..=last_words].iter().enumerate() {
+        match event {
+            Event::Start(Tag::Heading { .. }) => {
+                depth += 1;
+                heading_start = Some(i);
+            }
+            Event::End(TagEnd::Heading(_)) => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    if depth == 0 {
+        return None;
+    }
+    Some(close_open(events[..heading_start?].to_vec()))
+}
+
+/// `events` without any heading and its contents.
+fn without_headings<'a>(events: &[Event<'a>]) -> Vec<Event<'a>> {
+    let mut inside = false;
+    let mut kept = Vec::with_capacity(events.len());
+    for event in events {
+        match event {
+            Event::Start(Tag::Heading { .. }) => inside = true,
+            Event::End(TagEnd::Heading(_)) => inside = false,
+            _ if !inside => kept.push(event.clone()),
+            _ => {}
+        }
+    }
+    kept
+}
+
+fn has_words(events: &[Event<'_>]) -> bool {
+    events.iter().any(|e| matches!(e, Event::Text(t) | Event::Code(t) if t.unicode_words().next().is_some()))
 }
 
 fn is_content(event: &Event<'_>) -> bool {
@@ -176,5 +233,38 @@ mod tests {
     fn footnote_references_are_left_out() {
         let e = excerpt("Tekst[^1] dalej.\n\n<!-- more -->\n\n[^1]: Przypis.\n", 60);
         assert!(!e.html.contains("footnote"), "{}", e.html);
+    }
+
+    #[test]
+    fn a_cut_inside_a_heading_ends_the_excerpt_before_that_heading() {
+        let md = "Wstęp o ketaminie w medycynie.\n\n## Mechanizm działania leku\n\nTreść sekcji.\n";
+        let e = excerpt(md, 6);
+        assert_eq!(e.html, "<p>Wstęp o ketaminie w medycynie.</p>\n");
+        assert_eq!(e.text, "Wstęp o ketaminie w medycynie.");
+        assert!(e.truncated);
+    }
+
+    #[test]
+    fn a_cut_right_after_a_heading_ends_the_excerpt_before_that_heading() {
+        // The word limit is reached by the heading's last word; the paragraph after it is cut.
+        let md = "Wstęp krótki.\n\n## Depresja\n\nBadania pokazują wiele.\n";
+        let e = excerpt(md, 3);
+        assert_eq!(e.html, "<p>Wstęp krótki.</p>\n");
+        let e = excerpt("Wstęp krótki.\n\n## Depresja\n\n<!-- more -->\n\nDalej.\n", 60);
+        assert_eq!(e.html, "<p>Wstęp krótki.</p>\n", "a more marker right after a heading");
+    }
+
+    #[test]
+    fn a_post_that_opens_with_a_heading_is_cut_in_the_text_after_it() {
+        let e = excerpt("## Depresja i ból\n\njeden dwa trzy cztery pięć\n", 3);
+        assert_eq!(e.html, "<p>jeden dwa trzy…</p>\n");
+        assert!(!e.html.contains("<h2"), "{}", e.html);
+    }
+
+    #[test]
+    fn a_heading_followed_by_a_whole_paragraph_stays() {
+        let e = excerpt("Wstęp.\n\n## Sekcja\n\nAkapit cały.\n\nJeszcze jeden akapit tutaj.\n", 4);
+        assert!(e.html.contains("<h2>Sekcja</h2>"), "{}", e.html);
+        assert!(e.html.contains("Akapit"), "{}", e.html);
     }
 }

@@ -104,6 +104,17 @@ pub struct FrozenPost {
     pub summary_html: String,
     pub summary_text: String,
     pub tags: Vec<String>,
+    /// The post's related posts when the issue was made; issues stored before this field
+    /// existed have none.
+    #[serde(default)]
+    pub related: Vec<RelatedPost>,
+}
+
+/// A related post as a digest links it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelatedPost {
+    pub title: String,
+    pub url: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -465,7 +476,15 @@ mod tests {
             summary_html: String::new(),
             summary_text: String::new(),
             tags: vec![],
+            related: vec![],
         }
+    }
+
+    #[test]
+    fn an_issue_stored_before_related_posts_existed_still_loads() {
+        let old = r#"{"id":"a","title":"A","url":"https://example.org/a/","date":"2026-11-26T08:00:00+01:00","summary_html":"","summary_text":"","tags":[]}"#;
+        let post: FrozenPost = serde_json::from_str(old).unwrap();
+        assert!(post.related.is_empty());
     }
 
     #[test]
