@@ -85,7 +85,14 @@ fn rss_channel_and_items_read_back_field_by_field() {
     assert_eq!(pain.links.iter().map(|l| l.href.as_str()).collect::<Vec<_>>(), [url("2026/07/bol-i-stres/")]);
     // A date-time without an offset is read in Europe/Warsaw: CEST in July.
     assert_eq!(pain.published, Some(instant("2026-07-10T18:30:00+02:00")));
-    assert_eq!(pain.summary.as_ref().unwrap().content, "Jak przewlekły ból i stres wzmacniają się nawzajem.");
+    // The description is the HTML excerpt, escaped (not CDATA): readers render it as HTML.
+    assert_eq!(
+        pain.summary.as_ref().unwrap().content,
+        "<p>Jak przewlekły ból i stres <strong>wzmacniają</strong> się nawzajem.</p>"
+    );
+    let raw = site.read("public/rss.xml");
+    assert!(!raw.contains("<![CDATA["), "{raw}");
+    assert!(raw.contains("<description>&lt;p&gt;Jak przewlekły ból"), "{raw}");
     assert_eq!(pain.categories.iter().map(|c| c.term.as_str()).collect::<Vec<_>>(), ["ból", "stres", "Wiedza"]);
     assert_eq!(
         pain.authors.iter().map(|a| a.name.as_deref().unwrap_or_default()).collect::<Vec<_>>(),
@@ -183,6 +190,33 @@ fn json_feed_reads_back_and_carries_related_posts_as_data() {
 }
 
 #[test]
+fn every_entry_names_its_author_and_a_summary_only_json_feed_stays_valid() {
+    // Regression: Atom entries had no <author> (most readers then show none), JSON items had
+    // only the 1.1 `authors`, and `content = "summary"` made items with no content at all.
+    let site = built_fixture();
+    let json = site.json("public/feed.json");
+    for item in json["items"].as_array().unwrap() {
+        assert!(item["author"]["name"].is_string(), "{item}");
+        assert_eq!(item["author"], item["authors"][0], "{item}");
+    }
+    let atom = site.read("public/atom.xml");
+    let entries: Vec<&str> = atom.split("<entry>").skip(1).map(|e| e.split("</entry>").next().unwrap()).collect();
+    assert!(!entries.is_empty());
+    assert!(entries.iter().all(|e| e.contains("<author>")), "an entry without its own author:\n{atom}");
+
+    let config: String =
+        site.read("kurier.toml").lines().filter(|l| !l.starts_with("content =")).map(|l| format!("{l}\n")).collect();
+    site.write("kurier.toml", &config.replace("[feeds]", "[feeds]\ncontent = \"summary\""));
+    // The fixture's deliberately broken posts make the exit code 1; the feeds are written.
+    site.kurier(&["build"]).expect_code(1);
+    let json = site.json("public/feed.json");
+    for item in json["items"].as_array().unwrap() {
+        let html = item["content_html"].as_str().unwrap_or_else(|| panic!("no content: {item}"));
+        assert!(html.starts_with("<p>") && !html.contains("class=\"related\""), "{html}");
+    }
+}
+
+#[test]
 fn relative_urls_become_absolute_and_markup_survives_escaping() {
     let site = built_fixture();
     let feed = site.feed("public/tags/oddech/atom.xml");
@@ -212,11 +246,12 @@ fn relative_urls_become_absolute_and_markup_survives_escaping() {
 fn excerpts_come_from_summary_marker_or_sixty_words() {
     let site = built_fixture();
     let rss = site.feed("public/rss.xml");
-    let long = entry(&rss, "Długi wpis o jelitach").summary.as_ref().unwrap().content.clone();
+    let text = |html: &str| html.trim().trim_start_matches("<p>").trim_end_matches("</p>").to_owned();
+    let long = text(&entry(&rss, "Długi wpis o jelitach").summary.as_ref().unwrap().content);
     assert!(long.ends_with('…'), "{long}");
     assert_eq!(long.trim_end_matches('…').split_whitespace().count(), 60, "{long}");
-    let sleep = entry(&rss, "Sen a stres").summary.as_ref().unwrap().content.clone();
-    assert_eq!(sleep, "Sen i stres są ze sobą powiązane: zły sen zwiększa wrażliwość na stres.");
+    let sleep = text(&entry(&rss, "Sen a stres").summary.as_ref().unwrap().content);
+    assert_eq!(sleep, "Sen i stres są ze sobą powiązane: <strong>zły sen</strong> zwiększa wrażliwość na stres.");
 
     let atom = site.feed("public/atom.xml");
     let html = entry(&atom, "Długi wpis o jelitach").summary.as_ref().unwrap().content.clone();
@@ -353,4 +388,43 @@ fn init_writes_a_site_that_builds_and_refuses_to_overwrite_it() {
     let bad = run(&["init", dir.path("inna").to_str().unwrap(), "--timezone", "Mars/Olympus"]).expect_code(1);
     assert!(bad.stderr().contains("timezone: unknown time zone `Mars/Olympus`"), "{}", bad.stderr());
     assert!(!dir.path("inna/kurier.toml").exists());
+}
+
+#[test]
+fn an_rss_description_read_as_html_shows_exactly_the_excerpt() {
+    // Regression: the description was plain text in CDATA, which readers treat as HTML: an
+    // excerpt with `<img src=x onerror=alert(1)>` in inline code became a live image in
+    // rss-parser, feed-extractor and newsboat, "R&D < 5" lost its text, and several `]]>` split
+    // the CDATA so that gofeed lost text.
+    let site = TempSite::fixture("site");
+    site.write(
+        "content/2026-08-01-kod.md",
+        "+++\ntitle = \"Kod w zajawce\"\ndate = 2026-08-01\n+++\nUwaga na `<img src=x onerror=alert(1)>` oraz R&D < 5, a także ]]> ]]> ]]> w tekście.\n",
+    );
+    site.kurier(&["build"]).expect_code(1);
+    let raw = site.read("public/rss.xml");
+    assert!(!raw.contains("<![CDATA["), "no CDATA anywhere");
+    // An XML parser gives the description's text; an HTML parser then reads it as a reader does.
+    let script = r#"
+import sys, xml.etree.ElementTree as ET
+from html.parser import HTMLParser
+class Reader(HTMLParser):
+    def __init__(self):
+        super().__init__(); self.tags = []; self.text = ""
+    def handle_starttag(self, tag, attrs): self.tags.append(tag)
+    def handle_data(self, data): self.text += data
+for item in ET.parse(sys.argv[1]).getroot().iter("item"):
+    if item.findtext("title") == "Kod w zajawce":
+        reader = Reader(); reader.feed(item.findtext("description")); reader.close()
+        print(",".join(reader.tags)); print(reader.text.strip())
+"#;
+    let out = std::process::Command::new(support::python())
+        .args(["-c", script])
+        .arg(site.path("public/rss.xml"))
+        .output()
+        .unwrap();
+    let out = String::from_utf8(out.stdout).unwrap();
+    let (tags, text) = out.split_once('\n').unwrap();
+    assert_eq!(tags, "p,code", "only the excerpt's own markup: {out}");
+    assert_eq!(text.trim(), "Uwaga na <img src=x onerror=alert(1)> oraz R&D < 5, a także ]]> ]]> ]]> w tekście.");
 }

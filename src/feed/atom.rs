@@ -39,21 +39,21 @@ pub fn render(channel: &Channel<'_>, config: &Config) -> Vec<u8> {
 fn entry(channel: &Channel<'_>, post: &Post, config: &Config) -> Entry {
     let mut links = vec![link("alternate", &post.url, "text/html", None)];
     links.extend(channel.related(post).map(|other| link("related", &other.url, "text/html", Some(&other.title))));
-    let authors = if post.authors.is_empty() {
-        Vec::new() // the feed-level author applies (RFC 4287 §4.1.1)
-    } else {
+    // Every entry names its author, though RFC 4287 §4.1.1 lets it inherit the feed's: most
+    // readers show none otherwise. The post's authors, else the site's, else the site's title.
+    let authors: Vec<Person> = if !post.authors.is_empty() {
         post.authors.iter().map(|name| person(name, None)).collect()
+    } else if let Some(author) = &config.author {
+        vec![person(&author.name, author.email.as_deref())]
+    } else {
+        vec![person(&config.title, None)]
     };
     Entry {
         title: Text::plain(post.title.clone()),
         id: entry_id(post, config),
         updated: post.last_modified(),
         published: Some(post.date),
-        authors: if authors.is_empty() && config.author.is_none() {
-            vec![person(&config.title, None)]
-        } else {
-            authors
-        },
+        authors,
         categories: Channel::categories(post)
             .into_iter()
             .map(|name| Category { term: name.to_owned(), scheme: None, label: None })

@@ -23,7 +23,7 @@ struct Feed<'a> {
     items: Vec<Item<'a>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Clone, Copy)]
 struct Author<'a> {
     name: &'a str,
 }
@@ -42,6 +42,9 @@ struct Item<'a> {
     date_modified: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     authors: Vec<Author<'a>>,
+    /// JSON Feed 1.0's single author, for readers that know only that version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    author: Option<Author<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tags: Vec<&'a str>,
     _kurier: Extension<'a>,
@@ -75,17 +78,26 @@ pub fn render(channel: &Channel<'_>, config: &Config) -> Vec<u8> {
     bytes
 }
 
-fn item<'a>(channel: &Channel<'a>, post: &'a Post, config: &Config) -> Item<'a> {
+fn item<'a>(channel: &Channel<'a>, post: &'a Post, config: &'a Config) -> Item<'a> {
+    let authors: Vec<Author<'a>> = if post.authors.is_empty() {
+        config.author.iter().map(|a| Author { name: &a.name }).collect()
+    } else {
+        post.authors.iter().map(|name| Author { name }).collect()
+    };
+    let full = content::full_html(channel, post, &config.language, config.feeds.content == FeedContent::Full);
     Item {
         id: &post.id,
         url: &post.url,
         title: &post.title,
-        content_html: content::full_html(channel, post, &config.language, config.feeds.content == FeedContent::Full),
+        // JSON Feed 1.1 requires `content_html` or `content_text`: with summaries only, the
+        // excerpt is the content.
+        content_html: Some(full.unwrap_or_else(|| post.summary_html.to_string())),
         summary: &post.summary_text,
         image: post.image.as_deref(),
         date_published: post.date.to_rfc3339(),
         date_modified: post.last_modified().to_rfc3339(),
-        authors: post.authors.iter().map(|name| Author { name }).collect(),
+        author: authors.first().copied(),
+        authors,
         tags: Channel::categories(post),
         _kurier: Extension {
             related: channel

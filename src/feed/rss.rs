@@ -5,6 +5,12 @@
 //! for the full HTML (the content module), `dc:creator` for an author without an e-mail address
 //! (RSS `author` must be an address), and `atom:updated` / `atom:link rel="related"` on items.
 //! Dates are RFC 822 with a four-digit year, as RFC 1123 amends it.
+//!
+//! `description` and `content:encoded` carry HTML as *escaped text* (`&lt;p&gt;…`), the form RSS
+//! 2.0's own examples use, never as CDATA: readers treat both as HTML, so plain text in CDATA was
+//! read as markup (a `<img onerror>` shown as code became live), and a CDATA section must be split
+//! at every `]]>`, which some parsers (gofeed) get wrong. The `rss` crate writes both elements as
+//! CDATA, so they are written as extension elements, whose text the crate escapes.
 
 use std::collections::BTreeMap;
 
@@ -18,6 +24,8 @@ use crate::config::{Config, FeedContent};
 use crate::site::Post;
 
 const ATOM_NS: &str = "http://www.w3.org/2005/Atom";
+/// RSS 1.0's content module, for `content:encoded` (<https://web.resource.org/rss/1.0/modules/content/>).
+const CONTENT_NS: &str = "http://purl.org/rss/1.0/modules/content/";
 
 pub fn render(channel: &Channel<'_>, config: &Config) -> Vec<u8> {
     let updated = channel.updated().to_rfc2822();
@@ -35,7 +43,10 @@ pub fn render(channel: &Channel<'_>, config: &Config) -> Vec<u8> {
         atom_ext: Some(AtomExtension {
             links: vec![atom_link("self", &channel.url_of(RSS_FILE), Some("application/rss+xml"), None)],
         }),
-        namespaces: BTreeMap::from([("atom".to_owned(), ATOM_NS.to_owned())]),
+        namespaces: BTreeMap::from([
+            ("atom".to_owned(), ATOM_NS.to_owned()),
+            ("content".to_owned(), CONTENT_NS.to_owned()),
+        ]),
         items: channel.posts.iter().map(|post| item(channel, post, config)).collect(),
         ..Default::default()
     };
@@ -54,23 +65,22 @@ fn item(channel: &Channel<'_>, post: &Post, config: &Config) -> Item {
         .related(post)
         .map(|other| atom_link("related", &other.url, Some("text/html"), Some(&other.title)))
         .collect();
+    let text = |name: &str, value: String| {
+        (name.to_owned(), vec![Extension { name: name.to_owned(), value: Some(value), ..Default::default() }])
+    };
     let mut extensions = ExtensionMap::new();
-    extensions.insert(
-        "atom".to_owned(),
-        BTreeMap::from([(
-            "atom:updated".to_owned(),
-            vec![Extension {
-                name: "atom:updated".to_owned(),
-                value: Some(post.last_modified().to_rfc3339()),
-                ..Default::default()
-            }],
-        )]),
-    );
+    extensions.insert("atom".to_owned(), BTreeMap::from([text("atom:updated", post.last_modified().to_rfc3339())]));
+    // Escaped HTML, not CDATA (see the top of this file).
+    extensions.insert(String::new(), BTreeMap::from([text("description", post.summary_html.to_string())]));
+    let full = config.feeds.content == FeedContent::Full;
+    if let Some(html) = content::full_html(channel, post, &config.language, full) {
+        extensions.insert("content".to_owned(), BTreeMap::from([text("content:encoded", html)]));
+    }
     Item {
         title: Some(post.title.clone()),
         link: Some(post.url.clone()),
-        description: Some(post.summary_text.clone()),
-        content: content::full_html(channel, post, &config.language, config.feeds.content == FeedContent::Full),
+        description: None,
+        content: None,
         author,
         dublin_core_ext: (!creators.is_empty()).then(|| DublinCoreExtension { creators, ..Default::default() }),
         categories: Channel::categories(post)
