@@ -28,20 +28,46 @@ pub fn absolutize_events(events: &mut [pulldown_cmark::Event<'_>], base: &Url) {
 /// Sanitizes `html` and makes its URLs absolute against `base` (the post's permalink).
 pub fn clean(html: &str, base: &Url) -> String {
     let filter_base = base.clone();
+    // Ids within a post (footnote definitions, a raw `<div id>`) get the post's slug in front and
+    // links to them keep pointing inside the item: a feed reader shows many posts on one page,
+    // where two posts' `#1` would collide, and the site's own page may not have the same ids.
+    let prefix = anchor_prefix(base);
+    let href_prefix = prefix.clone();
     Builder::default()
-        .url_relative(UrlRelative::RewriteWithBase(base.clone()))
+        .url_relative(UrlRelative::Custom(Box::new(AbsoluteButFragments(base.clone()))))
         .add_tags(["picture", "source", "figure", "figcaption"])
         .add_tag_attributes("img", ["srcset", "sizes", "loading"])
         .add_tag_attributes("source", ["srcset", "sizes", "media", "type"])
-        .attribute_filter(move |_element, attribute, value| {
-            if attribute == "srcset" {
-                Some(Cow::Owned(absolute_srcset(value, &filter_base)))
-            } else {
-                Some(Cow::Borrowed(value))
+        .add_tag_attributes("div", ["id"])
+        .attribute_filter(move |element, attribute, value| match (element, attribute) {
+            (_, "srcset") => Some(Cow::Owned(absolute_srcset(value, &filter_base))),
+            ("a", "href") if value.starts_with('#') && value.len() > 1 => {
+                Some(Cow::Owned(format!("#{href_prefix}{}", &value[1..])))
             }
+            ("div", "id") => Some(Cow::Owned(format!("{prefix}{value}"))),
+            _ => Some(Cow::Borrowed(value)),
         })
         .clean(html)
         .to_string()
+}
+
+/// Makes relative URLs absolute against the post's permalink, but for fragment-only links
+/// (`#slug-1`), which point inside the item wherever it is shown.
+struct AbsoluteButFragments(Url);
+
+impl<'a> ammonia::UrlRelativeEvaluate<'a> for AbsoluteButFragments {
+    fn evaluate<'url>(&self, url: &'url str) -> Option<Cow<'url, str>> {
+        if url.starts_with('#') {
+            return Some(Cow::Borrowed(url));
+        }
+        self.0.join(url).ok().map(|u| Cow::Owned(u.to_string()))
+    }
+}
+
+/// `slug-`: the last segment of a post's permalink, for ids inside it.
+fn anchor_prefix(base: &Url) -> String {
+    let slug = base.path_segments().and_then(|mut s| s.rfind(|seg| !seg.is_empty())).unwrap_or("post");
+    format!("{slug}-")
 }
 
 /// Resolves each `url [descriptor]` candidate of a `srcset` (HTML §4.8.4.2.1) against `base`.
@@ -82,6 +108,16 @@ pub fn escape_html(text: &str) -> String {
 mod tests {
     use super::*;
 
+    #[test]
+    fn footnote_links_point_to_ids_that_survive_and_are_unique_to_the_post() {
+        let base = Url::parse("https://example.org/2026/04/przypisy/").unwrap();
+        let html =
+            crate::site::markdown::to_html(crate::site::markdown::parse("Tekst[^a].\n\n[^a]: Przypis.\n").into_iter());
+        let clean = clean(&html, &base);
+        assert!(clean.contains("href=\"#przypisy-a\""), "{clean}");
+        assert!(clean.contains("id=\"przypisy-a\""), "{clean}");
+    }
+
     fn base() -> Url {
         Url::parse("https://example.org/2026/11/jak-cwiczyc/").unwrap()
     }
@@ -94,7 +130,8 @@ mod tests {
         );
         assert!(html.contains(r#"href="https://example.org/2026/10/inny/""#), "{html}");
         assert!(html.contains(r#"href="https://example.org/o-nas/""#), "{html}");
-        assert!(html.contains(r#"href="https://example.org/2026/11/jak-cwiczyc/#fn1""#), "{html}");
+        // A fragment stays inside the item, with the post's prefix (see `clean`).
+        assert!(html.contains(r##"href="#jak-cwiczyc-fn1""##), "{html}");
         assert!(html.contains(r#"src="https://example.org/2026/11/jak-cwiczyc/obraz.png""#), "{html}");
     }
 
