@@ -111,8 +111,7 @@ mod tests {
     #[test]
     fn footnote_links_point_to_ids_that_survive_and_are_unique_to_the_post() {
         let base = Url::parse("https://example.org/2026/04/przypisy/").unwrap();
-        let html =
-            crate::site::markdown::to_html(crate::site::markdown::parse("Tekst[^a].\n\n[^a]: Przypis.\n").into_iter());
+        let html = crate::site::markdown::to_html(crate::site::markdown::parse("Tekst[^a].\n\n[^a]: Przypis.\n"));
         let clean = clean(&html, &base);
         assert!(clean.contains("href=\"#przypisy-a\""), "{clean}");
         assert!(clean.contains("id=\"przypisy-a\""), "{clean}");
