@@ -23,6 +23,7 @@ mod related;
 mod scan;
 mod slug;
 mod source;
+mod tags;
 
 pub use cache::PostCache;
 pub use date::local as local_datetime;
@@ -110,6 +111,7 @@ impl Site {
             visible.push(post);
         }
         visible.sort_by(|a, b| b.date.cmp(&a.date).then_with(|| a.id.cmp(&b.id)));
+        warnings.extend(tags::separate(&mut visible));
         related::link(&mut visible, config.feeds.related);
         errors.sort_by(|a, b| a.path.cmp(&b.path).then(a.line.cmp(&b.line)));
         Loaded { site: Site { posts: visible, next_publication }, errors, warnings }

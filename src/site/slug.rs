@@ -23,6 +23,23 @@ pub fn slugify(text: &str) -> String {
     slug
 }
 
+/// The slug of a tag (or category): like [`slugify`], but the symbols that tell tags apart are
+/// spelled out — `C++` is `c-plus-plus`, `C#` is `c-sharp`, `R&D` is `r-and-d` — where
+/// `slugify` would make them all `c` or `r-d`.
+pub fn tag_slug(name: &str) -> String {
+    let mut spelled = String::with_capacity(name.len() + 8);
+    for c in name.chars() {
+        match c {
+            '+' => spelled.push_str(" plus "),
+            '#' => spelled.push_str(" sharp "),
+            '&' => spelled.push_str(" and "),
+            '@' => spelled.push_str(" at "),
+            c => spelled.push(c),
+        }
+    }
+    slugify(&spelled)
+}
+
 /// Splits a file stem of the form `YYYY-MM-DD-rest` into its date and `rest`.
 pub fn split_dated_stem(stem: &str) -> Option<(NaiveDate, &str)> {
     let date = NaiveDate::parse_from_str(stem.get(..10)?, "%Y-%m-%d").ok()?;
@@ -34,6 +51,15 @@ pub fn split_dated_stem(stem: &str) -> Option<(NaiveDate, &str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tag_slugs_spell_out_the_symbols_that_tell_tags_apart() {
+        assert_eq!(tag_slug("C++"), "c-plus-plus");
+        assert_eq!(tag_slug("C#"), "c-sharp");
+        assert_eq!(tag_slug("c"), "c");
+        assert_eq!(tag_slug("R&D"), "r-and-d");
+        assert_eq!(tag_slug("Zdrowie psychiczne"), "zdrowie-psychiczne");
+    }
 
     #[test]
     fn transliterates_polish() {
