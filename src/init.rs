@@ -18,7 +18,13 @@ pub struct Options {
     pub base_url: String,
     pub language: String,
     pub timezone: String,
+    /// The sender of digests; without it, [`PLACEHOLDER_SENDER`].
+    pub from: Option<String>,
 }
+
+/// The sender a new site gets when none is given: at `example.invalid` (RFC 2606), which no mail
+/// can reach, so `check` flags it until the operator writes a real one.
+pub const PLACEHOLDER_SENDER: &str = "newsletter@example.invalid";
 
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
@@ -75,7 +81,23 @@ limit = 20
 content = "full"
 related = 3
 tags = true
+
+[digest]
+schedule = "0 0 8 * * Mon"
+from = {from}
+# footer = "Your name · postal address · contact"
+
+# No [smtp] section: digests are written to outbox/ as .eml files. To send them:
+# [smtp]
+# url = "smtp://mail.example.org:587?tls=required"
+
+[http]
+listen = "127.0.0.1:8080"
+# Where readers reach the subscribe, confirm and unsubscribe pages. On your own machine that is
+# kurier itself; behind a public web server, remove this line (base_url is used) or set it.
+public_url = "http://127.0.0.1:8080/"
 "#,
+        from = quoted(options.from.as_deref().unwrap_or(PLACEHOLDER_SENDER)),
         title = quoted(&options.title),
         base_url = quoted(&options.base_url),
         language = quoted(&options.language),
@@ -104,6 +126,7 @@ mod tests {
             base_url: "https://example.org/".into(),
             language: "pl".into(),
             timezone: "Europe/Warsaw".into(),
+            from: None,
         }
     }
 

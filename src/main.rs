@@ -43,6 +43,9 @@ enum Command {
         /// IANA time zone for dates and schedules.
         #[arg(long, default_value = "Europe/Warsaw")]
         timezone: String,
+        /// The sender of digests, `Name <address>`; without it a placeholder that `check` flags.
+        #[arg(long)]
+        from: Option<String>,
     },
     /// Build every feed into the output folder.
     Build,
@@ -162,10 +165,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let now = chrono::Utc::now();
     let root = cli.root.as_path();
     match cli.command {
-        Command::Init { dir, title, base_url, language, timezone } => {
-            let options = kurier::init::Options { title, base_url, language, timezone };
+        Command::Init { dir, title, base_url, language, timezone, from } => {
+            let options = kurier::init::Options { title, base_url, language, timezone, from };
             kurier::init::create(&dir, &options, now)?;
-            println!("created a new site in {}; build it with `kurier --root {} build`", dir.display(), dir.display());
+            println!(
+                "created a new site in {}; check it with `kurier --root {} check`, run it with `kurier --root {} run`",
+                dir.display(),
+                dir.display(),
+                dir.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Build => {
@@ -197,9 +205,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for error in &report.template_errors {
                 eprintln!("{error}");
             }
-            let errors = report.errors.len() + report.template_errors.len();
+            for warning in &report.mail_warnings {
+                eprintln!("warning: {warning}");
+            }
+            for error in &report.mail_errors {
+                eprintln!("{error}");
+            }
+            let errors = report.errors.len() + report.template_errors.len() + report.mail_errors.len();
             println!(
-                "checked {} posts, {} feed files and the templates: {errors} errors",
+                "checked {} posts, {} feed files, the templates and the mail settings: {errors} errors",
                 report.posts, report.feed_files
             );
             Ok(exit_for(errors))

@@ -46,6 +46,11 @@ pub struct CheckReport {
     pub warnings: Vec<site::Warning>,
     /// Templates that do not load or do not render a sample issue.
     pub template_errors: Vec<RenderError>,
+    /// What `run` would refuse or could not send with: the sender, `smtp.url`, `smtp.ca_file`,
+    /// the DKIM key.
+    pub mail_errors: Vec<String>,
+    /// What works but should not stay so (a placeholder sender).
+    pub mail_warnings: Vec<String>,
 }
 
 /// Why a build could not run at all.
@@ -143,13 +148,43 @@ pub fn check(root: &Path, now: DateTime<Utc>) -> Result<CheckReport, PublishErro
     })
     .unwrap_or_else(|never| match never {});
     let template_errors = check_templates(root, &config, &loaded.site, now).err().into_iter().collect();
+    let (mail_errors, mail_warnings) = check_mail(root, &config);
     Ok(CheckReport {
         posts: loaded.site.posts.len(),
         feed_files: count.into_inner(),
         errors: loaded.errors,
         warnings: loaded.warnings,
         template_errors,
+        mail_errors,
+        mail_warnings,
     })
+}
+
+/// Everything `kurier run` needs to send mail, checked as it would check it (with the
+/// environment's overrides), writing nothing.
+fn check_mail(root: &Path, config: &Config) -> (Vec<String>, Vec<String>) {
+    let mut config = config.clone();
+    config.apply_env(|key| std::env::var(key).ok());
+    let (mut errors, mut warnings) = (Vec::new(), Vec::new());
+    match crate::digest::sender_of(&config) {
+        Ok(from) if from.email.domain().eq_ignore_ascii_case("example.invalid") => warnings.push(format!(
+            "digest.from `{from}` is a placeholder: mail from it reaches nobody's inbox; set your sender"
+        )),
+        Ok(_) => {}
+        Err(e) => errors.push(e.to_string()),
+    }
+    // Only an [smtp] section is checked here: without one, mail goes to outbox/ (made by `run`).
+    if config.smtp.is_some()
+        && let Err(e) = crate::mail::Transport::new(root, &config)
+    {
+        errors.push(e);
+    }
+    if let Some(dkim) = &config.dkim
+        && let Err(e) = crate::mail::dkim::load(root, dkim)
+    {
+        errors.push(e);
+    }
+    (errors, warnings)
 }
 
 /// Loads the templates and renders an issue of the newest posts with them, as a send would.

@@ -575,3 +575,48 @@ fn a_greylisted_recipient_does_not_hold_back_the_next_scheduled_issue() {
     assert_eq!(counts.len(), 5);
     assert!(counts.values().all(|&n| n == 2), "{counts:?}");
 }
+
+#[test]
+fn a_site_made_by_init_checks_runs_and_takes_a_subscriber_through_to_a_digest_on_localhost() {
+    // Regression: `kurier init` made a site that `kurier run` refused (digest.from is not set),
+    // `check` accepted it, and the subscribe form posted to the public base_url.
+    let site = TempSite::empty();
+    site.kurier(&["init", site.root().to_str().unwrap()]).expect_code(0);
+    let check = site.kurier(&["check"]).expect_code(0);
+    assert!(
+        check.stderr().contains("warning: digest.from `newsletter@example.invalid` is a placeholder"),
+        "{}",
+        check.stderr()
+    );
+    site.replace("kurier.toml", &[("from = \"newsletter@example.invalid\"", "from = \"Mój blog <ja@blog.example>\"")]);
+    let check = site.kurier(&["check"]).expect_code(0);
+    assert!(!check.stderr().contains("warning"), "{}", check.stderr());
+
+    site.replace("kurier.toml", &[("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:0\"")]);
+    let daemon = Daemon::start(&site, &[]);
+    let form = daemon.get("/subscribe");
+    assert!(form.text().contains("action=\"http://127.0.0.1:8080/subscribe\""), "{}", form.text());
+    assert_eq!(daemon.post("/subscribe", "application/x-www-form-urlencoded", "email=ola%40example.org").status, 202);
+    // The confirmation lands in outbox/ (no [smtp]); its link is on this machine.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let link = loop {
+        let mail: Vec<String> = std::fs::read_dir(site.path("outbox"))
+            .map(|d| d.filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok()).collect())
+            .unwrap_or_default();
+        let found = mail.iter().find_map(|m| {
+            let m = m.replace("=\r\n", "").replace("=3D", "=");
+            m.split_whitespace().find(|w| w.starts_with("http://127.0.0.1:8080/confirm/")).map(str::to_owned)
+        });
+        if let Some(link) = found {
+            break link;
+        }
+        assert!(Instant::now() < deadline, "no confirmation in outbox/:\n{}", daemon.logs());
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let path = link.trim_start_matches("http://127.0.0.1:8080");
+    assert_eq!(daemon.get(path).status, 200);
+    assert_eq!(daemon.post(path, "application/x-www-form-urlencoded", "").status, 200);
+    assert_eq!(status_of(&site, "ola@example.org"), "active");
+    site.kurier(&["digest", "send"]).expect_code(0);
+    assert!(daemon.get("/digests/1").text().contains("Witaj"));
+}

@@ -317,7 +317,11 @@ fn check_reports_errors_and_writes_nothing() {
         site.remove(&format!("content/2026-04-{broken}.md"));
     }
     let run = site.kurier(&["check"]).expect_code(0);
-    assert!(run.stdout().contains("checked 8 posts, 27 feed files and the templates: 0 errors"), "{}", run.stdout());
+    assert!(
+        run.stdout().contains("checked 8 posts, 27 feed files, the templates and the mail settings: 0 errors"),
+        "{}",
+        run.stdout()
+    );
     assert!(!site.path("public").exists());
     site.kurier(&["build"]).expect_code(0);
 }
@@ -427,4 +431,24 @@ for item in ET.parse(sys.argv[1]).getroot().iter("item"):
     let (tags, text) = out.split_once('\n').unwrap();
     assert_eq!(tags, "p,code", "only the excerpt's own markup: {out}");
     assert_eq!(text.trim(), "Uwaga na <img src=x onerror=alert(1)> oraz R&D < 5, a także ]]> ]]> ]]> w tekście.");
+}
+
+#[test]
+fn check_validates_what_run_needs_to_send_mail() {
+    let site = TempSite::empty();
+    site.kurier(&["init", site.root().to_str().unwrap(), "--from", "Blog <ja@blog.example>"]).expect_code(0);
+    site.kurier(&["check"]).expect_code(0);
+    let config = site.read("kurier.toml");
+    site.write(
+        "kurier.toml",
+        &format!(
+            "{config}\n[smtp]\nurl = \"smtp://relay.example:25\"\nca_file = \"ca.pem\"\n\n[dkim]\ndomain = \"blog.example\"\nselector = \"k\"\nkey_file = \"dkim.key\"\n"
+        ),
+    );
+    let check = site.kurier(&["check"]).expect_code(1);
+    let stderr = check.stderr();
+    assert!(stderr.contains("smtp.ca_file") && stderr.contains("ca.pem"), "{stderr}");
+    assert!(stderr.contains("dkim.key_file") && stderr.contains("dkim.key"), "{stderr}");
+    let bad_url = site.kurier_env(&["check"], &[("KURIER_SMTP_URL", "smtq://relay.example")]).expect_code(1);
+    assert!(bad_url.stderr().contains("smtp.url `smtq://relay.example`"), "{}", bad_url.stderr());
 }

@@ -254,6 +254,11 @@ pub fn verp_for(config: &Config, store: &Store) -> Result<mail::Verp, DigestErro
     verp(config, &secret(config, store)?, &sender(config)?)
 }
 
+/// The sender of a site's mail, as `run` would take it (for `check`).
+pub fn sender_of(config: &Config) -> Result<Mailbox, DigestError> {
+    sender(config)
+}
+
 /// `digest.from`, else the site author's address under the site's title.
 fn sender(config: &Config) -> Result<Mailbox, DigestError> {
     if let Some(from) = &config.digest.from {
