@@ -452,3 +452,63 @@ fn check_validates_what_run_needs_to_send_mail() {
     let bad_url = site.kurier_env(&["check"], &[("KURIER_SMTP_URL", "smtq://relay.example")]).expect_code(1);
     assert!(bad_url.stderr().contains("smtp.url `smtq://relay.example`"), "{}", bad_url.stderr());
 }
+
+/// Whitespace collapsed, for comparing text that readers reflow.
+fn words(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[test]
+fn rss_parser_and_sfeed_read_every_item_field_by_field() {
+    // Two readers nobody here wrote: npm's rss-parser (renders the description as HTML, as web
+    // readers do) and Debian's sfeed (a C parser that prints TSV). Each item is checked against
+    // what kurier's own JSON Feed says of the same post.
+    let site = built_fixture();
+    let json = site.json("public/feed.json");
+    let by_url: std::collections::BTreeMap<String, &serde_json::Value> =
+        json["items"].as_array().unwrap().iter().map(|i| (i["url"].as_str().unwrap().to_owned(), i)).collect();
+
+    let node_path = std::env::var("KURIER_TEST_NODE_PATH").expect("tests/run.sh sets KURIER_TEST_NODE_PATH");
+    let out = std::process::Command::new("node")
+        .arg(support::repo().join("tests/rss_parser_check.js"))
+        .arg(site.path("public/rss.xml"))
+        .env("NODE_PATH", node_path)
+        .output()
+        .expect("node runs");
+    assert!(out.status.success(), "rss-parser: {}", String::from_utf8_lossy(&out.stderr));
+    let items: Vec<serde_json::Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(items.len(), by_url.len());
+    for item in &items {
+        let ours = by_url[item["link"].as_str().unwrap()];
+        assert_eq!(item["title"], ours["title"]);
+        assert_eq!(item["guid"], ours["id"]);
+        let published = chrono::DateTime::parse_from_rfc3339(ours["date_published"].as_str().unwrap()).unwrap();
+        let read = chrono::DateTime::parse_from_rfc3339(item["isoDate"].as_str().unwrap()).unwrap();
+        assert_eq!(read, published, "{item}");
+        assert_eq!(item["categories"], ours["tags"], "{item}");
+        // The description read as HTML says what the plain-text summary says.
+        assert_eq!(words(item["contentSnippet"].as_str().unwrap()), words(ours["summary"].as_str().unwrap()), "{item}");
+    }
+
+    let out =
+        std::process::Command::new("sfeed").stdin(std::fs::File::open(site.path("public/rss.xml")).unwrap()).output();
+    let out = out.expect("sfeed runs (tests/run.sh installs it)");
+    let lines = String::from_utf8(out.stdout).unwrap();
+    let rows: Vec<Vec<&str>> = lines.lines().map(|l| l.split('\t').collect()).collect();
+    assert_eq!(rows.len(), by_url.len());
+    for row in rows {
+        // timestamp, title, link, content, content-type, id, author, enclosure, categories
+        let ours = by_url[row[2]];
+        let published = chrono::DateTime::parse_from_rfc3339(ours["date_published"].as_str().unwrap()).unwrap();
+        assert_eq!(row[0].parse::<i64>().unwrap(), published.timestamp(), "{row:?}");
+        assert_eq!(row[1], ours["title"].as_str().unwrap());
+        assert_eq!(row[4], "html");
+        assert_eq!(row[5], ours["id"].as_str().unwrap());
+        // sfeed escapes newlines in content as `\n` and trims it; the full HTML is the JSON item's.
+        let content = row[3].replace("\\n", "\n").replace("\\\\", "\\");
+        assert_eq!(content.trim(), ours["content_html"].as_str().unwrap().trim());
+        let tags: Vec<&str> = ours["tags"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+        assert_eq!(row[8], tags.join("|"), "{row:?}");
+    }
+}

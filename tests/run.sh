@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs the Python test dependencies (feedparser,
-# aiosmtpd) into target/test-venv and, when missing, Debian's chromium (the digest's layout is
-# checked in headless Chromium) and spamassassin (the digest is scored with local tests), then
-# runs every Rust test. Arguments go to `cargo test`.
+# aiosmtpd) into target/test-venv, npm's rss-parser into target/test-npm and, when missing,
+# Debian's chromium (the digest's layout is checked in headless Chromium), spamassassin (the
+# digest is scored with local tests) and sfeed (another feed reader), then runs every Rust test.
+# Arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,11 +16,20 @@ fi
 missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -x /usr/bin/spamassassin ] || missing+=(spamassassin)
+[ -x /usr/bin/sfeed ] || missing+=(sfeed)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]} (Debian packages)" >&2
   apt-get update -qq >/dev/null
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 export KURIER_TEST_PYTHON="$PWD/$venv/bin/python"
+# npm's rss-parser, a second independent reader of the feeds (it renders descriptions as HTML).
+npm_dir=target/test-npm
+if [ ! -f "$npm_dir/node_modules/rss-parser/package.json" ]; then
+  echo "installing rss-parser into $npm_dir" >&2
+  mkdir -p "$npm_dir"
+  npm install --silent --no-audit --no-fund --prefix "$npm_dir" rss-parser@3.13.0 >/dev/null
+fi
+export KURIER_TEST_NODE_PATH="$PWD/$npm_dir/node_modules"
 
 cargo test --locked "$@"

@@ -31,8 +31,19 @@ pub fn plain_text<'a, 'e: 'a>(events: impl IntoIterator<Item = &'a Event<'e>>) -
     let mut text = String::new();
     // Whether a space is owed before the next word.
     let mut space = false;
+    // An image's alt text is not shown where the image is: the text says what the HTML shows.
+    let mut in_image = 0usize;
     for event in events {
         let piece: &str = match event {
+            Event::Start(Tag::Image { .. }) => {
+                in_image += 1;
+                continue;
+            }
+            Event::End(TagEnd::Image) => {
+                in_image = in_image.saturating_sub(1);
+                continue;
+            }
+            Event::Text(_) | Event::Code(_) if in_image > 0 => continue,
             Event::Text(t) | Event::Code(t) => t,
             Event::SoftBreak | Event::HardBreak => {
                 space = true;
