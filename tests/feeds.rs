@@ -512,3 +512,29 @@ fn rss_parser_and_sfeed_read_every_item_field_by_field() {
         assert_eq!(row[8], tags.join("|"), "{row:?}");
     }
 }
+
+#[test]
+fn json_feeds_validate_against_the_json_feed_schema_in_both_content_modes() {
+    // Regression: `content = "summary"` made items with neither content_html nor content_text.
+    let site = built_fixture();
+    let schema = support::repo().join("tests/fixtures/jsonfeed-1.1.schema.json");
+    let validate = |feed: &str| {
+        let script = "import json, sys, jsonschema\n\
+            schema = json.load(open(sys.argv[1]))\n\
+            jsonschema.validate(json.load(open(sys.argv[2])), schema, format_checker=jsonschema.FormatChecker())\n";
+        let out = std::process::Command::new(support::python())
+            .args(["-c", script])
+            .arg(&schema)
+            .arg(site.path(feed))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{feed}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    validate("public/feed.json");
+    validate("public/tags/stres/feed.json");
+    let config: String =
+        site.read("kurier.toml").lines().filter(|l| !l.starts_with("content =")).map(|l| format!("{l}\n")).collect();
+    site.write("kurier.toml", &config.replace("[feeds]", "[feeds]\ncontent = \"summary\""));
+    site.kurier(&["build"]).expect_code(1);
+    validate("public/feed.json");
+}

@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 venv=target/test-venv
-if ! "$venv/bin/python" -c 'import feedparser, aiosmtpd, dkim' 2>/dev/null; then
+if ! "$venv/bin/python" -c 'import feedparser, aiosmtpd, dkim, jsonschema' 2>/dev/null; then
   echo "installing Python test dependencies into $venv" >&2
   python3 -m venv "$venv"
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
