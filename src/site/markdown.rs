@@ -26,49 +26,85 @@ pub fn to_html<'a>(events: impl IntoIterator<Item = Event<'a>>) -> String {
     html
 }
 
-/// The readable text of events, one space between blocks, whitespace collapsed.
+/// The readable text of events, one space between blocks, whitespace collapsed: what the HTML
+/// of the same events shows once sanitized — the text of raw HTML too, but not an image's alt
+/// text, nor what is inside `<script>` or `<style>` (the sanitizer removes those whole).
 pub fn plain_text<'a, 'e: 'a>(events: impl IntoIterator<Item = &'a Event<'e>>) -> String {
     let mut text = String::new();
     // Whether a space is owed before the next word.
     let mut space = false;
-    // An image's alt text is not shown where the image is: the text says what the HTML shows.
     let mut in_image = 0usize;
-    for event in events {
-        let piece: &str = match event {
-            Event::Start(Tag::Image { .. }) => {
-                in_image += 1;
-                continue;
-            }
-            Event::End(TagEnd::Image) => {
-                in_image = in_image.saturating_sub(1);
-                continue;
-            }
-            Event::Text(_) | Event::Code(_) if in_image > 0 => continue,
-            Event::Text(t) | Event::Code(t) => t,
-            Event::SoftBreak | Event::HardBreak => {
-                space = true;
-                continue;
-            }
-            Event::End(end) if is_block_end(end) => {
-                space = true;
-                continue;
-            }
-            _ => continue,
-        };
+    // Inside a raw `<script>` or `<style>` element.
+    let mut hidden = false;
+    let mut push = |piece: &str, text: &mut String, space: &mut bool| {
         if piece.is_empty() {
-            continue;
+            return;
         }
-        space |= piece.starts_with(char::is_whitespace);
+        *space |= piece.starts_with(char::is_whitespace);
         for word in piece.split_whitespace() {
-            if space && !text.is_empty() {
+            if *space && !text.is_empty() {
                 text.push(' ');
             }
             text.push_str(word);
-            space = true;
+            *space = true;
         }
-        space = piece.ends_with(char::is_whitespace);
+        *space = piece.ends_with(char::is_whitespace);
+    };
+    for event in events {
+        match event {
+            Event::Start(Tag::Image { .. }) => in_image += 1,
+            Event::End(TagEnd::Image) => in_image = in_image.saturating_sub(1),
+            Event::Text(_) | Event::Code(_) if in_image > 0 || hidden => {}
+            Event::Text(t) | Event::Code(t) => push(t, &mut text, &mut space),
+            Event::Html(raw) | Event::InlineHtml(raw) => {
+                for (chunk, is_tag) in html_chunks(raw) {
+                    if is_tag {
+                        let tag = chunk.to_ascii_lowercase();
+                        if tag.starts_with("<script") || tag.starts_with("<style") {
+                            hidden = true;
+                        } else if tag.starts_with("</script") || tag.starts_with("</style") {
+                            hidden = false;
+                        } else if tag.starts_with("</p") || tag.starts_with("<br") || tag.starts_with("</div") {
+                            space = true;
+                        }
+                    } else if !hidden {
+                        push(&decode_entities(chunk), &mut text, &mut space);
+                    }
+                }
+            }
+            Event::SoftBreak | Event::HardBreak => space = true,
+            Event::End(end) if is_block_end(end) => space = true,
+            _ => {}
+        }
     }
     text
+}
+
+/// Raw HTML split into tags (and comments) and the text between them.
+fn html_chunks(raw: &str) -> Vec<(&str, bool)> {
+    let mut chunks = Vec::new();
+    let mut rest = raw;
+    while let Some(open) = rest.find('<') {
+        chunks.push((&rest[..open], false));
+        let close = rest[open..].find('>').map_or(rest.len(), |c| open + c + 1);
+        chunks.push((&rest[open..close], true));
+        rest = &rest[close..];
+    }
+    chunks.push((rest, false));
+    chunks
+}
+
+/// The few entities raw HTML text commonly carries.
+fn decode_entities(text: &str) -> String {
+    if !text.contains('&') {
+        return text.to_owned();
+    }
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&nbsp;", " ")
+        .replace("&amp;", "&")
 }
 
 /// Whether the HTML of these events is safe as pulldown-cmark writes it, so the sanitizer can
@@ -100,6 +136,14 @@ fn is_block_end(end: &TagEnd) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_text_says_what_the_sanitized_html_shows() {
+        // Regression: raw HTML blocks were dropped from the text, and script text kept in it.
+        let events =
+            parse("Tekst <script>alert(1)</script> dalej ![alt obrazka](x.png).\n\n<div>Uwaga &amp; ostrożnie</div>\n");
+        assert_eq!(plain_text(&events), "Tekst dalej . Uwaga & ostrożnie");
+    }
 
     #[test]
     fn renders_tables_footnotes_and_strikethrough() {
