@@ -36,7 +36,7 @@ pub fn plain_text<'a, 'e: 'a>(events: impl IntoIterator<Item = &'a Event<'e>>) -
     let mut in_image = 0usize;
     // Inside a raw `<script>` or `<style>` element.
     let mut hidden = false;
-    let mut push = |piece: &str, text: &mut String, space: &mut bool| {
+    let push = |piece: &str, text: &mut String, space: &mut bool| {
         if piece.is_empty() {
             return;
         }
