@@ -123,6 +123,8 @@ impl Site {
         visible.sort_by(|a, b| b.date.cmp(&a.date).then_with(|| a.id.cmp(&b.id)));
         related::link(&mut visible, config.feeds.related);
         errors.sort_by(|a, b| a.path.cmp(&b.path).then(a.line.cmp(&b.line)));
+        // Posts were read in date order; report by file, as errors are.
+        warnings.sort_by(|a: &Warning, b: &Warning| a.path.cmp(&b.path).then(a.line.cmp(&b.line)));
         Loaded { site: Site { posts: visible, next_publication }, errors, warnings }
     }
 }

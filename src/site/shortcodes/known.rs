@@ -14,7 +14,8 @@ use crate::site::html::escape_html;
 pub const LIQUID_BLOCKS: &[&str] = &["highlight", "raw", "comment"];
 
 pub enum Rendered {
-    /// Text that goes where the shortcode was (a URL inside a link, an inline element).
+    /// Text that goes where the shortcode was (a URL inside a link, an inline element: a video
+    /// link alone on its line becomes a paragraph of its own).
     Inline(String),
     /// A block; set apart by blank lines when the shortcode was alone on its line.
     Block(String),
@@ -86,16 +87,16 @@ fn video_id<'c>(call: &'c Call<'_>) -> Option<&'c str> {
 fn youtube(call: &Call<'_>) -> Rendered {
     let Some(id) = video_id(call) else { return Rendered::Invalid("no video id") };
     let title = escape_html(call.args.named("title").unwrap_or("YouTube video"));
-    Rendered::Block(format!(
-        "<p><a href=\"https://www.youtube.com/watch?v={id}\"><img src=\"https://img.youtube.com/vi/{id}/hqdefault.jpg\" \
-         alt=\"{title}\"></a><br><a href=\"https://www.youtube.com/watch?v={id}\">{title}</a></p>"
+    Rendered::Inline(format!(
+        "<a href=\"https://www.youtube.com/watch?v={id}\"><img src=\"https://img.youtube.com/vi/{id}/hqdefault.jpg\" \
+         alt=\"{title}\"></a><br><a href=\"https://www.youtube.com/watch?v={id}\">{title}</a>"
     ))
 }
 
 fn vimeo(call: &Call<'_>) -> Rendered {
     let Some(id) = video_id(call) else { return Rendered::Invalid("no video id") };
     let title = escape_html(call.args.named("title").unwrap_or("Vimeo video"));
-    Rendered::Block(format!("<p><a href=\"https://vimeo.com/{id}\">{title}</a></p>"))
+    Rendered::Inline(format!("<a href=\"https://vimeo.com/{id}\">{title}</a>"))
 }
 
 /// Hugo's `highlight` and Jekyll's `{% highlight lang %}`: a fenced code block, whose body
@@ -129,10 +130,14 @@ fn link_to(target: &str, context: &Context<'_>) -> String {
     let in_content = match path.strip_prefix('/') {
         Some(from_root) => from_root.to_owned(),
         None if path.contains('/') => path.to_owned(),
-        None => match context.in_content.rsplit_once('/') {
-            Some((folder, _)) => format!("{folder}/{path}"),
-            None => path.to_owned(),
-        },
+        None => {
+            // Next to the current post; a page bundle's `index.md` stands for its folder.
+            let mut folder = context.in_content.rsplit_once('/').map_or("", |(folder, _)| folder);
+            if context.in_content.rsplit('/').next().is_some_and(|name| name.starts_with("index.")) {
+                folder = folder.rsplit_once('/').map_or("", |(parent, _)| parent);
+            }
+            if folder.is_empty() { path.to_owned() } else { format!("{folder}/{path}") }
+        }
     };
     format!("{}{fragment}", (context.permalink_of)(in_content.trim_end_matches('/')))
 }
