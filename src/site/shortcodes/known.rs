@@ -17,7 +17,7 @@ pub enum Rendered {
     /// Text that goes where the shortcode was (a URL inside a link, an inline element: a video
     /// link alone on its line becomes a paragraph of its own).
     Inline(String),
-    /// A block; set apart by blank lines when the shortcode was alone on its line.
+    /// A block, set apart by blank lines.
     Block(String),
     /// A known shortcode without what it needs (a video without an id): removed with why.
     Invalid(&'static str),

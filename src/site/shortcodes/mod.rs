@@ -87,7 +87,7 @@ impl Args {
 pub fn rewrite<'a>(markdown: &'a str, context: &Context<'_>) -> Rewritten<'a> {
     // The hot path of a 10,000-post build: no opening brace pair, nothing to do.
     let bytes = markdown.as_bytes();
-    let has_any = memchr_brace(bytes);
+    let has_any = has_opening(bytes);
     if !has_any {
         return Rewritten { text: Cow::Borrowed(markdown), warnings: Vec::new() };
     }
@@ -112,21 +112,19 @@ pub fn rewrite<'a>(markdown: &'a str, context: &Context<'_>) -> Rewritten<'a> {
         }
         line += bytes[counted..found].iter().filter(|&&b| b == b'\n').count();
         counted = found;
-        let whole_line = is_alone_on_line(markdown, found);
         match parse_at(markdown, found, &code) {
             Parsed::Call(call, end) => {
-                let end_whole = whole_line && rest_of_line_is_blank(markdown, end);
                 out.push_str(&markdown[copied..found]);
                 match known::render(&call, context) {
                     known::Rendered::Inline(text) => out.push_str(&text),
-                    known::Rendered::Block(text) if end_whole => {
-                        // A block on its own lines: blank lines around it, so that Markdown
-                        // does not swallow the next paragraph into an HTML block.
+                    known::Rendered::Block(text) => {
+                        // Blank lines around a block, so that Markdown neither swallows the
+                        // next paragraph into an HTML block nor nests it in a paragraph (a
+                        // block written inside a sentence splits that sentence).
                         out.push_str("\n\n");
                         out.push_str(&text);
                         out.push_str("\n\n");
                     }
-                    known::Rendered::Block(text) => out.push_str(&text),
                     known::Rendered::Invalid(reason) => {
                         warnings.push((line, format!("{}: {reason}; removed", quote(&call))));
                     }
@@ -168,7 +166,7 @@ pub fn rewrite<'a>(markdown: &'a str, context: &Context<'_>) -> Rewritten<'a> {
     Rewritten { text: Cow::Owned(out), warnings }
 }
 
-fn memchr_brace(bytes: &[u8]) -> bool {
+fn has_opening(bytes: &[u8]) -> bool {
     bytes.windows(2).any(|w| w[0] == b'{' && (w[1] == b'{' || w[1] == b'%'))
 }
 
@@ -472,16 +470,6 @@ fn quote(call: &Call<'_>) -> String {
         Syntax::ZolaBlock => format!("shortcode `{{% {}(…) %}}`", call.name),
         Syntax::Liquid => format!("Liquid tag `{{% {} %}}`", call.name),
     }
-}
-
-fn is_alone_on_line(text: &str, offset: usize) -> bool {
-    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
-    text[line_start..offset].trim().is_empty()
-}
-
-fn rest_of_line_is_blank(text: &str, offset: usize) -> bool {
-    let line_end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
-    text[offset..line_end].trim().is_empty()
 }
 
 #[cfg(test)]

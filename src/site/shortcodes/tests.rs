@@ -80,6 +80,12 @@ fn highlight_becomes_a_fenced_block_whose_braces_stay() {
 }
 
 #[test]
+fn a_block_written_inside_a_sentence_splits_it_rather_than_nesting_in_it() {
+    let (out, _) = run("Użyj {{< highlight sh >}}hugo server{{< /highlight >}} i gotowe.");
+    assert_eq!(out, "Użyj \n\n```sh\nhugo server\n```\n\n i gotowe.");
+}
+
+#[test]
 fn code_blocks_and_inline_code_keep_their_braces() {
     let markdown =
         "Użyj `{{< figure >}}` tak:\n\n```\n{{< nieznany >}}\n{% if x %}\n```\n\n    {{ youtube(id=\"a\") }}\n";
