@@ -538,3 +538,248 @@ fn json_feeds_validate_against_the_json_feed_schema_in_both_content_modes() {
     site.kurier(&["build"]).expect_code(1);
     validate("public/feed.json");
 }
+
+// Existing sites (§13): Hugo, Zola and Jekyll trees as those tools lay them out, with their own
+// configuration files (ignored) and a kurier.toml added, built end to end.
+
+/// An existing site's fixture, built: warnings are not errors, so the build exits 0.
+fn built_existing(name: &str) -> (TempSite, String) {
+    let site = TempSite::fixture(name);
+    let run = site.kurier(&["build"]).expect_code(0);
+    (site, run.stderr())
+}
+
+/// Each feed of the site (main and per tag, every format) read by feed-rs, by path.
+fn every_feed(site: &TempSite) -> Vec<(String, Feed)> {
+    snapshot(&site.path("public"))
+        .into_iter()
+        .map(|(path, _)| (path.clone(), site.feed(&format!("public/{path}"))))
+        .collect()
+}
+
+/// Raw shortcode or Liquid text in HTML outside `<code>` (code keeps its braces by design).
+fn raw_shortcodes(html: &str) -> Vec<String> {
+    let mut outside = String::new();
+    let mut rest = html;
+    while let Some(open) = rest.find("<code") {
+        outside.push_str(&rest[..open]);
+        rest = rest[open..].find("</code>").map_or("", |close| &rest[open + close..]);
+    }
+    outside.push_str(rest);
+    let mut found = Vec::new();
+    for marker in ["{{<", "{{&lt;", "{{%", "{%"] {
+        found.extend(outside.match_indices(marker).map(|(i, _)| outside[i..].chars().take(30).collect::<String>()));
+    }
+    // `{{ name(` — a Zola shortcode call.
+    for (i, _) in outside.match_indices("{{") {
+        let after = outside[i + 2..].trim_start();
+        let name_len = after.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(after.len());
+        if name_len > 0 && after[name_len..].starts_with('(') {
+            found.push(outside[i..].chars().take(30).collect());
+        }
+    }
+    found
+}
+
+#[test]
+fn the_raw_shortcode_check_finds_each_form_outside_code_only() {
+    for raw in ["{{&lt; x &gt;}}", "{{% x %}}", "{% x %}", "{{ youtube(id=\"a\") }}"] {
+        assert!(!raw_shortcodes(&format!("<p>a {raw}</p>")).is_empty(), "{raw}");
+        assert!(raw_shortcodes(&format!("<pre><code class=\"x\">{raw}</code></pre>")).is_empty(), "{raw}");
+    }
+    assert!(raw_shortcodes("<p>{{ page.title }} {x}</p>").is_empty());
+}
+
+/// Every item of every feed: no raw shortcode in its content or summary.
+fn assert_no_raw_shortcodes(site: &TempSite) {
+    for (path, feed) in every_feed(site) {
+        for item in &feed.entries {
+            let content = item.content.as_ref().and_then(|c| c.body.clone()).unwrap_or_default();
+            let summary = item.summary.as_ref().map(|s| s.content.clone()).unwrap_or_default();
+            for html in [content, summary] {
+                assert!(raw_shortcodes(&html).is_empty(), "{path}: {:?} in {html}", raw_shortcodes(&html));
+            }
+        }
+    }
+}
+
+fn content_of(feed: &Feed, title: &str) -> String {
+    entry(feed, title).content.as_ref().unwrap().body.clone().unwrap()
+}
+
+fn tags_of(entry: &Entry) -> Vec<&str> {
+    entry.categories.iter().map(|c| c.term.as_str()).collect()
+}
+
+#[test]
+fn a_hugo_site_publishes_its_posts_and_skips_section_files_and_pages() {
+    // Regression: every `_index.md` was a broken post and the build exited 1; a post with
+    // `summary` and `description` was an error; shortcodes reached the feeds as raw text.
+    let (site, stderr) = built_existing("hugo-site");
+    assert_eq!(
+        stderr.lines().collect::<Vec<_>>(),
+        [
+            "warning: content/posts/drugi-wpis/index.md:8: shortcode `{{< gist >}}`: not supported by kurier; removed",
+            "warning: content/posts/pierwszy-wpis.md:27: shortcode `{{% note %}}`: not supported by kurier; removed",
+        ]
+    );
+    for file in ["rss.xml", "atom.xml", "feed.json"] {
+        // `publishDate` in 2999 hides "Zapowiedź"; `expiryDate` in 2020 hides "Wygasły".
+        assert_eq!(
+            titles(&site.feed(&format!("public/{file}"))),
+            ["Drugi wpis (page bundle)", "Ważny do 2999", "Pierwszy wpis z Hugo"],
+            "{file}"
+        );
+    }
+    let atom = site.feed("public/atom.xml");
+    let first = entry(&atom, "Pierwszy wpis z Hugo");
+    // Front matter after a byte-order mark and blank lines; `lastmod` is the updated date.
+    assert_eq!(first.published, Some(instant("2026-03-01T10:00:00+01:00")));
+    assert_eq!(first.updated, Some(instant("2026-03-04T12:30:00+01:00")));
+    assert_eq!(tags_of(first), ["hugo", "wideo", "Wiedza"]);
+    assert_eq!(first.summary.as_ref().unwrap().content.trim(), "<p>Krótkie streszczenie z pola summary.</p>");
+    let html = content_of(&atom, "Pierwszy wpis z Hugo");
+    for expected in [
+        "<figure><img src=\"https://hugo.example.org/img/wykres.png\" alt=\"Wykres snu\"><figcaption>Rys. 1: sen i stres</figcaption></figure>",
+        "href=\"https://www.youtube.com/watch?v=dQw4w9WgXcQ\"",
+        "src=\"https://img.youtube.com/vi/dQw4w9WgXcQ/hqdefault.jpg\"",
+        // `ref` to a page bundle and `relref` to a page: the folder-and-slug permalink.
+        "<a href=\"https://hugo.example.org/posts/drugi-wpis/\" rel=\"noopener noreferrer\">drugi wpis</a>",
+        "href=\"https://hugo.example.org/docs/instalacja/\"",
+        // `highlight`: a code block whose braces stay as written.
+        "<pre><code>func main() { fmt.Println(\"{{&lt; nie-shortcode &gt;}}\") }\n</code></pre>",
+        // The body of the unknown `{{% note %}}` stays.
+        "<p>Ważna <em>uwaga</em> w nieznanym shortcodzie.</p>",
+        "<code>{{&lt; figure src=\"x.png\" &gt;}}</code>",
+        "<pre><code>{{&lt; gist spf13 7896402 &gt;}}\n</code></pre>",
+    ] {
+        assert!(html.contains(expected), "missing {expected} in {html}");
+    }
+    let bundle = content_of(&atom, "Drugi wpis (page bundle)");
+    assert!(
+        bundle.contains("<a href=\"https://vimeo.com/146022717\" rel=\"noopener noreferrer\">Wykład o śnie</a>"),
+        "{bundle}"
+    );
+    assert!(bundle.contains("href=\"https://hugo.example.org/posts/pierwszy-wpis/#sekcja\""), "{bundle}");
+    assert!(!bundle.contains("gist"), "{bundle}");
+    assert_no_raw_shortcodes(&site);
+    for (path, bytes) in snapshot(&site.path("public")) {
+        let text = String::from_utf8(bytes).unwrap();
+        for hidden in ["Strona główna", "Wpisy", "O nas", "Dokumentacja", "Instalacja\"", "Zapowiedź", "Wygasły"] {
+            assert!(!text.contains(hidden), "{hidden} appears in {path}");
+        }
+    }
+    // Hugo's `<!--more-->` ends the excerpt of a post without `summary`.
+    site.replace("content/posts/pierwszy-wpis.md", &[("summary: \"Krótkie streszczenie z pola summary.\"\n", "")]);
+    site.kurier(&["build"]).expect_code(0);
+    let rss = site.feed("public/rss.xml");
+    // Without `summary`, `description` is the summary.
+    assert_eq!(
+        entry(&rss, "Pierwszy wpis z Hugo").summary.as_ref().unwrap().content,
+        "<p>Opis dla wyszukiwarek: summary ma pierwszeństwo.</p>"
+    );
+    site.replace(
+        "content/posts/pierwszy-wpis.md",
+        &[("description: \"Opis dla wyszukiwarek: summary ma pierwszeństwo.\"\n", "")],
+    );
+    site.kurier(&["build"]).expect_code(0);
+    let rss = site.feed("public/rss.xml");
+    assert_eq!(
+        entry(&rss, "Pierwszy wpis z Hugo").summary.as_ref().unwrap().content,
+        "<p>Wstęp do pierwszego wpisu.</p>"
+    );
+}
+
+#[test]
+fn inside_the_sections_a_post_without_a_date_is_still_an_error() {
+    let site = TempSite::fixture("hugo-site");
+    site.write("content/posts/bez-daty.md", "---\ntitle: Bez daty\n---\nTekst.\n");
+    site.write("content/about.md", "---\ntitle: O nas\n---\nStrona bez daty: nie błąd.\n");
+    let stderr = site.kurier(&["build"]).expect_code(1).stderr();
+    let errors: Vec<&str> = stderr.lines().filter(|l| !l.starts_with("warning:")).collect();
+    assert_eq!(errors, ["content/posts/bez-daty.md:1: date: missing (set `date` or name the file YYYY-MM-DD-slug.md)"]);
+    // Without `[content] sections` every folder holds posts, and the undated pages are errors.
+    site.replace("kurier.toml", &[("[content]\nsections = [\"posts\"]\n", "")]);
+    let run = site.kurier(&["build"]).expect_code(1);
+    let stderr = run.stderr();
+    assert!(stderr.contains("content/about.md:1: date: missing"), "{stderr}");
+    assert!(stderr.contains("content/docs/instalacja.md:1: date: missing"), "{stderr}");
+    assert!(!stderr.contains("_index.md"), "section files are never posts:\n{stderr}");
+}
+
+#[test]
+fn a_zola_site_publishes_its_posts_with_taxonomies_and_shortcodes() {
+    let (site, stderr) = built_existing("zola-site");
+    assert_eq!(
+        stderr.lines().collect::<Vec<_>>(),
+        [
+            "warning: content/blog/2026-02-10-z-data-w-nazwie.md:8: shortcode `{{ resize_image(…) }}`: not supported by kurier; removed",
+            "warning: content/blog/pierwszy.md:21: shortcode `{% note(…) %}`: not supported by kurier; removed",
+        ]
+    );
+    let atom = site.feed("public/atom.xml");
+    assert_eq!(titles(&atom), ["Data z nazwy pliku", "Pierwszy wpis z Zoli"]);
+    // Front matter after a blank line; `updated`; `[taxonomies]` tags and categories.
+    let first = entry(&atom, "Pierwszy wpis z Zoli");
+    assert_eq!(first.published, Some(instant("2026-02-01T09:00:00+01:00")));
+    assert_eq!(first.updated, Some(instant("2026-02-03T18:00:00+01:00")));
+    assert_eq!(tags_of(first), ["zola", "wideo", "Porady"]);
+    assert_eq!(first.links[0].href, "https://zola.example.org/blog/pierwszy/");
+    let html = content_of(&atom, "Pierwszy wpis z Zoli");
+    for expected in [
+        "<a href=\"https://www.youtube.com/watch?v=M7lc1UVf-VE\" rel=\"noopener noreferrer\"><img src=\"https://img.youtube.com/vi/M7lc1UVf-VE/hqdefault.jpg\" alt=\"YouTube video\"></a>",
+        "<p>Treść <strong>notatki</strong> zostaje.</p>",
+        "<code>{{ youtube(id=\"w-kodzie\") }}</code>",
+        "<pre><code>{{ vimeo(id=\"wcięty\") }}\n</code></pre>",
+    ] {
+        assert!(html.contains(expected), "missing {expected} in {html}");
+    }
+    let dated = entry(&atom, "Data z nazwy pliku");
+    assert_eq!(dated.published, Some(instant("2026-02-10T00:00:00+01:00")));
+    let html = content_of(&atom, "Data z nazwy pliku");
+    assert!(
+        html.contains("<a href=\"https://vimeo.com/124313553\" rel=\"noopener noreferrer\">Vimeo video</a>"),
+        "{html}"
+    );
+    assert_eq!(titles(&site.feed("public/tags/wideo/feed.json")), ["Pierwszy wpis z Zoli"]);
+    assert_no_raw_shortcodes(&site);
+}
+
+#[test]
+fn a_jekyll_site_publishes_its_underscore_posts_with_liquid_tags_rendered() {
+    let (site, stderr) = built_existing("jekyll-site");
+    assert_eq!(
+        stderr.lines().collect::<Vec<_>>(),
+        [
+            "warning: content/_posts/2026-03-05-second-post.md:6: Liquid tag `{% if %}`: not supported by kurier; removed",
+            "warning: content/_posts/2026-03-05-second-post.md:6: Liquid tag `{% endif %}`: not supported by kurier; removed",
+        ]
+    );
+    let rss = site.feed("public/rss.xml");
+    assert_eq!(titles(&rss), ["Second post", "Welcome to Jekyll!"]);
+    let welcome = entry(&rss, "Welcome to Jekyll!");
+    // `2026-03-01 10:20:30 +0100` and `2026-03-05 08:00:00 -0500`: seconds and numeric zones.
+    assert_eq!(welcome.published, Some(instant("2026-03-01T10:20:30+01:00")));
+    assert_eq!(entry(&rss, "Second post").published, Some(instant("2026-03-05T14:00:00+01:00")));
+    assert_eq!(welcome.links[0].href, "https://jekyll.example.org/blog/2026/03/01/welcome-to-jekyll.html");
+    assert_eq!(tags_of(welcome), ["jekyll", "liquid", "jekyll update"]);
+    // `excerpt_separator: <!--cut-->` ends the excerpt.
+    assert_eq!(
+        welcome.summary.as_ref().unwrap().content,
+        "<p>You'll find this post in your <code>_posts</code> directory.</p>"
+    );
+    let html = content_of(&rss, "Welcome to Jekyll!");
+    let second = "https://jekyll.example.org/blog/2026/03/05/second-post.html";
+    for expected in [
+        "<pre><code class=\"language-ruby\">def print_hi(name)\n  puts \"Hi, #{name}\" # {% not a tag %}\nend\n</code></pre>".to_owned(),
+        format!("<a href=\"{second}\">the second post</a>"),
+        format!("<a href=\"{second}\">same post by path</a>"),
+        "<a href=\"https://jekyll.example.org/blog/about/\">the about page</a>".to_owned(),
+    ] {
+        assert!(html.contains(&expected), "missing {expected} in {html}");
+    }
+    assert!(!html.contains("include") && !html.contains("aside"), "includes are removed: {html}");
+    // Pages, drafts, layouts and the README outside `_posts` are not posts, hence no errors.
+    assert_eq!(rss.entries.len(), 2);
+    assert_no_raw_shortcodes(&site);
+}

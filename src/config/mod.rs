@@ -37,6 +37,7 @@ pub struct Config {
     pub permalink: Permalink,
     /// Where feeds are written, relative to the site root unless absolute.
     pub output_dir: PathBuf,
+    pub content: ContentConfig,
     pub feeds: FeedsConfig,
     pub digest: DigestConfig,
     pub smtp: Option<SmtpConfig>,
@@ -64,6 +65,23 @@ pub enum FeedContent {
     Full,
     /// Summary only.
     Summary,
+}
+
+/// Which files below `content/` are posts.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ContentConfig {
+    /// Folders below `content/` (`/`-separated, like Hugo's `mainSections`) whose files are
+    /// posts; empty means every folder. Files elsewhere (an `about.md`, a docs tree) are pages:
+    /// not read at all, so they are never errors.
+    pub sections: Vec<String>,
+}
+
+impl ContentConfig {
+    /// Whether `in_content` (a path below `content/`) lies in one of the sections.
+    pub fn includes(&self, in_content: &Path) -> bool {
+        self.sections.is_empty() || self.sections.iter().any(|section| in_content.starts_with(section))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -279,6 +297,8 @@ struct RawConfig {
     #[serde(default = "default_output_dir")]
     output_dir: PathBuf,
     #[serde(default)]
+    content: ContentConfig,
+    #[serde(default)]
     feeds: FeedsConfig,
     #[serde(default)]
     digest: DigestConfig,
@@ -387,6 +407,17 @@ impl Config {
         if raw.title.trim().is_empty() {
             return Err(error(None, "title: must not be empty".to_owned()));
         }
+        for section in &raw.content.sections {
+            let clean = Path::new(section).components().all(|c| matches!(c, std::path::Component::Normal(_)));
+            if section.trim().is_empty() || !clean {
+                return Err(error(
+                    Some(key_span(text, "sections")),
+                    format!(
+                        "content.sections: `{section}` is not a folder below content/ (such as `posts` or `blog/2026`)"
+                    ),
+                ));
+            }
+        }
         if raw.feeds.limit == 0 {
             return Err(error(None, "feeds.limit: must be at least 1".to_owned()));
         }
@@ -455,6 +486,7 @@ impl Config {
             author: raw.author,
             permalink,
             output_dir: raw.output_dir,
+            content: raw.content,
             feeds: raw.feeds,
             digest: raw.digest,
             smtp: raw.smtp,
@@ -673,6 +705,20 @@ mod tests {
         assert_eq!(config.public("unsubscribe/x"), "https://example.org/blog/unsubscribe/x");
         let config = parse(&format!("{MINIMAL}[http]\npublic_url = \"https://news.example.org\"\n")).unwrap();
         assert_eq!(config.public("/digests/3"), "https://news.example.org/digests/3");
+    }
+
+    #[test]
+    fn content_sections_limit_the_post_folders_and_refuse_paths_out_of_content() {
+        let config = parse(&format!("{MINIMAL}[content]\nsections = [\"posts\", \"blog/2026\"]\n")).unwrap();
+        assert!(config.content.includes(Path::new("posts/a.md")));
+        assert!(config.content.includes(Path::new("blog/2026/b/index.md")));
+        assert!(!config.content.includes(Path::new("blog/2025/c.md")));
+        assert!(!config.content.includes(Path::new("about.md")));
+        assert!(!config.content.includes(Path::new("postscript/d.md")), "a section is a folder, not a prefix");
+        assert!(parse(MINIMAL).unwrap().content.includes(Path::new("about.md")), "no sections: every folder");
+        let err = parse(&format!("{MINIMAL}[content]\nsections = [\"../posts\"]\n")).unwrap_err();
+        assert_eq!(err.line, Some(4), "{err}");
+        assert!(err.message.starts_with("content.sections: `../posts` is not a folder"), "{err}");
     }
 
     #[test]

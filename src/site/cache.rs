@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use rayon::prelude::*;
 
-use super::scan::{Warning, is_post_file, scan};
+use super::scan::{Warning, in_sections, is_post_file, scan};
 use super::{CONTENT_DIR, Loaded, Post, PostError, Site, post};
 use crate::config::Config;
 
@@ -40,7 +40,7 @@ enum Reading {
 }
 
 fn read(root: &Path, file: &Path, config: &Config) -> Reading {
-    if !is_post_file(file) {
+    if !is_post_file(file) || !in_sections(file, &config.content) {
         return Reading::Gone;
     }
     let path = root.join(file);
@@ -81,7 +81,9 @@ impl PostCache {
     /// [`PostCache::load`] that gives up (`Interrupted`) as soon as `stop` says so: a daemon
     /// asked to stop while reading 100,000 posts stops within moments.
     pub fn load_until(root: &Path, config: &Config, stop: &(dyn Fn() -> bool + Sync)) -> std::io::Result<PostCache> {
-        let scan = scan(root)?;
+        let mut scan = scan(root)?;
+        // Files outside `[content] sections` are pages, not posts: never read, never errors.
+        scan.files.retain(|file| in_sections(file, &config.content));
         let read: Vec<(PathBuf, Reading)> = scan
             .files
             .into_par_iter()

@@ -15,8 +15,11 @@ pub fn parse(text: &str, tz: Tz) -> Result<DateTime<FixedOffset>, String> {
     if let Ok(dt) = DateTime::parse_from_rfc3339(text) {
         return Ok(dt.with_timezone(&tz).fixed_offset());
     }
-    if let Ok(dt) = DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%:z") {
-        return Ok(dt.with_timezone(&tz).fixed_offset());
+    // Jekyll writes `2026-03-01 10:20:30 +0100`; `%z` takes `+0100` and `+01:00`.
+    for format in ["%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f %z", "%Y-%m-%d %H:%M%z", "%Y-%m-%d %H:%M %z"] {
+        if let Ok(dt) = DateTime::parse_from_str(text, format) {
+            return Ok(dt.with_timezone(&tz).fixed_offset());
+        }
     }
     if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
         return Ok(local(date.and_time(NaiveTime::MIN), tz));
@@ -89,6 +92,14 @@ mod tests {
     fn explicit_offsets_keep_their_instant_and_show_the_site_zone() {
         assert_eq!(at("2026-11-26T08:00:00Z", Warsaw), "2026-11-26T09:00:00+01:00");
         assert_eq!(at("2026-11-26T08:00:00+01:00", Warsaw), "2026-11-26T08:00:00+01:00");
+    }
+
+    #[test]
+    fn jekyll_dates_with_seconds_and_a_numeric_zone_keep_their_instant() {
+        assert_eq!(at("2026-03-01 10:20:30 +0100", Warsaw), "2026-03-01T10:20:30+01:00");
+        assert_eq!(at("2026-03-01 10:20:30 -0500", Warsaw), "2026-03-01T16:20:30+01:00");
+        assert_eq!(at("2026-03-01 10:20:30+01:00", Warsaw), "2026-03-01T10:20:30+01:00");
+        assert_eq!(at("2026-03-01 10:20 +0100", Warsaw), "2026-03-01T10:20:00+01:00");
     }
 
     #[test]

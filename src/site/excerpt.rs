@@ -14,7 +14,7 @@
 use pulldown_cmark::{Event, Tag, TagEnd};
 use unicode_segmentation::UnicodeSegmentation;
 
-use super::markdown::{self, MORE_MARKER};
+use super::markdown;
 
 /// Words in an automatic excerpt.
 pub const EXCERPT_WORDS: usize = 60;
@@ -31,7 +31,7 @@ pub struct Excerpt {
 /// The excerpt of a post's events.
 pub fn from_events(events: &[Event<'_>], words: usize) -> Excerpt {
     let marker =
-        events.iter().position(|e| matches!(e, Event::Html(h) | Event::InlineHtml(h) if h.contains(MORE_MARKER)));
+        events.iter().position(|e| matches!(e, Event::Html(h) | Event::InlineHtml(h) if markdown::has_more_marker(h)));
     let (kept, truncated) = match marker {
         Some(index) => (close_open(events[..index].to_vec()), true),
         None => cut_at_words(events, words),
@@ -176,6 +176,12 @@ mod tests {
         assert_eq!(e.html, "<p>Pierwszy akapit.</p>\n");
         assert_eq!(e.text, "Pierwszy akapit.");
         assert!(e.truncated);
+    }
+
+    #[test]
+    fn hugos_unspaced_more_marker_ends_the_excerpt_too() {
+        let e = excerpt("Pierwszy akapit.\n\n<!--more-->\n\nDrugi akapit.\n", 60);
+        assert_eq!(e.html, "<p>Pierwszy akapit.</p>\n");
     }
 
     #[test]

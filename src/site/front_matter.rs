@@ -15,6 +15,12 @@ const KNOWN_KEYS: &[&str] = &[
     "title",
     "date",
     "updated",
+    "lastmod",
+    "publishDate",
+    "publishdate",
+    "expiryDate",
+    "expirydate",
+    "excerpt_separator",
     "slug",
     "id",
     "summary",
@@ -34,19 +40,35 @@ pub enum Syntax {
     Yaml,
 }
 
-/// The fields of §3 of the specification, as written.
+/// The fields of §3 of the specification, as written, and the other generators' names for them.
+/// Fields that two generators spell differently are kept apart rather than aliased, because a
+/// site may set both (Hugo themes ask for `summary` *and* `description`): serde would call an
+/// alias set twice a duplicate field. `post.rs` decides which one wins.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct FrontMatter {
     pub title: Option<String>,
     pub date: Option<DateValue>,
     pub updated: Option<DateValue>,
+    /// Hugo's name for `updated`.
+    pub lastmod: Option<DateValue>,
+    /// Hugo: the post is hidden until then (Hugo reads front-matter keys case-insensitively).
+    #[serde(rename = "publishDate", alias = "publishdate")]
+    pub publish_date: Option<DateValue>,
+    /// Hugo: the post is hidden from then on.
+    #[serde(rename = "expiryDate", alias = "expirydate")]
+    pub expiry_date: Option<DateValue>,
     pub slug: Option<String>,
     pub id: Option<String>,
-    #[serde(alias = "description")]
     pub summary: Option<String>,
+    /// Hugo's and Jekyll's `description`: the summary when `summary` is not set.
+    pub description: Option<String>,
+    /// Jekyll: the text that ends the excerpt, used like `<!-- more -->`.
+    pub excerpt_separator: Option<String>,
     pub tags: OneOrMany,
     pub categories: OneOrMany,
+    /// Zola's `[taxonomies]`: its `tags` and `categories` join the top-level ones.
+    pub taxonomies: Taxonomies,
     pub author: Option<String>,
     pub authors: OneOrMany,
     pub draft: bool,
@@ -71,6 +93,14 @@ impl DateValue {
             DateValue::Text(text) => text.trim().to_owned(),
         }
     }
+}
+
+/// Zola's `[taxonomies]` table; other taxonomies stay in `extra` with the whole table.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct Taxonomies {
+    pub tags: OneOrMany,
+    pub categories: OneOrMany,
 }
 
 /// `tags = "stres"` and `tags = ["stres"]` mean the same.
@@ -101,6 +131,8 @@ pub struct Split<'a> {
     /// 1-based line of the post file on which the front matter text starts.
     pub front_matter_line: usize,
     pub body: &'a str,
+    /// 1-based line of the post file on which the body starts.
+    pub body_line: usize,
 }
 
 /// A mistake in front matter, at a 1-based line of the post file.
@@ -111,32 +143,44 @@ pub struct FrontMatterError {
 }
 
 /// Splits off the front matter. A post must have one: it carries the title and the date.
+/// Blank lines before the opening fence are skipped, as Zola does (the byte-order mark is
+/// already gone: `source.rs`).
 pub fn split(text: &str) -> Result<Split<'_>, FrontMatterError> {
-    let first_line = text.lines().next().unwrap_or_default().trim_end();
+    let mut opening = 0;
+    let mut opening_line = 1;
+    for line in text.split_inclusive('\n') {
+        if !line.trim().is_empty() {
+            break;
+        }
+        opening += line.len();
+        opening_line += 1;
+    }
+    let first_line = text[opening..].lines().next().unwrap_or_default().trim_end();
     let (syntax, fence) = match first_line {
         "+++" => (Syntax::Toml, "+++"),
         "---" => (Syntax::Yaml, "---"),
         _ => {
             return Err(FrontMatterError {
-                line: 1,
+                line: opening_line.min(text.lines().count().max(1)),
                 reason: "no front matter: a post starts with `+++` (TOML) or `---` (YAML)".into(),
             });
         }
     };
-    let start = text.find('\n').map_or(text.len(), |i| i + 1);
+    let start = text[opening..].find('\n').map_or(text.len(), |i| opening + i + 1);
     let mut offset = start;
-    for line in text[start..].split_inclusive('\n') {
+    for (line_number, line) in (opening_line + 1..).zip(text[start..].split_inclusive('\n')) {
         if line.trim_end() == fence {
             return Ok(Split {
                 syntax,
                 front_matter: &text[start..offset],
-                front_matter_line: 2,
+                front_matter_line: opening_line + 1,
                 body: &text[offset + line.len()..],
+                body_line: line_number + 1,
             });
         }
         offset += line.len();
     }
-    Err(FrontMatterError { line: 1, reason: format!("front matter opened with `{fence}` is never closed") })
+    Err(FrontMatterError { line: opening_line, reason: format!("front matter opened with `{fence}` is never closed") })
 }
 
 /// Parses the front matter text of `split`.
@@ -262,7 +306,7 @@ mod tests {
         assert_eq!(fm.updated.unwrap().as_text(), "2026-11-27T10:00:00+01:00");
         assert_eq!(fm.slug.as_deref(), Some("cwiczenia"));
         assert_eq!(fm.id.as_deref(), Some("urn:uuid:1"));
-        assert_eq!(fm.summary.as_deref(), Some("Krótko"));
+        assert_eq!(fm.description.as_deref(), Some("Krótko"));
         assert_eq!(fm.tags.into_vec(), ["stres", "sen"]);
         assert_eq!(fm.categories.into_vec(), ["Wiedza"]);
         assert_eq!(fm.author.as_deref(), Some("Anna"));
@@ -330,6 +374,34 @@ mod tests {
     fn body_follows_the_closing_fence() {
         let s = split("---\ntitle: a\n---\nAkapit.\n").unwrap();
         assert_eq!(s.body, "Akapit.\n");
+        assert_eq!((s.body_line, s.front_matter_line), (4, 2));
         assert_eq!(s.syntax, Syntax::Yaml);
+    }
+
+    #[test]
+    fn front_matter_after_blank_lines_is_found_and_its_lines_still_count() {
+        // Regression: Zola accepts blank lines before `+++`; kurier said "no front matter".
+        let text = "\n  \n+++\ntitle = \"a\"\ndate = = 1\n+++\nAkapit.\n";
+        let s = split(text).unwrap();
+        assert_eq!((s.front_matter_line, s.body_line, s.body), (4, 7, "Akapit.\n"));
+        assert_eq!(parse(&s).unwrap_err().line, 5);
+    }
+
+    #[test]
+    fn hugo_and_zola_spellings_are_read_side_by_side() {
+        // Regression: a Hugo post with both `summary` and `description` was "duplicate field".
+        let fm = parse_post(
+            "---\ntitle: a\ndate: 2026-01-01\nlastmod: 2026-01-02\npublishDate: 2026-01-03\nexpirydate: 2026-02-01\n\
+             summary: S\ndescription: D\nexcerpt_separator: <!--cut-->\n---\n",
+        )
+        .unwrap();
+        assert_eq!((fm.summary.as_deref(), fm.description.as_deref()), (Some("S"), Some("D")));
+        assert_eq!(fm.lastmod.unwrap().as_text(), "2026-01-02");
+        assert_eq!(fm.publish_date.unwrap().as_text(), "2026-01-03");
+        assert_eq!(fm.expiry_date.unwrap().as_text(), "2026-02-01");
+        assert_eq!(fm.excerpt_separator.as_deref(), Some("<!--cut-->"));
+        let fm = parse_post("+++\ntitle = \"a\"\n[taxonomies]\ntags = [\"sen\"]\nautorzy = [\"Anna\"]\n+++\n").unwrap();
+        assert_eq!(fm.taxonomies.tags.into_vec(), ["sen"]);
+        assert_eq!(fm.extra["taxonomies"]["autorzy"], serde_json::json!(["Anna"]));
     }
 }

@@ -10,7 +10,27 @@ use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
 /// The marker that ends a hand-chosen excerpt (Zola, Hugo and Jekyll all use it).
 pub const MORE_MARKER: &str = "<!-- more -->";
 
-fn options() -> Options {
+/// Whether raw HTML holds the more marker, spaced or not (Hugo writes `<!--more-->`).
+pub fn has_more_marker(html: &str) -> bool {
+    let mut rest = html;
+    while let Some(open) = rest.find("<!--") {
+        rest = &rest[open + 4..];
+        let Some(close) = rest.find("-->") else { return false };
+        if rest[..close].trim() == "more" {
+            return true;
+        }
+        rest = &rest[close + 3..];
+    }
+    false
+}
+
+/// Whether raw HTML is nothing but the more marker.
+fn is_only_more_marker(html: &str) -> bool {
+    let html = html.trim();
+    html.starts_with("<!--") && html.ends_with("-->") && html[4..html.len() - 3].trim() == "more"
+}
+
+pub(super) fn options() -> Options {
     Options::ENABLE_TABLES | Options::ENABLE_FOOTNOTES | Options::ENABLE_STRIKETHROUGH
 }
 
@@ -112,7 +132,7 @@ fn decode_entities(text: &str) -> String {
 /// written as bare fragments), and only link and image URLs of the schemes a sanitizer keeps.
 pub fn is_plain(events: &[Event<'_>]) -> bool {
     events.iter().all(|event| match event {
-        Event::Html(html) | Event::InlineHtml(html) => html.trim() == MORE_MARKER,
+        Event::Html(html) | Event::InlineHtml(html) => html.len() >= 7 && is_only_more_marker(html),
         Event::FootnoteReference(_) | Event::Start(Tag::FootnoteDefinition(_)) => false,
         Event::Start(Tag::Link { dest_url, .. } | Tag::Image { dest_url, .. }) => is_safe_url(dest_url),
         _ => true,
@@ -157,6 +177,7 @@ mod tests {
     #[test]
     fn only_plain_markdown_skips_the_sanitizer() {
         assert!(is_plain(&parse("Tekst [link](../a/) ![x](a.png) [m](mailto:a@b.pl)\n\n<!-- more -->\n")));
+        assert!(is_plain(&parse("Tekst.\n\n<!--more-->\n")), "Hugo's unspaced marker");
         assert!(!is_plain(&parse("<script>alert(1)</script>\n")));
         assert!(!is_plain(&parse("a <b>b</b>\n")));
         assert!(!is_plain(&parse("[x](javascript:alert(1))\n")));

@@ -21,6 +21,7 @@ mod markdown;
 mod post;
 mod related;
 mod scan;
+mod shortcodes;
 mod slug;
 mod source;
 mod tags;
@@ -49,7 +50,9 @@ pub const CONTENT_DIR: &str = "content";
 pub struct Site {
     /// Visible posts, newest first, ties broken by id.
     pub posts: Vec<Post>,
-    /// When the earliest post dated in the future becomes visible, so a daemon can rebuild then.
+    /// When the set of visible posts changes next by the clock alone — the earliest post dated
+    /// (or with a `publishDate`) in the future appears, or a visible post's `expiryDate`
+    /// passes — so a daemon can rebuild then.
     pub next_publication: Option<DateTime<Utc>>,
 }
 
@@ -103,10 +106,18 @@ impl Site {
             if !post.in_feeds {
                 continue;
             }
-            let date = post.date.with_timezone(&Utc);
-            if date > now {
-                next_publication = Some(next_publication.map_or(date, |n| n.min(date)));
+            let mut next = |at: DateTime<Utc>| next_publication = Some(next_publication.map_or(at, |n| n.min(at)));
+            let expiry = post.expiry_date.map(|e| e.with_timezone(&Utc));
+            if expiry.is_some_and(|e| e <= now) {
                 continue;
+            }
+            let from = post.visible_from().with_timezone(&Utc);
+            if from > now {
+                next(from);
+                continue;
+            }
+            if let Some(expiry) = expiry {
+                next(expiry);
             }
             visible.push(post);
         }
@@ -114,6 +125,8 @@ impl Site {
         warnings.extend(tags::separate(&mut visible));
         related::link(&mut visible, config.feeds.related);
         errors.sort_by(|a, b| a.path.cmp(&b.path).then(a.line.cmp(&b.line)));
+        // Posts were read in date order; report by file, as errors are.
+        warnings.sort_by(|a: &Warning, b: &Warning| a.path.cmp(&b.path).then(a.line.cmp(&b.line)));
         Loaded { site: Site { posts: visible, next_publication }, errors, warnings }
     }
 }

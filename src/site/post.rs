@@ -13,7 +13,7 @@ use chrono::{DateTime, FixedOffset};
 use url::Url;
 
 use super::front_matter::{self, FrontMatter};
-use super::{Warning, date, excerpt, html, markdown, related, slug, source};
+use super::{Warning, date, excerpt, html, markdown, related, shortcodes, slug, source};
 use crate::config::{Config, PermalinkParts};
 
 /// Tags (and, separately, categories) a post may have; the rest are left out with a warning.
@@ -37,6 +37,10 @@ pub struct Post {
     pub url: String,
     pub date: DateTime<FixedOffset>,
     pub updated: Option<DateTime<FixedOffset>>,
+    /// Hugo's `publishDate`: hidden until then, like a post dated in the future.
+    pub publish_date: Option<DateTime<FixedOffset>>,
+    /// Hugo's `expiryDate`: hidden from then on.
+    pub expiry_date: Option<DateTime<FixedOffset>>,
     pub tags: Vec<String>,
     pub categories: Vec<String>,
     /// `tags` and `categories` as slugs, computed once: every build groups posts by them.
@@ -68,6 +72,11 @@ pub struct Post {
 }
 
 impl Post {
+    /// When the post becomes visible: its `publishDate`, else its date.
+    pub fn visible_from(&self) -> DateTime<FixedOffset> {
+        self.publish_date.unwrap_or(self.date)
+    }
+
     /// The date a reader should see as "last changed".
     pub fn last_modified(&self) -> DateTime<FixedOffset> {
         self.updated.map_or(self.date, |u| u.max(self.date))
@@ -113,22 +122,26 @@ pub fn parse(relative: &Path, bytes: &[u8], content_dir: &Path, config: &Config)
     let in_content = relative.strip_prefix(content_dir).unwrap_or(relative);
     let (file_date, file_slug, section) = from_path(in_content);
 
-    let date = match &fm.date {
+    let date_field = |key: &str, value: &Option<front_matter::DateValue>| match value {
         Some(value) => date::parse(&value.as_text(), config.timezone)
-            .map_err(|reason| error(key_line("date"), format!("date: {reason}")))?,
-        None => match file_date {
-            Some(day) => date::local(day.and_time(chrono::NaiveTime::MIN), config.timezone),
-            None => {
-                return Err(error(1, "date: missing (set `date` or name the file YYYY-MM-DD-slug.md)".into()));
-            }
-        },
+            .map(Some)
+            .map_err(|reason| error(key_line(key), format!("{key}: {reason}"))),
+        None => Ok(None),
     };
-    let updated = match &fm.updated {
-        Some(value) => Some(
-            date::parse(&value.as_text(), config.timezone)
-                .map_err(|reason| error(key_line("updated"), format!("updated: {reason}")))?,
-        ),
-        None => None,
+    let publish_date = date_field("publishDate", &fm.publish_date)?;
+    let expiry_date = date_field("expiryDate", &fm.expiry_date)?;
+    // `date`, else Hugo's `publishDate`, else the file name's date.
+    let date = match (date_field("date", &fm.date)?, publish_date, file_date) {
+        (Some(date), _, _) | (None, Some(date), _) => date,
+        (None, None, Some(day)) => date::local(day.and_time(chrono::NaiveTime::MIN), config.timezone),
+        (None, None, None) => {
+            return Err(error(1, "date: missing (set `date` or name the file YYYY-MM-DD-slug.md)".into()));
+        }
+    };
+    // Zola's `updated`, else Hugo's `lastmod`.
+    let updated = match date_field("updated", &fm.updated)? {
+        Some(updated) => Some(updated),
+        None => date_field("lastmod", &fm.lastmod)?,
     };
 
     let slug = match (&fm.slug, file_slug) {
@@ -148,8 +161,12 @@ pub fn parse(relative: &Path, bytes: &[u8], content_dir: &Path, config: &Config)
         }
         items
     };
-    let tags = limited(clean_list(fm.tags.into_vec()), "tags");
-    let categories = limited(clean_list(fm.categories.into_vec()), "categories");
+    let mut tags = fm.tags.into_vec();
+    tags.extend(fm.taxonomies.tags.into_vec());
+    let mut categories = fm.categories.into_vec();
+    categories.extend(fm.taxonomies.categories.into_vec());
+    let tags = limited(clean_list(tags), "tags");
+    let categories = limited(clean_list(categories), "categories");
     let category_slug = categories.first().map(|c| slug::slugify(c));
     let path = config.permalink.render(&PermalinkParts {
         date: date.date_naive(),
@@ -160,7 +177,40 @@ pub fn parse(relative: &Path, bytes: &[u8], content_dir: &Path, config: &Config)
     let url = config.url(&path);
     let base = Url::parse(&url).map_err(|e| error(1, format!("permalink `{url}` is not a URL: {e}")))?;
 
-    let mut events = markdown::parse(split.body);
+    let permalink_of = |target: &str| {
+        let (date, slug, section) = from_path(Path::new(target));
+        let slug = slug::slugify(slug.as_deref().unwrap_or_default());
+        match date {
+            Some(date) => config.url(&config.permalink.render(&PermalinkParts {
+                date,
+                slug: &slug,
+                category: None,
+                section: &section,
+            })),
+            // Without a date in its name the target's permalink cannot be known here: the
+            // folder-and-slug URL (Hugo's default) is the best guess.
+            None if section.is_empty() => config.url(&format!("{slug}/")),
+            None => config.url(&format!("{section}/{slug}/")),
+        }
+    };
+    let base_path = config.base_url.path().trim_end_matches('/');
+    let site_url = config.base_url.as_str();
+    let site_url = &site_url[..site_url.len() - config.base_url.path().len()];
+    let in_content_text = in_content.to_string_lossy();
+    let context =
+        shortcodes::Context { permalink_of: &permalink_of, in_content: &in_content_text, site_url, base_path };
+    let rewritten = shortcodes::rewrite(split.body, &context);
+    for (line, reason) in rewritten.warnings {
+        warnings.push(Warning { path: relative.to_owned(), line: Some(split.body_line + line - 1), reason });
+    }
+    let mut body = rewritten.text;
+    // Jekyll's `excerpt_separator` works like `<!-- more -->`: it becomes one.
+    if let Some(separator) = fm.excerpt_separator.as_deref().filter(|s| !s.trim().is_empty())
+        && let Some(at) = body.find(separator)
+    {
+        body = format!("{}{}{}", &body[..at], markdown::MORE_MARKER, &body[at + separator.len()..]).into();
+    }
+    let mut events = markdown::parse(&body);
     // Markdown without raw HTML is safe as pulldown-cmark writes it once its URLs are absolute;
     // only the rest goes through the sanitizer (most of a build's time when it did).
     let plain = markdown::is_plain(&events);
@@ -179,7 +229,9 @@ pub fn parse(relative: &Path, bytes: &[u8], content_dir: &Path, config: &Config)
             ),
         ));
     }
-    let (summary_html, summary_text) = match fm.summary.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+    let summary =
+        [fm.summary.as_deref(), fm.description.as_deref()].into_iter().flatten().map(str::trim).find(|s| !s.is_empty());
+    let (summary_html, summary_text) = match summary {
         Some(summary) => {
             let excerpt = excerpt::whole(&source::xml_safe(summary));
             (html::clean(&excerpt.html, &base), excerpt.text)
@@ -218,6 +270,8 @@ pub fn parse(relative: &Path, bytes: &[u8], content_dir: &Path, config: &Config)
         url,
         date,
         updated,
+        publish_date,
+        expiry_date,
         tag_slugs: tags.iter().map(|t| slug::tag_slug(t)).collect(),
         category_slugs: categories.iter().map(|c| slug::tag_slug(c)).collect(),
         tags,

@@ -94,11 +94,17 @@ pub fn scan(root: &Path) -> std::io::Result<Scan> {
 }
 
 /// Whether a path names a post file: Markdown, and not an editor's leftover (`.#post.md`,
-/// `#post.md#`, `post.md~`, swap files) or a hidden file.
+/// `#post.md#`, `post.md~`, swap files), a hidden file, or a section file (`_index.md`, which
+/// Hugo and Zola use for a section's own page: never a post, so never a broken one).
 pub fn is_post_file(path: &Path) -> bool {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
     let markdown = name.ends_with(".md") || name.ends_with(".markdown");
-    markdown && !is_editor_file(name)
+    markdown && !is_editor_file(name) && !name.starts_with("_index.")
+}
+
+/// Whether a post file (relative to the site root) lies in the configured `[content] sections`.
+pub fn in_sections(file: &Path, sections: &crate::config::ContentConfig) -> bool {
+    sections.includes(file.strip_prefix(CONTENT_DIR).unwrap_or(file))
 }
 
 fn is_editor_file(name: &str) -> bool {
@@ -111,10 +117,17 @@ mod tests {
     use std::os::unix::fs::symlink;
 
     #[test]
+    fn section_files_are_not_posts_whatever_their_language_suffix() {
+        assert!(!is_post_file(Path::new("content/posts/_index.md")));
+        assert!(!is_post_file(Path::new("content/_index.markdown")));
+        assert!(is_post_file(Path::new("content/posts/index.md")), "a page bundle is a post");
+    }
+
+    #[test]
     fn editor_leftovers_are_not_posts() {
         assert!(is_post_file(Path::new("content/a.md")));
         assert!(is_post_file(Path::new("content/a.markdown")));
-        for name in [".#a.md", "#a.md#", "a.md~", ".a.md.swp", "a.md.tmp", "a.txt"] {
+        for name in [".#a.md", "#a.md#", "a.md~", ".a.md.swp", "a.md.tmp", "a.txt", "_index.md", "_index.pl.md"] {
             assert!(!is_post_file(Path::new(name)), "{name}");
         }
     }
