@@ -1,11 +1,11 @@
 """Generates a deterministic benchmark corpus that both kurier and Hugo build.
 
-Usage: corpus.py --posts N [--seed S] [--noise P] --out DIR
+Usage: corpus.py --posts N [--seed S] [--noise P] [--topics T] [--language mixed|pl|en] --out DIR
 
 Writes DIR/kurier.toml, DIR/hugo.toml (the RSS-only Hugo build), DIR/hugo-full.toml (the full
 Hugo site with related content), DIR/layouts/ (Hugo's templates for the full site) and
 DIR/content/posts/*.md: N posts of 300-1,500 words, half Polish and half English with their
-diacritics, TOML front matter with 1-4 tags, headings, relative links and images.
+diacritics (`--language pl` or `en`: all posts, and the topics' invented words, in one language), TOML front matter with 1-4 tags, headings, relative links and images.
 
 Posts are grouped in topics (recorded as `[extra] topic = K`): each topic has a vocabulary
 (40 words of its own, 20 shared with the next topic; 15% of a post's words) and its own tags, so related-post quality can be judged as the share of related
@@ -37,11 +37,14 @@ SYLLABLES_PL = "ża żó ść ął ęc ńs źd ło rzy szcz cie wią dę bą kó
 SYLLABLES_EN = "ka ro mi ta ne lo vi su pe da ri to ma no ke li fa".split()
 
 
-def topic_words(rng, count):
-    """A topic's vocabulary: invented words with Polish letters, distinct per topic."""
+def topic_words(rng, count, language):
+    """A topic's vocabulary: invented words (with Polish letters unless `en`), distinct per topic."""
     words = set()
     while len(words) < count:
-        syllables = SYLLABLES_PL if rng.random() < 0.6 else SYLLABLES_EN
+        polish = rng.random() < 0.6
+        if language != "mixed":
+            polish = language == "pl"
+        syllables = SYLLABLES_PL if polish else SYLLABLES_EN
         words.add("".join(rng.choice(syllables) for _ in range(rng.randint(2, 4))))
     return sorted(words)
 
@@ -56,13 +59,14 @@ def main():
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--noise", type=float, default=0.0)
     parser.add_argument("--topics", type=int, default=0, help="default: one per 50 posts, at least 10")
+    parser.add_argument("--language", choices=["mixed", "pl", "en"], default="mixed")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     rng = random.Random(args.seed)
     topics = args.topics or max(10, args.posts // 50)
     # Each topic has 40 words of its own and shares 20 with the next topic, and topic words are
     # only 15% of the text: related posts must be found, not read off.
-    own = [topic_words(rng, 40) for _ in range(topics)]
+    own = [topic_words(rng, 40, args.language) for _ in range(topics)]
     vocab = [own[t] + own[(t + 1) % topics][:20] for t in range(topics)]
     tags = [[f"temat-{t}-{k}" for k in range(4)] for t in range(topics)]
     all_tags = [tag for group in tags for tag in group]
@@ -72,7 +76,7 @@ def main():
     start = datetime.date(2021, 1, 1)
     for i in range(args.posts):
         topic = rng.randrange(topics)
-        polish = i % 2 == 0
+        polish = i % 2 == 0 if args.language == "mixed" else args.language == "pl"
         common = POLISH_COMMON if polish else ENGLISH_COMMON
         date = start + datetime.timedelta(days=i * 1825 // max(1, args.posts), hours=0)
         post_tags = rng.sample(tags[topic], rng.randint(1, 4))

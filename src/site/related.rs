@@ -1,10 +1,19 @@
 //! Related posts: for every visible post, the N most related other visible posts.
 //!
-//! Relatedness is the cosine of TF-IDF vectors over the posts' words plus a bonus per shared tag
-//! or category (rarer tags count more). Two choices keep it fast at 10,000 posts (§9):
-//! each post keeps only its [`TOP_TERMS`] heaviest terms, and scores are accumulated through an
-//! inverted index (term → posts), so a post is only ever compared with posts that share one of its
-//! top terms or tags — never an all-pairs comparison of full texts.
+//! Relatedness is the cosine of TF-IDF vectors whose dimensions are the post's words and its
+//! tags and categories: a word weighs (1 + ln tf) × idf, a tag weighs as a word of the title
+//! (which is counted twice) would, 1 + ln 2, times its own idf. Tags are dimensions of the same
+//! vector, not a bonus beside it: a tag shared by chance weighs what a rare shared word weighs,
+//! and cannot outvote a text that says otherwise. The idf is ln((N + 1) / df), so a term in every
+//! post weighs almost nothing (never exactly nothing, so that posts sharing only common terms still
+//! rank among themselves, by date then id).
+//!
+//! No term is dropped for being common: there is no cut-off tuned to one corpus shape. What keeps
+//! it fast at 10,000 posts (§9) is that each post keeps only its [`TOP_TERMS`] heaviest
+//! dimensions, and scores are accumulated through an inverted index of those (term → posts), so a
+//! post is only ever compared with posts that share one of its top terms — never an all-pairs
+//! comparison of full texts. A common term is rarely among any post's heaviest, so its postings
+//! stay short without being cut: the idf does what a document-frequency cut-off did.
 //!
 //! Words are runs of Unicode alphanumeric characters, lower-cased, without Polish and English stop words, and
 //! cut to their first [`STEM_CHARS`] characters: a crude stemmer, but Polish inflects heavily
@@ -21,14 +30,13 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::Post;
 
-/// Terms kept per post.
+/// Dimensions (terms and tags) kept per post: a bound on the work of comparing it, not a
+/// judgement of which terms matter (the weights make that).
 pub const TOP_TERMS: usize = 24;
 /// Characters a word is cut to.
 pub const STEM_CHARS: usize = 6;
-/// Terms in a larger share of the posts are not used.
-const MAX_DF_SHARE: f32 = 0.05;
-/// Score added by a shared tag of the highest rarity; the text cosine is at most 1.
-const TAG_BONUS: f32 = 0.2;
+/// The count a tag or category stands for: a word of the title, which is counted twice.
+const TAG_COUNT: f32 = 2.0;
 
 /// Term counts of one post: (hash of the stem, count), sorted by hash. Stems are kept as 64-bit
 /// FxHash values, not strings: a tenth of the memory at 10,000 posts, and collisions among a
@@ -96,6 +104,15 @@ fn stop_words() -> &'static FxHashSet<&'static str> {
     WORDS.get_or_init(|| stop_words::get("pl").iter().chain(stop_words::get("en")).copied().collect())
 }
 
+/// The key of a tag or category slug: hashed apart from the stems, so that a tag `sen` and the
+/// word `sen` are different dimensions.
+fn tag_key(slug: &str) -> u64 {
+    let mut hasher = rustc_hash::FxHasher::default();
+    0xff_u8.hash(&mut hasher); // never part of a UTF-8 stem
+    slug.hash(&mut hasher);
+    hasher.finish()
+}
+
 /// Sets `related` on every post: at most `count` indices into `posts`, best first.
 pub fn link(posts: &mut [Post], count: usize) {
     for post in posts.iter_mut() {
@@ -106,32 +123,37 @@ pub fn link(posts: &mut [Post], count: usize) {
         return;
     }
 
-    // Document frequencies, then each post's heaviest terms as unit vectors of term ids.
+    let tags: Vec<Vec<u64>> = posts
+        .iter()
+        .map(|post| {
+            let mut keys: Vec<u64> = post.tag_slugs.iter().chain(&post.category_slugs).map(|s| tag_key(s)).collect();
+            keys.sort_unstable();
+            keys.dedup();
+            keys
+        })
+        .collect();
+    // Document frequencies of words and tags alike.
     let mut df: FxHashMap<u64, u32> = FxHashMap::default();
-    for post in posts.iter() {
-        for (term, _) in post.terms.iter() {
+    for (post, tags) in posts.iter().zip(&tags) {
+        for term in post.terms.iter().map(|(term, _)| term).chain(tags.iter().copied()) {
             *df.entry(term).or_default() += 1;
         }
     }
-    // A term in more than MAX_DF_SHARE of the posts says little about relatedness and has long
-    // postings: it is left out of the vectors.
-    let max_df = ((n as f32 * MAX_DF_SHARE) as u32).max(2);
+    let idf = |term: u64| ((n + 1) as f32 / df[&term] as f32).ln();
+    // Each post's heaviest dimensions, as a unit vector.
+    let tag_tf = 1.0 + TAG_COUNT.ln();
     let weighted: Vec<Vec<(u64, f32)>> = posts
         .par_iter()
-        .map(|post| {
-            let mut weighted: Vec<(u64, f32)> = post
-                .terms
-                .iter()
-                .filter(|(term, _)| df[term] <= max_df)
-                .map(|(term, tf)| {
-                    let idf = (n as f32 / df[&term] as f32).ln();
-                    (term, (1.0 + (tf as f32).ln()) * idf)
-                })
-                .filter(|&(_, w)| w > 0.0)
-                .collect();
+        .zip(&tags)
+        .map(|(post, tags)| {
+            let words = post.terms.iter().map(|(term, tf)| (term, (1.0 + (tf as f32).ln()) * idf(term)));
+            let mut weighted: Vec<(u64, f32)> = words.chain(tags.iter().map(|&tag| (tag, tag_tf * idf(tag)))).collect();
             weighted.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
             weighted.truncate(TOP_TERMS);
             let norm = weighted.iter().map(|(_, w)| w * w).sum::<f32>().sqrt();
+            if norm == 0.0 {
+                return Vec::new();
+            }
             weighted.into_iter().map(|(term, w)| (term, w / norm)).collect()
         })
         .collect();
@@ -156,60 +178,19 @@ pub fn link(posts: &mut [Post], count: usize) {
         }
     }
 
-    // Tags and categories, by slug, with a weight that favours rare ones.
-    let mut tag_ids: FxHashMap<String, u32> = FxHashMap::default();
-    let post_tags: Vec<Vec<u32>> = posts
-        .iter()
-        .map(|post| {
-            let mut ids: Vec<u32> = post
-                .tag_slugs
-                .iter()
-                .chain(&post.category_slugs)
-                .map(|slug| match tag_ids.get(slug.as_str()) {
-                    Some(&id) => id,
-                    None => {
-                        let id = tag_ids.len() as u32;
-                        tag_ids.insert(slug.clone(), id);
-                        id
-                    }
-                })
-                .collect();
-            ids.sort_unstable();
-            ids.dedup();
-            ids
-        })
-        .collect();
-    let mut tag_posts: Vec<Vec<u32>> = vec![Vec::new(); tag_ids.len()];
-    for (index, tags) in post_tags.iter().enumerate() {
-        for &tag in tags {
-            tag_posts[tag as usize].push(index as u32);
-        }
-    }
-    let max_rarity = (1.0 + n as f32).ln();
-    let tag_weight: Vec<f32> =
-        tag_posts.iter().map(|members| TAG_BONUS * (1.0 + n as f32 / members.len() as f32).ln() / max_rarity).collect();
-
     let related: Vec<Vec<usize>> = (0..n)
         .into_par_iter()
         .map_init(
             || (vec![0f32; n], Vec::<u32>::new()),
             |(scores, touched), index| {
-                let mut add = |other: u32, amount: f32| {
-                    if other as usize != index {
-                        if scores[other as usize] == 0.0 {
-                            touched.push(other);
-                        }
-                        scores[other as usize] += amount;
-                    }
-                };
                 for &(term, weight) in &vectors[index] {
                     for &(other, other_weight) in &postings[term as usize] {
-                        add(other, weight * other_weight);
-                    }
-                }
-                for &tag in &post_tags[index] {
-                    for &other in &tag_posts[tag as usize] {
-                        add(other, tag_weight[tag as usize]);
+                        if other as usize != index {
+                            if scores[other as usize] == 0.0 {
+                                touched.push(other);
+                            }
+                            scores[other as usize] += weight * other_weight;
+                        }
                     }
                 }
                 let mut candidates: Vec<(f32, u32)> =
