@@ -68,7 +68,8 @@ fn main() {
         (hits as f64 / possible.max(1) as f64, macro_)
     };
 
-    let queries: Vec<usize> = if n <= 3000 { (0..n).collect() } else { (0..BASELINE_QUERIES).map(|i| i * n / BASELINE_QUERIES).collect() };
+    let queries: Vec<usize> =
+        if n <= 3000 { (0..n).collect() } else { (0..BASELINE_QUERIES).map(|i| i * n / BASELINE_QUERIES).collect() };
     let all: Vec<usize> = (0..n).collect();
     let kurier_related = |q: usize| posts[q].related.clone();
     let (kurier_all, kurier_all_macro) = precision(&all, &kurier_related);
@@ -90,7 +91,12 @@ fn main() {
 
 /// The `k` posts most similar to each query by the cosine of `weight(tf, df)` vectors over all
 /// terms; ties broken as kurier breaks them (newer first, then id).
-fn baseline(posts: &[Post], queries: &[usize], k: usize, weight: impl Fn(u32, u32) -> f32) -> FxHashMap<usize, Vec<usize>> {
+fn baseline(
+    posts: &[Post],
+    queries: &[usize],
+    k: usize,
+    weight: impl Fn(u32, u32) -> f32,
+) -> FxHashMap<usize, Vec<usize>> {
     let mut df: FxHashMap<u64, u32> = FxHashMap::default();
     for post in posts {
         for (term, _) in post.terms.iter() {

@@ -246,7 +246,10 @@ mod tests {
                 let body = format!("{}. Potem {} i {}.", text.join(", "), text[0], text[4]);
                 files.push((
                     format!("{t}-{j}.md"),
-                    format!("+++\ntitle = \"Wpis {t}{j}\"\ndate = 2026-01-0{}\ntags = [\"x{j}\"]\n+++\n{body}\n", j + 1),
+                    format!(
+                        "+++\ntitle = \"Wpis {t}{j}\"\ndate = 2026-01-0{}\ntags = [\"x{j}\"]\n+++\n{body}\n",
+                        j + 1
+                    ),
                 ));
             }
         }
