@@ -9,6 +9,7 @@
 //!
 //! | module | owns |
 //! | --- | --- |
+//! | [`errors`] | how an error and its causes are told, each cause once (used by every layer and `main`) |
 //! | [`config`] | `kurier.toml` → validated [`config::Config`]; the permalink pattern; environment overrides |
 //! | [`site`] | PURE. `content/` → visible posts: front matter, dates, slugs, Markdown, HTML, excerpts, related posts |
 //! | [`feed`] | PURE. posts → RSS, Atom and JSON Feed bytes; the atomic writer of the output folder |
@@ -34,6 +35,7 @@ pub mod bounce;
 pub mod config;
 pub mod daemon;
 pub mod digest;
+pub mod errors;
 pub mod feed;
 pub mod http;
 pub mod init;

@@ -136,25 +136,9 @@ fn main() -> ExitCode {
     }
 }
 
-/// The error and its causes, each said once. The library's errors quote their cause
-/// (`{path}: {source}`) and return it as their source as well, so `{:#}` said it twice
-/// ("File exists (os error 17): File exists (os error 17)"); a message that quotes its cause
-/// has said the rest of the chain.
+/// The error and its causes, each said once (`kurier::errors`).
 fn each_cause_once(error: &anyhow::Error) -> String {
-    let mut text = String::new();
-    let mut previous = String::new();
-    for cause in error.chain() {
-        let said = cause.to_string();
-        if !text.is_empty() {
-            if previous.contains(&said) {
-                break;
-            }
-            text.push_str(": ");
-        }
-        text.push_str(&said);
-        previous = said;
-    }
-    text
+    kurier::errors::each_cause_once(&**error)
 }
 
 fn load_config(root: &Path) -> anyhow::Result<kurier::config::Config> {

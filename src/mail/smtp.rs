@@ -219,26 +219,9 @@ impl fmt::Display for SmtpError {
                 "the address has non-ASCII characters before the @ and the server does not offer SMTPUTF8 \
                  (RFC 6531): it cannot be delivered through this server",
             ),
-            SmtpError::Smtp(e) => f.write_str(&each_cause_once(e)),
+            SmtpError::Smtp(e) => f.write_str(&crate::errors::each_cause_once(e)),
         }
     }
-}
-
-/// An error and its chain of sources, each said once. lettre's `Display` already ends with its
-/// direct source (`permanent error (550): 5.1.1 no such user`), so printing every source after it
-/// said the server's reply twice; a source is added only when the text does not hold it yet.
-fn each_cause_once(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(inner) = source {
-        let said = inner.to_string();
-        if !text.contains(&said) {
-            text.push_str(": ");
-            text.push_str(&said);
-        }
-        source = inner.source();
-    }
-    text
 }
 
 fn connection_error(e: std::io::Error) -> SmtpError {
@@ -337,6 +320,7 @@ mod tests {
     fn an_error_that_quotes_its_source_says_it_once() {
         let reply = || std::io::Error::other("5.1.1 no such user");
         let quoting = Failure { text: "permanent error (550)", quotes: true, source: reply() };
+        use crate::errors::each_cause_once;
         assert_eq!(each_cause_once(&quoting), "permanent error (550): 5.1.1 no such user");
         let silent = Failure { text: "network error", quotes: false, source: reply() };
         assert_eq!(each_cause_once(&silent), "network error: 5.1.1 no such user");

@@ -97,7 +97,8 @@ impl Templates {
     pub fn render(&self, name: &str, context: &Context) -> Result<String, RenderError> {
         let rendered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.tera.render(name, context)));
         match rendered {
-            Ok(result) => result.map_err(|e| RenderError { origin: self.origin(name), message: error_chain(&e) }),
+            Ok(result) => result
+                .map_err(|e| RenderError { origin: self.origin(name), message: crate::errors::each_cause_once(&e) }),
             Err(panic) => {
                 let what = panic
                     .downcast_ref::<&str>()
@@ -142,21 +143,6 @@ fn overrides(dir: &Path) -> Vec<(String, PathBuf)> {
         .collect();
     found.sort();
     found
-}
-
-/// A Tera error with its causes (the filter's message is the cause of "failed to render").
-fn error_chain(error: &tera::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-        source = cause.source();
-    }
-    message
 }
 
 fn register_filters(tera: &mut Tera, config: &Config) {
