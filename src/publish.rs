@@ -166,7 +166,7 @@ fn check_mail(root: &Path, config: &Config) -> (Vec<String>, Vec<String>) {
     let mut config = config.clone();
     config.apply_env(|key| std::env::var(key).ok());
     let (mut errors, mut warnings) = (Vec::new(), Vec::new());
-    match crate::digest::sender_of(&config) {
+    match crate::digest::sender(&config) {
         Ok(from) if from.email.domain().eq_ignore_ascii_case("example.invalid") => warnings.push(format!(
             "digest.from `{from}` is a placeholder: mail from it reaches nobody's inbox; set your sender"
         )),

@@ -83,19 +83,15 @@ pub async fn run(root: &Path) -> anyhow::Result<()> {
     // A store that cannot be opened does not stop the feeds: subscriptions and digests wait for
     // it, and the daemon tries it again every few seconds.
     let (store, _) = SharedStore::open(&digest::subscribers_dir(&root, &config));
-    let opened = store.get().map_err(digest::DigestError::from).and_then(|s| Mailer::new(&root, &config, &s));
-    let (mailer, store_check) = match opened {
-        Ok(mailer) => (mailer, None),
-        Err(digest::DigestError::Store(e)) => {
-            tracing::error!(
-                error = %e,
-                "cannot use the subscriber store: feeds are built and served; subscriptions answer 503 \
-                 and digests wait until it can be used"
-            );
-            (Mailer::without_store(&root, &config)?, Some(tokio::time::Instant::now() + STORE_CHECK))
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let (mailer, store_error) = mailer_for(&root, &config, &store)?;
+    let store_check = store_error.map(|e| {
+        tracing::error!(
+            error = %e,
+            "cannot use the subscriber store: feeds are built and served; subscriptions answer 503 \
+             and digests wait until it can be used"
+        );
+        tokio::time::Instant::now() + STORE_CHECK
+    });
     let transport = Transport::new(&root, &config).map_err(anyhow::Error::msg)?;
     let schedule = Schedule::parse(&config.digest.schedule, config.timezone).map_err(anyhow::Error::msg)?;
     tracing::info!(site = %root.display(), "starting: reading content/");
@@ -220,6 +216,22 @@ async fn sleep_until(at: Option<DateTime<Utc>>) {
     }
 }
 
+/// The mailer of the site, with the store's secret — or, while the store cannot be used, a sealed
+/// one (`Mailer::without_store`) and the store's error. Other errors (a template, the sender)
+/// are the operator's to mend.
+fn mailer_for(
+    root: &Path,
+    config: &Config,
+    store: &SharedStore,
+) -> Result<(Mailer, Option<crate::store::StoreError>), digest::DigestError> {
+    let opened = store.get().map_err(digest::DigestError::from).and_then(|s| Mailer::new(root, config, &s));
+    match opened {
+        Ok(mailer) => Ok((mailer, None)),
+        Err(digest::DigestError::Store(e)) => Ok((Mailer::without_store(root, config)?, Some(e))),
+        Err(e) => Err(e),
+    }
+}
+
 /// Sleeps until `at`, or forever.
 async fn sleep_until_instant(at: Option<tokio::time::Instant>) {
     match at {
@@ -262,15 +274,8 @@ impl Daemon {
             }
         }
         if changes.templates || changes.config {
-            let mailer = match self.state.store().map_err(digest::DigestError::from) {
-                Ok(store) => match Mailer::new(&self.root, &self.config, &store) {
-                    Err(digest::DigestError::Store(_)) => Mailer::without_store(&self.root, &self.config),
-                    other => other,
-                },
-                Err(_) => Mailer::without_store(&self.root, &self.config),
-            };
-            match mailer {
-                Ok(mailer) => {
+            match mailer_for(&self.root, &self.config, &self.state.store) {
+                Ok((mailer, _)) => {
                     if mailer.sealed() {
                         self.store_check = Some(tokio::time::Instant::now() + STORE_CHECK);
                     }
@@ -304,18 +309,16 @@ impl Daemon {
     /// Tries a store that could not be opened; once it opens, the real mailer (with the store's
     /// secret) replaces the sealed one and subscriptions work again.
     fn check_store(&mut self) {
-        let mailer = self.state.store().map_err(digest::DigestError::from);
-        match mailer.and_then(|store| Mailer::new(&self.root, &self.config, &store)) {
-            Ok(mailer) => {
+        match mailer_for(&self.root, &self.config, &self.state.store) {
+            Ok((mailer, None)) => {
                 *self.state.mailer.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(mailer);
                 self.store_check = None;
                 self.digests.retry_now();
                 tracing::info!("the subscriber store is open again: subscriptions and digests resume");
             }
+            Ok((_, Some(_))) => self.store_check = Some(tokio::time::Instant::now() + STORE_CHECK),
             Err(e) => {
-                if !matches!(e, digest::DigestError::Store(_)) {
-                    tracing::error!(error = %e, "the store can be used, but the mailer cannot be made");
-                }
+                tracing::error!(error = %e, "the store can be used, but the mailer cannot be made");
                 self.store_check = Some(tokio::time::Instant::now() + STORE_CHECK);
             }
         }

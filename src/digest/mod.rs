@@ -23,7 +23,7 @@ use crate::config::{Config, ConfigError};
 use crate::mail::{self, Letter, Tokens, Transport};
 use crate::render::{RenderError, Templates};
 use crate::site::Site;
-use crate::store::{Delivery, DeliveryState, FrozenPost, Issue, IssueSummary, SendLock, Status, Store, StoreError};
+use crate::store::{Delivery, FrozenPost, Issue, IssueSummary, SendLock, Status, Store, StoreError};
 use content::IssueContent;
 
 #[derive(Debug, thiserror::Error)]
@@ -254,13 +254,8 @@ pub fn verp_for(config: &Config, store: &Store) -> Result<mail::Verp, DigestErro
     verp(config, &secret(config, store)?, &sender(config)?)
 }
 
-/// The sender of a site's mail, as `run` would take it (for `check`).
-pub fn sender_of(config: &Config) -> Result<Mailbox, DigestError> {
-    sender(config)
-}
-
-/// `digest.from`, else the site author's address under the site's title.
-fn sender(config: &Config) -> Result<Mailbox, DigestError> {
+/// `digest.from`, else the site author's address under the site's title (also for `check`).
+pub fn sender(config: &Config) -> Result<Mailbox, DigestError> {
     if let Some(from) = &config.digest.from {
         return from.parse().map_err(|e| DigestError::Mail(format!("digest.from `{from}`: {e}")));
     }
@@ -362,7 +357,7 @@ pub async fn send(
     if dry_run {
         return Ok(match plan {
             Plan::Resume(issue) => {
-                let recipients = store.deliveries_to_make(issue.id, 0, usize::MAX, now)?.len() as u64;
+                let recipients = store.deliveries_left(issue.id, now)?;
                 Outcome::DryRun { resumed: true, subject: issue.subject, posts: issue.posts, recipients }
             }
             Plan::New { subject, posts, .. } => Outcome::DryRun { resumed: false, subject, posts, recipients: active },
@@ -371,6 +366,8 @@ pub async fn send(
             }
         });
     }
+    // A new issue is rendered before it is created (see below); a resumed one here.
+    let mut rendered = None;
     let (issue, resumed) = match plan {
         Plan::Resume(issue) => (issue, true),
         Plan::Nothing { baseline } => {
@@ -387,15 +384,19 @@ pub async fn send(
         Plan::New { subject, posts, baseline } => {
             // Rendered once before the issue exists: a template error must not leave an issue
             // behind that every later send would try to resume.
-            let created = crate::store::timestamp(now);
-            content::render(config, &mailer.templates, store.next_issue_id()?, &created, &subject, &posts)?;
+            let (id, created) = (store.next_issue_id()?, crate::store::timestamp(now));
+            rendered = Some((id, content::render(config, &mailer.templates, id, &created, &subject, &posts)?));
             if !store.digests_started()? {
                 store.start_digests(&baseline, now)?;
             }
             (store.create_issue(&subject, &posts, "", now)?, false)
         }
     };
-    let content = mailer.content(&issue)?;
+    let content = match rendered {
+        // The send lock is held: nobody else created an issue meanwhile, but check anyway.
+        Some((id, content)) if id == issue.id => content,
+        _ => mailer.content(&issue)?,
+    };
     store.set_archive(issue.id, &content.archive_html)?;
     let transport = Arc::new(Transport::new(root, config).map_err(DigestError::Mail)?);
     let described = transport.describe();
@@ -470,21 +471,7 @@ async fn send_issue(
     resumed: bool,
 ) -> Result<send::Report, DigestError> {
     let now = Utc::now();
-    let todo = {
-        let store = lock(store);
-        let counts = store.delivery_counts(issue.id)?;
-        let pending: u64 = counts
-            .iter()
-            .filter(|(s, _)| matches!(s, DeliveryState::Pending | DeliveryState::Sending))
-            .map(|(_, n)| n)
-            .sum();
-        pending
-            + store
-                .deliveries_to_make(issue.id, 0, usize::MAX, now)?
-                .iter()
-                .filter(|d| d.state == DeliveryState::Deferred)
-                .count() as u64
-    };
+    let todo = lock(store).deliveries_left(issue.id, now)?;
     let bar = if progress { progress_bar(todo) } else { indicatif::ProgressBar::hidden() };
     let issue_id = issue.id;
     let composer = Arc::clone(mailer);

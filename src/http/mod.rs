@@ -140,16 +140,7 @@ pub async fn serve(
     state: Arc<AppState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve_with_limit(listener, state, shutdown, max_connections()).await
-}
-
-/// [`serve`] with a given connection limit.
-pub async fn serve_with_limit(
-    listener: TcpListener,
-    state: Arc<AppState>,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    connections: usize,
-) -> std::io::Result<()> {
+    let connections = max_connections();
     use hyper_util::rt::{TokioIo, TokioTimer};
     let router = router(Arc::clone(&state));
     let slots = Arc::new(tokio::sync::Semaphore::new(connections.max(1)));

@@ -149,11 +149,6 @@ impl PostCache {
         self.unreadable.iter().map(|(file, error)| (error, matches!(self.entries.get(file), Some(Ok(_)))))
     }
 
-    /// Paths the last full scan did not follow (links out of the site, dangling links, loops).
-    pub fn warnings(&self) -> &[Warning] {
-        &self.warnings
-    }
-
     /// The cached result of reading `file` (relative to the root).
     pub fn get(&self, file: &Path) -> Option<&Result<Post, PostError>> {
         self.entries.get(file)

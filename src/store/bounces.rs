@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 
 use super::{Result, Status, Store, StoreError, Subscriber, timestamp};
 
@@ -164,18 +164,6 @@ impl Store {
             .collect::<rusqlite::Result<BTreeMap<_, _>>>()
             .map_err(|e| self.err(e))?;
         Ok(counts)
-    }
-
-    /// The last bounce of a subscriber, for `subscribers list`.
-    pub fn last_bounce(&self, subscriber: i64) -> Result<Option<(BounceKind, String)>> {
-        self.conn
-            .query_row(
-                "SELECT kind, detail FROM bounces WHERE subscriber_id = ?1 ORDER BY id DESC LIMIT 1",
-                [subscriber],
-                |row| Ok((BounceKind::parse(&row.get::<_, String>(0)?), row.get(1)?)),
-            )
-            .optional()
-            .map_err(|e| self.err(e))
     }
 }
 

@@ -337,6 +337,20 @@ impl Store {
         Ok(rows)
     }
 
+    /// How many deliveries of `issue` [`Store::deliveries_to_make`] would give as of `now`,
+    /// counted, not loaded.
+    pub fn deliveries_left(&self, issue: i64, now: DateTime<Utc>) -> Result<u64> {
+        self.conn
+            .query_row(
+                "SELECT COUNT(*) FROM deliveries WHERE issue_id = ?1
+                   AND (state IN ('pending', 'sending') OR (state = 'deferred' AND retry_at <= ?2))",
+                params![issue, timestamp(now)],
+                |row| row.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(|e| self.err(e))
+    }
+
     /// Moves one delivery to `state`, keeping `reply` and adding `attempts`; committed at once.
     pub fn set_delivery(
         &self,

@@ -8,7 +8,6 @@
 //! fire time is the key, so a fire can never be recorded — or acted on — twice.
 
 use chrono::{DateTime, Utc};
-use rusqlite::OptionalExtension;
 
 use super::{Result, Store, timestamp};
 
@@ -147,17 +146,6 @@ impl Store {
             .collect::<rusqlite::Result<Vec<Run>>>()
             .map_err(|e| self.err(e))?;
         Ok(runs)
-    }
-
-    /// A fire's row, if recorded.
-    pub fn run(&self, fire: DateTime<Utc>) -> Result<Option<RunOutcome>> {
-        self.conn
-            .query_row("SELECT outcome FROM digest_runs WHERE fire_at = ?1", [timestamp(fire)], |row| {
-                row.get::<_, String>(0)
-            })
-            .optional()
-            .map(|outcome| outcome.map(|o| RunOutcome::parse(&o)))
-            .map_err(|e| self.err(e))
     }
 }
 
