@@ -13,7 +13,7 @@
 //! | [`config`] | `kurier.toml` → validated [`config::Config`]; the permalink pattern; environment overrides |
 //! | [`site`] | PURE. `content/` → visible posts: front matter, dates, slugs, Markdown, HTML, excerpts, related posts |
 //! | [`feed`] | PURE. posts → RSS, Atom and JSON Feed bytes; the atomic writer of the output folder |
-//! | [`publish`] | the `build` and `check` commands: load, render, write, report |
+//! | [`publish`] | the `build` and `check` commands: load, render, write, report; `check` also renders a sample digest and checks the mail settings |
 //! | [`init`] | the `init` command: a new working site |
 //! | [`store`] | SQLite: schema migrations, subscribers, issues, deliveries, the send lock |
 //! | [`render`] | Tera: built-in and site templates, localized dates and plurals |
