@@ -104,11 +104,20 @@ pub fn router(state: Arc<AppState>) -> Router {
 
 /// Answers 408 to a request that takes longer than [`REQUEST_TIMEOUT`] (a body sent a byte at
 /// a time, say).
+///
+/// An answer given before the request's body was read — `408`, `413` — closes the connection and
+/// says so (`Connection: close`): the unread body is still on it, and a client that reused it for
+/// its next request would see that request fail.
 async fn time_limit(request: Request, next: Next) -> Response {
-    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+    use axum::http::{HeaderValue, StatusCode, header};
+    let mut response = match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => (axum::http::StatusCode::REQUEST_TIMEOUT, "request timeout\n").into_response(),
+        Err(_) => (StatusCode::REQUEST_TIMEOUT, "request timeout\n").into_response(),
+    };
+    if matches!(response.status(), StatusCode::REQUEST_TIMEOUT | StatusCode::PAYLOAD_TOO_LARGE) {
+        response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
+    response
 }
 
 /// How many connections are served at once: the descriptor limit (`RLIMIT_NOFILE`) less
