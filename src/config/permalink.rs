@@ -81,10 +81,6 @@ impl Permalink {
         Ok(Permalink { pattern: pattern.to_owned(), segments })
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.pattern
-    }
-
     /// The site-relative path of a post, starting with `/`. Empty placeholders (a post without a
     /// category, a post at the top of `content/`) leave no empty path segment behind.
     pub fn render(&self, parts: &PermalinkParts<'_>) -> String {

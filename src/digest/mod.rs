@@ -134,10 +134,6 @@ impl Mailer {
         &self.templates
     }
 
-    pub fn from(&self) -> &Mailbox {
-        &self.from
-    }
-
     /// The VERP addresses of this site's messages, for matching bounces.
     pub fn verp(&self) -> &mail::Verp {
         &self.verp

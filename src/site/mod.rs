@@ -28,7 +28,6 @@ mod tags;
 
 pub use cache::PostCache;
 pub use date::local as local_datetime;
-pub use date::parse as parse_date;
 pub use html::escape_html;
 pub use post::{Post, PostError};
 pub use related::{Terms, link as link_related};

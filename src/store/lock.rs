@@ -4,7 +4,7 @@
 //! process ends however it ends — a `kill -9` never leaves a stale lock behind.
 
 use std::fs::{File, OpenOptions};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::{Result, StoreError};
 
@@ -14,7 +14,6 @@ pub const LOCK_FILE: &str = "send.lock";
 #[derive(Debug)]
 pub struct SendLock {
     _file: File,
-    path: PathBuf,
 }
 
 impl SendLock {
@@ -28,14 +27,10 @@ impl SendLock {
             .open(&path)
             .map_err(|source| StoreError::Io { path: path.clone(), source })?;
         match file.try_lock() {
-            Ok(()) => Ok(SendLock { _file: file, path }),
+            Ok(()) => Ok(SendLock { _file: file }),
             Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked(path)),
             Err(std::fs::TryLockError::Error(source)) => Err(StoreError::Io { path, source }),
         }
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 }
 

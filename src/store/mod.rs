@@ -100,10 +100,6 @@ impl Store {
         Ok(store)
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// How long a statement waits for another connection's write lock.
     pub fn set_busy_timeout(&self, wait: Duration) -> Result<()> {
         self.conn.busy_timeout(wait).map_err(|e| self.err(e))
