@@ -177,12 +177,12 @@ fn check_mail(root: &Path, config: &Config) -> (Vec<String>, Vec<String>) {
     if config.smtp.is_some()
         && let Err(e) = crate::mail::Transport::new(root, &config)
     {
-        errors.push(e);
+        errors.push(e.to_string());
     }
     if let Some(dkim) = &config.dkim
         && let Err(e) = crate::mail::dkim::load(root, dkim)
     {
-        errors.push(e);
+        errors.push(e.to_string());
     }
     (errors, warnings)
 }

@@ -22,6 +22,15 @@ use crate::site::local_datetime;
 /// schedule down for 11 days).
 const MAX_STEPS: usize = 1_000_000;
 
+/// `digest.schedule` is not a cron expression (the configuration checks it first; this is what
+/// the daemon reports if it ever gets one that is not).
+#[derive(Debug, thiserror::Error)]
+#[error("digest.schedule `{expression}`: {problem}")]
+pub struct ScheduleError {
+    expression: String,
+    problem: cron::error::Error,
+}
+
 #[derive(Debug, Clone)]
 pub struct Schedule {
     cron: cron::Schedule,
@@ -29,8 +38,9 @@ pub struct Schedule {
 }
 
 impl Schedule {
-    pub fn parse(expression: &str, timezone: Tz) -> Result<Schedule, String> {
-        let cron = cron::Schedule::from_str(expression).map_err(|e| format!("`{expression}`: {e}"))?;
+    pub fn parse(expression: &str, timezone: Tz) -> Result<Schedule, ScheduleError> {
+        let cron = cron::Schedule::from_str(expression)
+            .map_err(|problem| ScheduleError { expression: expression.to_owned(), problem })?;
         Ok(Schedule { cron, timezone })
     }
 

@@ -92,8 +92,8 @@ pub async fn run(root: &Path) -> anyhow::Result<()> {
         );
         tokio::time::Instant::now() + STORE_CHECK
     });
-    let transport = Transport::new(&root, &config).map_err(anyhow::Error::msg)?;
-    let schedule = Schedule::parse(&config.digest.schedule, config.timezone).map_err(anyhow::Error::msg)?;
+    let transport = Transport::new(&root, &config)?;
+    let schedule = Schedule::parse(&config.digest.schedule, config.timezone)?;
     tracing::info!(site = %root.display(), "starting: reading content/");
     let stopping = || *stop_rx.borrow();
     let cache = match PostCache::load_until(&root, &config, &stopping) {
@@ -255,7 +255,7 @@ impl Daemon {
                     {
                         match Schedule::parse(&config.digest.schedule, config.timezone) {
                             Ok(schedule) => self.digests.set_schedule(schedule, Utc::now()),
-                            Err(e) => tracing::error!(error = %e, "digest.schedule"),
+                            Err(e) => tracing::error!(error = %e, "keeping the previous schedule"),
                         }
                     }
                     self.config = Arc::new(config);

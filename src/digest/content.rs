@@ -18,6 +18,7 @@ use serde_json::json;
 use tera::Context;
 
 use crate::config::Config;
+use crate::mail::one_line;
 use crate::render::{DIGEST_HTML, DIGEST_TXT, RenderError, SUBJECT, Templates, text};
 use crate::site::escape_html;
 use crate::store::FrozenPost;
@@ -132,10 +133,6 @@ fn preheader(posts: &[FrozenPost]) -> String {
         cut.push_str(word);
     }
     format!("{}…", cut.trim_end_matches(['…', '.', ',', ';', ':']))
-}
-
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Renders issue `id`, created at `created_at` (RFC 3339), with its stored subject and posts.

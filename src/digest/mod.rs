@@ -36,8 +36,10 @@ pub enum DigestError {
     Render(#[from] RenderError),
     #[error("cannot read {path}: {source}")]
     Content { path: PathBuf, source: std::io::Error },
-    #[error("{0}")]
-    Mail(String),
+    #[error(transparent)]
+    Mail(#[from] mail::SettingsError),
+    #[error(transparent)]
+    Message(#[from] mail::MessageError),
 }
 
 /// Everything needed to turn an issue into messages.
@@ -111,8 +113,7 @@ impl Mailer {
         let from = sender(config)?;
         let verp = verp(config, &secret, &from)?;
         let host = config.base_url.host_str().unwrap_or("localhost");
-        let dkim =
-            config.dkim.as_ref().map(|dkim| mail::dkim::load(root, dkim)).transpose().map_err(DigestError::Mail)?;
+        let dkim = config.dkim.as_ref().map(|dkim| mail::dkim::load(root, dkim)).transpose()?;
         Ok(Mailer {
             config: config.clone(),
             templates,
@@ -157,7 +158,7 @@ impl Mailer {
         subscriber: i64,
         email: &str,
         name: Option<&str>,
-    ) -> Result<Message, String> {
+    ) -> Result<Message, mail::MessageError> {
         let unsubscribe = self.unsubscribe_url(subscriber);
         let (html, text) = content.personalize(email, name, &unsubscribe);
         let mut message = mail::build(&Letter {
@@ -173,8 +174,7 @@ impl Mailer {
             list_id: &self.list_id,
             list_name: &self.config.title,
             unsubscribe_url: Some(&unsubscribe),
-        })
-        .map_err(|e| e.to_string())?;
+        })?;
         if let Some(dkim) = &self.dkim {
             message.sign(dkim);
         }
@@ -192,7 +192,7 @@ impl Mailer {
         email: &str,
         name: Option<&str>,
         now: DateTime<Utc>,
-    ) -> Result<Message, String> {
+    ) -> Result<Message, DigestError> {
         let token = self.tokens.confirm(subscriber, version, now + crate::mail::token::CONFIRMATION_VALID_FOR);
         let url = self.config.public(&format!("confirm/{token}"));
         let mut context = tera::Context::new();
@@ -202,8 +202,8 @@ impl Mailer {
         );
         context.insert("t", &self.templates.locale().strings());
         context.insert("confirm_url", &url);
-        let html = self.templates.render(crate::render::CONFIRM_EMAIL_HTML, &context).map_err(|e| e.to_string())?;
-        let text = self.templates.render(crate::render::CONFIRM_EMAIL_TXT, &context).map_err(|e| e.to_string())?;
+        let html = self.templates.render(crate::render::CONFIRM_EMAIL_HTML, &context)?;
+        let text = self.templates.render(crate::render::CONFIRM_EMAIL_TXT, &context)?;
         let subject = format!("{}: {}", self.templates.locale().strings().confirm_email_subject, self.config.title);
         // Whatever name the form was given goes nowhere: not into `To:`, not into a greeting
         // (double opt-in must not carry a stranger's text to a victim's inbox).
@@ -226,8 +226,7 @@ impl Mailer {
             list_id: &self.list_id,
             list_name: &self.config.title,
             unsubscribe_url: None,
-        })
-        .map_err(|e| e.to_string())?;
+        })?;
         Ok(message)
     }
 }
@@ -242,7 +241,7 @@ fn secret(config: &Config, store: &Store) -> Result<Vec<u8>, DigestError> {
 
 fn verp(config: &Config, secret: &[u8], from: &Mailbox) -> Result<mail::Verp, DigestError> {
     let address = config.bounce_address().unwrap_or_else(|| format!("bounces@{}", from.email.domain()));
-    mail::Verp::new(secret, &address).map_err(DigestError::Mail)
+    Ok(mail::Verp::new(secret, &address)?)
 }
 
 /// The VERP addresses of a site, for reading bounces (no templates needed).
@@ -253,12 +252,16 @@ pub fn verp_for(config: &Config, store: &Store) -> Result<mail::Verp, DigestErro
 /// `digest.from`, else the site author's address under the site's title (also for `check`).
 pub fn sender(config: &Config) -> Result<Mailbox, DigestError> {
     if let Some(from) = &config.digest.from {
-        return from.parse().map_err(|e| DigestError::Mail(format!("digest.from `{from}`: {e}")));
+        return from.parse().map_err(|problem| {
+            DigestError::from(mail::SettingsError::Sender { setting: "digest.from", value: from.clone(), problem })
+        });
     }
-    let email = config.author.as_ref().and_then(|a| a.email.as_deref()).ok_or_else(|| {
-        DigestError::Mail("digest.from is not set (nor author.email): kurier needs a sender address".to_owned())
+    let email = config.author.as_ref().and_then(|a| a.email.as_deref()).ok_or(mail::SettingsError::NoSender)?;
+    let address = email.parse().map_err(|problem| mail::SettingsError::Sender {
+        setting: "author.email",
+        value: email.to_owned(),
+        problem,
     })?;
-    let address = email.parse().map_err(|e| DigestError::Mail(format!("author.email `{email}`: {e}")))?;
     Ok(Mailbox::new(Some(config.title.clone()), address))
 }
 
@@ -394,7 +397,7 @@ pub async fn send(
         _ => mailer.content(&issue)?,
     };
     store.set_archive(issue.id, &content.archive_html)?;
-    let transport = Arc::new(Transport::new(root, config).map_err(DigestError::Mail)?);
+    let transport = Arc::new(Transport::new(root, config)?);
     let described = transport.describe();
     let mailer = Arc::new(mailer);
     let store = Arc::new(Mutex::new(store));
@@ -434,7 +437,7 @@ async fn retry_deferred_with(
     if due.is_empty() {
         return Ok(None);
     }
-    let transport = Arc::new(Transport::new(root, config).map_err(DigestError::Mail)?);
+    let transport = Arc::new(Transport::new(root, config)?);
     let mut total = send::Report::default();
     for id in due {
         if *stop.borrow() {
@@ -533,7 +536,7 @@ pub fn preview(
         },
     };
     let content = content::render(config, &mailer.templates, id, &created, &subject, &posts)?;
-    mailer.letter(&content, id, subscriber_id, &email, name.as_deref()).map(Some).map_err(DigestError::Mail)
+    mailer.letter(&content, id, subscriber_id, &email, name.as_deref()).map(Some).map_err(DigestError::from)
 }
 
 /// The latest `limit` fires of the daemon's schedule and what became of each, oldest first.

@@ -28,7 +28,7 @@ use tokio::sync::watch;
 
 use crate::config::SmtpConfig;
 use crate::mail::transport::Session;
-use crate::mail::{Masked, Transport, mask_addresses};
+use crate::mail::{Masked, MessageError, Transport, mask_addresses};
 use crate::store::{BounceKind, BouncePolicy, Delivery, DeliveryState, Status, Store, StoreError};
 
 /// The longest a deferred delivery waits between two retries.
@@ -114,7 +114,7 @@ impl Report {
 }
 
 /// Builds the message of one delivery.
-pub type Compose = dyn Fn(&Delivery) -> Result<Message, String> + Send + Sync;
+pub type Compose = dyn Fn(&Delivery) -> Result<Message, MessageError> + Send + Sync;
 
 /// Shared state of one run's workers.
 struct Run {
@@ -347,7 +347,7 @@ async fn deliver(run: &Run, session: &mut Session, delivery: &Delivery) -> Resul
     let message = match (run.compose)(delivery) {
         Ok(message) => message,
         Err(reason) => {
-            run.set(delivery, DeliveryState::Failed, Some(&reason), 0)?;
+            run.set(delivery, DeliveryState::Failed, Some(&reason.to_string()), 0)?;
             run.count(FAILED);
             return Ok(());
         }

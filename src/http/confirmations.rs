@@ -106,7 +106,8 @@ async fn send(job: &Job, mut stop: watch::Receiver<bool>) {
     let message = match job.mailer.confirmation(job.subscriber, job.version, &job.email, job.name.as_deref(), job.at) {
         Ok(message) => message,
         Err(e) => {
-            let error = mask_addresses(&e);
+            let told = crate::errors::each_cause_once(&e);
+            let error = mask_addresses(&told);
             tracing::error!(subscriber = job.subscriber, %error, "cannot make a confirmation e-mail");
             return;
         }

@@ -74,7 +74,7 @@ impl FeedCache {
 /// The strong ETag of a feed's bytes.
 pub fn etag(bytes: &[u8]) -> String {
     let digest = Sha256::digest(bytes);
-    format!("\"{}\"", digest[..16].iter().map(|b| format!("{b:02x}")).collect::<String>())
+    format!("\"{}\"", hex::encode(&digest[..16]))
 }
 
 fn entry(etag: String, last_modified: SystemTime) -> Entry {

@@ -101,7 +101,7 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         let store = state.store()?;
         Ok::<_, crate::store::StoreError>((
             store.count_by_status()?,
-            store.delivery_totals()?,
+            store.delivery_counts(None)?,
             store.bounce_counts(None)?,
         ))
     });

@@ -10,22 +10,27 @@ use lettre::message::dkim::{
 };
 use lettre::message::header::HeaderName;
 
+use super::SettingsError;
 use super::message::{LIST_ID, LIST_UNSUBSCRIBE, LIST_UNSUBSCRIBE_POST};
 use crate::config;
 
 /// Loads the signing configuration; errors name the key file.
-pub fn load(root: &Path, config: &config::DkimConfig) -> Result<DkimConfig, String> {
+pub fn load(root: &Path, config: &config::DkimConfig) -> Result<DkimConfig, SettingsError> {
     let path = root.join(&config.key_file);
-    let key = std::fs::read_to_string(&path).map_err(|e| format!("dkim.key_file {}: {e}", path.display()))?;
+    let key =
+        std::fs::read_to_string(&path).map_err(|source| SettingsError::DkimKeyFile { path: path.clone(), source })?;
     let algorithm = match config.algorithm.as_str() {
         "rsa" => DkimSigningAlgorithm::Rsa,
         "ed25519" => DkimSigningAlgorithm::Ed25519,
         other => {
-            return Err(format!("dkim.algorithm: `{other}` is not `rsa` or `ed25519`"));
+            return Err(SettingsError::DkimAlgorithm(other.to_owned()));
         }
     };
-    let key = DkimSigningKey::new(key.trim(), algorithm)
-        .map_err(|e| format!("dkim.key_file {}: not a usable {} key: {e}", path.display(), config.algorithm))?;
+    let key = DkimSigningKey::new(key.trim(), algorithm).map_err(|e| SettingsError::DkimKey {
+        path,
+        algorithm: config.algorithm.clone(),
+        problem: e.to_string(),
+    })?;
     let headers = vec![
         HeaderName::new_from_ascii_str("From"),
         HeaderName::new_from_ascii_str("To"),

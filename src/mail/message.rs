@@ -57,9 +57,10 @@ pub fn message_id(issue: i64, subscriber: i64, store_id: &str, from: &Mailbox) -
     format!("kurier.{issue}.{subscriber}.{store_id}@{}", from.email.domain())
 }
 
-/// A subject on one line.
-fn one_line(text: &str) -> String {
-    text.split(['\r', '\n']).map(str::trim).filter(|p| !p.is_empty()).collect::<Vec<_>>().join(" ")
+/// Text for one header line (a subject, a display name): line breaks and runs of white space
+/// become one space, so no template or name can start a header of its own.
+pub fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// `List-Id: phrase <id>` (RFC 2919). A name with non-ASCII characters or RFC 5322 specials

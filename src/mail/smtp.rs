@@ -20,8 +20,12 @@ use std::time::Duration;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+
+use super::{CaFileError, UrlError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Security {
@@ -43,8 +47,8 @@ pub struct Target {
     pub security: Security,
     credentials: Option<Credentials>,
     hello: ClientId,
-    /// Certificate authorities trusted besides the web's (PEM, from `smtp.ca_file`).
-    extra_roots: Vec<u8>,
+    /// Certificate authorities trusted besides the web's (from `smtp.ca_file`).
+    extra_roots: Vec<CertificateDer<'static>>,
 }
 
 impl fmt::Debug for Target {
@@ -60,9 +64,9 @@ impl fmt::Debug for Target {
 
 impl Target {
     /// Parses a lettre connection URL; `password` (from the environment) overrides the URL's.
-    pub fn from_url(url: &str, password: Option<&str>) -> Result<Target, String> {
-        let parsed = url::Url::parse(url).map_err(|e| e.to_string())?;
-        let host = parsed.host_str().ok_or("no host")?.trim_matches(['[', ']']).to_owned();
+    pub fn from_url(url: &str, password: Option<&str>) -> Result<Target, UrlError> {
+        let parsed = url::Url::parse(url)?;
+        let host = parsed.host_str().ok_or(UrlError::NoHost)?.trim_matches(['[', ']']).to_owned();
         let tls = parsed.query_pairs().find(|(k, _)| k == "tls").map(|(_, v)| v.into_owned());
         let (security, default_port) = match (parsed.scheme(), tls.as_deref()) {
             ("smtp", None) => (Security::None, 25),
@@ -70,10 +74,7 @@ impl Target {
             ("smtp", Some("opportunistic")) => (Security::Opportunistic, 587),
             ("smtps", _) => (Security::Implicit, 465),
             (scheme, tls) => {
-                return Err(format!(
-                    "unknown scheme `{scheme}` or tls `{}` (smtp://, smtp://…?tls=required|opportunistic, smtps://)",
-                    tls.unwrap_or_default()
-                ));
+                return Err(UrlError::Scheme { scheme: scheme.to_owned(), tls: tls.unwrap_or_default().to_owned() });
             }
         };
         let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
@@ -105,25 +106,18 @@ impl Target {
     }
 
     /// Trusts the certificate authorities of a PEM file as well as the web's.
-    pub fn trust_pem(&mut self, pem: &[u8]) -> Result<(), String> {
-        use rustls::pki_types::CertificateDer;
-        use rustls::pki_types::pem::PemObject;
-        let count = CertificateDer::pem_slice_iter(pem)
-            .map(|c| c.map_err(|e| e.to_string()))
-            .collect::<Result<Vec<_>, _>>()?
-            .len();
-        if count == 0 {
-            return Err("no PEM certificate in it".to_owned());
+    pub fn trust_pem(&mut self, pem: &[u8]) -> Result<(), CaFileError> {
+        let certificates = CertificateDer::pem_slice_iter(pem).collect::<Result<Vec<_>, _>>()?;
+        if certificates.is_empty() {
+            return Err(CaFileError::Empty);
         }
-        self.extra_roots.extend_from_slice(pem);
+        self.extra_roots.extend(certificates);
         Ok(())
     }
 
     fn tls_parameters(&self) -> Result<TlsParameters, lettre::transport::smtp::Error> {
-        use rustls::pki_types::CertificateDer;
-        use rustls::pki_types::pem::PemObject;
         let mut builder = TlsParameters::builder(self.host.clone());
-        for der in CertificateDer::pem_slice_iter(&self.extra_roots).flatten() {
+        for der in &self.extra_roots {
             builder = builder.add_root_certificate(Certificate::from_der(der.to_vec())?);
         }
         builder.build()
@@ -230,14 +224,12 @@ fn connection_error(e: std::io::Error) -> SmtpError {
 
 async fn implicit_tls(
     host: &str,
-    extra_roots: &[u8],
+    extra_roots: &[CertificateDer<'static>],
     tcp: TcpStream,
 ) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-    for certificate in CertificateDer::pem_slice_iter(extra_roots) {
-        roots.add(certificate.map_err(std::io::Error::other)?).map_err(std::io::Error::other)?;
+    for certificate in extra_roots {
+        roots.add(certificate.clone()).map_err(std::io::Error::other)?;
     }
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
@@ -289,7 +281,7 @@ mod tests {
         let t = Target::from_url("smtps://user%40x:p%20w@mail.example.org", None).unwrap();
         assert_eq!((t.port, t.security), (465, Security::Implicit));
         assert_eq!(t.credentials, Some(Credentials::new("user@x".into(), "p w".into())));
-        assert!(Target::from_url("http://mail.example.org", None).unwrap_err().contains("unknown scheme"));
+        assert!(Target::from_url("http://mail.example.org", None).unwrap_err().to_string().contains("unknown scheme"));
         assert!(!format!("{t:?}").contains("p w"));
     }
 

@@ -17,6 +17,7 @@ use lettre::transport::smtp::client::AsyncSmtpConnection;
 use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
 
 use super::smtp::{SmtpError, Target};
+use super::{CaFileError, SettingsError};
 use crate::config::{Config, redact_url};
 
 /// The folder `.eml` files are written to without `[smtp]`.
@@ -41,12 +42,12 @@ pub struct SendError {
 
 impl Transport {
     /// The transport of `[smtp]`, or the outbox of the site at `root`.
-    pub fn new(root: &Path, config: &Config) -> Result<Transport, String> {
+    pub fn new(root: &Path, config: &Config) -> Result<Transport, SettingsError> {
         match &config.smtp {
             Some(smtp) => {
                 let url = redact_url(&smtp.url);
                 let mut target = Target::from_url(&smtp.url, smtp.password.as_deref())
-                    .map_err(|e| format!("smtp.url `{url}`: {e}"))?;
+                    .map_err(|problem| SettingsError::SmtpUrl { url: url.clone(), problem })?;
                 if let Some(name) =
                     smtp.helo.clone().or_else(|| target.has_default_hello().then(|| config.sender_domain()).flatten())
                 {
@@ -54,14 +55,16 @@ impl Transport {
                 }
                 if let Some(ca_file) = &smtp.ca_file {
                     let path = root.join(ca_file);
-                    let pem = std::fs::read(&path).map_err(|e| format!("smtp.ca_file {}: {e}", path.display()))?;
-                    target.trust_pem(&pem).map_err(|e| format!("smtp.ca_file {}: {e}", path.display()))?;
+                    std::fs::read(&path)
+                        .map_err(CaFileError::from)
+                        .and_then(|pem| target.trust_pem(&pem))
+                        .map_err(|problem| SettingsError::CaFile { path, problem })?;
                 }
                 Ok(Transport::Smtp { target, deadline: Duration::from_secs(smtp.timeout_seconds), url })
             }
             None => {
                 let dir = root.join(OUTBOX_DIR);
-                std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                std::fs::create_dir_all(&dir).map_err(|source| SettingsError::Outbox { path: dir.clone(), source })?;
                 Ok(Transport::File { transport: AsyncFileTransport::new(&dir), dir })
             }
         }

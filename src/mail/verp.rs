@@ -12,6 +12,8 @@
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
+use super::SettingsError;
+
 const MAC_HEX: usize = 16;
 
 /// Makes and reads the envelope senders of one site.
@@ -32,10 +34,11 @@ pub struct Tagged {
 
 impl Verp {
     /// `address` is the bounce mailbox (`bounces@example.org`); `secret` the site secret.
-    pub fn new(secret: &[u8], address: &str) -> Result<Verp, String> {
-        let (local, domain) = address.rsplit_once('@').ok_or_else(|| format!("`{address}` is not an address"))?;
+    pub fn new(secret: &[u8], address: &str) -> Result<Verp, SettingsError> {
+        let (local, domain) =
+            address.rsplit_once('@').ok_or_else(|| SettingsError::BounceAddress(address.to_owned()))?;
         if local.is_empty() || domain.is_empty() || local.contains('+') {
-            return Err(format!("`{address}` cannot be a bounce address (it needs a local part without `+`)"));
+            return Err(SettingsError::BounceLocalPart(address.to_owned()));
         }
         Ok(Verp { key: secret.to_vec(), local: local.to_owned(), domain: domain.to_ascii_lowercase() })
     }
@@ -44,7 +47,7 @@ impl Verp {
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.key).expect("HMAC takes keys of any length");
         mac.update(format!("verp\0{issue}\0{subscriber}").as_bytes());
         let tag = mac.finalize().into_bytes();
-        tag.iter().take(MAC_HEX / 2).map(|b| format!("{b:02x}")).collect()
+        hex::encode(&tag[..MAC_HEX / 2])
     }
 
     /// The envelope sender of the message of `issue` to `subscriber`.

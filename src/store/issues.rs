@@ -198,8 +198,7 @@ impl Store {
 
     /// Records the baseline: posts too old for the first digest, never to be sent.
     pub fn start_digests(&mut self, baseline: &[String], now: DateTime<Utc>) -> Result<()> {
-        let path = self.path.clone();
-        let sqlite = |source| StoreError::Sqlite { path: path.clone(), source };
+        let sqlite = super::sqlite_error(&self.path);
         let tx = self.conn.transaction().map_err(sqlite)?;
         for id in baseline {
             tx.execute("INSERT OR IGNORE INTO baseline_posts (post_id) VALUES (?1)", [id]).map_err(sqlite)?;
@@ -243,8 +242,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Issue> {
         let at = timestamp(now);
-        let path = self.path.clone();
-        let sqlite = |source| StoreError::Sqlite { path: path.clone(), source };
+        let sqlite = super::sqlite_error(&self.path);
         let tx = self.conn.transaction().map_err(sqlite)?;
         let posts_json = serde_json::to_string(posts).expect("plain data serializes");
         tx.execute(
@@ -388,30 +386,16 @@ impl Store {
         Ok(changed > 0)
     }
 
-    /// Delivery counts of one issue.
-    pub fn delivery_counts(&self, issue: i64) -> Result<BTreeMap<DeliveryState, u64>> {
+    /// Deliveries by state: of one issue, or of every issue (`None`, for metrics).
+    pub fn delivery_counts(&self, issue: Option<i64>) -> Result<BTreeMap<DeliveryState, u64>> {
         let mut statement = self
             .conn
-            .prepare_cached("SELECT state, COUNT(*) FROM deliveries WHERE issue_id = ?1 GROUP BY state")
+            .prepare_cached("SELECT state, COUNT(*) FROM deliveries WHERE ?1 IS NULL OR issue_id = ?1 GROUP BY state")
             .map_err(|e| self.err(e))?;
         let counts = statement
             .query_map([issue], |row| {
                 Ok((DeliveryState::parse(&row.get::<_, String>(0)?), row.get::<_, i64>(1)? as u64))
             })
-            .map_err(|e| self.err(e))?
-            .collect::<rusqlite::Result<BTreeMap<_, _>>>()
-            .map_err(|e| self.err(e))?;
-        Ok(counts)
-    }
-
-    /// Deliveries of every issue, by state (for metrics).
-    pub fn delivery_totals(&self) -> Result<BTreeMap<DeliveryState, u64>> {
-        let mut statement = self
-            .conn
-            .prepare_cached("SELECT state, COUNT(*) FROM deliveries GROUP BY state")
-            .map_err(|e| self.err(e))?;
-        let counts = statement
-            .query_map([], |row| Ok((DeliveryState::parse(&row.get::<_, String>(0)?), row.get::<_, i64>(1)? as u64)))
             .map_err(|e| self.err(e))?
             .collect::<rusqlite::Result<BTreeMap<_, _>>>()
             .map_err(|e| self.err(e))?;
@@ -462,7 +446,7 @@ impl Store {
                     finished_at: issue.finished_at,
                     subject: issue.subject,
                     posts: issue.posts.len(),
-                    counts: self.delivery_counts(issue.id)?,
+                    counts: self.delivery_counts(Some(issue.id))?,
                     failures: failed,
                     deferrals: deferred,
                     bounces: self.bounce_counts(Some(issue.id))?,

@@ -54,6 +54,8 @@ pub enum StoreError {
     Sqlite { path: PathBuf, source: rusqlite::Error },
     #[error("{path}: {message}")]
     Migration { path: PathBuf, message: String },
+    #[error("{path}: {message}; restore the store from a backup")]
+    Damaged { path: PathBuf, message: String },
     #[error("cannot create {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
     #[error("{path} has schema version {found}, newer than this kurier knows ({known}); upgrade kurier")]
@@ -89,7 +91,7 @@ impl Store {
 
     /// Opens (creating if needed) the store at `path` and migrates it to the current schema.
     pub fn open(path: &Path) -> Result<Store> {
-        let sqlite = |source| StoreError::Sqlite { path: path.to_owned(), source };
+        let sqlite = sqlite_error(path);
         let conn = Connection::open(path).map_err(sqlite)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
         conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get::<_, String>(0)).map_err(sqlite)?;
@@ -117,7 +119,7 @@ impl Store {
 
     /// Wraps a SQLite error with the store's path.
     fn err(&self, source: rusqlite::Error) -> StoreError {
-        StoreError::Sqlite { path: self.path.clone(), source }
+        sqlite_error(&self.path)(source)
     }
 
     /// The HMAC secret for tokens: generated once and kept in the store.
@@ -128,11 +130,14 @@ impl Store {
             .optional()
             .map_err(|e| self.err(e))?;
         if let Some(hex) = existing {
-            return Ok(decode_hex(&hex));
+            return hex::decode(&hex).map_err(|e| StoreError::Damaged {
+                path: self.path.clone(),
+                message: format!("the token secret kept in table `meta` is not hex ({e})"),
+            });
         }
         let mut secret = vec![0u8; 32];
         getrandom::fill(&mut secret).expect("the operating system provides random bytes");
-        let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+        let hex = hex::encode(&secret);
         // Another process may have won the race: keep whichever secret was stored first.
         self.conn
             .execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('secret', ?1)", [&hex])
@@ -148,7 +153,7 @@ impl Store {
         }
         let mut bytes = [0u8; 6];
         getrandom::fill(&mut bytes).expect("the operating system provides random bytes");
-        let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let id = hex::encode(bytes);
         // Another process may have won the race: keep whichever id was stored first.
         self.conn
             .execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('store_id', ?1)", [&id])
@@ -175,8 +180,10 @@ impl Store {
     }
 }
 
-fn decode_hex(hex: &str) -> Vec<u8> {
-    (0..hex.len() / 2).filter_map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()).collect()
+/// Wraps a SQLite error with the path of its store; the form of [`Store::err`] to use while a
+/// transaction holds the connection.
+fn sqlite_error(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + Copy + '_ {
+    move |source| StoreError::Sqlite { path: path.to_owned(), source }
 }
 
 /// Timestamps are stored as RFC 3339 UTC text, which sorts as time does.
@@ -212,5 +219,16 @@ pub(crate) mod tests {
         drop(store);
         let err = Store::open_dir(dir.path()).err().unwrap();
         assert!(err.to_string().contains("schema version 999"), "{err}");
+    }
+
+    #[test]
+    fn a_damaged_token_secret_is_an_error_not_a_shorter_key() {
+        let (dir, store) = temp_store();
+        store.secret().unwrap();
+        store.conn.execute("UPDATE meta SET value = 'zz' || substr(value, 3) WHERE key = 'secret'", []).unwrap();
+        let err = store.secret().unwrap_err().to_string();
+        let path = dir.path().join(STORE_FILE);
+        assert!(err.starts_with(&format!("{}: the token secret", path.display())), "{err}");
+        assert!(err.ends_with("restore the store from a backup"), "{err}");
     }
 }

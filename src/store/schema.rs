@@ -154,15 +154,14 @@ pub fn migrate(store: &mut Store) -> Result<()> {
         store.conn.execute_batch("PRAGMA foreign_keys = OFF").map_err(|e| store.err(e))?;
     }
     for (index, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-        let path = store.path.clone();
-        let sqlite = |source| StoreError::Sqlite { path: path.clone(), source };
+        let sqlite = super::sqlite_error(&store.path);
         let tx = store.conn.transaction().map_err(sqlite)?;
         tx.execute_batch(migration).map_err(sqlite)?;
         let broken: Option<String> =
             tx.query_row("PRAGMA foreign_key_check", [], |row| row.get(0)).optional().map_err(sqlite)?;
         if let Some(table) = broken {
             return Err(StoreError::Migration {
-                path: path.clone(),
+                path: store.path.clone(),
                 message: format!("migration {} would break a reference in table {table}", index + 1),
             });
         }
@@ -198,7 +197,7 @@ mod tests {
         let store = Store::open(&path).unwrap();
         let subscriber = store.subscriber(7).unwrap().unwrap();
         assert_eq!((subscriber.email.as_str(), subscriber.version), ("Ola@example.org", 3));
-        assert_eq!(store.delivery_counts(1).unwrap().values().sum::<u64>(), 1);
+        assert_eq!(store.delivery_counts(Some(1)).unwrap().values().sum::<u64>(), 1);
         let fk: bool = store.conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0)).unwrap();
         assert!(fk, "foreign keys are on again");
         let orphan = store.conn.execute(

@@ -242,8 +242,7 @@ impl Store {
     /// Imports rows in one transaction: all of them, or — on the first bad row — none.
     pub fn import(&mut self, rows: &[ImportRow], now: DateTime<Utc>) -> Result<ImportReport> {
         let at = timestamp(now);
-        let path = self.path.clone();
-        let sqlite = |source| StoreError::Sqlite { path: path.clone(), source };
+        let sqlite = super::sqlite_error(&self.path);
         let tx = self.conn.transaction().map_err(sqlite)?;
         let mut report = ImportReport::default();
         let mut seen = std::collections::HashMap::new();
