@@ -11,7 +11,7 @@
 //! | --- | --- |
 //! | [`errors`] | how an error and its causes are told, each cause once (used by every layer and `main`) |
 //! | [`config`] | `kurier.toml` → validated [`config::Config`]; the permalink pattern; environment overrides |
-//! | [`site`] | PURE. `content/` → visible posts: front matter, dates, slugs, Markdown, HTML, excerpts, related posts |
+//! | [`site`] | PURE. `content/` → visible posts: front matter, dates, slugs, Markdown, HTML, excerpts, related posts; a post as an issue keeps it (`FrozenPost`) |
 //! | [`feed`] | PURE. posts → RSS, Atom and JSON Feed bytes; the atomic writer of the output folder |
 //! | [`publish`] | the `build` and `check` commands: load, render, write, report; `check` also renders a sample digest and checks the mail settings |
 //! | [`init`] | the `init` command: a new working site |
@@ -26,7 +26,7 @@
 //! | [`daemon`] | `kurier run`: wiring of build, watcher, scheduler and server; shutdown |
 //! | [`shutdown`] | SIGINT/SIGTERM |
 //!
-//! `config` ← `site` ← `feed` ← `publish`; `site` ← `digest::compose`;
+//! `config` ← `site` ← `feed` ← `publish`; `site` ← `digest::compose`; `site` ← `store` (frozen posts);
 //! `store`, `render`, `mail` ← `digest` ← `http` ← `daemon`; `schedule`, `watch` ← `daemon`;
 //! `store`, `mail` ← `bounce` ← `daemon`.
 //! `init` stands alone.

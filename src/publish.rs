@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 
 use crate::config::{Config, ConfigError};
-use crate::digest::{compose, content};
+use crate::digest::content;
 use crate::feed::{self, output::OutputError, output::WriteReport};
 use crate::render::{RenderError, Templates};
 use crate::site::{self, PostError, Site};
@@ -191,7 +191,7 @@ fn check_mail(root: &Path, config: &Config) -> (Vec<String>, Vec<String>) {
 fn check_templates(root: &Path, config: &Config, site: &Site, now: DateTime<Utc>) -> Result<(), RenderError> {
     let templates = Templates::load(root, config)?;
     let posts: Vec<_> =
-        site.posts.iter().take(config.digest.max_posts.max(1)).map(|p| compose::freeze(p, site)).collect();
+        site.posts.iter().take(config.digest.max_posts.max(1)).map(|p| crate::site::freeze(p, site)).collect();
     let subject = content::subject(config, &templates, now, &posts)?;
     content::render(config, &templates, 1, &now.to_rfc3339(), &subject, &posts)?;
     Ok(())

@@ -13,7 +13,6 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::config::DigestConfig;
 use crate::site::{Post, Site};
-use crate::store::{FrozenPost, RelatedPost};
 
 #[derive(Debug)]
 pub struct Selection<'a> {
@@ -43,26 +42,6 @@ pub fn select<'a>(
         }
     }
     Selection { posts, baseline }
-}
-
-/// A post as it is kept with the issue it went out in, with its related posts (`post.related`
-/// indexes `site.posts`).
-pub fn freeze(post: &Post, site: &Site) -> FrozenPost {
-    FrozenPost {
-        id: post.id.clone(),
-        title: post.title.clone(),
-        url: post.url.clone(),
-        date: post.date.to_rfc3339(),
-        summary_html: post.summary_html.to_string(),
-        summary_text: post.summary_text.clone(),
-        tags: post.tags.clone(),
-        related: post
-            .related
-            .iter()
-            .filter_map(|&i| site.posts.get(i))
-            .map(|r| RelatedPost { title: r.title.clone(), url: r.url.clone() })
-            .collect(),
-    }
 }
 
 #[cfg(test)]

@@ -20,8 +20,8 @@ use tera::Context;
 use crate::config::Config;
 use crate::mail::one_line;
 use crate::render::{DIGEST_HTML, DIGEST_TXT, RenderError, SUBJECT, Templates, text};
+use crate::site::FrozenPost;
 use crate::site::escape_html;
-use crate::store::FrozenPost;
 
 const EMAIL: &str = "\u{E000}email\u{E001}";
 const NAME: &str = "\u{E000}name\u{E001}";
@@ -203,7 +203,7 @@ mod tests {
             summary_html: summary_html.into(),
             summary_text: summary_text.into(),
             tags: vec![],
-            related: vec![crate::store::RelatedPost {
+            related: vec![crate::site::RelatedPost {
                 title: "Oddech".into(),
                 url: "https://example.org/oddech/".into(),
             }],

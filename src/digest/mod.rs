@@ -22,8 +22,9 @@ use tokio::sync::watch;
 use crate::config::{Config, ConfigError};
 use crate::mail::{self, Letter, Tokens, Transport};
 use crate::render::{RenderError, Templates};
+use crate::site::FrozenPost;
 use crate::site::Site;
-use crate::store::{Delivery, FrozenPost, Issue, IssueSummary, SendLock, Status, Store, StoreError};
+use crate::store::{Delivery, Issue, IssueSummary, SendLock, Status, Store, StoreError};
 use content::IssueContent;
 
 #[derive(Debug, thiserror::Error)]
@@ -294,7 +295,7 @@ pub fn plan(
     }
     let excluded = store.excluded_post_ids()?;
     let selection = compose::select(&loaded.site, &excluded, store.digests_started()?, &config.digest, now);
-    let posts: Vec<FrozenPost> = selection.posts.iter().map(|p| compose::freeze(p, &loaded.site)).collect();
+    let posts: Vec<FrozenPost> = selection.posts.iter().map(|p| crate::site::freeze(p, &loaded.site)).collect();
     if posts.is_empty() {
         return Ok(Plan::Nothing { baseline: selection.baseline });
     }

@@ -16,6 +16,7 @@ mod cache;
 mod date;
 mod excerpt;
 mod front_matter;
+mod frozen;
 mod html;
 mod markdown;
 mod post;
@@ -28,6 +29,7 @@ mod tags;
 
 pub use cache::PostCache;
 pub use date::local as local_datetime;
+pub use frozen::{FrozenPost, RelatedPost, freeze};
 pub use html::escape_html;
 pub use post::{Post, PostError};
 pub use related::{Terms, link as link_related};

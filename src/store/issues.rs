@@ -17,9 +17,9 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
-use serde::{Deserialize, Serialize};
 
 use super::{Result, Status, Store, StoreError, timestamp};
+use crate::site::FrozenPost;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IssueStatus {
@@ -91,30 +91,6 @@ impl fmt::Display for DeliveryState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
-}
-
-/// A post as it went out in an issue.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FrozenPost {
-    pub id: String,
-    pub title: String,
-    pub url: String,
-    /// RFC 3339, in the site's time zone.
-    pub date: String,
-    pub summary_html: String,
-    pub summary_text: String,
-    pub tags: Vec<String>,
-    /// The post's related posts when the issue was made; issues stored before this field
-    /// existed have none.
-    #[serde(default)]
-    pub related: Vec<RelatedPost>,
-}
-
-/// A related post as a digest links it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RelatedPost {
-    pub title: String,
-    pub url: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -24,7 +24,7 @@ mod subscribers;
 pub use bounces::{BounceEffect, BounceKind, BouncePolicy};
 pub use csv::{export_csv, parse_import};
 pub use identity::{MAX_NAME_CHARS, normalize_email, normalize_name, sending_address};
-pub use issues::{Delivery, DeliveryState, FrozenPost, Issue, IssueStatus, IssueSummary, RelatedPost};
+pub use issues::{Delivery, DeliveryState, Issue, IssueStatus, IssueSummary};
 pub use lock::SendLock;
 pub use runs::{Run, RunOutcome};
 pub use shared::{SharedStore, StoreGuard};
