@@ -11,12 +11,12 @@
 //! | --- | --- |
 //! | [`errors`] | how an error and its causes are told, each cause once (used by every layer and `main`) |
 //! | [`config`] | `kurier.toml` → validated [`config::Config`]; the permalink pattern; environment overrides |
-//! | [`site`] | PURE. `content/` → visible posts: front matter, dates, slugs, Markdown, HTML, excerpts, related posts; a post as an issue keeps it (`FrozenPost`) |
+//! | [`site`] | PURE. `content/` → visible posts: front matter, dates, slugs, Markdown, HTML, excerpts, related posts; a post as an issue keeps it (`FrozenPost`); the language's dates, plurals and fixed strings (`Locale`) |
 //! | [`feed`] | PURE. posts → RSS, Atom and JSON Feed bytes; the atomic writer of the output folder |
 //! | [`publish`] | the `build` and `check` commands: load, render, write, report; `check` also renders a sample digest and checks the mail settings |
 //! | [`init`] | the `init` command: a new working site |
 //! | [`store`] | SQLite: schema migrations, subscribers, issues, deliveries, the send lock |
-//! | [`render`] | Tera: built-in and site templates, localized dates and plurals |
+//! | [`render`] | Tera: built-in and site templates, their filters (dates and plurals from `site::Locale`) |
 //! | [`mail`] | lettre only: messages, list headers, DKIM, SMTP connections, transports, tokens |
 //! | [`bounce`] | bounces and complaints coming back: DSN, ARF and MTA formats (`parse`, pure), applied to the store; the maildir |
 //! | [`digest`] | which posts (`compose`, pure), the rendered issue (`content`), the delivery engine (`send`) |

@@ -6,15 +6,11 @@
 //! `_kurier.related`); RSS 2.0 has no such element, so the block is its only carrier.
 
 use super::Channel;
-use crate::site::{Post, escape_html as escape};
+use crate::site::{Locale, Post, escape_html as escape};
 
 /// The heading of the related-posts block in the site's language.
-pub fn related_heading(language: &str) -> &'static str {
-    match language.split('-').next().unwrap_or_default() {
-        "pl" => "Spodobają Ci się także",
-        "de" => "Das könnte Sie auch interessieren",
-        _ => "You may also like",
-    }
+fn related_heading(language: &str) -> &'static str {
+    Locale::of(language).strings().also_like
 }
 
 /// The full HTML of an item, or `None` when feeds carry summaries only.

@@ -10,7 +10,6 @@
 //! A template that fails to parse, or that uses a variable it was not given, is reported with
 //! the template's file and the line, by `check` before it could fail a send.
 
-pub mod locale;
 pub mod text;
 
 use std::path::{Path, PathBuf};
@@ -18,7 +17,8 @@ use std::path::{Path, PathBuf};
 use chrono::DateTime;
 use tera::{Context, Kwargs, State, Tera, TeraResult};
 
-pub use locale::{Locale, Strings};
+use crate::site::Plural;
+pub use crate::site::{Locale, Strings};
 
 use crate::config::Config;
 
@@ -177,9 +177,9 @@ fn register_filters(tera: &mut Tera, config: &Config) {
         let few: &str = kwargs.get("few")?.unwrap_or(many);
         let n = count.unsigned_abs();
         let word = match locale.plural(n) {
-            locale::Plural::One => one,
-            locale::Plural::Few => few,
-            locale::Plural::Many => many,
+            Plural::One => one,
+            Plural::Few => few,
+            Plural::Many => many,
         };
         Ok(format!("{count} {word}"))
     });

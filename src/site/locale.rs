@@ -1,5 +1,5 @@
-//! What changes with the site's `language`: dates, plural forms and the fixed strings of digests
-//! and pages. Polish and English are complete; any other language falls back to English.
+//! What changes with the site's `language`: dates, plural forms and the fixed strings of digests,
+//! pages and feeds. PURE, so that `feed` uses it as well as `render`. Polish and English are complete; any other language falls back to English.
 //!
 //! Polish dates use the genitive month ("26 listopada 2026"); Polish plurals have three forms
 //! (1 nowy wpis, 3 nowe wpisy, 5 nowych wpisów — CLDR's one/few/many).
@@ -31,7 +31,10 @@ pub struct Strings {
     pub greet_by_name: bool,
     /// Never "since the last issue": the first issue has no last one.
     pub intro: &'static str,
+    /// Over the related posts of each post in a digest.
     pub related: &'static str,
+    /// Over the related-posts block at the end of a post in the feeds (`feed/content.rs`).
+    pub also_like: &'static str,
     pub read_more: &'static str,
     pub view_in_browser: &'static str,
     pub unsubscribe: &'static str,
@@ -149,6 +152,7 @@ impl Locale {
                 greet_by_name: false,
                 intro: "Oto najnowsze wpisy:",
                 related: "Powiązane wpisy",
+                also_like: "Spodobają Ci się także",
                 read_more: "Czytaj dalej",
                 view_in_browser: "Otwórz w przeglądarce",
                 unsubscribe: "Wypisz się",
@@ -194,6 +198,7 @@ impl Locale {
                 greet_by_name: true,
                 intro: "Here are the latest posts:",
                 related: "Related posts",
+                also_like: "You may also like",
                 read_more: "Read more",
                 view_in_browser: "View in browser",
                 unsubscribe: "Unsubscribe",
