@@ -4,8 +4,11 @@
 //!
 //! A broken post never stops a build: it is reported as `path:line: reason`, left out, and the
 //! feeds of the other posts are written (ripgrep reports a bad file and keeps searching). What
-//! does stop a build — an invalid `kurier.toml`, an unreadable `content/`, a failed write —
-//! stops it before any feed is replaced, so the last good feeds stay in place.
+//! does stop a build — an invalid `kurier.toml`, an unreadable `content/`, a failed write of a
+//! new feed — stops it before any feed is replaced, so the last good feeds stay in place: new
+//! feeds are staged beside the old ones and renamed over them only once all are written
+//! (`feed/output.rs`; only a failure of those renames, which need no new space, could leave some
+//! feeds replaced and others not).
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -1,10 +1,11 @@
 //! The rendered content of one issue, made once and personalized per subscriber.
 //!
 //! Rendering Tera templates and inlining CSS for every one of 100,000 subscribers would cost
-//! more than sending, so an issue is rendered once with placeholders (characters from Unicode's
-//! private use area, which neither Tera, css-inline nor any post can produce) where the
-//! subscriber's address, name and unsubscribe link go, and each message substitutes them —
-//! HTML-escaped in the HTML part. Subscribers with and without a name get separate renders, so a
+//! more than sending, so an issue is rendered once with placeholders where the subscriber's
+//! address, name and unsubscribe link go, and each message substitutes them — HTML-escaped in the
+//! HTML part. A placeholder is a random token between two characters of Unicode's private use
+//! area, drawn anew for every render: neither Tera nor css-inline makes one, and a post cannot
+//! guess it (a post that holds what looks like a placeholder keeps its text). Subscribers with and without a name get separate renders, so a
 //! template's `{% if subscriber.name %}` works. The archived "view in browser" page is a third
 //! render, without subscriber, without unsubscribe link and without a link to itself
 //! (`archive` is true in its context).
@@ -23,9 +24,21 @@ use crate::render::{DIGEST_HTML, DIGEST_TXT, RenderError, SUBJECT, Templates, te
 use crate::site::FrozenPost;
 use crate::site::escape_html;
 
-const EMAIL: &str = "\u{E000}email\u{E001}";
-const NAME: &str = "\u{E000}name\u{E001}";
-const UNSUBSCRIBE: &str = "\u{E000}unsubscribe\u{E001}";
+/// Where one render puts what differs between subscribers.
+#[derive(Debug, Clone)]
+struct Placeholders {
+    email: String,
+    name: String,
+    unsubscribe: String,
+}
+
+impl Placeholders {
+    fn new() -> Placeholders {
+        let nonce = format!("{:016x}", fastrand::u64(..));
+        let token = |what: &str| format!("\u{E000}{what}.{nonce}\u{E001}");
+        Placeholders { email: token("email"), name: token("name"), unsubscribe: token("unsubscribe") }
+    }
+}
 
 /// One rendering of the message bodies.
 #[derive(Debug, Clone)]
@@ -40,6 +53,7 @@ pub struct IssueContent {
     pub subject: String,
     named: Bodies,
     unnamed: Bodies,
+    placeholders: Placeholders,
     /// The "view in browser" page.
     pub archive_html: String,
 }
@@ -159,11 +173,13 @@ pub fn render(
             if archive { String::new() } else { text::wrap(&templates.render(DIGEST_TXT, &context)?, text::WIDTH) };
         Ok(Bodies { html, text: plain })
     };
+    let p = Placeholders::new();
     Ok(IssueContent {
         subject: subject.to_owned(),
-        named: bodies(NAME, EMAIL, UNSUBSCRIBE, false)?,
-        unnamed: bodies("", EMAIL, UNSUBSCRIBE, false)?,
+        named: bodies(&p.name, &p.email, &p.unsubscribe, false)?,
+        unnamed: bodies("", &p.email, &p.unsubscribe, false)?,
         archive_html: bodies("", "", "", true)?.html,
+        placeholders: p,
     })
 }
 
@@ -173,12 +189,13 @@ impl IssueContent {
         let name = name.filter(|n| !n.trim().is_empty());
         let bodies = if name.is_some() { &self.named } else { &self.unnamed };
         let name = name.unwrap_or_default();
+        let p = &self.placeholders;
         let html = bodies
             .html
-            .replace(EMAIL, &escape_html(email))
-            .replace(NAME, &escape_html(name))
-            .replace(UNSUBSCRIBE, &escape_html(unsubscribe_url));
-        let text = bodies.text.replace(EMAIL, email).replace(NAME, name).replace(UNSUBSCRIBE, unsubscribe_url);
+            .replace(&p.email, &escape_html(email))
+            .replace(&p.name, &escape_html(name))
+            .replace(&p.unsubscribe, &escape_html(unsubscribe_url));
+        let text = bodies.text.replace(&p.email, email).replace(&p.name, name).replace(&p.unsubscribe, unsubscribe_url);
         (html, text)
     }
 }
@@ -244,5 +261,24 @@ mod tests {
         let long = "słowo ".repeat(60);
         let snippet = preheader(&[post("", &long)]);
         assert!(snippet.ends_with("słowo…") && snippet.chars().count() <= PREHEADER_CHARS + 1, "{snippet}");
+    }
+
+    #[test]
+    fn a_post_that_holds_what_looks_like_a_placeholder_keeps_its_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let templates = Templates::load(dir.path(), &config()).unwrap();
+        let lookalike = "\u{E000}email\u{E001}";
+        let posts = [post(&format!("<p>x {lookalike} y</p>"), &format!("x {lookalike} y"))];
+        let issue = render(&config(), &templates, 7, "2026-11-26T08:00:00+01:00", "Blog", &posts).unwrap();
+        let (html, text) = issue.personalize("anna@example.org", None, "https://example.org/unsubscribe/t");
+        assert!(html.contains(&format!("x {lookalike} y")), "{html}");
+        assert!(text.contains(&format!("x {lookalike} y")), "{text}");
+        assert!(
+            html.contains("https://example.org/unsubscribe/t") && text.contains("https://example.org/unsubscribe/t")
+        );
+        for what in ["email.", "name.", "unsubscribe."] {
+            let left = format!("\u{E000}{what}");
+            assert!(!html.contains(&left) && !text.contains(&left), "a placeholder is left: {what}");
+        }
     }
 }

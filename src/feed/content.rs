@@ -2,8 +2,9 @@
 //!
 //! The block is plain, styled-by-the-reader HTML (a heading and a list of links, like the
 //! "Spodobają Ci się także" block of the blogs we serve), in the site's language, with the
-//! titles escaped. Atom and JSON Feed also carry the related posts as data (`link rel="related"`,
-//! `_kurier.related`); RSS 2.0 has no such element, so the block is its only carrier.
+//! titles escaped. The feeds also carry the related posts as data, for readers that use it: Atom
+//! as `link rel="related"`, RSS 2.0 (which has no element of its own for it) as the Atom
+//! extension's `atom:link rel="related"` (`rss.rs`), JSON Feed as `_kurier.related`.
 
 use super::Channel;
 use crate::site::{Locale, Post, escape_html as escape};

@@ -2,9 +2,9 @@
 //!
 //! Double opt-in (§5): subscribing makes the address `pending` and queues a confirmation mail
 //! (`confirmations.rs`) whose link opens a page whose button confirms. The answer never tells
-//! whether the address was on the list already — not in its words, not in its status, not in
-//! its timing: the mail is sent in the background, so an address that gets one is answered as
-//! fast as an active one, which gets none.
+//! whether the address was on the list already — not in its words, not in its status, and not
+//! by waiting for the mail: that is sent in the background, so an address that gets one is
+//! answered after one store write, an active one (which gets none) after one store read.
 //!
 //! The body is a form (`email`, `name`) or JSON (`{"email": …, "name": …}`), told apart by the
 //! media type of `Content-Type`, compared as RFC 9110 §8.3.1 says: case-insensitively, without
@@ -110,6 +110,32 @@ fn answer(state: &AppState, format: Format, status: StatusCode, title: &str, mes
     response
 }
 
+/// A subscription as the client asked for it, its address and name normalized.
+struct Request {
+    format: Format,
+    email: String,
+    name: Option<String>,
+}
+
+/// Reads the body of `POST /subscribe`; `Err` is the answer to a body kurier cannot use.
+fn request(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Request, Response> {
+    let format = format(headers).map_err(|other| {
+        let message = format!("POST /subscribe takes {ACCEPTED}, not {other}\n");
+        (StatusCode::UNSUPPORTED_MEDIA_TYPE, [(header::ACCEPT, ACCEPTED)], message).into_response()
+    })?;
+    let t = state.mailer().templates().locale().strings();
+    let refuse =
+        |message: &str, code: &str| answer(state, format, StatusCode::BAD_REQUEST, t.error_title, message, code);
+    let (email, name) =
+        fields(format, body).map_err(|e| refuse(&format!("the body is not JSON: {e}"), "invalid_json"))?;
+    let email = normalize_email(&email).map_err(|e| match e {
+        StoreError::AddressLiteral(_) => refuse(t.address_literal_message, "invalid_email"),
+        _ => refuse(t.invalid_email_message, "invalid_email"),
+    })?;
+    let name = normalize_name(name.as_deref()).map_err(|_| refuse(t.invalid_name_message, "invalid_name"))?;
+    Ok(Request { format, email, name })
+}
+
 /// `POST /subscribe`.
 pub async fn subscribe(
     State(state): State<Arc<AppState>>,
@@ -117,38 +143,11 @@ pub async fn subscribe(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let format = match format(&headers) {
-        Ok(format) => format,
-        Err(other) => {
-            let message = format!("POST /subscribe takes {ACCEPTED}, not {other}\n");
-            return (StatusCode::UNSUPPORTED_MEDIA_TYPE, [(header::ACCEPT, ACCEPTED)], message).into_response();
-        }
+    let Request { format, email, name } = match request(&state, &headers, &body) {
+        Ok(request) => request,
+        Err(answer) => return answer,
     };
     let t = state.mailer().templates().locale().strings();
-    let (email, name) = match fields(format, &body) {
-        Ok(fields) => fields,
-        Err(e) => {
-            let message = format!("the body is not JSON: {e}");
-            return answer(&state, format, StatusCode::BAD_REQUEST, t.error_title, &message, "invalid_json");
-        }
-    };
-    let email = match normalize_email(&email) {
-        Ok(email) => email,
-        Err(e) => {
-            let message = match e {
-                StoreError::AddressLiteral(_) => t.address_literal_message,
-                _ => t.invalid_email_message,
-            };
-            return answer(&state, format, StatusCode::BAD_REQUEST, t.error_title, message, "invalid_email");
-        }
-    };
-    let name = match normalize_name(name.as_deref()) {
-        Ok(name) => name,
-        Err(_) => {
-            let status = StatusCode::BAD_REQUEST;
-            return answer(&state, format, status, t.error_title, t.invalid_name_message, "invalid_name");
-        }
-    };
     let now = Instant::now();
     let by_client = state.limiter.allow(&format!("client {}", client.ip()), PER_CLIENT.0, PER_CLIENT.1, now);
     let by_address = by_client
