@@ -118,10 +118,10 @@ struct Request {
 }
 
 /// Reads the body of `POST /subscribe`; `Err` is the answer to a body kurier cannot use.
-fn request(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Request, Response> {
+fn request(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Request, Box<Response>> {
     let format = format(headers).map_err(|other| {
         let message = format!("POST /subscribe takes {ACCEPTED}, not {other}\n");
-        (StatusCode::UNSUPPORTED_MEDIA_TYPE, [(header::ACCEPT, ACCEPTED)], message).into_response()
+        Box::new((StatusCode::UNSUPPORTED_MEDIA_TYPE, [(header::ACCEPT, ACCEPTED)], message).into_response())
     })?;
     let t = state.mailer().templates().locale().strings();
     let refuse =
@@ -145,7 +145,7 @@ pub async fn subscribe(
 ) -> Response {
     let Request { format, email, name } = match request(&state, &headers, &body) {
         Ok(request) => request,
-        Err(answer) => return answer,
+        Err(answer) => return *answer,
     };
     let t = state.mailer().templates().locale().strings();
     let now = Instant::now();
