@@ -360,3 +360,16 @@ fn the_form_cannot_re_arm_a_bounced_or_complained_address() {
     assert_eq!(to, ["nowy@example.org"]);
     assert_eq!(status_of(&site, "odbity@example.org"), "bounced");
 }
+
+#[test]
+fn the_subscribe_rate_limit_is_kept_in_the_store_and_holds_across_a_restart() {
+    let site = site(0);
+    let sink = Sink::start();
+    let daemon = start(&site, &sink, "warn");
+    let statuses: Vec<u16> = (0..4).map(|_| subscribe(&daemon, "target@example.org").status).collect();
+    assert_eq!(statuses, [202, 202, 202, 429], "three confirmations an hour to one address");
+    assert!(daemon.terminate(Duration::from_secs(30)).success());
+    let daemon = start(&site, &sink, "warn");
+    assert_eq!(subscribe(&daemon, "target@example.org").status, 429, "a restart does not reset the limit");
+    assert_eq!(subscribe(&daemon, "other@example.org").status, 202, "other addresses are not held back");
+}

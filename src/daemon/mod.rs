@@ -29,7 +29,7 @@ use tokio::sync::watch;
 use crate::config::Config;
 use crate::digest::{self, Mailer};
 use crate::feed;
-use crate::http::{self, AppState, FeedCache, Metrics, RateLimiter};
+use crate::http::{self, AppState, FeedCache, Metrics};
 use crate::mail::Transport;
 use crate::schedule::Schedule;
 use crate::site::{PostCache, Site};
@@ -110,7 +110,6 @@ pub async fn run(root: &Path) -> anyhow::Result<()> {
         store,
         feeds: RwLock::new(FeedCache::new(root.join(&config.output_dir))),
         metrics: Metrics::default(),
-        limiter: RateLimiter::default(),
         confirmations: http::Confirmations::start(),
     });
     // Watch before the first build, so that no save after it goes unnoticed.

@@ -3,9 +3,9 @@
 //! Each file owns one endpoint family: `feeds.rs` (conditional GETs of the feeds),
 //! `subscribe.rs` (the form and `POST /subscribe`), `subscription.rs` (the confirm and
 //! unsubscribe links), `status.rs` (health, metrics, archive), `pages.rs` (the HTML pages);
-//! besides them `confirmations.rs` sends confirmation mail in the background, `rate_limit.rs`
-//! limits subscriptions and `error_log.rs` writes (and rate-limits) the log lines of failed
-//! requests. [`serve`] takes a bound listener, so tests and the daemon can listen on port 0.
+//! besides them `confirmations.rs` sends confirmation mail in the background and `error_log.rs`
+//! writes (and rate-limits) the log lines of failed requests; subscriptions are rate-limited in
+//! the store (`store/limits.rs`). [`serve`] takes a bound listener, so tests and the daemon can listen on port 0.
 //! Request bodies are limited to [`BODY_LIMIT`].
 //!
 //! Everything a client can hold is bounded, so that idle or slow clients cannot take the
@@ -20,14 +20,12 @@ mod confirmations;
 mod error_log;
 mod feeds;
 mod pages;
-mod rate_limit;
 mod status;
 mod subscribe;
 mod subscription;
 
 pub use confirmations::Confirmations;
 pub use feeds::{FeedCache, etag};
-pub use rate_limit::RateLimiter;
 pub use status::Metrics;
 
 use std::sync::{Arc, RwLock};
@@ -65,7 +63,6 @@ pub struct AppState {
     pub store: SharedStore,
     pub feeds: RwLock<FeedCache>,
     pub metrics: Metrics,
-    pub limiter: RateLimiter,
     /// The queue of confirmation mail; [`serve`] closes it when it stops.
     pub confirmations: Confirmations,
 }

@@ -12,7 +12,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
@@ -28,9 +28,9 @@ use crate::mail::mask_addresses;
 use crate::store::{Status, StoreError, Subscriber, normalize_email, normalize_name};
 
 /// Confirmation mails to one address per hour.
-const PER_ADDRESS: (usize, Duration) = (3, Duration::from_secs(3600));
+const PER_ADDRESS: (u32, Duration) = (3, Duration::from_secs(3600));
 /// Subscriptions from one client per ten minutes.
-const PER_CLIENT: (usize, Duration) = (10, Duration::from_secs(600));
+const PER_CLIENT: (u32, Duration) = (10, Duration::from_secs(600));
 /// The media types `POST /subscribe` takes.
 const ACCEPTED: &str = "application/x-www-form-urlencoded, application/json";
 
@@ -148,15 +148,6 @@ pub async fn subscribe(
         Err(answer) => return *answer,
     };
     let t = state.mailer().templates().locale().strings();
-    let now = Instant::now();
-    let by_client = state.limiter.allow(&format!("client {}", client.ip()), PER_CLIENT.0, PER_CLIENT.1, now);
-    let by_address = by_client
-        && state.limiter.allow(&format!("address {}", email.to_lowercase()), PER_ADDRESS.0, PER_ADDRESS.1, now);
-    if !by_address {
-        tracing::warn!(client = %client.ip(), "subscription rate limit reached");
-        let status = StatusCode::TOO_MANY_REQUESTS;
-        return answer(&state, format, status, t.error_title, t.too_many_requests_message, "rate_limited");
-    }
     // Before the address is looked up, so that a full queue answers every address alike.
     let Some(slot) = state.confirmations.reserve() else {
         tracing::error!("the confirmation queue is full: is the SMTP server answering?");
@@ -168,10 +159,15 @@ pub async fn subscribe(
         Err(StoreError::Unavailable)
     } else {
         let (email, name) = (email.clone(), name.clone());
-        super::blocking(&state, move |state| arm(state, &email, name.as_deref())).await
+        super::blocking(&state, move |state| limit_and_arm(state, client, &email, name.as_deref())).await
     };
     let to_confirm = match armed {
-        Ok(to_confirm) => to_confirm,
+        Ok(Armed::Limited) => {
+            tracing::warn!(client = %client.ip(), "subscription rate limit reached");
+            let status = StatusCode::TOO_MANY_REQUESTS;
+            return answer(&state, format, status, t.error_title, t.too_many_requests_message, "rate_limited");
+        }
+        Ok(Armed::Pending(to_confirm)) => to_confirm,
         Err(e) => {
             tracing::error!(error = %mask_addresses(&e.to_string()), "the subscriber store failed");
             let status = StatusCode::SERVICE_UNAVAILABLE;
@@ -191,6 +187,28 @@ pub async fn subscribe(
         });
     }
     answer(&state, format, StatusCode::ACCEPTED, t.check_inbox_title, t.check_inbox_message, "pending")
+}
+
+/// What a subscription did to the store.
+enum Armed {
+    /// Over a rate limit: nothing was changed.
+    Limited,
+    /// The subscriber to mail a confirmation; none when the address needs none.
+    Pending(Option<Subscriber>),
+}
+
+/// Counts the subscription against the limits of its client and its address (kept in the
+/// store, `store/limits.rs`), then — within them — arms it.
+fn limit_and_arm(state: &AppState, client: SocketAddr, email: &str, name: Option<&str>) -> Result<Armed, StoreError> {
+    let now = Utc::now();
+    let mut store = state.store()?;
+    let within = store.allow(&format!("client {}", client.ip()), PER_CLIENT.0, PER_CLIENT.1, now)?
+        && store.allow(&format!("address {}", email.to_lowercase()), PER_ADDRESS.0, PER_ADDRESS.1, now)?;
+    drop(store);
+    if !within {
+        return Ok(Armed::Limited);
+    }
+    arm(state, email, name).map(Armed::Pending)
 }
 
 /// Makes `email` pending (adding it when new) and returns the subscriber to mail a

@@ -7,7 +7,7 @@
 //! cause a message to be sent again, never skipped (see `issues.rs`).
 //!
 //! The schema is versioned (`PRAGMA user_version`) and migrated forward on open (`schema.rs`).
-//! Subscribers live in `subscribers.rs`, digest issues and deliveries in `issues.rs`, deferred deliveries in `deferrals.rs`, bounces and complaints in `bounces.rs`, the schedule's fires in `runs.rs`, the
+//! Subscribers live in `subscribers.rs`, digest issues and deliveries in `issues.rs`, deferred deliveries in `deferrals.rs`, bounces and complaints in `bounces.rs`, the schedule's fires in `runs.rs`, rate limits in `limits.rs`, the
 //! one-sender-per-store lock in `lock.rs`, the CSV form of the subscriber list in `csv.rs`.
 
 mod bounces;
@@ -15,6 +15,7 @@ mod csv;
 mod deferrals;
 mod identity;
 mod issues;
+mod limits;
 mod lock;
 mod runs;
 mod schema;

@@ -140,6 +140,15 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX bounces_subscriber ON bounces (subscriber_id, kind, received_at);
     "#,
+    // 6: rate limits kept in the store (limits.rs): one row per allowed hit, by keyed hash.
+    r#"
+    CREATE TABLE rate_hits (
+        key TEXT NOT NULL,  -- HMAC of what is limited (a client, an address), never the thing itself
+        at  TEXT NOT NULL
+    );
+    CREATE INDEX rate_hits_key ON rate_hits (key, at);
+    CREATE INDEX rate_hits_at ON rate_hits (at);
+    "#,
 ];
 
 pub fn migrate(store: &mut Store) -> Result<()> {

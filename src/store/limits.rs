@@ -1,0 +1,106 @@
+//! Rate limits kept in the store. `POST /subscribe` is limited per address and per client, so
+//! that nobody can use the form to flood someone's inbox with confirmations.
+//!
+//! The hits live in the store, not in one process's memory: a limit holds across a restart and
+//! for every process that shares the store. A limit is a sliding window — a hit counts for
+//! `window` after it happened — and a refused hit is not recorded, so a client that keeps
+//! trying gets in again once its earlier hits age out. Keys are kept only as keyed hashes
+//! (HMAC-SHA-256 with the store's secret): the table holds no IP or e-mail address, and hits
+//! older than the longest window are deleted as new ones come in.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, KeyInit, Mac};
+use rusqlite::{TransactionBehavior, params};
+use sha2::Sha256;
+
+use super::{Result, Store, timestamp};
+
+/// Hits older than this are deleted whatever their key (no window is longer).
+const KEEP: Duration = Duration::from_secs(24 * 3600);
+
+impl Store {
+    /// Records a hit on `key` at `now` and says whether it is within `limit` hits per `window`.
+    pub fn allow(&mut self, key: &str, limit: u32, window: Duration, now: DateTime<Utc>) -> Result<bool> {
+        let hashed = self.hash_key(key)?;
+        let since = timestamp(now - window.min(KEEP));
+        let expired = timestamp(now - KEEP);
+        let sqlite = super::sqlite_error(&self.path);
+        // Immediate: two processes counting the same key at once take turns.
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite)?;
+        tx.execute("DELETE FROM rate_hits WHERE at <= ?1", [&expired]).map_err(sqlite)?;
+        let hits: u32 = tx
+            .query_row("SELECT COUNT(*) FROM rate_hits WHERE key = ?1 AND at > ?2", params![hashed, since], |row| {
+                row.get(0)
+            })
+            .map_err(sqlite)?;
+        let allowed = hits < limit;
+        if allowed {
+            tx.execute("INSERT INTO rate_hits (key, at) VALUES (?1, ?2)", params![hashed, timestamp(now)])
+                .map_err(sqlite)?;
+        }
+        tx.commit().map_err(sqlite)?;
+        Ok(allowed)
+    }
+
+    fn hash_key(&self, key: &str) -> Result<String> {
+        let mut mac =
+            <Hmac<Sha256> as KeyInit>::new_from_slice(&self.secret()?).expect("HMAC takes keys of any length");
+        mac.update(b"rate limit\0");
+        mac.update(key.as_bytes());
+        Ok(hex::encode(&mac.finalize().into_bytes()[..16]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::tests::temp_store;
+
+    #[test]
+    fn allows_up_to_the_limit_per_sliding_window_and_per_key() {
+        let (_dir, mut store) = temp_store();
+        let start: DateTime<Utc> = "2026-11-29T12:00:00Z".parse().unwrap();
+        let minute = Duration::from_secs(60);
+        let at = |seconds: i64| start + chrono::Duration::seconds(seconds);
+        assert!(store.allow("a", 2, minute, at(0)).unwrap());
+        assert!(store.allow("a", 2, minute, at(30)).unwrap());
+        assert!(!store.allow("a", 2, minute, at(40)).unwrap(), "a third hit within the minute");
+        assert!(store.allow("b", 2, minute, at(40)).unwrap(), "another key has its own count");
+        // The first hit ages out at 60 s; the refused one at 40 s never counted.
+        assert!(store.allow("a", 2, minute, at(60)).unwrap());
+        assert!(!store.allow("a", 2, minute, at(61)).unwrap());
+    }
+
+    #[test]
+    fn a_limit_holds_for_every_connection_to_the_store_and_keeps_no_plain_key() {
+        let (dir, mut first) = temp_store();
+        let mut second = Store::open_dir(dir.path()).unwrap();
+        let now: DateTime<Utc> = "2026-11-29T12:00:00Z".parse().unwrap();
+        let hour = Duration::from_secs(3600);
+        assert!(first.allow("address anna@example.org", 1, hour, now).unwrap());
+        assert!(!second.allow("address anna@example.org", 1, hour, now).unwrap());
+        let keys: Vec<String> = first
+            .conn
+            .prepare("SELECT key FROM rate_hits")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(keys.len(), 1);
+        assert!(!keys[0].contains("anna") && keys[0].len() == 32, "{keys:?}");
+    }
+
+    #[test]
+    fn hits_older_than_a_day_are_deleted() {
+        let (_dir, mut store) = temp_store();
+        let now: DateTime<Utc> = "2026-11-29T12:00:00Z".parse().unwrap();
+        let hour = Duration::from_secs(3600);
+        store.allow("old", 5, hour, now).unwrap();
+        store.allow("new", 5, hour, now + chrono::Duration::hours(25)).unwrap();
+        let count: i64 = store.conn.query_row("SELECT COUNT(*) FROM rate_hits", [], |row| row.get(0)).unwrap();
+        assert_eq!(count, 1);
+    }
+}
