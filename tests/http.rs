@@ -373,3 +373,38 @@ fn the_subscribe_rate_limit_is_kept_in_the_store_and_holds_across_a_restart() {
     assert_eq!(subscribe(&daemon, "target@example.org").status, 429, "a restart does not reset the limit");
     assert_eq!(subscribe(&daemon, "other@example.org").status, 202, "other addresses are not held back");
 }
+
+#[test]
+fn each_coding_of_a_feed_has_its_own_etag_and_a_304_answers_for_either() {
+    use std::io::Read;
+    let site = site(0);
+    let sink = Sink::start();
+    let daemon = start(&site, &sink, "warn");
+    let gzip = [("Accept-Encoding", "gzip")];
+    let plain = daemon.request("GET", "/rss.xml", &[], None);
+    let packed = daemon.request("GET", "/rss.xml", &gzip, None);
+    let (plain_tag, packed_tag) = (plain.header("etag").unwrap(), packed.header("etag").unwrap());
+    assert_eq!(packed.header("content-encoding"), Some("gzip"));
+    assert_eq!(plain.header("content-encoding"), None);
+    assert_ne!(plain_tag, packed_tag, "one strong tag per sequence of bytes (RFC 9110 §8.8.3)");
+    assert!(!plain_tag.starts_with("W/") && !packed_tag.starts_with("W/"), "both stay strong");
+    let mut unpacked = Vec::new();
+    flate2::read::GzDecoder::new(&packed.body[..]).read_to_end(&mut unpacked).unwrap();
+    assert_eq!(unpacked, plain.body);
+
+    // Each client revalidates with the tag it holds, and is told the same tag again.
+    let again = daemon.request("GET", "/rss.xml", &[("Accept-Encoding", "gzip"), ("If-None-Match", packed_tag)], None);
+    assert_eq!((again.status, again.header("etag"), again.body.len()), (304, Some(packed_tag), 0));
+    let again = daemon.request("GET", "/rss.xml", &[("If-None-Match", plain_tag)], None);
+    assert_eq!((again.status, again.header("etag")), (304, Some(plain_tag)));
+    // A tag of the other coding does not match: the client gets the bytes it asked for.
+    let other = daemon.request("GET", "/rss.xml", &[("If-None-Match", packed_tag)], None);
+    assert_eq!((other.status, other.header("etag")), (200, Some(plain_tag)));
+    let last_modified = plain.header("last-modified").unwrap();
+    let since =
+        daemon.request("GET", "/rss.xml", &[("Accept-Encoding", "gzip"), ("If-Modified-Since", last_modified)], None);
+    assert_eq!((since.status, since.header("etag")), (304, Some(packed_tag)));
+    // gzip refused with q=0: the plain bytes.
+    let refused = daemon.request("GET", "/rss.xml", &[("Accept-Encoding", "gzip;q=0")], None);
+    assert_eq!((refused.header("content-encoding"), refused.header("etag")), (None, Some(plain_tag)));
+}

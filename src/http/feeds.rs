@@ -2,23 +2,26 @@
 //!
 //! Feed readers poll, so a poll should cost nothing: the daemon keeps, for every feed of the last
 //! good build, its strong ETag (a SHA-256 prefix of its bytes) and the time its bytes last
-//! changed, and answers conditional requests from that alone (RFC 9110 §13: `If-None-Match`
-//! wins over `If-Modified-Since`). A full answer reads the file the build wrote (the page cache
-//! keeps popular feeds in memory; the daemon does not hold hundreds of tag feeds itself) and
-//! gzips it when the client accepts gzip. Only the files the last build produced are served,
-//! looked up by exact path, so no request path can reach anything else on disk.
+//! changed. A request is answered by [`serve`] with those headers and a body that reads the file
+//! the build wrote only when it is sent (the page cache keeps popular feeds in memory; the daemon
+//! does not hold hundreds of tag feeds itself); tower-http's compression negotiates gzip and
+//! compresses as the body streams; [`conditional`], outside it, gives the gzip bytes their own
+//! strong ETag and answers a conditional request with `304` — dropping the body unread and
+//! uncompressed. Only the files the last build produced are served, looked up by exact path, so
+//! no request path can reach anything else on disk.
 
 use std::collections::{HashMap, HashSet};
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
+use tokio_util::io::ReaderStream;
 
 use super::AppState;
 
@@ -84,12 +87,6 @@ fn entry(etag: String, last_modified: SystemTime) -> Entry {
     Entry { etag, last_modified }
 }
 
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    encoder.write_all(bytes).expect("writing to a Vec cannot fail");
-    encoder.finish().expect("writing to a Vec cannot fail")
-}
-
 fn content_type(path: &str) -> &'static str {
     if path.ends_with("rss.xml") {
         "application/rss+xml; charset=utf-8"
@@ -100,8 +97,9 @@ fn content_type(path: &str) -> &'static str {
     }
 }
 
-/// `GET` (and `HEAD`) of any path: a feed, or 404.
-pub async fn serve(State(state): State<Arc<AppState>>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+/// `GET` (and `HEAD`) of any path: a feed, or 404. The body is read from disk only when it is
+/// sent: a `304` or a `HEAD` never reads it (see [`conditional`]).
+pub async fn serve(State(state): State<Arc<AppState>>, method: Method, uri: Uri) -> Response {
     if method != Method::GET && method != Method::HEAD {
         return StatusCode::METHOD_NOT_ALLOWED.into_response();
     }
@@ -109,56 +107,65 @@ pub async fn serve(State(state): State<Arc<AppState>>, method: Method, uri: Uri,
     let Some((entry, file)) = state.feeds.read().unwrap_or_else(|p| p.into_inner()).get(path) else {
         return super::pages::not_found(&state);
     };
-    let mut response_headers = HeaderMap::new();
-    response_headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type(path)));
-    response_headers.insert(header::ETAG, HeaderValue::from_str(&entry.etag).expect("hex is a valid header"));
-    response_headers.insert(
-        header::LAST_MODIFIED,
-        HeaderValue::from_str(&httpdate::fmt_http_date(entry.last_modified)).expect("an HTTP date is a valid header"),
-    );
-    response_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=60"));
-    response_headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
-    if not_modified(&headers, &entry) {
-        return (StatusCode::NOT_MODIFIED, response_headers).into_response();
-    }
-    let bytes = match tokio::fs::read(&file).await {
-        Ok(bytes) => bytes,
+    let opened = match tokio::fs::File::open(&file).await {
+        Ok(opened) => opened,
         Err(e) => {
             tracing::error!(file = %file.display(), error = %e, "cannot read a feed");
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
     };
-    let body = if accepts_gzip(&headers) {
-        response_headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-        gzip(&bytes)
-    } else {
-        bytes
-    };
-    (StatusCode::OK, response_headers, Body::from(body)).into_response()
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type(path)));
+    headers.insert(header::ETAG, HeaderValue::from_str(&entry.etag).expect("hex is a valid header"));
+    headers.insert(
+        header::LAST_MODIFIED,
+        HeaderValue::from_str(&httpdate::fmt_http_date(entry.last_modified)).expect("an HTTP date is a valid header"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=60"));
+    headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    (StatusCode::OK, headers, Body::from_stream(ReaderStream::new(opened))).into_response()
 }
 
-fn not_modified(headers: &HeaderMap, entry: &Entry) -> bool {
-    if let Some(tags) = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
-        // Weak comparison (RFC 9110 §13.1.2): `W/` prefixes are ignored.
-        return tags.split(',').map(|t| t.trim().trim_start_matches("W/")).any(|t| t == "*" || t == entry.etag);
+/// The feeds' middleware, outside tower-http's compression: gives each coding its own strong
+/// ETag (`"…-gzip"` for the gzip bytes — RFC 9110 §8.8.3: one strong tag, one sequence of bytes),
+/// then answers a conditional request from the final headers with `304 Not Modified` and drops
+/// the body unread (RFC 9110 §13.2.2: `If-None-Match` first, `If-Modified-Since` only without it).
+pub async fn conditional(request: Request, next: Next) -> Response {
+    let asked = request.headers().clone();
+    let mut response = next.run(request).await;
+    if response.status() != StatusCode::OK {
+        return response;
     }
-    headers
-        .get(header::IF_MODIFIED_SINCE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| httpdate::parse_http_date(v).ok())
-        .is_some_and(|since| entry.last_modified <= since)
+    let coding = response.headers().get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    if let (Some(coding), Some(tag)) = (coding, response.headers().get(header::ETAG).and_then(|v| v.to_str().ok())) {
+        let tagged = format!("{}-{coding}\"", tag.trim_end_matches('"'));
+        response.headers_mut().insert(header::ETAG, HeaderValue::from_str(&tagged).expect("a valid header"));
+    }
+    if !not_modified(&asked, response.headers()) {
+        return response;
+    }
+    let mut headers = HeaderMap::new();
+    for name in [header::ETAG, header::LAST_MODIFIED, header::CACHE_CONTROL, header::VARY] {
+        if let Some(value) = response.headers().get(&name) {
+            headers.insert(name, value.clone());
+        }
+    }
+    (StatusCode::NOT_MODIFIED, headers).into_response()
 }
 
-fn accepts_gzip(headers: &HeaderMap) -> bool {
-    headers.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(
-        |coding| {
-            let mut parts = coding.split(';');
-            let name = parts.next().unwrap_or_default().trim();
-            let refused =
-                parts.any(|p| matches!(p.trim().replace(' ', "").as_str(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
-            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
-        },
-    )
+/// Whether a request's validators match the response's (`ETag`, `Last-Modified`).
+fn not_modified(asked: &HeaderMap, response: &HeaderMap) -> bool {
+    let header = |map: &HeaderMap, name| map.get(name).and_then(|v: &HeaderValue| v.to_str().ok()).map(str::to_owned);
+    if let Some(tags) = header(asked, header::IF_NONE_MATCH) {
+        let Some(etag) = header(response, header::ETAG) else { return false };
+        // Weak comparison (RFC 9110 §8.8.3.2): `W/` prefixes are ignored.
+        return tags.split(',').map(|t| t.trim().trim_start_matches("W/")).any(|t| t == "*" || t == etag);
+    }
+    let date = |map: &HeaderMap, name| header(map, name).and_then(|v| httpdate::parse_http_date(&v).ok());
+    match (date(asked, header::IF_MODIFIED_SINCE), date(response, header::LAST_MODIFIED)) {
+        (Some(since), Some(modified)) => modified <= since,
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -173,24 +180,20 @@ mod tests {
     fn conditional_requests_follow_rfc_9110() {
         let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
         let e = entry(etag(b"feed"), at);
-        assert!(not_modified(&headers(&[(header::IF_NONE_MATCH, &e.etag)]), &e));
-        assert!(not_modified(&headers(&[(header::IF_NONE_MATCH, &format!("\"x\", W/{}", e.etag))]), &e));
-        assert!(!not_modified(&headers(&[(header::IF_NONE_MATCH, "\"other\"")]), &e));
         let date = httpdate::fmt_http_date(at);
-        assert!(not_modified(&headers(&[(header::IF_MODIFIED_SINCE, &date)]), &e));
+        let sent = headers(&[(header::ETAG, &e.etag), (header::LAST_MODIFIED, &date)]);
+        assert!(not_modified(&headers(&[(header::IF_NONE_MATCH, &e.etag)]), &sent));
+        assert!(not_modified(&headers(&[(header::IF_NONE_MATCH, &format!("\"x\", W/{}", e.etag))]), &sent));
+        assert!(not_modified(&headers(&[(header::IF_NONE_MATCH, "*")]), &sent));
+        assert!(!not_modified(&headers(&[(header::IF_NONE_MATCH, "\"other\"")]), &sent));
+        assert!(not_modified(&headers(&[(header::IF_MODIFIED_SINCE, &date)]), &sent));
         let earlier = httpdate::fmt_http_date(at - std::time::Duration::from_secs(1));
-        assert!(!not_modified(&headers(&[(header::IF_MODIFIED_SINCE, &earlier)]), &e));
+        assert!(!not_modified(&headers(&[(header::IF_MODIFIED_SINCE, &earlier)]), &sent));
         // If-None-Match wins: a non-matching tag means the feed is sent even if not modified since.
         assert!(!not_modified(
             &headers(&[(header::IF_NONE_MATCH, "\"other\""), (header::IF_MODIFIED_SINCE, &date)]),
-            &e
+            &sent
         ));
-    }
-
-    #[test]
-    fn gzip_only_when_accepted() {
-        assert!(accepts_gzip(&headers(&[(header::ACCEPT_ENCODING, "br, gzip;q=0.8")])));
-        assert!(!accepts_gzip(&headers(&[(header::ACCEPT_ENCODING, "gzip;q=0, br")])));
-        assert!(!accepts_gzip(&headers(&[])));
+        assert!(!not_modified(&headers(&[]), &sent), "an unconditional request");
     }
 }

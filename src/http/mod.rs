@@ -37,6 +37,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::net::TcpListener;
+use tower_http::compression::CompressionLevel;
 
 use crate::config::Config;
 use crate::digest::Mailer;
@@ -92,7 +93,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/subscribe", get(subscribe::form).post(subscribe::subscribe))
         .route("/confirm/{token}", get(subscription::confirm_page).post(subscription::confirm))
         .route("/unsubscribe/{token}", get(subscription::unsubscribe_page).post(subscription::unsubscribe))
-        .fallback(feeds::serve)
+        .fallback_service(
+            tower::ServiceBuilder::new()
+                .layer(middleware::from_fn(feeds::conditional))
+                .layer(tower_http::compression::CompressionLayer::new().quality(CompressionLevel::Fastest))
+                .service(axum::routing::any(feeds::serve).with_state(Arc::clone(&state))),
+        )
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(Arc::new(error_log::ErrorLog::default()), error_log::log_errors))
         .layer(middleware::from_fn(time_limit))
