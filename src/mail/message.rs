@@ -118,32 +118,12 @@ pub fn build(letter: &Letter<'_>) -> Result<Message, MessageError> {
     Ok(builder.multipart(MultiPart::alternative_plain_html(letter.text.clone(), letter.html.clone()))?)
 }
 
-/// The decoded text/plain part of a formatted message, for `digest preview --text`.
+/// The decoded text/plain part of a formatted message, for `digest preview --text` (read back
+/// with mail-parser, as a mail client would).
 pub fn text_part(raw: &[u8]) -> String {
-    let text = String::from_utf8_lossy(raw);
-    let Some(boundary) = text.split("boundary=\"").nth(1).and_then(|rest| rest.split('"').next()) else {
-        return String::new();
-    };
-    let delimiter = format!("\r\n--{boundary}");
-    let Some(part) = text.split(delimiter.as_str()).find(|part| part.contains("Content-Type: text/plain")) else {
-        return String::new();
-    };
-    let (headers, body) = part.split_once("\r\n\r\n").unwrap_or((part, ""));
-    if headers.contains("quoted-printable") {
-        decode_quoted_printable(body)
-    } else if headers.contains("base64") {
-        use base64::Engine;
-        let compact: String = body.split_whitespace().collect();
-        let bytes = base64::engine::general_purpose::STANDARD.decode(compact).unwrap_or_default();
-        String::from_utf8_lossy(&bytes).replace("\r\n", "\n")
-    } else {
-        body.replace("\r\n", "\n")
-    }
-}
-
-fn decode_quoted_printable(body: &str) -> String {
-    let bytes = quoted_printable::decode(body.as_bytes(), quoted_printable::ParseMode::Robust).unwrap_or_default();
-    String::from_utf8_lossy(&bytes).replace("\r\n", "\n")
+    let parsed = mail_parser::MessageParser::default().parse(raw);
+    let text = parsed.as_ref().and_then(|message| message.body_text(0)).unwrap_or_default();
+    text.replace("\r\n", "\n")
 }
 
 #[cfg(test)]
