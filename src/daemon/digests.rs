@@ -322,30 +322,7 @@ impl Digests {
             }
         };
         if let Some((outcome, issue)) = settled {
-            let retried = std::mem::take(&mut self.failures);
-            let store = match self.state.store() {
-                Ok(store) => store,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot record the outcome of the digest run");
-                    return;
-                }
-            };
-            for fire in &fires {
-                let mut notes = Vec::new();
-                if let Some(why) = self.delayed.remove(fire) {
-                    notes.push(why.to_owned());
-                }
-                if fires.len() > 1 {
-                    notes.push(format!("one run for {} fires", fires.len()));
-                }
-                if retried > 0 {
-                    notes.push(format!("after {retried} failed attempts"));
-                }
-                let note = (!notes.is_empty()).then(|| notes.join("; "));
-                if let Err(e) = store.set_run_outcome(*fire, outcome, Some(issue), note.as_deref(), now) {
-                    tracing::error!(%fire, error = %e, "cannot record the outcome of the digest run");
-                }
-            }
+            self.settle(&fires, outcome, issue, now);
         }
         match self.state.store().and_then(|s| s.next_retry()) {
             Ok(next) => self.next_deferred = next,
@@ -353,6 +330,34 @@ impl Digests {
         }
         if !*stop.borrow() && self.retry.is_none() {
             self.run(config, stop, now);
+        }
+    }
+
+    /// Records what a run did for each of the fires it served, with notes on why it was late.
+    fn settle(&mut self, fires: &[DateTime<Utc>], outcome: RunOutcome, issue: i64, now: DateTime<Utc>) {
+        let retried = std::mem::take(&mut self.failures);
+        let store = match self.state.store() {
+            Ok(store) => store,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot record the outcome of the digest run");
+                return;
+            }
+        };
+        for fire in fires {
+            let mut notes = Vec::new();
+            if let Some(why) = self.delayed.remove(fire) {
+                notes.push(why.to_owned());
+            }
+            if fires.len() > 1 {
+                notes.push(format!("one run for {} fires", fires.len()));
+            }
+            if retried > 0 {
+                notes.push(format!("after {retried} failed attempts"));
+            }
+            let note = (!notes.is_empty()).then(|| notes.join("; "));
+            if let Err(e) = store.set_run_outcome(*fire, outcome, Some(issue), note.as_deref(), now) {
+                tracing::error!(%fire, error = %e, "cannot record the outcome of the digest run");
+            }
         }
     }
 

@@ -24,11 +24,12 @@ use std::time::{Instant, SystemTime};
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::config::Config;
 use crate::digest::{self, Mailer};
 use crate::feed;
+use crate::feed::output::{OutputError, WriteReport};
 use crate::http::{self, AppState, FeedCache, Metrics};
 use crate::mail::Transport;
 use crate::schedule::Schedule;
@@ -50,6 +51,9 @@ pub fn load_config(root: &Path) -> anyhow::Result<Config> {
     Ok(config)
 }
 
+/// A fingerprint per channel (by its folder), of what its feeds were rendered from.
+type FeedFingerprints = std::collections::HashMap<String, u64>;
+
 struct Daemon {
     root: PathBuf,
     config: Arc<Config>,
@@ -60,7 +64,7 @@ struct Daemon {
     /// The site of the last build, for the fast stage of the next one.
     site: Option<Site>,
     /// Channel folder → fingerprint of the last successful build (see `feed::fingerprint`).
-    fingerprints: std::collections::HashMap<String, u64>,
+    fingerprints: FeedFingerprints,
     /// When to read again posts (or the folder tree) that could not be read, and how many
     /// times that was tried.
     read_retry: Option<(tokio::time::Instant, u32)>,
@@ -79,6 +83,26 @@ pub async fn run(root: &Path) -> anyhow::Result<()> {
     // Before anything else: a stop during start-up ends the daemon cleanly (exit 0).
     let stop_rx = crate::shutdown::listen();
     let root = root.canonicalize().with_context(|| format!("cannot open {}", root.display()))?;
+    let Some((mut daemon, changes, _watcher)) = start(root, &stop_rx)? else {
+        tracing::info!("stopped during start-up");
+        return Ok(());
+    };
+    let server = listen(&daemon).await?;
+    // At start-up: resume an unfinished issue, or send once for a run missed while down.
+    daemon.digests.run(&daemon.config, &stop_rx, Utc::now());
+    daemon.serve(changes).await;
+    tracing::info!("stopping: finishing the messages in flight and the open requests");
+    daemon.finish(server).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Everything up to the first build: configuration, store, mailer, posts, the watcher (started
+/// before the first build, so that no save after it goes unnoticed). `None` if stopped meanwhile.
+fn start(
+    root: PathBuf,
+    stop_rx: &watch::Receiver<bool>,
+) -> anyhow::Result<Option<(Daemon, mpsc::UnboundedReceiver<Changes>, crate::watch::Watcher)>> {
     let config = Arc::new(load_config(&root)?);
     // A store that cannot be opened does not stop the feeds: subscriptions and digests wait for
     // it, and the daemon tries it again every few seconds.
@@ -97,10 +121,7 @@ pub async fn run(root: &Path) -> anyhow::Result<()> {
     tracing::info!(site = %root.display(), "starting: reading content/");
     let stopping = || *stop_rx.borrow();
     let cache = match PostCache::load_until(&root, &config, &stopping) {
-        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
-            tracing::info!("stopped during start-up");
-            return Ok(());
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return Ok(None),
         loaded => loaded.with_context(|| format!("cannot read {}/content", root.display()))?,
     };
     let state = Arc::new(AppState {
@@ -112,14 +133,13 @@ pub async fn run(root: &Path) -> anyhow::Result<()> {
         metrics: Metrics::default(),
         confirmations: http::Confirmations::start(),
     });
-    // Watch before the first build, so that no save after it goes unnoticed.
-    let (_watcher, mut changes) = crate::watch::start(&root).context("cannot watch the site's folders")?;
+    let (watcher, changes) = crate::watch::start(&root).context("cannot watch the site's folders")?;
     let mut daemon = Daemon {
         root: root.clone(),
         config: Arc::clone(&config),
         state: Arc::clone(&state),
         cache,
-        digests: digests::Digests::start(root.clone(), Arc::clone(&state), schedule, Utc::now()),
+        digests: digests::Digests::start(root, state, schedule, Utc::now()),
         stop: stop_rx.clone(),
         next_publication: None,
         site: None,
@@ -130,70 +150,75 @@ pub async fn run(root: &Path) -> anyhow::Result<()> {
         store_check,
     };
     daemon.rebuild("start", Instant::now());
-    if *stop_rx.borrow() {
-        tracing::info!("stopped during start-up");
-        return Ok(());
-    }
+    Ok((!*stop_rx.borrow()).then_some((daemon, changes, watcher)))
+}
 
-    let listener = tokio::net::TcpListener::bind(&config.http.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.http.listen))?;
+/// Binds `http.listen`, says where, and serves HTTP (and watches the bounce maildir) until the
+/// daemon stops.
+async fn listen(daemon: &Daemon) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
+    let listen = &daemon.config.http.listen;
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener.local_addr()?;
     // Tests and scripts read the address from this line (the port may have been 0).
     println!("listening on http://{address}/");
-    tracing::info!(%address, site = %root.display(), "kurier is running");
+    tracing::info!(%address, site = %daemon.root.display(), "kurier is running");
     let http_stop = {
-        let mut stop = stop_rx.clone();
+        let mut stop = daemon.stop.clone();
         async move {
             let _ = stop.wait_for(|stopped| *stopped).await;
         }
     };
-    let server = tokio::spawn(http::serve(listener, Arc::clone(&state), http_stop));
-    tokio::spawn(maildir::watch(Arc::clone(&state), root.clone(), stop_rx.clone()));
+    let server = tokio::spawn(http::serve(listener, Arc::clone(&daemon.state), http_stop));
+    tokio::spawn(maildir::watch(Arc::clone(&daemon.state), daemon.root.clone(), daemon.stop.clone()));
+    Ok(server)
+}
 
-    // At start-up: resume an unfinished issue, or send once for a run missed while down.
-    daemon.digests.run(&daemon.config, &stop_rx, Utc::now());
-
-    let mut stop_wait = stop_rx.clone();
-    loop {
-        let next_fire = daemon.digests.next_fire();
-        let retry_at = daemon.digests.retry_at();
-        let next_deferred = daemon.digests.next_deferred();
-        tokio::select! {
-            _ = stop_wait.wait_for(|stopped| *stopped) => break,
-            Some(batch) = changes.recv() => {
-                let mut batch = batch;
-                // Drain what else arrived meanwhile: one rebuild for all of it.
-                while let Ok(more) = changes.try_recv() {
-                    merge(&mut batch, more);
+impl Daemon {
+    /// Waits for what the daemon reacts to — saved files, scheduled posts, digest fires and their
+    /// ends, retries — until it is asked to stop.
+    async fn serve(&mut self, mut changes: mpsc::UnboundedReceiver<Changes>) {
+        let stop_rx = self.stop.clone();
+        let mut stop_wait = stop_rx.clone();
+        loop {
+            let next_fire = self.digests.next_fire();
+            let retry_at = self.digests.retry_at();
+            let next_deferred = self.digests.next_deferred();
+            tokio::select! {
+                _ = stop_wait.wait_for(|stopped| *stopped) => break,
+                Some(batch) = changes.recv() => {
+                    let mut batch = batch;
+                    // Drain what else arrived meanwhile: one rebuild for all of it.
+                    while let Ok(more) = changes.try_recv() {
+                        merge(&mut batch, more);
+                    }
+                    self.apply(batch);
                 }
-                daemon.apply(batch);
+                _ = sleep_until(self.next_publication) => self.rebuild("a scheduled post's time came", Instant::now()),
+                _ = sleep_until(next_fire) => self.digests.fire(&self.config, &stop_rx, Utc::now()),
+                result = self.digests.finished() => self.digests.ended(result, &self.config, &stop_rx, Utc::now()),
+                _ = sleep_until_instant(retry_at) => self.digests.run(&self.config, &stop_rx, Utc::now()),
+                _ = sleep_until_instant(self.read_retry.map(|(at, _)| at)) => self.reread(),
+                _ = sleep_until_instant(self.store_check) => self.check_store(),
+                _ = sleep_until_instant(self.write_retry.map(|(at, _)| at)) => {
+                    self.rebuild("retrying the write of the feeds", Instant::now());
+                }
+                _ = sleep_until(next_deferred) => self.digests.retry_deferred(&self.config, &stop_rx),
             }
-            _ = sleep_until(daemon.next_publication) => daemon.rebuild("a scheduled post's time came", Instant::now()),
-            _ = sleep_until(next_fire) => daemon.digests.fire(&daemon.config, &stop_rx, Utc::now()),
-            result = daemon.digests.finished() => daemon.digests.ended(result, &daemon.config, &stop_rx, Utc::now()),
-            _ = sleep_until_instant(retry_at) => daemon.digests.run(&daemon.config, &stop_rx, Utc::now()),
-            _ = sleep_until_instant(daemon.read_retry.map(|(at, _)| at)) => daemon.reread(),
-            _ = sleep_until_instant(daemon.store_check) => daemon.check_store(),
-            _ = sleep_until_instant(daemon.write_retry.map(|(at, _)| at)) => {
-                daemon.rebuild("retrying the write of the feeds", Instant::now());
-            }
-            _ = sleep_until(next_deferred) => daemon.digests.retry_deferred(&daemon.config, &stop_rx),
         }
     }
 
-    tracing::info!("stopping: finishing the messages in flight and the open requests");
-    let Daemon { digests, config, .. } = daemon;
-    let deadline = tokio::time::Instant::now() + STOP_DEADLINE;
-    digests.stop(&config, &stop_rx, STOP_DEADLINE).await;
-    match tokio::time::timeout_at(deadline, server).await {
-        Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(e))) => tracing::error!(error = %e, "HTTP server error"),
-        Ok(Err(e)) => tracing::error!(error = %e, "HTTP server task failed"),
-        Err(_) => tracing::warn!("HTTP requests did not finish in time"),
+    /// Finishes the messages in flight and the open requests, within [`STOP_DEADLINE`] in all.
+    async fn finish(self, server: tokio::task::JoinHandle<std::io::Result<()>>) {
+        let Daemon { digests, config, stop, .. } = self;
+        let deadline = tokio::time::Instant::now() + STOP_DEADLINE;
+        digests.stop(&config, &stop, STOP_DEADLINE).await;
+        match tokio::time::timeout_at(deadline, server).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => tracing::error!(error = %e, "HTTP server error"),
+            Ok(Err(e)) => tracing::error!(error = %e, "HTTP server task failed"),
+            Err(_) => tracing::warn!("HTTP requests did not finish in time"),
+        }
     }
-    tracing::info!("stopped");
-    Ok(())
 }
 
 fn merge(into: &mut Changes, more: Changes) {
@@ -454,118 +479,132 @@ impl Daemon {
         phases: Option<(std::time::Duration, std::time::Duration)>,
         only_tags: Option<&std::collections::HashSet<String>>,
     ) -> bool {
-        let out_dir = self.root.join(&self.config.output_dir);
-        let metrics = &self.state.metrics;
         // Fingerprints of the channels as rendered now; a channel is rendered when its
         // fingerprint differs from the last successful build's.
         let channels = feed::channels_matching(site, &self.config, |slug| only_tags.is_none_or(|t| t.contains(slug)));
-        let fingerprints: std::collections::HashMap<String, u64> =
-            channels.iter().map(|c| (c.dir.clone(), feed::fingerprint(c))).collect();
+        let fingerprints: FeedFingerprints = channels.iter().map(|c| (c.dir.clone(), feed::fingerprint(c))).collect();
         let after_fingerprints = started.elapsed();
         let (before_site, after_site) = phases.unwrap_or((after_fingerprints, after_fingerprints));
-        let previous = &self.fingerprints;
-        let output = feed::output::Output::new(&out_dir);
-        // Rendered files and whether each changed; served once all are swapped in.
-        let staged: Mutex<Vec<(String, String, bool)>> = Mutex::new(Vec::new());
-        let stop = &self.stop;
-        let result = feed::render_channels(
-            &channels,
-            &self.config,
-            // A stop leaves the rest unrendered; nothing of this build is swapped in.
-            |channel| previous.get(&channel.dir) != fingerprints.get(&channel.dir) && !*stop.borrow(),
-            |file| {
-                let written = output.put(&file)?;
-                let etag = http::etag(&file.bytes);
-                staged.lock().unwrap_or_else(|p| p.into_inner()).push((file.path, etag, written));
-                Ok::<(), feed::output::OutputError>(())
-            },
-        )
-        .and_then(|paths| {
-            if *stop.borrow() {
-                return Err(feed::output::OutputError {
-                    path: out_dir.clone(),
-                    source: std::io::Error::new(std::io::ErrorKind::Interrupted, "stopping"),
-                });
-            }
-            let keep: std::collections::BTreeSet<&str> = paths.iter().map(String::as_str).collect();
-            // A build of some channels only must not remove the others' feeds.
-            let report = output.commit(only_tags.is_none().then_some(&keep))?;
-            Ok((report, paths))
-        });
-        let staged = staged.into_inner().unwrap_or_else(|p| p.into_inner());
+        let (result, staged) = self.write_channels(&channels, &fingerprints, only_tags.is_none());
         let rendered = staged.len();
-        if result.is_ok() {
-            let mut feeds = self.state.feeds.write().unwrap_or_else(|p| p.into_inner());
-            feeds.set_dir(out_dir.clone());
-            let now = SystemTime::now();
-            for (path, etag, written) in staged {
-                // Served from now on: the file is in place.
-                let changed_at = if written {
-                    now
-                } else {
-                    std::fs::metadata(out_dir.join(&path)).and_then(|m| m.modified()).unwrap_or(now)
-                };
-                feeds.set(&path, etag, changed_at);
-            }
-        }
-        match result {
-            Ok((report, paths)) => {
-                if only_tags.is_none() {
-                    self.state
-                        .feeds
-                        .write()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .retain(&paths.iter().map(String::as_str).collect());
-                    self.fingerprints = fingerprints;
-                } else {
-                    self.fingerprints.extend(fingerprints);
-                }
-                let elapsed = started.elapsed();
-                tracing::debug!(
-                    read_ms = before_site.as_secs_f64() * 1e3,
-                    select_and_relate_ms = (after_site - before_site).as_secs_f64() * 1e3,
-                    fingerprint_ms = (after_fingerprints - after_site).as_secs_f64() * 1e3,
-                    render_and_write_ms = (elapsed - after_fingerprints).as_secs_f64() * 1e3,
-                    "rebuild phases"
-                );
-                metrics.posts.store(site.posts.len() as u64, Ordering::Relaxed);
-                metrics.post_errors.store(broken as u64, Ordering::Relaxed);
-                let stage = if phases.is_some() { "rebuilt" } else { "edit published" };
-                tracing::info!(
-                    changed = cause,
-                    posts = site.posts.len(),
-                    broken = broken,
-                    rendered,
-                    written = report.written.len(),
-                    removed = report.removed.len(),
-                    ms = format!("{:.1}", elapsed.as_secs_f64() * 1000.0),
-                    "{stage}"
-                );
-            }
+        let (report, paths) = match result {
+            Ok(written) => written,
             Err(_) if *self.stop.borrow() => {
                 tracing::info!("rebuild given up: stopping; the feeds stay as they were");
                 return false;
             }
             Err(e) => {
-                metrics.build_failures.fetch_add(1, Ordering::Relaxed);
-                metrics.set_write_error(Some(e.to_string()));
-                // Render everything again next time: what is on disk is not known for sure.
-                self.fingerprints.clear();
-                let attempt = self.write_retry.map_or(0, |(_, attempt)| attempt + 1);
-                let wait = std::time::Duration::from_secs(1 << attempt.min(6));
-                self.write_retry = Some((tokio::time::Instant::now() + wait, attempt));
-                tracing::error!(
-                    error = %e,
-                    retry_in_s = wait.as_secs(),
-                    "cannot write the feeds; every served feed stays as it was, retrying"
-                );
+                self.write_failed(&e);
                 return false;
             }
+        };
+        self.serve_written(staged, only_tags.is_none().then_some(&paths));
+        if only_tags.is_none() {
+            self.fingerprints = fingerprints;
+        } else {
+            self.fingerprints.extend(fingerprints);
         }
+        let elapsed = started.elapsed();
+        tracing::debug!(
+            read_ms = before_site.as_secs_f64() * 1e3,
+            select_and_relate_ms = (after_site - before_site).as_secs_f64() * 1e3,
+            fingerprint_ms = (after_fingerprints - after_site).as_secs_f64() * 1e3,
+            render_and_write_ms = (elapsed - after_fingerprints).as_secs_f64() * 1e3,
+            "rebuild phases"
+        );
+        let metrics = &self.state.metrics;
+        metrics.posts.store(site.posts.len() as u64, Ordering::Relaxed);
+        metrics.post_errors.store(broken as u64, Ordering::Relaxed);
+        let stage = if phases.is_some() { "rebuilt" } else { "edit published" };
+        tracing::info!(
+            changed = cause,
+            posts = site.posts.len(),
+            broken = broken,
+            rendered,
+            written = report.written.len(),
+            removed = report.removed.len(),
+            ms = format!("{:.1}", elapsed.as_secs_f64() * 1000.0),
+            "{stage}"
+        );
         if self.write_retry.take().is_some() {
             tracing::info!("the feeds are written again");
         }
         metrics.set_write_error(None);
         true
+    }
+
+    /// Renders the channels whose fingerprint changed, stages their files and swaps them all in;
+    /// `whole_site`: these are all the channels, so the tag feeds of vanished tags go. Returns
+    /// what was written with every channel's paths, and each rendered file as (path, ETag,
+    /// whether its bytes changed). A stop leaves the rest unrendered and swaps nothing in.
+    #[allow(clippy::type_complexity)]
+    fn write_channels(
+        &self,
+        channels: &[feed::Channel<'_>],
+        fingerprints: &FeedFingerprints,
+        whole_site: bool,
+    ) -> (Result<(WriteReport, Vec<String>), OutputError>, Vec<(String, String, bool)>) {
+        let out_dir = self.root.join(&self.config.output_dir);
+        let output = feed::output::Output::new(&out_dir);
+        let staged: Mutex<Vec<(String, String, bool)>> = Mutex::new(Vec::new());
+        let stop = &self.stop;
+        let result = feed::render_channels(
+            channels,
+            &self.config,
+            |channel| self.fingerprints.get(&channel.dir) != fingerprints.get(&channel.dir) && !*stop.borrow(),
+            |file| {
+                let written = output.put(&file)?;
+                let etag = http::etag(&file.bytes);
+                staged.lock().unwrap_or_else(|p| p.into_inner()).push((file.path, etag, written));
+                Ok::<(), OutputError>(())
+            },
+        )
+        .and_then(|paths| {
+            if *stop.borrow() {
+                let source = std::io::Error::new(std::io::ErrorKind::Interrupted, "stopping");
+                return Err(OutputError { path: out_dir.clone(), source });
+            }
+            let keep: std::collections::BTreeSet<&str> = paths.iter().map(String::as_str).collect();
+            // A build of some channels only must not remove the others' feeds.
+            let report = output.commit(whole_site.then_some(&keep))?;
+            Ok((report, paths))
+        });
+        (result, staged.into_inner().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Serves the files just swapped in; given every path of the site, forgets the others.
+    fn serve_written(&self, staged: Vec<(String, String, bool)>, every_path: Option<&Vec<String>>) {
+        let out_dir = self.root.join(&self.config.output_dir);
+        let mut feeds = self.state.feeds.write().unwrap_or_else(|p| p.into_inner());
+        feeds.set_dir(out_dir.clone());
+        let now = SystemTime::now();
+        for (path, etag, written) in staged {
+            let changed_at = if written {
+                now
+            } else {
+                std::fs::metadata(out_dir.join(&path)).and_then(|m| m.modified()).unwrap_or(now)
+            };
+            feeds.set(&path, etag, changed_at);
+        }
+        if let Some(paths) = every_path {
+            feeds.retain(&paths.iter().map(String::as_str).collect());
+        }
+    }
+
+    /// After a failed write: every served feed stays as it was; try again later (1 s, doubling
+    /// to a minute), rendering everything, since what is on disk is not known for sure.
+    fn write_failed(&mut self, e: &OutputError) {
+        let metrics = &self.state.metrics;
+        metrics.build_failures.fetch_add(1, Ordering::Relaxed);
+        metrics.set_write_error(Some(e.to_string()));
+        self.fingerprints.clear();
+        let attempt = self.write_retry.map_or(0, |(_, attempt)| attempt + 1);
+        let wait = std::time::Duration::from_secs(1 << attempt.min(6));
+        self.write_retry = Some((tokio::time::Instant::now() + wait, attempt));
+        tracing::error!(
+            error = %e,
+            retry_in_s = wait.as_secs(),
+            "cannot write the feeds; every served feed stays as it was, retrying"
+        );
     }
 }

@@ -27,7 +27,7 @@ use lettre::Message;
 use tokio::sync::watch;
 
 use crate::config::SmtpConfig;
-use crate::mail::transport::Session;
+use crate::mail::transport::{SendError, Session};
 use crate::mail::{Masked, MessageError, Transport, mask_addresses};
 use crate::store::{BounceKind, BouncePolicy, Delivery, DeliveryState, Status, Store, StoreError};
 
@@ -369,24 +369,8 @@ async fn deliver(run: &Run, session: &mut Session, delivery: &Delivery) -> Resul
                 return Ok(());
             }
             Err(error) if error.permanent => {
-                tracing::warn!(
-                    subscriber = delivery.subscriber_id,
-                    recipient = %Masked(&delivery.email),
-                    reply = %mask_addresses(&error.reply),
-                    "permanent delivery failure"
-                );
-                run.set(delivery, DeliveryState::Failed, Some(&error.reply), 0)?;
-                if error.about_recipient {
-                    run.bounce(delivery, BounceKind::Permanent, &error.reply)?;
-                } else {
-                    tracing::warn!(
-                        subscriber = delivery.subscriber_id,
-                        "the failure is kurier's, not the address's: no bounce"
-                    );
-                }
-                run.count(FAILED);
                 run.failed();
-                return Ok(());
+                return refused(run, delivery, &error);
             }
             Err(error) => {
                 run.failed();
@@ -397,35 +381,7 @@ async fn deliver(run: &Run, session: &mut Session, delivery: &Delivery) -> Resul
                     return Ok(());
                 }
                 if attempt >= run.settings.max_attempts || run.sleep(run.backoff(attempt)).await {
-                    let now = Utc::now();
-                    let since = delivery.deferred_since.unwrap_or(now);
-                    let deferred_for = (now - since).to_std().unwrap_or_default();
-                    if deferred_for >= run.settings.give_up_after {
-                        let reply =
-                            format!("gave up after {} h of deferrals: {}", deferred_for.as_secs() / 3600, error.reply);
-                        tracing::warn!(
-                            subscriber = delivery.subscriber_id,
-                            recipient = %Masked(&delivery.email),
-                            reply = %mask_addresses(&reply),
-                            "delivery given up"
-                        );
-                        run.set(delivery, DeliveryState::Failed, Some(&reply), 0)?;
-                        run.bounce(delivery, BounceKind::Transient, &reply)?;
-                        run.count(FAILED);
-                        return Ok(());
-                    }
-                    let wait = retry_delay(run.settings.retry_first, deferred_for, fastrand::f64());
-                    let retry_at = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
-                    tracing::info!(
-                        subscriber = delivery.subscriber_id,
-                        recipient = %Masked(&delivery.email),
-                        reply = %mask_addresses(&error.reply),
-                        %retry_at,
-                        "delivery deferred"
-                    );
-                    lock(&run.store).defer_delivery(run.issue, delivery.subscriber_id, &error.reply, retry_at, now)?;
-                    run.count(DEFERRED);
-                    return Ok(());
+                    return defer_or_give_up(run, delivery, &error);
                 }
                 tracing::debug!(
                     subscriber = delivery.subscriber_id,
@@ -437,6 +393,58 @@ async fn deliver(run: &Run, session: &mut Session, delivery: &Delivery) -> Resul
             }
         }
     }
+}
+
+/// A permanent refusal (5xx): the delivery failed; a bounce when it is about the address.
+fn refused(run: &Run, delivery: &Delivery, error: &SendError) -> Result<(), StoreError> {
+    tracing::warn!(
+        subscriber = delivery.subscriber_id,
+        recipient = %Masked(&delivery.email),
+        reply = %mask_addresses(&error.reply),
+        "permanent delivery failure"
+    );
+    run.set(delivery, DeliveryState::Failed, Some(&error.reply), 0)?;
+    if error.about_recipient {
+        run.bounce(delivery, BounceKind::Permanent, &error.reply)?;
+    } else {
+        tracing::warn!(subscriber = delivery.subscriber_id, "the failure is kurier's, not the address's: no bounce");
+    }
+    run.count(FAILED);
+    Ok(())
+}
+
+/// Transient failures that outlasted this run's attempts: the delivery is deferred to a later
+/// retry (which does not hold the issue back), or — deferred for longer than `give_up_after` —
+/// given up and counted as a soft bounce.
+fn defer_or_give_up(run: &Run, delivery: &Delivery, error: &SendError) -> Result<(), StoreError> {
+    let now = Utc::now();
+    let since = delivery.deferred_since.unwrap_or(now);
+    let deferred_for = (now - since).to_std().unwrap_or_default();
+    if deferred_for >= run.settings.give_up_after {
+        let reply = format!("gave up after {} h of deferrals: {}", deferred_for.as_secs() / 3600, error.reply);
+        tracing::warn!(
+            subscriber = delivery.subscriber_id,
+            recipient = %Masked(&delivery.email),
+            reply = %mask_addresses(&reply),
+            "delivery given up"
+        );
+        run.set(delivery, DeliveryState::Failed, Some(&reply), 0)?;
+        run.bounce(delivery, BounceKind::Transient, &reply)?;
+        run.count(FAILED);
+        return Ok(());
+    }
+    let wait = retry_delay(run.settings.retry_first, deferred_for, fastrand::f64());
+    let retry_at = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
+    tracing::info!(
+        subscriber = delivery.subscriber_id,
+        recipient = %Masked(&delivery.email),
+        reply = %mask_addresses(&error.reply),
+        %retry_at,
+        "delivery deferred"
+    );
+    lock(&run.store).defer_delivery(run.issue, delivery.subscriber_id, &error.reply, retry_at, now)?;
+    run.count(DEFERRED);
+    Ok(())
 }
 
 #[cfg(test)]
