@@ -189,7 +189,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for error in &report.template_errors {
                 eprintln!("{error}");
             }
-            for warning in &report.mail_warnings {
+            for warning in report.template_warnings.iter().chain(&report.mail_warnings) {
                 eprintln!("warning: {warning}");
             }
             for error in &report.mail_errors {

@@ -49,6 +49,8 @@ pub struct CheckReport {
     pub warnings: Vec<site::Warning>,
     /// Templates that do not load or do not render a sample issue.
     pub template_errors: Vec<RenderError>,
+    /// Files of the site's templates folder left unused (another tool's templates), and why.
+    pub template_warnings: Vec<String>,
     /// What `run` would refuse or could not send with: the sender, `smtp.url`, `smtp.ca_file`,
     /// the DKIM key.
     pub mail_errors: Vec<String>,
@@ -150,7 +152,10 @@ pub fn check(root: &Path, now: DateTime<Utc>) -> Result<CheckReport, PublishErro
         Ok::<(), std::convert::Infallible>(())
     })
     .unwrap_or_else(|never| match never {});
-    let template_errors = check_templates(root, &config, &loaded.site, now).err().into_iter().collect();
+    let (template_errors, template_warnings) = match check_templates(root, &config, &loaded.site, now) {
+        Ok(warnings) => (Vec::new(), warnings),
+        Err(e) => (vec![e], Vec::new()),
+    };
     let (mail_errors, mail_warnings) = check_mail(root, &config);
     Ok(CheckReport {
         posts: loaded.site.posts.len(),
@@ -158,6 +163,7 @@ pub fn check(root: &Path, now: DateTime<Utc>) -> Result<CheckReport, PublishErro
         errors: loaded.errors,
         warnings: loaded.warnings,
         template_errors,
+        template_warnings,
         mail_errors,
         mail_warnings,
     })
@@ -190,12 +196,13 @@ fn check_mail(root: &Path, config: &Config) -> (Vec<String>, Vec<String>) {
     (errors, warnings)
 }
 
-/// Loads the templates and renders an issue of the newest posts with them, as a send would.
-fn check_templates(root: &Path, config: &Config, site: &Site, now: DateTime<Utc>) -> Result<(), RenderError> {
+/// Loads the templates and renders an issue of the newest posts with them, as a send would;
+/// returns the warnings of loading them.
+fn check_templates(root: &Path, config: &Config, site: &Site, now: DateTime<Utc>) -> Result<Vec<String>, RenderError> {
     let templates = Templates::load(root, config)?;
     let posts: Vec<_> =
         site.posts.iter().take(config.digest.max_posts.max(1)).map(|p| crate::site::freeze(p, site)).collect();
     let subject = content::subject(config, &templates, now, &posts)?;
     content::render(config, &templates, 1, &now.to_rfc3339(), &subject, &posts)?;
-    Ok(())
+    Ok(templates.warnings().to_vec())
 }

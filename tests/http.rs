@@ -408,3 +408,32 @@ fn each_coding_of_a_feed_has_its_own_etag_and_a_304_answers_for_either() {
     let refused = daemon.request("GET", "/rss.xml", &[("Accept-Encoding", "gzip;q=0")], None);
     assert_eq!((refused.header("content-encoding"), refused.header("etag")), (None, Some(plain_tag)));
 }
+
+#[test]
+fn a_zola_sites_own_templates_leave_kuriers_pages_working_and_kurier_can_have_its_own() {
+    let site = TempSite::fixture("zola-site");
+    let config = site.read("kurier.toml");
+    site.write(
+        "kurier.toml",
+        &format!("{config}\n[digest]\nfrom = \"Zola <news@zola.example.org>\"\n\n[http]\nlisten = \"127.0.0.1:0\"\n"),
+    );
+    let check = site.kurier(&["check"]).expect_code(0);
+    assert!(check.stderr().contains("warning: templates/page.html cannot render kurier's pages"), "{}", check.stderr());
+    assert!(check.stderr().contains("templates/kurier/"), "the warning says what to do: {}", check.stderr());
+    let daemon = Daemon::start(&site, &[("KURIER_SECRET", SECRET)]);
+    let form = daemon.get("/subscribe");
+    assert_eq!(form.status, 200, "{}", form.text());
+    assert!(form.text().contains("name=\"email\""), "kurier's built-in subscribe form: {}", form.text());
+    assert!(daemon.logs().contains("templates/page.html cannot render kurier's pages"), "{}", daemon.logs());
+
+    // kurier's own folder: its page is used, and nothing else of templates/ is read.
+    site.write(
+        "templates/kurier/page.html",
+        "<main><h1>{{ page.title }}</h1>kurier-own{% if page.action %}<form method=\"post\" action=\"{{ page.action }}\">\
+         {% if page.ask_email %}<input name=\"email\">{% endif %}<button>{{ page.button }}</button></form>{% endif %}</main>",
+    );
+    let own = daemon.wait_for_body("/subscribe", "kurier-own", Duration::from_secs(30));
+    assert!(own.is_some(), "the page of templates/kurier/ was not used: {}", daemon.logs());
+    let check = site.kurier(&["check"]).expect_code(0);
+    assert!(!check.stderr().contains("warning: templates"), "{}", check.stderr());
+}

@@ -249,11 +249,15 @@ fn mailer_for(
     store: &SharedStore,
 ) -> Result<(Mailer, Option<crate::store::StoreError>), digest::DigestError> {
     let opened = store.get().map_err(digest::DigestError::from).and_then(|s| Mailer::new(root, config, &s));
-    match opened {
-        Ok(mailer) => Ok((mailer, None)),
-        Err(digest::DigestError::Store(e)) => Ok((Mailer::without_store(root, config)?, Some(e))),
-        Err(e) => Err(e),
+    let (mailer, store_error) = match opened {
+        Ok(mailer) => (mailer, None),
+        Err(digest::DigestError::Store(e)) => (Mailer::without_store(root, config)?, Some(e)),
+        Err(e) => return Err(e),
+    };
+    for warning in mailer.templates().warnings() {
+        tracing::warn!("{warning}");
     }
+    Ok((mailer, store_error))
 }
 
 /// Sleeps until `at`, or forever.

@@ -4,40 +4,15 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use serde_json::json;
-use tera::Context;
 
 use super::{AppState, RETRY_AFTER_SECONDS};
 use crate::mail::mask_addresses;
 use crate::render::PAGE_HTML;
-
-/// What one page shows.
-pub struct Page<'a> {
-    pub title: &'a str,
-    pub message: &'a str,
-    /// Where the form posts to, if the page has one.
-    pub action: Option<&'a str>,
-    pub button: &'a str,
-    /// Whether the form asks for an address (the subscribe page).
-    pub ask_email: bool,
-}
+pub use crate::render::page::Page;
 
 pub fn render(state: &AppState, status: StatusCode, page: &Page<'_>) -> Response {
-    let config = state.config();
     let mailer = state.mailer();
-    let mut context = Context::new();
-    context.insert(
-        "site",
-        &json!({ "title": config.title, "url": config.base_url.as_str(), "language": config.language }),
-    );
-    context.insert("t", &mailer.templates().locale().strings());
-    context.insert(
-        "page",
-        &json!({
-            "title": page.title, "message": page.message, "action": page.action,
-            "button": page.button, "ask_email": page.ask_email,
-        }),
-    );
+    let context = crate::render::page::context(&state.config(), mailer.templates().locale(), page);
     match mailer.templates().render(PAGE_HTML, &context) {
         Ok(html) => (status, Html(html)).into_response(),
         Err(e) => {

@@ -10,6 +10,7 @@
 //! A template that fails to parse, or that uses a variable it was not given, is reported with
 //! the template's file and the line, by `check` before it could fail a send.
 
+pub mod page;
 pub mod text;
 
 use std::path::{Path, PathBuf};
@@ -24,6 +25,9 @@ use crate::config::Config;
 
 /// The folder of a site's own templates.
 pub const TEMPLATES_DIR: &str = "templates";
+/// kurier's own templates inside [`TEMPLATES_DIR`], for a site whose `templates/` belongs to
+/// another tool (a Zola site's `page.html`): when this folder exists, it is the only one read.
+pub const OWN_TEMPLATES_DIR: &str = "templates/kurier";
 pub const DIGEST_HTML: &str = "digest.html";
 pub const DIGEST_TXT: &str = "digest.txt";
 /// The subject line, from `digest.subject`.
@@ -60,6 +64,8 @@ pub struct Templates {
     tera: Tera,
     locale: Locale,
     origins: Vec<(String, String)>,
+    /// Files of the site's templates folder that are not used, and why.
+    warnings: Vec<String>,
 }
 
 impl Templates {
@@ -72,42 +78,26 @@ impl Templates {
         for (name, text) in BUILT_IN {
             add(&mut tera, &mut origins, name, text, format!("built-in {name}"))?;
         }
-        // Like the configured paths: the site's templates come from inside the site folder.
-        if root.join(TEMPLATES_DIR).exists() {
-            crate::config::paths::check_resolved(root, Path::new(TEMPLATES_DIR))
-                .map_err(|message| RenderError { origin: format!("{TEMPLATES_DIR}/"), message })?;
-        }
-        for (name, path) in overrides(&root.join(TEMPLATES_DIR)) {
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| RenderError { origin: path.display().to_string(), message: e.to_string() })?;
-            add(&mut tera, &mut origins, &name, &text, format!("{TEMPLATES_DIR}/{name}"))?;
-        }
+        let warnings = add_site_templates(&mut tera, &mut origins, root, config, locale)?;
         let subject = config.digest.subject.as_deref().unwrap_or(DEFAULT_SUBJECT);
         add(&mut tera, &mut origins, SUBJECT, subject, "kurier.toml digest.subject".to_owned())?;
-        Ok(Templates { tera, locale, origins })
+        Ok(Templates { tera, locale, origins, warnings })
     }
 
     pub fn locale(&self) -> Locale {
         self.locale
     }
 
+    /// The site's template files left unused, each with why (`check` shows them).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
     /// Renders the template `name`; errors name the file it came from. A panic inside the
     /// template engine or a filter is an error too: a template must never take a send or the
     /// daemon down.
     pub fn render(&self, name: &str, context: &Context) -> Result<String, RenderError> {
-        let rendered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.tera.render(name, context)));
-        match rendered {
-            Ok(result) => result
-                .map_err(|e| RenderError { origin: self.origin(name), message: crate::errors::each_cause_once(&e) }),
-            Err(panic) => {
-                let what = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_default();
-                Err(RenderError { origin: self.origin(name), message: format!("the template engine failed: {what}") })
-            }
-        }
+        render_safely(&self.tera, name, context).map_err(|message| RenderError { origin: self.origin(name), message })
     }
 
     fn origin(&self, name: &str) -> String {
@@ -125,6 +115,118 @@ fn add(
     tera.add_raw_template(name, text).map_err(|e| RenderError { origin: origin.clone(), message: e.to_string() })?;
     origins.push((name.to_owned(), origin));
     Ok(())
+}
+
+/// Adds the site's own templates over the built-in ones and says which files were left out.
+///
+/// Parents and includes may come in any order, so files are added in passes until no more can
+/// be. A file that still cannot be added is an error when kurier renders it by its name
+/// ([`BUILT_IN`]); any other file of the folder is left out with a warning — it may belong to
+/// another tool (a Zola site keeps its own Tera templates in `templates/`). A site `page.html`
+/// that cannot render kurier's sample page (Zola's page template, again) is left out the same
+/// way and the built-in page is used.
+fn add_site_templates(
+    tera: &mut Tera,
+    origins: &mut Vec<(String, String)>,
+    root: &Path,
+    config: &Config,
+    locale: Locale,
+) -> Result<Vec<String>, RenderError> {
+    let own = root.join(OWN_TEMPLATES_DIR);
+    let folder = if own.is_dir() { OWN_TEMPLATES_DIR } else { TEMPLATES_DIR };
+    // Like the configured paths: the site's templates come from inside the site folder.
+    if root.join(folder).exists() {
+        crate::config::paths::check_resolved(root, Path::new(folder))
+            .map_err(|message| RenderError { origin: format!("{folder}/"), message })?;
+    }
+    let mut pending = Vec::new();
+    for (name, path) in overrides(&root.join(folder)) {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| RenderError { origin: path.display().to_string(), message: e.to_string() })?;
+        pending.push((name, text));
+    }
+    let mut warnings = Vec::new();
+    loop {
+        let before = pending.len();
+        let mut failed = Vec::new();
+        for (name, text) in pending {
+            match add(tera, origins, &name, &text, format!("{folder}/{name}")) {
+                Ok(()) => {}
+                Err(e) => failed.push((name, text, e)),
+            }
+        }
+        if failed.is_empty() || failed.len() == before {
+            let mut left_out = Vec::new();
+            for (name, _, e) in failed {
+                if name == PAGE_HTML {
+                    warnings.push(not_a_kurier_page(folder, &e.message));
+                } else if BUILT_IN.iter().any(|(built_in, _)| *built_in == name) {
+                    return Err(e);
+                } else {
+                    left_out.push(format!("{name} ({})", first_line(&e.message)));
+                }
+            }
+            if !left_out.is_empty() {
+                warnings.push(format!(
+                    "{folder}/: left out {} that kurier cannot load and does not use: {}",
+                    if left_out.len() == 1 { "a file" } else { "files" },
+                    left_out.join(", ")
+                ));
+            }
+            break;
+        }
+        pending = failed.into_iter().map(|(name, text, _)| (name, text)).collect();
+    }
+    let overridden = origins.iter().any(|(name, origin)| name == PAGE_HTML && !origin.starts_with("built-in"));
+    let tried = overridden.then(|| render_safely(tera, PAGE_HTML, &page::sample(config, locale)));
+    let refused = match tried {
+        Some(Err(e)) => Some(e),
+        Some(Ok(html)) if !page::shows_the_form(config, &html) => {
+            Some("the subscribe page it renders has no form with an `email` field posting to /subscribe".to_owned())
+        }
+        _ => None,
+    };
+    if let Some(e) = refused {
+        warnings.push(not_a_kurier_page(folder, &e));
+        let built_in = BUILT_IN.iter().find(|(name, _)| *name == PAGE_HTML).expect("page.html is built in").1;
+        add(tera, origins, PAGE_HTML, built_in, format!("built-in {PAGE_HTML}"))?;
+    }
+    Ok(warnings)
+}
+
+/// Why a site's `page.html` is not used.
+fn not_a_kurier_page(folder: &str, why: &str) -> String {
+    let why = first_line(why);
+    format!(
+        "{folder}/{PAGE_HTML} cannot render kurier's pages ({why}); the built-in page is used. If it is \
+         another tool's template (Zola's page.html), put kurier's own templates in {OWN_TEMPLATES_DIR}/"
+    )
+}
+
+/// A template error on one line: Tera's first line and where (`Unknown tag at page.html:2:4`).
+fn first_line(message: &str) -> String {
+    let mut lines = message.lines().map(str::trim);
+    let what = lines.next().unwrap_or_default().trim_start_matches("error: ");
+    match lines.find_map(|line| line.strip_prefix("--> ")) {
+        Some(place) => format!("{what} at {place}"),
+        None => what.to_owned(),
+    }
+}
+
+/// Renders `name`, turning a panic inside the template engine or a filter into an error: a
+/// template must never take a send or the daemon down.
+fn render_safely(tera: &Tera, name: &str, context: &Context) -> Result<String, String> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| tera.render(name, context))) {
+        Ok(result) => result.map_err(|e| crate::errors::each_cause_once(&e)),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(format!("the template engine failed: {what}"))
+        }
+    }
 }
 
 /// `*.html` and `*.txt` files of a site's templates folder, by name: plain files only (a
@@ -255,6 +357,45 @@ mod tests {
         let err = templates.render(DIGEST_HTML, &Context::new()).unwrap_err();
         assert_eq!(err.origin, "templates/digest.html");
         assert!(err.message.contains("nie_ma_takiej"), "{}", err.message);
+    }
+
+    #[test]
+    fn a_site_template_may_extend_one_that_sorts_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join(TEMPLATES_DIR)).unwrap();
+        std::fs::write(
+            dir.path().join("templates/digest.txt"),
+            "{% extends \"zz_layout.txt\" %}{% block body %}treść{% endblock body %}",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("templates/zz_layout.txt"), "[{% block body %}{% endblock body %}]").unwrap();
+        let templates = Templates::load(dir.path(), &config("")).unwrap();
+        assert_eq!(templates.render(DIGEST_TXT, &Context::new()).unwrap(), "[treść]");
+        assert!(templates.warnings().is_empty(), "{:?}", templates.warnings());
+    }
+
+    #[test]
+    fn another_tools_templates_are_left_out_with_a_warning_and_its_page_html_is_not_used() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join(TEMPLATES_DIR)).unwrap();
+        std::fs::write(dir.path().join("templates/base.html"), "{{ get_url(path=\"x\") }}").unwrap();
+        std::fs::write(dir.path().join("templates/page.html"), "<h1>{{ page.title }}</h1>{{ page.content | safe }}")
+            .unwrap();
+        let templates = Templates::load(dir.path(), &config("")).unwrap();
+        let warnings = templates.warnings().join("\n");
+        assert!(warnings.contains("templates/: left out a file that kurier cannot load and does not use: base.html (Unknown function `get_url`"), "{warnings}");
+        assert!(warnings.contains("templates/page.html cannot render kurier's pages"), "{warnings}");
+        let page = templates.render(PAGE_HTML, &page::sample(&config(""), templates.locale())).unwrap();
+        assert!(page.contains("name=\"email\""), "the built-in page: {page}");
+
+        // kurier's own folder, when there is one, is the only one read.
+        std::fs::create_dir(dir.path().join(OWN_TEMPLATES_DIR)).unwrap();
+        let own = "własna: {{ page.title }}<form action=\"{{ page.action }}\"><input name=\"email\"></form>";
+        std::fs::write(dir.path().join("templates/kurier/page.html"), own).unwrap();
+        let templates = Templates::load(dir.path(), &config("")).unwrap();
+        assert!(templates.warnings().is_empty(), "{:?}", templates.warnings());
+        let page = templates.render(PAGE_HTML, &page::sample(&config(""), templates.locale())).unwrap();
+        assert!(page.starts_with("własna: "), "{page}");
     }
 }
 
