@@ -389,6 +389,20 @@ fn subscribers_cli_adds_removes_lists_imports_and_exports() {
     assert!(export.contains("ola@example.org,Ola,active,"), "{export}");
 }
 
+/// Runs `tests/dkim_verify.py` on `message` with the test key published at
+/// `selector._domainkey.domain` only; whether the signature verifies, and what the script said.
+fn dkim_verify(message: &std::path::Path, domain: &str, selector: &str) -> (bool, String) {
+    let output = std::process::Command::new(support::python())
+        .arg(support::repo().join("tests/dkim_verify.py"))
+        .arg(message)
+        .arg(support::repo().join("tests/fixtures/dkim/dns-txt-record.txt"))
+        .args([domain, selector])
+        .output()
+        .unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    (output.status.success(), said)
+}
+
 #[test]
 fn dkim_signatures_verify_and_cover_both_list_unsubscribe_headers() {
     let site = site_with(&active(2));
@@ -405,15 +419,10 @@ fn dkim_signatures_verify_and_cover_both_list_unsubscribe_headers() {
     for (i, received) in messages.iter().enumerate() {
         let path = site.path(&format!("received-{i}.eml"));
         std::fs::write(&path, &received.raw).unwrap();
-        let output = std::process::Command::new(support::python())
-            .arg(support::repo().join("tests/dkim_verify.py"))
-            .arg(&path)
-            .arg(support::repo().join("tests/fixtures/dkim/dns-txt-record.txt"))
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout).to_lowercase();
-        assert!(output.status.success(), "dkimpy: {stdout} {}", String::from_utf8_lossy(&output.stderr));
-        let signed: Vec<&str> = stdout.trim().lines().next().unwrap().split(':').collect();
+        let (verified, said) = dkim_verify(&path, "digest.example.org", "kurier");
+        assert!(verified, "dkimpy: {said}");
+        let said = said.to_lowercase();
+        let signed: Vec<&str> = said.trim().lines().next().unwrap().split(':').collect();
         for header in
             ["from", "to", "subject", "date", "message-id", "list-id", "list-unsubscribe", "list-unsubscribe-post"]
         {
@@ -421,14 +430,39 @@ fn dkim_signatures_verify_and_cover_both_list_unsubscribe_headers() {
         }
         // A changed List-Unsubscribe breaks the signature.
         let tampered = String::from_utf8(received.raw.clone()).unwrap().replace("/unsubscribe/", "/unsubscribe/x");
-        std::fs::write(&path, tampered).unwrap();
-        let output = std::process::Command::new(support::python())
-            .arg(support::repo().join("tests/dkim_verify.py"))
-            .arg(&path)
-            .arg(support::repo().join("tests/fixtures/dkim/dns-txt-record.txt"))
-            .output()
-            .unwrap();
-        assert!(!output.status.success(), "a tampered message still verifies");
+        let tampered_path = site.path(&format!("tampered-{i}.eml"));
+        std::fs::write(&tampered_path, tampered).unwrap();
+        assert!(!dkim_verify(&tampered_path, "digest.example.org", "kurier").0, "a tampered message still verifies");
+    }
+}
+
+#[test]
+fn a_dkim_signature_does_not_verify_with_the_key_published_under_another_selector_or_domain() {
+    // The check above is only worth something if the verifier looks the key up where the
+    // signature's `d=` and `s=` say: the same untouched message, with the same key published
+    // elsewhere, must fail.
+    let site = site_with(&active(1));
+    std::fs::copy(support::repo().join("tests/fixtures/dkim/test-only.key"), site.path("dkim.key")).unwrap();
+    let config = site.read("kurier.toml");
+    site.write(
+        "kurier.toml",
+        &format!("{config}\n[dkim]\ndomain = \"digest.example.org\"\nselector = \"kurier\"\nkey_file = \"dkim.key\"\n"),
+    );
+    let sink = Sink::start();
+    send(&site, &sink).expect_code(0);
+    let path = site.path("received.eml");
+    std::fs::write(&path, &sink.messages()[0].raw).unwrap();
+    let (verified, said) = dkim_verify(&path, "digest.example.org", "kurier");
+    assert!(verified, "the message as sent verifies: {said}");
+    for (domain, selector) in [
+        ("digest.example.org", "inny"),
+        ("example.org", "kurier"),
+        ("digest.example.net", "kurier"),
+        ("kurier._domainkey.digest.example.org", "kurier"),
+    ] {
+        let (verified, said) = dkim_verify(&path, domain, selector);
+        assert!(!verified, "verified with the key at {selector}._domainkey.{domain}: {said}");
+        assert!(said.contains("looked up: kurier._domainkey.digest.example.org"), "{said}");
     }
 }
 
