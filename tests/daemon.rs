@@ -238,6 +238,17 @@ fn forged_and_expired_tokens_answer_4xx_and_change_nothing() {
     assert_eq!(daemon.metric("kurier_subscribers{status=\"unsubscribed\"}"), 0.0);
 }
 
+/// Every genuine unsubscribe token in `text`: each run of the characters a token is made of
+/// (`<id>.<base64url MAC>`), wherever it stands (a link, a form, plain text), that the daemon's
+/// key accepts.
+fn unsubscribe_tokens_in(text: &str, tokens: &kurier::mail::Tokens) -> Vec<String> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_'))
+        .map(|word| word.trim_matches('.')) // a sentence's full stop is no part of a token
+        .filter(|word| tokens.check_unsubscribe(word).is_ok())
+        .map(str::to_owned)
+        .collect()
+}
+
 #[test]
 fn one_click_unsubscribe_from_a_real_digest_and_the_next_digest_skips_them() {
     let site = site(3);
@@ -252,12 +263,26 @@ fn one_click_unsubscribe_from_a_real_digest_and_the_next_digest_skips_them() {
     let reply = daemon.post(path, "application/x-www-form-urlencoded", "List-Unsubscribe=One-Click");
     assert_eq!(reply.status, 200, "{}", reply.text());
     assert_eq!(status_of(&site, "reader002@example.org"), "unsubscribed");
-    // The archived issue the digest links to is served.
+    // The archived issue the digest links to is served, and it is nobody's: no subscriber's
+    // working unsubscribe link or token is in it (anyone with the link could unsubscribe them).
     let archive = daemon.get("/digests/1");
     assert_eq!(archive.status, 200);
-    assert!(archive.text().contains("Trzeci wpis: oddech") && !archive.text().contains("/unsubscribe/"));
+    let page = archive.text();
+    assert!(page.contains("Trzeci wpis: oddech"), "{page}");
+    let tokens = kurier::mail::Tokens::new(SECRET.as_bytes());
+    assert_eq!(unsubscribe_tokens_in(&page, &tokens), Vec::<String>::new(), "{page}");
+    for id in 1..=3 {
+        assert!(!page.contains(&tokens.unsubscribe(id)), "subscriber {id}'s token is on the archive page");
+    }
+    assert!(!page.contains("/unsubscribe/"), "{page}");
+    // The check finds a token where there is one: in the digest reader002 got, and in the page
+    // with reader001's link put in.
+    let html = digest.parsed().body_html(0).unwrap().into_owned();
+    assert_eq!(unsubscribe_tokens_in(&html, &tokens), [tokens.unsubscribe(2)]);
+    let planted = page.replacen("</body>", &format!("<a href=\"{}\">x</a></body>", tokens.unsubscribe(1)), 1);
+    assert_eq!(unsubscribe_tokens_in(&planted, &tokens), [tokens.unsubscribe(1)]);
     // No dead unsubscribe link, no "view in browser" link to the page itself.
-    assert!(!archive.text().contains("href=\"\"") && !archive.text().contains("/digests/1\""), "{}", archive.text());
+    assert!(!page.contains("href=\"\"") && !page.contains("/digests/1\""), "{page}");
     assert_eq!(daemon.get("/digests/99").status, 404);
 
     site.write("content/2026-06-01-nowy.md", "+++\ntitle = \"Po wypisaniu\"\ndate = 2026-06-01\n+++\nx\n");
