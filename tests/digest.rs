@@ -605,6 +605,54 @@ fn two_senders_cannot_share_a_store_but_the_cli_can_use_it_while_one_sends() {
     assert!(counts.values().all(|&n| n == 1));
 }
 
+/// The titles of the posts a digest's text part presents (`== Title ==` headings; related
+/// posts are listed without them).
+fn posts_in(received: &Received) -> Vec<String> {
+    let text = received.parsed().body_text(0).unwrap().into_owned();
+    text.lines().filter_map(|l| l.strip_prefix("== ")?.strip_suffix(" ==")).map(str::to_owned).collect()
+}
+
+#[test]
+fn the_first_issue_covers_only_the_first_window_and_older_posts_are_never_mailed() {
+    // product.md: "the first issue ever looks back at most `first_window_days`". A week here;
+    // the posts lie a day or more clear of the window's edge, so the run's own minutes do not
+    // matter. The fixture's three posts (early 2026) are older than that too.
+    let site = site_with(&active(2));
+    site.replace("kurier.toml", &[("first_window_days = 36500", "first_window_days = 7")]);
+    let now = chrono::Utc::now();
+    let post = |file: &str, title: &str, days_ago: i64| {
+        let date = (now - chrono::Duration::days(days_ago)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        site.write(
+            &format!("content/{file}.md"),
+            &format!("+++\ntitle = \"{title}\"\ndate = \"{date}\"\ntags = [\"okno\"]\n+++\nTreść.\n"),
+        );
+    };
+    post("sprzed-miesiaca", "Sprzed miesiąca", 30);
+    post("sprzed-osmiu-dni", "Sprzed ośmiu dni", 8);
+    post("sprzed-szesciu-dni", "Sprzed sześciu dni", 6);
+    post("wczorajszy", "Wczorajszy", 1);
+    let sink = Sink::start();
+    send(&site, &sink).expect_code(0);
+    let first = sink.messages();
+    assert_eq!(first.len(), 2);
+    for received in &first {
+        assert_eq!(posts_in(received), ["Wczorajszy", "Sprzed sześciu dni"]);
+        assert_eq!(received.parsed().subject(), Some("Fixture: Zażółć gęślą jaźń — 2 nowe wpisy"));
+    }
+
+    // The posts left out are the baseline: the next issue has only what is new since.
+    post("dzisiejszy", "Dzisiejszy", 0);
+    send(&site, &sink).expect_code(0);
+    let second: Vec<Received> = sink.messages().into_iter().skip(2).collect();
+    assert_eq!(second.len(), 2);
+    for received in &second {
+        assert_eq!(posts_in(received), ["Dzisiejszy"]);
+    }
+    let run = send(&site, &sink).expect_code(0);
+    assert!(run.stdout().contains("nothing new since the last issue"), "{}", run.stdout());
+    assert_eq!(sink.count(), 4);
+}
+
 #[test]
 fn a_progress_bar_shows_on_a_terminal_and_not_in_a_pipe() {
     let site = site_with(&active(30));
