@@ -203,9 +203,10 @@ fn a_server_that_stops_answering_hits_the_deadline_and_the_run_goes_on() {
     );
     let sink = Sink::start();
     sink.set_rules(json!({"stall_rcpt": ["reader004@example.org"]}));
-    let started = Instant::now();
-    let run = send(&site, &sink).expect_code(75);
-    assert!(started.elapsed() < Duration::from_secs(15), "took {:?}", started.elapsed());
+    // The sink would hold the stalled RCPT for an hour: a run that ends by itself, within the
+    // test's patience, ended at its one-second deadline.
+    let run = site.kurier_bounded(&["digest", "send"], &[("KURIER_SMTP_URL", &sink.url())], support::PATIENCE);
+    let run = run.expect_code(75);
     assert!(run.stdout().contains("sent 5, failed 0, skipped 0, retried 0, deferred 1"), "{}", run.stdout());
     assert!(!per_recipient(&sink.messages()).contains_key("reader004@example.org"));
     let status = site.kurier(&["digest", "status"]).expect_code(0).stdout();
@@ -232,6 +233,8 @@ fn wait_until_retry_time(site: &TempSite) {
         .map(|at| at.parse::<chrono::DateTime<chrono::Utc>>().unwrap())
         .max()
         .unwrap_or_else(|| panic!("no deferred delivery in\n{status}"));
+    let patience = chrono::Duration::from_std(support::PATIENCE).unwrap();
+    assert!(latest < chrono::Utc::now() + patience, "a retry time too far off to wait for: {latest}");
     while chrono::Utc::now() <= latest {
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -554,8 +557,14 @@ fn a_password_in_the_smtp_url_or_in_kurier_smtp_password_logs_in_and_is_never_lo
     assert_eq!(sink.count(), 3);
 }
 
+/// The gaps between consecutive RCPT attempts at the sink, in seconds.
+fn rcpt_gaps(sink: &Sink) -> Vec<f64> {
+    sink.rcpts().windows(2).map(|pair| pair[1].at - pair[0].at).collect()
+}
+
 #[test]
 fn consecutive_failures_pause_the_issue() {
+    // One connection, every address refused: two failures, a pause of a second, two more.
     let site = site_with(&active(4));
     site.replace(
         "kurier.toml",
@@ -566,24 +575,33 @@ fn consecutive_failures_pause_the_issue() {
         .map(|i| (format!("reader{i:03}@example.org"), json!({"code": 550, "times": -1, "message": "5.7.1 Blocked"})))
         .collect();
     sink.set_rules(json!({ "rcpt": rules }));
-    let started = Instant::now();
     let run =
         site.kurier_env(&["digest", "send"], &[("KURIER_SMTP_URL", &sink.url()), ("RUST_LOG", "warn")]).expect_code(1);
     assert!(run.stdout().contains("sent 0, failed 4"), "{}", run.stdout());
     assert!(run.stderr().contains("consecutive delivery failures: pausing the issue"), "{}", run.stderr());
-    assert!(started.elapsed() >= Duration::from_secs(1), "no pause: {:?}", started.elapsed());
+    // The second refusal reached kurier after the sink logged it, and the pause began then: the
+    // third RCPT comes at least `pause_seconds` (1 s) after the second, at the sink's clock
+    // (less 50 ms for the sink's own scheduling).
+    let gaps = rcpt_gaps(&sink);
+    assert_eq!(gaps.len(), 3, "{:?}", sink.rcpts());
+    assert!(gaps[1] >= 0.95, "no pause after two failures: the RCPTs came {gaps:?} s apart");
 }
 
 #[test]
 fn rate_per_second_spaces_the_messages() {
+    // Four connections could send at once; at four messages a second every message comes at
+    // least 250 ms after the one before (less 50 ms for the sink's own scheduling).
     let site = site_with(&active(6));
-    site.replace("kurier.toml", &[("concurrency = 4", "concurrency = 4\nrate_per_second = 10")]);
+    site.replace("kurier.toml", &[("concurrency = 4", "concurrency = 4\nrate_per_second = 4")]);
     let sink = Sink::start();
-    let started = Instant::now();
     send(&site, &sink).expect_code(0);
-    // Six messages at ten per second: the sixth cannot start before 0.5 s.
-    assert!(started.elapsed() >= Duration::from_millis(500), "{:?}", started.elapsed());
     assert_eq!(sink.count(), 6);
+    let gaps = rcpt_gaps(&sink);
+    assert_eq!(gaps.len(), 5, "{:?}", sink.rcpts());
+    assert!(gaps.iter().all(|&gap| gap >= 0.2), "messages closer than 1/rate: RCPTs {gaps:?} s apart");
+    let mut arrivals: Vec<f64> = sink.messages().iter().map(|m| m.arrived).collect();
+    arrivals.sort_by(f64::total_cmp);
+    assert!(arrivals[5] - arrivals[0] >= 5.0 * 0.25 - 0.05, "six messages arrived within {arrivals:?}");
 }
 
 #[test]

@@ -7,6 +7,12 @@ pub mod smtp;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a test waits for an event before it fails. Generous, for a loaded machine: a wait
+/// ends as soon as its event comes, so a passing test never waits this long. No test measures
+/// how fast something happens; speed is for the benchmarks.
+pub const PATIENCE: Duration = Duration::from_secs(60);
 
 /// The repository root.
 pub fn repo() -> PathBuf {
@@ -77,6 +83,36 @@ impl TempSite {
     /// Runs `kurier --root <site> <args>` with extra environment variables.
     pub fn kurier_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         Run(self.command(args, env).output().expect("the kurier binary runs"))
+    }
+
+    /// Runs `kurier --root <site> <args>`, killing it and failing if it has not exited within
+    /// `limit` (for runs that must end by themselves, e.g. at a deadline, however a server stalls).
+    pub fn kurier_bounded(&self, args: &[&str], env: &[(&str, &str)], limit: Duration) -> Run {
+        let mut child = self.spawn(args, env);
+        drop(child.stdin.take());
+        let mut stdout = child.stdout.take().unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let out = std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut stdout, &mut bytes).map(|_| bytes).unwrap_or_default()
+        });
+        let err = std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut stderr, &mut bytes).map(|_| bytes).unwrap_or_default()
+        });
+        let deadline = Instant::now() + limit;
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("kurier {args:?} did not exit within {limit:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Run(Output { status, stdout: out.join().unwrap(), stderr: err.join().unwrap() })
     }
 
     /// Starts `kurier --root <site> <args>` without waiting for it.
