@@ -33,6 +33,8 @@ behaviour while the sink runs; a missing or invalid file means no rules:
   times, then is accepted; `times: -1` means always. Counters live as long as the process.
 - stall_rcpt: RCPT TO one of these addresses never gets an answer; the client must time out.
 - data_delay_ms: wait that long before answering 250 to DATA.
+- hold_data: while true, every message waits at the end of DATA, unanswered and not stored;
+  set it false to let them go (a test's way to have mail "being sent" for as long as it likes).
 - data: {"address": {"code": 550, "message": "…"}}: the end of DATA of a message to that address
   gets `<code> <message>` (a content filter's refusal), always.
 
@@ -119,6 +121,8 @@ class Sink:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        while load_rules(self.rules_path).get("hold_data") is True:
+            await asyncio.sleep(0.02)
         delay = load_rules(self.rules_path).get("data_delay_ms", 0)
         if isinstance(delay, (int, float)) and delay > 0:
             await asyncio.sleep(delay / 1000)
