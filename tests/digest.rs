@@ -581,27 +581,28 @@ fn consecutive_failures_pause_the_issue() {
     assert!(run.stderr().contains("consecutive delivery failures: pausing the issue"), "{}", run.stderr());
     // The second refusal reached kurier after the sink logged it, and the pause began then: the
     // third RCPT comes at least `pause_seconds` (1 s) after the second, at the sink's clock
-    // (less 50 ms for the sink's own scheduling).
+    // (less 150 ms: a busy machine can be late to stamp one RCPT and not the next).
     let gaps = rcpt_gaps(&sink);
     assert_eq!(gaps.len(), 3, "{:?}", sink.rcpts());
-    assert!(gaps[1] >= 0.95, "no pause after two failures: the RCPTs came {gaps:?} s apart");
+    assert!(gaps[1] >= 0.85, "no pause after two failures: the RCPTs came {gaps:?} s apart");
 }
 
 #[test]
 fn rate_per_second_spaces_the_messages() {
-    // Four connections could send at once; at four messages a second every message comes at
-    // least 250 ms after the one before (less 50 ms for the sink's own scheduling).
+    // Four connections could send at once; at two messages a second every message comes at
+    // least 500 ms after the one before (less 150 ms: a busy machine can be late to stamp one
+    // RCPT and not the next; twice the rate would still fail).
     let site = site_with(&active(6));
-    site.replace("kurier.toml", &[("concurrency = 4", "concurrency = 4\nrate_per_second = 4")]);
+    site.replace("kurier.toml", &[("concurrency = 4", "concurrency = 4\nrate_per_second = 2")]);
     let sink = Sink::start();
     send(&site, &sink).expect_code(0);
     assert_eq!(sink.count(), 6);
     let gaps = rcpt_gaps(&sink);
     assert_eq!(gaps.len(), 5, "{:?}", sink.rcpts());
-    assert!(gaps.iter().all(|&gap| gap >= 0.2), "messages closer than 1/rate: RCPTs {gaps:?} s apart");
+    assert!(gaps.iter().all(|&gap| gap >= 0.35), "messages closer than 1/rate: RCPTs {gaps:?} s apart");
     let mut arrivals: Vec<f64> = sink.messages().iter().map(|m| m.arrived).collect();
     arrivals.sort_by(f64::total_cmp);
-    assert!(arrivals[5] - arrivals[0] >= 5.0 * 0.25 - 0.05, "six messages arrived within {arrivals:?}");
+    assert!(arrivals[5] - arrivals[0] >= 5.0 * 0.5 - 0.15, "six messages arrived within {arrivals:?}");
 }
 
 #[test]

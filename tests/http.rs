@@ -290,12 +290,12 @@ fn client_errors_are_logged_with_cut_paths_at_most_ten_a_second_with_a_count_of_
     assert_eq!(accounted(&logs), requests, "{logs}");
     let lines: Vec<&str> = logs.lines().filter(|l| l.contains("HTTP client error")).collect();
     // At most ten a second, by the lines' own timestamps: any eleven lines in a row span at
-    // least a second (less 100 ms: a line is stamped when written, a moment after its request
-    // was counted).
+    // least a second (less 200 ms: a line is stamped when written, a moment after its request
+    // was counted, and a busy machine can make that moment longer).
     let stamps: Vec<chrono::DateTime<chrono::Utc>> =
         lines.iter().map(|l| l.split_whitespace().next().unwrap().parse().unwrap()).collect();
     for (first, eleventh) in stamps.iter().zip(stamps.iter().skip(10)) {
-        assert!(*eleventh - *first >= chrono::Duration::milliseconds(900), "eleven lines from {first} to {eleventh}");
+        assert!(*eleventh - *first >= chrono::Duration::milliseconds(800), "eleven lines from {first} to {eleventh}");
     }
     for line in &lines {
         assert!(line.len() < 500, "a line of {} bytes: {line}", line.len());
