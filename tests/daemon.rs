@@ -49,7 +49,7 @@ fn a_new_post_is_served_and_an_editor_save_is_one_rebuild() {
     assert!(daemon.get("/atom.xml").text().contains("Trzeci wpis: oddech"));
 
     let nowy = "content/2026-05-01-nowy.md";
-    site.write(nowy, "+++\ntitle = \"Nowy wpis z demona\"\ndate = 2026-05-01\n+++\nTreść.\n");
+    site.write_whole(nowy, "+++\ntitle = \"Nowy wpis z demona\"\ndate = 2026-05-01\n+++\nTreść.\n");
     daemon.wait_for_body("/atom.xml", "Nowy wpis z demona", PATIENCE).expect("never served");
     assert!(daemon.wait_for_log("rebuilt changed=\"content/2026-05-01-nowy.md\"", 1, PATIENCE), "{}", daemon.logs());
 
@@ -64,7 +64,7 @@ fn a_new_post_is_served_and_an_editor_save_is_one_rebuild() {
     assert!(daemon.wait_for_log("rebuilt changed=\"content/2026-05-01-nowy.md\"", 2, PATIENCE), "{}", daemon.logs());
     // A later post is rebuilt after every event of the save was handled: once it is, the save
     // has had all the rebuilds it will ever get. One, and one for the later post.
-    site.write("content/2026-05-02-pozniej.md", "+++\ntitle = \"Później\"\ndate = 2026-05-02\n+++\nx\n");
+    site.write_whole("content/2026-05-02-pozniej.md", "+++\ntitle = \"Później\"\ndate = 2026-05-02\n+++\nx\n");
     daemon.wait_for_body("/atom.xml", "Później", PATIENCE).expect("the later post never served");
     assert!(daemon.wait_for_log("2026-05-02-pozniej.md", 1, PATIENCE), "{}", daemon.logs());
     assert_eq!(rebuilds(&daemon), ["start", nowy, nowy, "content/2026-05-02-pozniej.md"], "{}", daemon.logs());
@@ -488,7 +488,7 @@ fn runs_missed_while_down_are_sent_once_at_start_up() {
 /// it, say) is done: a test can then check that something did *not* happen.
 fn wait_until_the_daemon_moved_on(site: &TempSite, daemon: &Daemon, slug: &str) {
     let file = format!("content/2020-01-01-{slug}.md");
-    site.write(&file, &format!("+++\ntitle = \"{slug}\"\ndate = 2020-01-01\n+++\nx\n"));
+    site.write_whole(&file, &format!("+++\ntitle = \"{slug}\"\ndate = 2020-01-01\n+++\nx\n"));
     assert!(daemon.wait_for_log(&format!("rebuilt changed=\"{file}\""), 1, PATIENCE), "{}", daemon.logs());
 }
 

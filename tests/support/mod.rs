@@ -61,6 +61,17 @@ impl TempSite {
         std::fs::write(path, text).unwrap();
     }
 
+    /// Writes a file as a deploy or a careful editor does: to a hidden temporary name beside it,
+    /// renamed into place. A watcher sees it appear whole, in one event, however slowly the
+    /// test runs (a plain write is a create and a modify that a busy machine can space apart).
+    pub fn write_whole(&self, relative: &str, text: &str) {
+        let path = self.path(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let temporary = path.with_file_name(format!(".{}.tmp", path.file_name().unwrap().to_string_lossy()));
+        std::fs::write(&temporary, text).unwrap();
+        std::fs::rename(temporary, path).unwrap();
+    }
+
     /// Replaces text in a file; each `from` must be there, so an edit can never silently miss.
     pub fn replace(&self, relative: &str, replacements: &[(&str, &str)]) {
         let mut text = self.read(relative);
