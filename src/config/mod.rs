@@ -198,7 +198,8 @@ pub struct SmtpConfig {
 
 impl fmt::Debug for SmtpConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Every field, so that a `{:?}` shows the whole setting; the URL without its password.
+        // Every field (destructured: a new one is a compile error until it is added here), the
+        // URL without its password.
         let SmtpConfig {
             url,
             concurrency,
