@@ -119,23 +119,50 @@ pub fn classify<'a>(root: &Path, paths: impl IntoIterator<Item = &'a PathBuf>) -
 mod tests {
     use super::*;
 
+    /// A site folder in a temporary directory: `classify` asks the file system whether a path is
+    /// a folder or is gone, so each test lays out exactly the files its events describe.
+    struct Site {
+        dir: tempfile::TempDir,
+    }
+
+    impl Site {
+        fn new(files: &[&str], folders: &[&str]) -> Site {
+            let site = Site { dir: tempfile::tempdir().unwrap() };
+            for folder in ["content", "templates"].iter().chain(folders) {
+                std::fs::create_dir_all(site.root().join(folder)).unwrap();
+            }
+            for file in files {
+                std::fs::write(site.root().join(file), "x").unwrap();
+            }
+            site
+        }
+
+        fn root(&self) -> &Path {
+            self.dir.path()
+        }
+
+        fn paths(&self, relative: &[&str]) -> Vec<PathBuf> {
+            relative.iter().map(|r| self.root().join(r)).collect()
+        }
+    }
+
     #[test]
     fn an_editor_save_is_one_post_change_and_leftovers_are_ignored() {
-        let root = Path::new("/site");
-        let paths: Vec<PathBuf> = [
-            "/site/content/.post.md.swp",
-            "/site/content/4913",
-            "/site/content/post.md~",
-            "/site/content/.post.md.tmp",
-            "/site/content/post.md",
-            "/site/public/rss.xml",
-            "/site/subscribers/kurier.sqlite-wal",
-            "/elsewhere/content/x.md",
-        ]
-        .iter()
-        .map(PathBuf::from)
-        .collect();
-        let changes = classify(root, &paths);
+        // After the save: the post and vim's backup are there; the swap file, the renamed
+        // temporary file and the `4913` probe are gone.
+        let site = Site::new(&["content/post.md", "content/post.md~", "kurier.toml"], &["public", "subscribers"]);
+        let elsewhere = tempfile::tempdir().unwrap();
+        let mut paths = site.paths(&[
+            "content/.post.md.swp",
+            "content/4913",
+            "content/post.md~",
+            "content/.post.md.tmp",
+            "content/post.md",
+            "public/rss.xml",
+            "subscribers/kurier.sqlite-wal",
+        ]);
+        paths.push(elsewhere.path().join("content/x.md"));
+        let changes = classify(site.root(), &paths);
         assert_eq!(changes.posts, BTreeSet::from([PathBuf::from("content/post.md")]));
         assert!(!changes.rescan && !changes.templates && !changes.config);
         assert_eq!(changes.vanished, BTreeSet::from([PathBuf::from("content/4913")]));
@@ -143,11 +170,23 @@ mod tests {
 
     #[test]
     fn templates_and_config_are_noticed() {
-        let root = Path::new("/site");
-        let paths = [PathBuf::from("/site/templates/digest.html"), PathBuf::from("/site/kurier.toml")];
-        let changes = classify(root, &paths);
+        let site = Site::new(&["templates/digest.html", "templates/notes.md", "kurier.toml"], &[]);
+        let changes = classify(site.root(), &site.paths(&["templates/digest.html", "kurier.toml"]));
         assert!(changes.templates && changes.config && changes.posts.is_empty());
-        let changes = classify(root, &[PathBuf::from("/site/templates/notes.md")]);
+        let changes = classify(site.root(), &site.paths(&["templates/notes.md"]));
         assert!(changes.is_empty());
+    }
+
+    #[test]
+    fn a_folder_moved_into_content_is_a_rescan_and_one_that_vanished_is_named() {
+        let site = Site::new(&["content/plik-bez-rozszerzenia"], &["content/2026/nowe"]);
+        let changes = classify(site.root(), &site.paths(&["content/2026/nowe"]));
+        assert!(changes.rescan && changes.vanished.is_empty() && changes.posts.is_empty(), "{changes:?}");
+        let changes = classify(site.root(), &site.paths(&["content/stare"]));
+        assert!(!changes.rescan, "{changes:?}");
+        assert_eq!(changes.vanished, BTreeSet::from([PathBuf::from("content/stare")]));
+        // A file without an extension that is still there is neither.
+        let changes = classify(site.root(), &site.paths(&["content/plik-bez-rozszerzenia"]));
+        assert!(changes.is_empty(), "{changes:?}");
     }
 }

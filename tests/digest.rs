@@ -4,7 +4,7 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mail_parser::{HeaderValue, MimeHeaders};
 use serde_json::json;
@@ -203,9 +203,10 @@ fn a_server_that_stops_answering_hits_the_deadline_and_the_run_goes_on() {
     );
     let sink = Sink::start();
     sink.set_rules(json!({"stall_rcpt": ["reader004@example.org"]}));
-    let started = Instant::now();
-    let run = send(&site, &sink).expect_code(75);
-    assert!(started.elapsed() < Duration::from_secs(15), "took {:?}", started.elapsed());
+    // The sink would hold the stalled RCPT for an hour: a run that ends by itself, within the
+    // test's patience, ended at its one-second deadline.
+    let run = site.kurier_bounded(&["digest", "send"], &[("KURIER_SMTP_URL", &sink.url())], support::PATIENCE);
+    let run = run.expect_code(75);
     assert!(run.stdout().contains("sent 5, failed 0, skipped 0, retried 0, deferred 1"), "{}", run.stdout());
     assert!(!per_recipient(&sink.messages()).contains_key("reader004@example.org"));
     let status = site.kurier(&["digest", "status"]).expect_code(0).stdout();
@@ -232,6 +233,8 @@ fn wait_until_retry_time(site: &TempSite) {
         .map(|at| at.parse::<chrono::DateTime<chrono::Utc>>().unwrap())
         .max()
         .unwrap_or_else(|| panic!("no deferred delivery in\n{status}"));
+    let patience = chrono::Duration::from_std(support::PATIENCE).unwrap();
+    assert!(latest < chrono::Utc::now() + patience, "a retry time too far off to wait for: {latest}");
     while chrono::Utc::now() <= latest {
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -389,6 +392,20 @@ fn subscribers_cli_adds_removes_lists_imports_and_exports() {
     assert!(export.contains("ola@example.org,Ola,active,"), "{export}");
 }
 
+/// Runs `tests/dkim_verify.py` on `message` with the test key published at
+/// `selector._domainkey.domain` only; whether the signature verifies, and what the script said.
+fn dkim_verify(message: &std::path::Path, domain: &str, selector: &str) -> (bool, String) {
+    let output = std::process::Command::new(support::python())
+        .arg(support::repo().join("tests/dkim_verify.py"))
+        .arg(message)
+        .arg(support::repo().join("tests/fixtures/dkim/dns-txt-record.txt"))
+        .args([domain, selector])
+        .output()
+        .unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    (output.status.success(), said)
+}
+
 #[test]
 fn dkim_signatures_verify_and_cover_both_list_unsubscribe_headers() {
     let site = site_with(&active(2));
@@ -405,15 +422,10 @@ fn dkim_signatures_verify_and_cover_both_list_unsubscribe_headers() {
     for (i, received) in messages.iter().enumerate() {
         let path = site.path(&format!("received-{i}.eml"));
         std::fs::write(&path, &received.raw).unwrap();
-        let output = std::process::Command::new(support::python())
-            .arg(support::repo().join("tests/dkim_verify.py"))
-            .arg(&path)
-            .arg(support::repo().join("tests/fixtures/dkim/dns-txt-record.txt"))
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout).to_lowercase();
-        assert!(output.status.success(), "dkimpy: {stdout} {}", String::from_utf8_lossy(&output.stderr));
-        let signed: Vec<&str> = stdout.trim().lines().next().unwrap().split(':').collect();
+        let (verified, said) = dkim_verify(&path, "digest.example.org", "kurier");
+        assert!(verified, "dkimpy: {said}");
+        let said = said.to_lowercase();
+        let signed: Vec<&str> = said.trim().lines().next().unwrap().split(':').collect();
         for header in
             ["from", "to", "subject", "date", "message-id", "list-id", "list-unsubscribe", "list-unsubscribe-post"]
         {
@@ -421,41 +433,138 @@ fn dkim_signatures_verify_and_cover_both_list_unsubscribe_headers() {
         }
         // A changed List-Unsubscribe breaks the signature.
         let tampered = String::from_utf8(received.raw.clone()).unwrap().replace("/unsubscribe/", "/unsubscribe/x");
-        std::fs::write(&path, tampered).unwrap();
-        let output = std::process::Command::new(support::python())
-            .arg(support::repo().join("tests/dkim_verify.py"))
-            .arg(&path)
-            .arg(support::repo().join("tests/fixtures/dkim/dns-txt-record.txt"))
-            .output()
-            .unwrap();
-        assert!(!output.status.success(), "a tampered message still verifies");
+        let tampered_path = site.path(&format!("tampered-{i}.eml"));
+        std::fs::write(&tampered_path, tampered).unwrap();
+        assert!(!dkim_verify(&tampered_path, "digest.example.org", "kurier").0, "a tampered message still verifies");
     }
 }
 
 #[test]
-fn credentials_come_from_kurier_smtp_password() {
+fn a_dkim_signature_does_not_verify_with_the_key_published_under_another_selector_or_domain() {
+    // The check above is only worth something if the verifier looks the key up where the
+    // signature's `d=` and `s=` say: the same untouched message, with the same key published
+    // elsewhere, must fail.
+    let site = site_with(&active(1));
+    std::fs::copy(support::repo().join("tests/fixtures/dkim/test-only.key"), site.path("dkim.key")).unwrap();
+    let config = site.read("kurier.toml");
+    site.write(
+        "kurier.toml",
+        &format!("{config}\n[dkim]\ndomain = \"digest.example.org\"\nselector = \"kurier\"\nkey_file = \"dkim.key\"\n"),
+    );
+    let sink = Sink::start();
+    send(&site, &sink).expect_code(0);
+    let path = site.path("received.eml");
+    std::fs::write(&path, &sink.messages()[0].raw).unwrap();
+    let (verified, said) = dkim_verify(&path, "digest.example.org", "kurier");
+    assert!(verified, "the message as sent verifies: {said}");
+    for (domain, selector) in [
+        ("digest.example.org", "inny"),
+        ("example.org", "kurier"),
+        ("digest.example.net", "kurier"),
+        ("kurier._domainkey.digest.example.org", "kurier"),
+    ] {
+        let (verified, said) = dkim_verify(&path, domain, selector);
+        assert!(!verified, "verified with the key at {selector}._domainkey.{domain}: {said}");
+        assert!(said.contains("looked up: kurier._domainkey.digest.example.org"), "{said}");
+    }
+}
+
+/// Every form in which `password` could show: as typed, percent-encoded (as in a URL), and
+/// base64-encoded as AUTH PLAIN (`\0user\0password`) and AUTH LOGIN send it.
+fn password_forms(user: &str, password: &str) -> Vec<String> {
+    use base64::Engine;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let encoded: String = url::form_urlencoded::byte_serialize(password.as_bytes()).collect();
+    let plain = b64(format!("\0{user}\0{password}").as_bytes());
+    vec![password.to_owned(), encoded, b64(password.as_bytes()), plain]
+}
+
+/// Panics if any of `forms` is in `text` (what `what` names).
+fn assert_none_in(text: &str, forms: &[String], what: &str) {
+    for form in forms {
+        assert!(!text.contains(form.as_str()), "{form:?} is in {what}:\n{text}");
+    }
+}
+
+/// Panics if any of `forms` is in a file below `dir` (the store, outbox, feeds: whatever kurier
+/// wrote), as bytes.
+fn assert_none_in_files(dir: &std::path::Path, forms: &[String]) {
+    for (path, bytes) in support::snapshot(dir) {
+        for form in forms {
+            let found = bytes.windows(form.len()).any(|w| w == form.as_bytes());
+            assert!(!found, "{form:?} is in {path}");
+        }
+    }
+}
+
+#[test]
+fn a_password_in_the_smtp_url_or_in_kurier_smtp_password_logs_in_and_is_never_logged() {
+    // Most verbose logging there is, for kurier and its crates (lettre, rustls, tokio).
+    let verbose = "debug,kurier=trace";
+    let in_url = "hasło:z@adresu/1";
+    let in_env = "hasło-ze-zmiennej#2";
+    let mut forms = password_forms("kurier", in_url);
+    forms.extend(password_forms("kurier", in_env));
+    let encoded: String = url::form_urlencoded::byte_serialize(in_url.as_bytes()).collect();
+
+    // The password in the URL: the sink requires it, so a delivery proves it was used.
     let site = site_with(&active(2));
-    let sink = Sink::with_auth("kurier:tajne-hasło");
+    let sink = Sink::with_auth(&format!("kurier:{in_url}"));
+    let url = format!("smtp://kurier:{encoded}@127.0.0.1:{}", sink.port);
+    let run = site.kurier_env(&["digest", "send"], &[("KURIER_SMTP_URL", &url), ("RUST_LOG", verbose)]);
+    let run = run.expect_code(0);
+    assert!(run.stdout().contains("sent 2, failed 0"), "{}", run.stdout());
+    assert_eq!(sink.count(), 2);
+    assert!(run.stderr().contains("DEBUG") || run.stderr().contains("TRACE"), "not verbose:\n{}", run.stderr());
+    assert_none_in(&run.stdout(), &forms, "stdout");
+    assert_none_in(&run.stderr(), &forms, "stderr");
+    for command in [&["digest", "status"][..], &["subscribers", "list"], &["check"]] {
+        let other = site.kurier_env(command, &[("KURIER_SMTP_URL", &url), ("RUST_LOG", verbose)]);
+        assert_none_in(&format!("{}{}", other.stdout(), other.stderr()), &forms, &format!("{command:?}"));
+    }
+
+    // KURIER_SMTP_PASSWORD overrides a stale one in the URL: the sink takes only the new one.
+    // (The daemon's site: the same fixture, listening on a free port.)
+    let site = support::daemon::site(2);
+    let sink = Sink::with_auth(&format!("kurier:{in_env}"));
+    let url = format!("smtp://kurier:{encoded}@127.0.0.1:{}", sink.port);
+    let env = [("KURIER_SMTP_URL", url.as_str()), ("KURIER_SMTP_PASSWORD", in_env), ("RUST_LOG", verbose)];
+    let run = site.kurier_env(&["digest", "send"], &env).expect_code(0);
+    assert!(run.stdout().contains("sent 2, failed 0"), "{}", run.stdout());
+    assert_eq!(sink.count(), 2);
+    assert_none_in(&run.stdout(), &forms, "stdout");
+    assert_none_in(&run.stderr(), &forms, "stderr");
+
+    // The daemon, at the same level, sending a confirmation with it.
+    let mut daemon_env = env.to_vec();
+    daemon_env.push(("KURIER_SECRET", support::daemon::SECRET));
+    let daemon = support::daemon::Daemon::start(&site, &daemon_env);
+    assert_eq!(daemon.post("/subscribe", "application/x-www-form-urlencoded", "email=nowa%40example.org").status, 202);
+    assert!(sink.wait_for(3, Duration::from_secs(60)), "no confirmation:\n{}", daemon.logs());
+    assert!(daemon.wait_for_log("confirmation e-mail sent", 1, Duration::from_secs(60)), "{}", daemon.logs());
+    assert_none_in(&daemon.logs(), &forms, "the daemon's log");
+    drop(daemon);
+    assert_none_in_files(site.root(), &forms);
+
+    // Without any password the server refuses the mail: recorded, nothing delivered, and a
+    // refusal of kurier's own login (530) is not the addresses' fault: nobody is bounced.
+    let site = site_with(&active(2));
     let url = format!("smtp://kurier@127.0.0.1:{}", sink.port);
-    // Without the password the server refuses the mail: recorded, nothing delivered.
     let run = site.kurier_env(&["digest", "send"], &[("KURIER_SMTP_URL", &url)]).expect_code(1);
     assert!(run.stdout().contains("sent 0, failed 2"), "{}", run.stdout());
-    // A refusal of kurier's own login (530) is not the addresses' fault: nobody is bounced.
     let bounced = site.kurier(&["subscribers", "list", "--status", "bounced"]).expect_code(0).stdout();
     assert!(bounced.is_empty(), "{bounced}");
-    assert_eq!(sink.count(), 0);
+    assert_eq!(sink.count(), 3);
+}
 
-    let site = site_with(&active(2));
-    let run = site
-        .kurier_env(&["digest", "send"], &[("KURIER_SMTP_URL", &url), ("KURIER_SMTP_PASSWORD", "tajne-hasło")])
-        .expect_code(0);
-    assert!(run.stdout().contains("sent 2, failed 0"), "{}", run.stdout());
-    assert!(!run.stdout().contains("tajne") && !run.stderr().contains("tajne"), "the password leaked");
-    assert_eq!(sink.count(), 2);
+/// The gaps between consecutive RCPT attempts at the sink, in seconds.
+fn rcpt_gaps(sink: &Sink) -> Vec<f64> {
+    sink.rcpts().windows(2).map(|pair| pair[1].at - pair[0].at).collect()
 }
 
 #[test]
 fn consecutive_failures_pause_the_issue() {
+    // One connection, every address refused: two failures, a pause of a second, two more.
     let site = site_with(&active(4));
     site.replace(
         "kurier.toml",
@@ -466,24 +575,34 @@ fn consecutive_failures_pause_the_issue() {
         .map(|i| (format!("reader{i:03}@example.org"), json!({"code": 550, "times": -1, "message": "5.7.1 Blocked"})))
         .collect();
     sink.set_rules(json!({ "rcpt": rules }));
-    let started = Instant::now();
     let run =
         site.kurier_env(&["digest", "send"], &[("KURIER_SMTP_URL", &sink.url()), ("RUST_LOG", "warn")]).expect_code(1);
     assert!(run.stdout().contains("sent 0, failed 4"), "{}", run.stdout());
     assert!(run.stderr().contains("consecutive delivery failures: pausing the issue"), "{}", run.stderr());
-    assert!(started.elapsed() >= Duration::from_secs(1), "no pause: {:?}", started.elapsed());
+    // The second refusal reached kurier after the sink logged it, and the pause began then: the
+    // third RCPT comes at least `pause_seconds` (1 s) after the second, at the sink's clock
+    // (less 150 ms: a busy machine can be late to stamp one RCPT and not the next).
+    let gaps = rcpt_gaps(&sink);
+    assert_eq!(gaps.len(), 3, "{:?}", sink.rcpts());
+    assert!(gaps[1] >= 0.85, "no pause after two failures: the RCPTs came {gaps:?} s apart");
 }
 
 #[test]
 fn rate_per_second_spaces_the_messages() {
+    // Four connections could send at once; at two messages a second every message comes at
+    // least 500 ms after the one before (less 150 ms: a busy machine can be late to stamp one
+    // RCPT and not the next; twice the rate would still fail).
     let site = site_with(&active(6));
-    site.replace("kurier.toml", &[("concurrency = 4", "concurrency = 4\nrate_per_second = 10")]);
+    site.replace("kurier.toml", &[("concurrency = 4", "concurrency = 4\nrate_per_second = 2")]);
     let sink = Sink::start();
-    let started = Instant::now();
     send(&site, &sink).expect_code(0);
-    // Six messages at ten per second: the sixth cannot start before 0.5 s.
-    assert!(started.elapsed() >= Duration::from_millis(500), "{:?}", started.elapsed());
     assert_eq!(sink.count(), 6);
+    let gaps = rcpt_gaps(&sink);
+    assert_eq!(gaps.len(), 5, "{:?}", sink.rcpts());
+    assert!(gaps.iter().all(|&gap| gap >= 0.35), "messages closer than 1/rate: RCPTs {gaps:?} s apart");
+    let mut arrivals: Vec<f64> = sink.messages().iter().map(|m| m.arrived).collect();
+    arrivals.sort_by(f64::total_cmp);
+    assert!(arrivals[5] - arrivals[0] >= 5.0 * 0.5 - 0.15, "six messages arrived within {arrivals:?}");
 }
 
 #[test]
@@ -503,6 +622,54 @@ fn two_senders_cannot_share_a_store_but_the_cli_can_use_it_while_one_sends() {
     let counts = per_recipient(&sink.messages());
     assert_eq!(counts.len(), 40, "the issue's recipients were frozen before nowy@ joined");
     assert!(counts.values().all(|&n| n == 1));
+}
+
+/// The titles of the posts a digest's text part presents (`== Title ==` headings; related
+/// posts are listed without them).
+fn posts_in(received: &Received) -> Vec<String> {
+    let text = received.parsed().body_text(0).unwrap().into_owned();
+    text.lines().filter_map(|l| l.strip_prefix("== ")?.strip_suffix(" ==")).map(str::to_owned).collect()
+}
+
+#[test]
+fn the_first_issue_covers_only_the_first_window_and_older_posts_are_never_mailed() {
+    // product.md: "the first issue ever looks back at most `first_window_days`". A week here;
+    // the posts lie a day or more clear of the window's edge, so the run's own minutes do not
+    // matter. The fixture's three posts (early 2026) are older than that too.
+    let site = site_with(&active(2));
+    site.replace("kurier.toml", &[("first_window_days = 36500", "first_window_days = 7")]);
+    let now = chrono::Utc::now();
+    let post = |file: &str, title: &str, days_ago: i64| {
+        let date = (now - chrono::Duration::days(days_ago)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        site.write(
+            &format!("content/{file}.md"),
+            &format!("+++\ntitle = \"{title}\"\ndate = \"{date}\"\ntags = [\"okno\"]\n+++\nTreść.\n"),
+        );
+    };
+    post("sprzed-miesiaca", "Sprzed miesiąca", 30);
+    post("sprzed-osmiu-dni", "Sprzed ośmiu dni", 8);
+    post("sprzed-szesciu-dni", "Sprzed sześciu dni", 6);
+    post("wczorajszy", "Wczorajszy", 1);
+    let sink = Sink::start();
+    send(&site, &sink).expect_code(0);
+    let first = sink.messages();
+    assert_eq!(first.len(), 2);
+    for received in &first {
+        assert_eq!(posts_in(received), ["Wczorajszy", "Sprzed sześciu dni"]);
+        assert_eq!(received.parsed().subject(), Some("Fixture: Zażółć gęślą jaźń — 2 nowe wpisy"));
+    }
+
+    // The posts left out are the baseline: the next issue has only what is new since.
+    post("dzisiejszy", "Dzisiejszy", 0);
+    send(&site, &sink).expect_code(0);
+    let second: Vec<Received> = sink.messages().into_iter().skip(2).collect();
+    assert_eq!(second.len(), 2);
+    for received in &second {
+        assert_eq!(posts_in(received), ["Dzisiejszy"]);
+    }
+    let run = send(&site, &sink).expect_code(0);
+    assert!(run.stdout().contains("nothing new since the last issue"), "{}", run.stdout());
+    assert_eq!(sink.count(), 4);
 }
 
 #[test]

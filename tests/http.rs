@@ -26,7 +26,7 @@ fn subscribe(daemon: &Daemon, address: &str) -> Reply {
 /// The path of the confirmation link in the latest mail to `address`, waiting for that mail
 /// to be the `nth` (from 1) confirmation it got.
 fn confirmation_path(sink: &Sink, address: &str, nth: usize) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + support::PATIENCE;
     loop {
         let mails: Vec<_> = sink.messages().into_iter().filter(|m| m.recipient() == address).collect();
         if mails.len() >= nth {
@@ -52,45 +52,45 @@ fn assert_no_address(text: &str, addresses: &[&str]) {
     }
 }
 
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
 #[test]
-fn subscribe_answers_as_fast_for_a_new_address_as_for_an_active_one() {
+fn subscribe_answers_a_new_address_before_its_confirmation_is_sent_and_as_it_answers_an_active_one() {
     // Regression: the answer waited for the confirmation's SMTP exchange, so a new address took
     // 210 ms and an active one (no mail) 2 ms — which told anyone whether an address was on the
-    // list. The sink here answers DATA after 200 ms, like that slow server.
+    // list. Here the sink holds every message at the end of DATA until the test lets it go: the
+    // answers all come while no confirmation has been sent, so none waits for one (if one did,
+    // it would wait for the test, which waits for the answer, and the request would time out).
+    // The time the answers take is not measured: that belongs in a benchmark.
     let rounds = 15;
     let site = site(rounds);
+    site.replace("kurier.toml", &[("timeout_seconds = 5", "timeout_seconds = 600")]);
     let sink = Sink::start();
-    sink.set_rules(json!({ "data_delay_ms": 200 }));
+    sink.set_rules(json!({ "hold_data": true }));
     let daemon = start(&site, &sink, "info");
     // Every POST comes from its own loopback address: 30 POSTs from one client would meet the
     // per-client rate limit.
     let client = |n: usize| Ipv4Addr::new(127, 0, 1, n as u8 + 1);
     let post = |n: usize, address: &str| {
-        let (status, took) = daemon.post_from(client(n), "/subscribe", FORM, &format!("email={address}"));
+        let (status, body) = daemon.post_from(client(n), "/subscribe", FORM, &format!("email={address}"));
         assert_eq!(status, 202, "{address}: {}", daemon.logs());
-        took
+        body
     };
-    post(0, "rozgrzewka%40example.org");
-    let (mut new, mut active) = (Vec::new(), Vec::new());
+    let first = post(0, "pierwszy%40example.org");
     for i in 1..=rounds {
-        new.push(post(2 * i, &format!("nowy{i:03}%40example.org")));
-        active.push(post(2 * i + 1, &format!("reader{i:03}%40example.org")));
+        assert_eq!(post(2 * i, &format!("nowy{i:03}%40example.org")), first, "the answer tells a new address");
+        assert_eq!(post(2 * i + 1, &format!("reader{i:03}%40example.org")), first, "the answer tells an active one");
     }
-    let (new, active) = (median(new), median(active));
-    eprintln!("POST /subscribe medians: new {new:?}, active {active:?}");
-    let gap = new.abs_diff(active);
-    assert!(
-        gap < Duration::from_millis(50),
-        "the answer tells new addresses from active ones: median {new:?} for new, {active:?} for active"
-    );
-    // The confirmations were sent all the same, in the background: one per new address.
-    assert!(sink.wait_for(rounds + 1, Duration::from_secs(30)), "{}", daemon.logs());
-    assert!(daemon.wait_for_log("confirmation e-mail sent", rounds + 1, Duration::from_secs(10)), "{}", daemon.logs());
+    // The confirmations are on their way, held by the sink: not one has been sent yet.
+    let deadline = Instant::now() + support::PATIENCE;
+    while sink.rcpts().is_empty() {
+        assert!(Instant::now() < deadline, "no confirmation was begun:\n{}", daemon.logs());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(sink.count(), 0, "a confirmation was sent before all the answers came");
+
+    // Let go, they are all sent, in the background: one per new address, none to an active one.
+    sink.set_rules(json!({}));
+    assert!(sink.wait_for(rounds + 1, support::PATIENCE), "{}", daemon.logs());
+    assert!(daemon.wait_for_log("confirmation e-mail sent", rounds + 1, support::PATIENCE), "{}", daemon.logs());
     assert!(sink.messages().iter().all(|m| !m.recipient().starts_with("reader")), "an active address got mail");
 }
 
@@ -135,7 +135,7 @@ fn a_confirmation_queued_when_the_daemon_stops_is_still_sent() {
     sink.set_rules(json!({ "data_delay_ms": 500 }));
     let daemon = start(&site, &sink, "info");
     assert_eq!(subscribe(&daemon, "ostatni@example.org").status, 202);
-    let status = daemon.terminate(Duration::from_secs(5));
+    let status = daemon.terminate(support::PATIENCE);
     assert!(status.success(), "{status:?}");
     assert_eq!(sink.count(), 1, "the queued confirmation was dropped at the stop");
 }
@@ -249,9 +249,9 @@ fn logs_show_subscribers_by_id_and_masked_address_and_each_cause_once() {
     assert_eq!(subscribe(&daemon, "odrzucony@example.org").status, 202);
     assert_eq!(subscribe(&daemon, "nowa@example.org").status, 202);
     assert_eq!(daemon.get("/ludzie/nowa@example.org").status, 404);
-    assert!(daemon.wait_for_log("cannot send a confirmation e-mail", 1, Duration::from_secs(10)), "{}", daemon.logs());
-    assert!(daemon.wait_for_log("confirmation e-mail sent", 1, Duration::from_secs(10)), "{}", daemon.logs());
-    assert!(daemon.wait_for_log("HTTP client error", 1, Duration::from_secs(10)), "{}", daemon.logs());
+    assert!(daemon.wait_for_log("cannot send a confirmation e-mail", 1, support::PATIENCE), "{}", daemon.logs());
+    assert!(daemon.wait_for_log("confirmation e-mail sent", 1, support::PATIENCE), "{}", daemon.logs());
+    assert!(daemon.wait_for_log("HTTP client error", 1, support::PATIENCE), "{}", daemon.logs());
     let logs = daemon.logs();
     let refused = logs.lines().find(|l| l.contains("cannot send a confirmation e-mail")).unwrap();
     assert!(refused.contains("subscriber=4") && refused.contains("o***@example.org"), "{refused}");
@@ -268,11 +268,9 @@ fn client_errors_are_logged_with_cut_paths_at_most_ten_a_second_with_a_count_of_
     let daemon = start(&site, &sink, "info");
     let requests = 200;
     let path = format!("/{}", "x".repeat(8 * 1024));
-    let started = Instant::now();
     for _ in 0..requests {
         assert_eq!(daemon.get(&path).status, 404);
     }
-    let seconds = started.elapsed().as_secs() + 1;
     // Every request is accounted for: logged, or counted in a summary (which comes within a
     // second of the first request it leaves out).
     let accounted = |logs: &str| -> u64 {
@@ -284,14 +282,21 @@ fn client_errors_are_logged_with_cut_paths_at_most_ten_a_second_with_a_count_of_
             .sum();
         logged + summarized
     };
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + support::PATIENCE;
     while accounted(&daemon.logs()) < requests && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
     let logs = daemon.logs();
     assert_eq!(accounted(&logs), requests, "{logs}");
     let lines: Vec<&str> = logs.lines().filter(|l| l.contains("HTTP client error")).collect();
-    assert!(lines.len() as u64 <= 10 * (seconds + 1), "{} lines in {seconds} s", lines.len());
+    // At most ten a second, by the lines' own timestamps: any eleven lines in a row span at
+    // least a second (less 200 ms: a line is stamped when written, a moment after its request
+    // was counted, and a busy machine can make that moment longer).
+    let stamps: Vec<chrono::DateTime<chrono::Utc>> =
+        lines.iter().map(|l| l.split_whitespace().next().unwrap().parse().unwrap()).collect();
+    for (first, eleventh) in stamps.iter().zip(stamps.iter().skip(10)) {
+        assert!(*eleventh - *first >= chrono::Duration::milliseconds(800), "eleven lines from {first} to {eleventh}");
+    }
     for line in &lines {
         assert!(line.len() < 500, "a line of {} bytes: {line}", line.len());
         assert!(line.contains("(8193 bytes)"), "{line}");
@@ -337,7 +342,7 @@ fn the_subscribe_form_cannot_carry_a_strangers_text_to_a_victims_inbox() {
     // A plain name is kept, but the confirmation greets nobody by it and leaves it out of `To:`.
     let body = json!({ "email": "anna@example.org", "name": "Anna Nowak" }).to_string();
     assert_eq!(daemon.post("/subscribe", "application/json", &body).status, 202);
-    assert!(sink.wait_for(1, Duration::from_secs(10)));
+    assert!(sink.wait_for(1, support::PATIENCE));
     let mail = sink.messages().remove(0);
     let raw = String::from_utf8(mail.raw.clone()).unwrap();
     assert!(raw.contains("\r\nTo: anna@example.org\r\n"), "{raw}");
@@ -355,7 +360,7 @@ fn the_form_cannot_re_arm_a_bounced_or_complained_address() {
     assert_eq!(subscribe(&daemon, "odbity@example.org").status, 202);
     // Confirmations go out in order: once the next one is there, none went to the bounced one.
     assert_eq!(subscribe(&daemon, "nowy@example.org").status, 202);
-    assert!(sink.wait_for(1, Duration::from_secs(10)));
+    assert!(sink.wait_for(1, support::PATIENCE));
     let to: Vec<String> = sink.messages().iter().map(|m| m.recipient().to_owned()).collect();
     assert_eq!(to, ["nowy@example.org"]);
     assert_eq!(status_of(&site, "odbity@example.org"), "bounced");

@@ -9,10 +9,17 @@ not offered, as many servers do not).
 
 Every accepted message is stored once, whatever its number of recipients, as
 DIR/NNNNNN.eml (the exact bytes received after DATA, CRLF line ends as on the wire) and
-DIR/NNNNNN.json ({"mail_from", "rcpt_tos", "peer", "helo": the client's EHLO name}), numbered from 000001 in order of
+DIR/NNNNNN.json ({"mail_from", "rcpt_tos", "peer", "helo": the client's EHLO name, "arrived":
+when the message was complete}), numbered from 000001 in order of
 acceptance. Both are written to a temporary ".name" in DIR and renamed into place, the
 .json first and the .eml last: a reader that sees the .eml can read the .json too.
-Every RCPT attempt appends `<address> <code>` to DIR/rcpt.log (`stall` for a stalled one).
+Every RCPT attempt appends `<address> <code> <when>` to DIR/rcpt.log (`stall` for a stalled one).
+Times (`arrived`, `<when>`) are seconds on the sink's monotonic clock: only their differences
+mean something, e.g. the spacing of messages a rate limit makes.
+
+DIR/sessions holds the number of SMTP sessions open at the sink (`open N`), rewritten when one
+begins or ends; a session ends when its client has gone and its last command is handled, so at
+`open 0` nothing more can arrive from a client that has exited.
 
 The optional rules file is JSON, re-read on every RCPT and DATA command, so a test can change
 behaviour while the sink runs; a missing or invalid file means no rules:
@@ -26,6 +33,8 @@ behaviour while the sink runs; a missing or invalid file means no rules:
   times, then is accepted; `times: -1` means always. Counters live as long as the process.
 - stall_rcpt: RCPT TO one of these addresses never gets an answer; the client must time out.
 - data_delay_ms: wait that long before answering 250 to DATA.
+- hold_data: while true, every message waits at the end of DATA, unanswered and not stored;
+  set it false to let them go (a test's way to have mail "being sent" for as long as it likes).
 - data: {"address": {"code": 550, "message": "…"}}: the end of DATA of a message to that address
   gets `<code> <message>` (a content filter's refusal), always.
 
@@ -43,6 +52,7 @@ import os
 import signal
 import ssl
 import sys
+import time
 import warnings
 
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
@@ -69,11 +79,17 @@ class Sink:
         self.rules_path = rules_path
         self.sequence = 0
         self.rejections = {}  # lower-cased address -> times rejected by an `rcpt` rule
+        self.open_sessions = 0
+        self.sessions_changed(0)
 
     def log_rcpt(self, address, code):
         with open(os.path.join(self.dir, "rcpt.log"), "a", encoding="utf-8") as log:
-            log.write(f"{address} {code}\n")
+            log.write(f"{address} {code} {time.monotonic():.6f}\n")
             log.flush()
+
+    def sessions_changed(self, by):
+        self.open_sessions += by
+        self.write_atomically("sessions", f"open {self.open_sessions}\n".encode())
 
     def write_atomically(self, name, data):
         temporary = os.path.join(self.dir, "." + name + ".tmp")
@@ -105,6 +121,8 @@ class Sink:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        while load_rules(self.rules_path).get("hold_data") is True:
+            await asyncio.sleep(0.02)
         delay = load_rules(self.rules_path).get("data_delay_ms", 0)
         if isinstance(delay, (int, float)) and delay > 0:
             await asyncio.sleep(delay / 1000)
@@ -122,6 +140,7 @@ class Sink:
             "rcpt_tos": envelope.rcpt_tos,
             "peer": f"{host}:{port}",
             "helo": session.host_name,
+            "arrived": time.monotonic(),
         }
         self.write_atomically(name + ".json", json.dumps(meta, indent=2).encode("utf-8"))
         self.write_atomically(name + ".eml", envelope.original_content)
@@ -143,6 +162,21 @@ def authenticator_for(credentials):
     return authenticate
 
 
+class CountedSMTP(SMTP):
+    """aiosmtpd's SMTP, telling the sink when a session begins and ends."""
+
+    def __init__(self, sink, *args, **kwargs):
+        super().__init__(sink, *args, **kwargs)
+        self.sink = sink
+
+    async def _handle_client(self):
+        self.sink.sessions_changed(+1)
+        try:
+            await super()._handle_client()
+        finally:
+            self.sink.sessions_changed(-1)
+
+
 async def serve(directory, rules_path, credentials=None, tls=None, cert=None, key=None, smtputf8=True):
     sink = Sink(directory, rules_path)
     loop = asyncio.get_running_loop()
@@ -161,7 +195,7 @@ async def serve(directory, rules_path, credentials=None, tls=None, cert=None, ke
             auth_require_tls=False,
         )
     server = await loop.create_server(
-        lambda: SMTP(
+        lambda: CountedSMTP(
             sink,
             hostname="smtp-sink.localhost",
             data_size_limit=MAX_SIZE,

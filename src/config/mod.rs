@@ -47,7 +47,26 @@ pub struct Config {
     /// The subscriber store's folder, relative to the site root unless absolute.
     pub subscribers_dir: PathBuf,
     /// HMAC key for tokens from `KURIER_SECRET`; when `None`, one is kept in the store.
-    pub secret: Option<String>,
+    pub secret: Option<Secret>,
+}
+
+/// A value that must never reach a log, an error or a `{:?}`: `KURIER_SECRET`, the SMTP
+/// password. Its `Debug` prints `<redacted>`; it has no `Display`; [`Secret::expose`] is the one
+/// way to the text, for the code that signs or logs in with it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret text itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -130,7 +149,8 @@ impl Default for DigestConfig {
     }
 }
 
-/// Where and how digests are sent. `Debug` never shows the password.
+/// Where and how digests are sent. `Debug` never shows the password, neither
+/// `KURIER_SMTP_PASSWORD` nor one written into the URL.
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SmtpConfig {
@@ -173,18 +193,43 @@ pub struct SmtpConfig {
     pub ca_file: Option<PathBuf>,
     /// From `KURIER_SMTP_PASSWORD`, never from the file.
     #[serde(skip)]
-    pub password: Option<String>,
+    pub password: Option<Secret>,
 }
 
 impl fmt::Debug for SmtpConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Every field (destructured: a new one is a compile error until it is added here), the
+        // URL without its password.
+        let SmtpConfig {
+            url,
+            concurrency,
+            rate_per_second,
+            timeout_seconds,
+            max_attempts,
+            retry_base_ms,
+            retry_first_seconds,
+            retry_hours,
+            pause_after_failures,
+            pause_seconds,
+            helo,
+            ca_file,
+            password,
+        } = self;
         f.debug_struct("SmtpConfig")
-            .field("url", &redact_url(&self.url))
-            .field("concurrency", &self.concurrency)
-            .field("rate_per_second", &self.rate_per_second)
-            .field("timeout_seconds", &self.timeout_seconds)
-            .field("password", &self.password.as_ref().map(|_| "***"))
-            .finish_non_exhaustive()
+            .field("url", &redact_url(url))
+            .field("concurrency", concurrency)
+            .field("rate_per_second", rate_per_second)
+            .field("timeout_seconds", timeout_seconds)
+            .field("max_attempts", max_attempts)
+            .field("retry_base_ms", retry_base_ms)
+            .field("retry_first_seconds", retry_first_seconds)
+            .field("retry_hours", retry_hours)
+            .field("pause_after_failures", pause_after_failures)
+            .field("pause_seconds", pause_seconds)
+            .field("helo", helo)
+            .field("ca_file", ca_file)
+            .field("password", password)
+            .finish()
     }
 }
 
@@ -539,9 +584,9 @@ impl Config {
             }
         }
         if let Some(smtp) = &mut self.smtp {
-            smtp.password = get("KURIER_SMTP_PASSWORD").filter(|p| !p.is_empty());
+            smtp.password = get("KURIER_SMTP_PASSWORD").filter(|p| !p.is_empty()).map(Secret);
         }
-        self.secret = get("KURIER_SECRET").filter(|s| !s.is_empty());
+        self.secret = get("KURIER_SECRET").filter(|s| !s.is_empty()).map(Secret);
     }
 
     /// The base of kurier's own HTTP links, ending in `/`.
@@ -683,7 +728,7 @@ mod tests {
     }
 
     #[test]
-    fn environment_overrides_smtp_and_secret_and_debug_hides_the_password() {
+    fn environment_overrides_smtp_and_secret() {
         let mut config = parse(MINIMAL).unwrap();
         let env = |key: &str| match key {
             "KURIER_SMTP_URL" => Some("smtp://user:hunter2@127.0.0.1:2525".to_owned()),
@@ -693,10 +738,74 @@ mod tests {
         };
         config.apply_env(env);
         let smtp = config.smtp.as_ref().unwrap();
-        assert_eq!(smtp.password.as_deref(), Some("s3cret"));
-        assert_eq!(config.secret.as_deref(), Some("k"));
-        let debug = format!("{config:?}");
-        assert!(!debug.contains("hunter2") && !debug.contains("s3cret"), "{debug}");
+        assert_eq!(smtp.url, "smtp://user:hunter2@127.0.0.1:2525");
+        assert_eq!(smtp.password.as_ref().map(Secret::expose), Some("s3cret"));
+        assert_eq!(config.secret.as_ref().map(Secret::expose), Some("k"));
+    }
+
+    #[test]
+    fn no_secret_appears_in_the_debug_of_the_config_or_any_of_its_sections() {
+        // Every section set, so that each one's `Debug` is printed; the secrets are long and
+        // unlike anything else in the file, so that finding one means it leaked.
+        let text = format!(
+            "{MINIMAL}author = {{ name = \"A\", email = \"a@example.org\" }}\n\
+             [content]\nsections = [\"posts\"]\n\
+             [digest]\nfrom = \"N <n@example.org>\"\n\
+             [smtp]\nurl = \"smtp://plik:haslo-z-pliku-w-url@mail.example.org:587?tls=required\"\nhelo = \"h.example.org\"\n\
+             [http]\npublic_url = \"https://news.example.org/\"\n\
+             [dkim]\ndomain = \"example.org\"\nselector = \"s1\"\nkey_file = \"dkim.key\"\n\
+             [bounces]\naddress = \"b@example.org\"\n"
+        );
+        let from_file = parse(&text).unwrap();
+        let from_file_url = from_file.smtp.as_ref().unwrap().url.clone();
+        assert!(from_file_url.contains("haslo-z-pliku-w-url"), "the URL keeps its password for lettre");
+
+        let secrets = ["tajny-klucz-hmac-9f3a", "haslo-ze-zmiennej-7c1e", "haslo:w@url/żółw-42d0"];
+        // The URL's password percent-encoded, as it must be written in a URL.
+        let encoded: String = url::form_urlencoded::byte_serialize(secrets[2].as_bytes()).collect();
+        let mut config = from_file.clone();
+        config.apply_env(|key| match key {
+            "KURIER_SECRET" => Some(secrets[0].to_owned()),
+            "KURIER_SMTP_PASSWORD" => Some(secrets[1].to_owned()),
+            "KURIER_SMTP_URL" => Some(format!("smtp://konto:{encoded}@mail.example.org:587?tls=required")),
+            _ => None,
+        });
+        assert_eq!(config.secret.as_ref().map(Secret::expose), Some(secrets[0]));
+        let smtp = config.smtp.clone().unwrap();
+        assert!(smtp.url.contains(&encoded), "{}", smtp.url);
+
+        let mut forbidden: Vec<String> = secrets.iter().map(|s| s.to_string()).collect();
+        forbidden.push(encoded.clone());
+        forbidden.push("haslo-z-pliku-w-url".to_owned());
+        let printed = [
+            ("file: Config", format!("{from_file:?}")),
+            ("file: Config (pretty)", format!("{from_file:#?}")),
+            ("file: SmtpConfig", format!("{:?}", from_file.smtp)),
+            ("Config", format!("{config:?}")),
+            ("Config (pretty)", format!("{config:#?}")),
+            ("SmtpConfig", format!("{smtp:?}")),
+            ("SmtpConfig (pretty)", format!("{smtp:#?}")),
+            ("secret", format!("{:?}", config.secret)),
+            ("password", format!("{:?}", smtp.password)),
+            ("digest", format!("{:?}", config.digest)),
+            ("http", format!("{:?}", config.http)),
+            ("dkim", format!("{:?}", config.dkim)),
+            ("bounces", format!("{:?}", config.bounces)),
+            ("content", format!("{:?}", config.content)),
+            ("feeds", format!("{:?}", config.feeds)),
+            ("author", format!("{:?}", config.author)),
+        ];
+        for (what, debug) in &printed {
+            for secret in &forbidden {
+                assert!(!debug.contains(secret.as_str()), "{what} shows {secret:?}: {debug}");
+            }
+        }
+        // Redacted, not left out: the reader of a log sees that a secret is set, and where.
+        let config_debug = &printed[3].1;
+        assert_eq!(config_debug.matches("<redacted>").count(), 2, "{config_debug}");
+        assert!(config_debug.contains("smtp://konto:***@mail.example.org:587?tls=required"), "{config_debug}");
+        assert!(printed[0].1.contains("smtp://plik:***@mail.example.org"), "{}", printed[0].1);
+        assert!(config_debug.contains("h.example.org") && config_debug.contains("pause_seconds"), "{config_debug}");
     }
 
     #[test]

@@ -88,7 +88,7 @@ impl Mailer {
     /// replaces this one).
     pub fn without_store(root: &Path, config: &Config) -> Result<Mailer, DigestError> {
         let (secret, sealed) = match &config.secret {
-            Some(secret) => (secret.as_bytes().to_vec(), false),
+            Some(secret) => (secret.expose().as_bytes().to_vec(), false),
             None => {
                 let mut key = vec![0u8; 32];
                 getrandom::fill(&mut key).expect("the operating system provides random bytes");
@@ -235,7 +235,7 @@ impl Mailer {
 /// The HMAC key of tokens and VERP addresses: `KURIER_SECRET`, else the store's.
 fn secret(config: &Config, store: &Store) -> Result<Vec<u8>, DigestError> {
     Ok(match &config.secret {
-        Some(secret) => secret.as_bytes().to_vec(),
+        Some(secret) => secret.expose().as_bytes().to_vec(),
         None => store.secret()?,
     })
 }

@@ -473,24 +473,47 @@ mod tests {
 
     #[test]
     fn backoff_doubles_with_jitter_and_is_capped() {
+        // Properties of `backoff` itself, from many draws: every delay lies in the upper half of
+        // its attempt's ceiling (equal jitter, never near zero), the draws reach both ends of that
+        // half (the jitter is real), the ceilings are 100 ms × 2^(attempt−1) written out, they
+        // never shrink, and no attempt, however late, waits more than five minutes.
+        fastrand::seed(13);
         let settings =
             Settings { retry_base: Duration::from_millis(100), ..Settings::new(None, BouncePolicy::default()) };
-        let run_backoff = |attempt: u32| {
-            let ceiling = settings
-                .retry_base
-                .saturating_mul(1 << attempt.saturating_sub(1).min(16))
-                .min(Duration::from_secs(300));
-            (ceiling / 2, ceiling)
-        };
-        for attempt in 1..=20 {
-            let (low, high) = run_backoff(attempt);
-            for _ in 0..50 {
-                let delay = backoff(&settings, attempt);
-                assert!(delay >= low && delay <= high, "attempt {attempt}: {delay:?} not in {low:?}..={high:?}");
-            }
+        let ms = Duration::from_millis;
+        let cap = Duration::from_secs(300);
+        let ceilings = [
+            (1, ms(100)),
+            (2, ms(200)),
+            (3, ms(400)),
+            (4, ms(800)),
+            (5, ms(1_600)),
+            (8, ms(12_800)),
+            (12, ms(204_800)),
+            (13, cap),
+            (17, cap),
+            (20, cap),
+            (64, cap),
+            (u32::MAX, cap),
+        ];
+        let draws = 2_000;
+        for (attempt, ceiling) in ceilings {
+            let delays: Vec<Duration> = (0..draws).map(|_| backoff(&settings, attempt)).collect();
+            let (lowest, highest) = (*delays.iter().min().unwrap(), *delays.iter().max().unwrap());
+            assert!(lowest >= ceiling / 2, "attempt {attempt}: {lowest:?} below half of {ceiling:?}");
+            assert!(highest <= ceiling, "attempt {attempt}: {highest:?} above {ceiling:?}");
+            // Over 2,000 uniform draws the extremes come within 1 % of the ceiling of either end.
+            assert!(lowest <= ceiling.mul_f64(0.51), "attempt {attempt}: no draw near {:?}", ceiling / 2);
+            assert!(highest >= ceiling.mul_f64(0.99), "attempt {attempt}: no draw near {ceiling:?}");
         }
-        assert_eq!(run_backoff(1).1, Duration::from_millis(100));
-        assert_eq!(run_backoff(4).1, Duration::from_millis(800));
-        assert_eq!(run_backoff(20).1, Duration::from_secs(300));
+        // Between the written-out attempts too: the highest draw (within 1 % of the ceiling)
+        // never falls as the attempts go on.
+        let mut previous = Duration::ZERO;
+        for attempt in 1..=40 {
+            let highest = (0..draws).map(|_| backoff(&settings, attempt)).max().unwrap();
+            assert!(highest >= previous.mul_f64(0.99), "attempt {attempt}: {highest:?} after {previous:?}");
+            assert!(highest <= cap, "attempt {attempt}: {highest:?} above the five-minute cap");
+            previous = highest;
+        }
     }
 }

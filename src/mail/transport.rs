@@ -18,7 +18,7 @@ use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
 
 use super::smtp::{SmtpError, Target};
 use super::{CaFileError, SettingsError};
-use crate::config::{Config, redact_url};
+use crate::config::{Config, Secret, redact_url};
 
 /// The folder `.eml` files are written to without `[smtp]`.
 pub const OUTBOX_DIR: &str = "outbox";
@@ -46,7 +46,7 @@ impl Transport {
         match &config.smtp {
             Some(smtp) => {
                 let url = redact_url(&smtp.url);
-                let mut target = Target::from_url(&smtp.url, smtp.password.as_deref())
+                let mut target = Target::from_url(&smtp.url, smtp.password.as_ref().map(Secret::expose))
                     .map_err(|problem| SettingsError::SmtpUrl { url: url.clone(), problem })?;
                 if let Some(name) =
                     smtp.helo.clone().or_else(|| target.has_default_hello().then(|| config.sender_domain()).flatten())

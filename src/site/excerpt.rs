@@ -206,8 +206,16 @@ mod tests {
         assert_eq!(e.text, "ala ma kota też…");
         let e = excerpt("źdźbło źdźbło źdźbło\n", 1);
         assert_eq!(e.text, "źdźbło…");
+        // Four-byte emoji right after the cut are left out whole; emoji before it are kept whole.
+        let e = excerpt("mózg🧠🧠 serce\n", 1);
+        assert_eq!((e.text.as_str(), e.html.as_str()), ("mózg…", "<p>mózg…</p>\n"));
+        let e = excerpt("🧠 mózg 🧠🧠 serce\n", 1);
+        assert_eq!((e.text.as_str(), e.html.as_str()), ("🧠 mózg…", "<p>🧠 mózg…</p>\n"));
+        let e = excerpt("mózg 🧠🧠 serce 🫀 i płuca\n", 2);
+        assert_eq!(e.text, "mózg 🧠🧠 serce…");
+        // Emoji are not words (UAX #29): one word of text after them is the whole post.
         let e = excerpt("🧠🧠 mózg\n", 1);
-        assert!(e.text.is_char_boundary(e.text.len()));
+        assert_eq!((e.text.as_str(), e.truncated), ("🧠🧠 mózg", false));
     }
 
     #[test]

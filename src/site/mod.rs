@@ -307,4 +307,23 @@ mod tests {
         assert_eq!(again.site.posts.iter().map(|p| p.title.as_str()).collect::<Vec<_>>(), ["B"]);
         assert_eq!(again.errors.len(), 1);
     }
+
+    #[test]
+    fn a_future_post_is_hidden_until_its_date_and_is_the_next_publication() {
+        // The rule the daemon's scheduled rebuild relies on, at an injected clock: a second
+        // before the post's date it is not there and its date is the next publication; at the
+        // date it is there, and nothing is left to wait for.
+        let (dir, config) = site_with(&[
+            ("teraz.md", "+++\ntitle = \"Teraz\"\ndate = 2026-01-01\n+++\nx\n"),
+            ("pozniej.md", "+++\ntitle = \"Później\"\ndate = \"2026-11-26T12:00:00+01:00\"\n+++\nx\n"),
+        ]);
+        let at: DateTime<Utc> = "2026-11-26T11:00:00Z".parse().unwrap();
+        let titles = |site: &Site| site.posts.iter().map(|p| p.title.clone()).collect::<Vec<_>>();
+        let before = Site::load(dir.path(), &config, at - chrono::Duration::seconds(1)).unwrap().site;
+        assert_eq!(titles(&before), ["Teraz"]);
+        assert_eq!(before.next_publication, Some(at));
+        let then = Site::load(dir.path(), &config, at).unwrap().site;
+        assert_eq!(titles(&then), ["Później", "Teraz"]);
+        assert_eq!(then.next_publication, None);
+    }
 }

@@ -165,12 +165,11 @@ impl Daemon {
 
     /// POSTs from the loopback address `client` (any of 127.0.0.0/8, so that tests can be
     /// many clients to the per-client rate limit) on a new connection; returns the status and
-    /// the time from connecting to the end of the answer.
-    pub fn post_from(&self, client: Ipv4Addr, path: &str, content_type: &str, body: &str) -> (u16, Duration) {
+    /// the body of the answer.
+    pub fn post_from(&self, client: Ipv4Addr, path: &str, content_type: &str, body: &str) -> (u16, String) {
         let server: SocketAddr = self.base.trim_start_matches("http://").parse().expect("base is http://IP:PORT");
         // std cannot bind a socket before connecting it; tokio can, and hands the stream over.
         let runtime = tokio::runtime::Builder::new_current_thread().enable_io().build().unwrap();
-        let started = Instant::now();
         let stream = runtime.block_on(async {
             let socket = tokio::net::TcpSocket::new_v4().unwrap();
             socket.bind(SocketAddr::new(client.into(), 0)).unwrap();
@@ -187,10 +186,11 @@ impl Daemon {
         stream.write_all(request.as_bytes()).unwrap();
         let mut answer = Vec::new();
         stream.read_to_end(&mut answer).unwrap();
-        let took = started.elapsed();
-        let head = String::from_utf8_lossy(&answer[..answer.len().min(64)]).into_owned();
-        let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("answer {head:?}"));
-        (status, took)
+        let answer = String::from_utf8_lossy(&answer).into_owned();
+        let status =
+            answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("answer {answer:?}"));
+        let body = answer.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default();
+        (status, body)
     }
 
     /// A sample of `/metrics`, e.g. `kurier_builds_total` or `kurier_subscribers{status="active"}`.
@@ -204,12 +204,14 @@ impl Daemon {
             .unwrap()
     }
 
-    /// Polls `path` until its body contains `needle`; returns how long that took.
-    pub fn wait_for_body(&self, path: &str, needle: &str, timeout: Duration) -> Option<Duration> {
-        let started = Instant::now();
-        while started.elapsed() < timeout {
-            if self.get(path).text().contains(needle) {
-                return Some(started.elapsed());
+    /// Polls `path` until its body contains `needle`; returns that reply, or `None` when
+    /// `timeout` passed first.
+    pub fn wait_for_body(&self, path: &str, needle: &str, timeout: Duration) -> Option<Reply> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            let reply = self.get(path);
+            if reply.text().contains(needle) {
+                return Some(reply);
             }
             std::thread::sleep(Duration::from_millis(10));
         }

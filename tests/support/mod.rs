@@ -7,6 +7,12 @@ pub mod smtp;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a test waits for an event before it fails. Generous, for a loaded machine: a wait
+/// ends as soon as its event comes, so a passing test never waits this long. No test measures
+/// how fast something happens; speed is for the benchmarks.
+pub const PATIENCE: Duration = Duration::from_secs(60);
 
 /// The repository root.
 pub fn repo() -> PathBuf {
@@ -55,6 +61,17 @@ impl TempSite {
         std::fs::write(path, text).unwrap();
     }
 
+    /// Writes a file as a deploy or a careful editor does: to a hidden temporary name beside it,
+    /// renamed into place. A watcher sees it appear whole, in one event, however slowly the
+    /// test runs (a plain write is a create and a modify that a busy machine can space apart).
+    pub fn write_whole(&self, relative: &str, text: &str) {
+        let path = self.path(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let temporary = path.with_file_name(format!(".{}.tmp", path.file_name().unwrap().to_string_lossy()));
+        std::fs::write(&temporary, text).unwrap();
+        std::fs::rename(temporary, path).unwrap();
+    }
+
     /// Replaces text in a file; each `from` must be there, so an edit can never silently miss.
     pub fn replace(&self, relative: &str, replacements: &[(&str, &str)]) {
         let mut text = self.read(relative);
@@ -77,6 +94,36 @@ impl TempSite {
     /// Runs `kurier --root <site> <args>` with extra environment variables.
     pub fn kurier_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         Run(self.command(args, env).output().expect("the kurier binary runs"))
+    }
+
+    /// Runs `kurier --root <site> <args>`, killing it and failing if it has not exited within
+    /// `limit` (for runs that must end by themselves, e.g. at a deadline, however a server stalls).
+    pub fn kurier_bounded(&self, args: &[&str], env: &[(&str, &str)], limit: Duration) -> Run {
+        let mut child = self.spawn(args, env);
+        drop(child.stdin.take());
+        let mut stdout = child.stdout.take().unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let out = std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut stdout, &mut bytes).map(|_| bytes).unwrap_or_default()
+        });
+        let err = std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut stderr, &mut bytes).map(|_| bytes).unwrap_or_default()
+        });
+        let deadline = Instant::now() + limit;
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("kurier {args:?} did not exit within {limit:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Run(Output { status, stdout: out.join().unwrap(), stderr: err.join().unwrap() })
     }
 
     /// Starts `kurier --root <site> <args>` without waiting for it.

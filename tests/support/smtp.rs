@@ -23,6 +23,19 @@ pub struct Received {
     pub mail_from: String,
     /// The name the client gave in EHLO.
     pub helo: String,
+    /// When the message was complete, in seconds on the sink's monotonic clock (differences
+    /// only).
+    pub arrived: f64,
+}
+
+/// One RCPT attempt at the sink.
+#[derive(Debug, Clone)]
+pub struct Rcpt {
+    pub address: String,
+    /// The sink's reply code, or `stall`.
+    pub code: String,
+    /// When it came, in seconds on the sink's monotonic clock (differences only).
+    pub at: f64,
 }
 
 impl Received {
@@ -132,11 +145,34 @@ impl Sink {
 
     /// Every RCPT attempt: (address, the sink's reply code or `stall`).
     pub fn rcpt_log(&self) -> Vec<(String, String)> {
+        self.rcpts().into_iter().map(|r| (r.address, r.code)).collect()
+    }
+
+    /// Every RCPT attempt, in order, with when it came.
+    pub fn rcpts(&self) -> Vec<Rcpt> {
         std::fs::read_to_string(self.mail_dir().join("rcpt.log"))
             .unwrap_or_default()
             .lines()
-            .filter_map(|line| line.split_once(' ').map(|(a, c)| (a.to_owned(), c.to_owned())))
+            .map(|line| {
+                let fields: Vec<&str> = line.split(' ').collect();
+                let [address, code, at] = fields[..] else { panic!("rcpt.log line {line:?}") };
+                Rcpt { address: address.to_owned(), code: code.to_owned(), at: at.parse().unwrap() }
+            })
             .collect()
+    }
+
+    /// Waits until no SMTP session is open at the sink (its clients have gone and their last
+    /// commands are handled: nothing more can arrive from them); says whether that happened
+    /// within `timeout`.
+    pub fn wait_idle(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if std::fs::read_to_string(self.mail_dir().join("sessions")).is_ok_and(|s| s.trim() == "open 0") {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
     }
 }
 
@@ -147,6 +183,7 @@ fn read_message(eml: &Path) -> Received {
         rcpt_tos: json["rcpt_tos"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect(),
         mail_from: json["mail_from"].as_str().unwrap_or_default().to_owned(),
         helo: json["helo"].as_str().unwrap_or_default().to_owned(),
+        arrived: json["arrived"].as_f64().expect("the sink records when a message arrived"),
     }
 }
 
