@@ -105,7 +105,10 @@ pub fn classify<'a>(root: &Path, paths: impl IntoIterator<Item = &'a PathBuf>) -
             }
             TEMPLATES_DIR => {
                 let name = relative.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-                if rest.as_os_str().is_empty() || name.ends_with(".html") || name.ends_with(".txt") {
+                // A folder made or removed (`templates/kurier/`) may hold templates whose own
+                // events came before the folder was watched.
+                let folder = path.is_dir() || (!path.exists() && path.extension().is_none());
+                if rest.as_os_str().is_empty() || name.ends_with(".html") || name.ends_with(".txt") || folder {
                     changes.templates = true;
                 }
             }
@@ -175,6 +178,13 @@ mod tests {
         assert!(changes.templates && changes.config && changes.posts.is_empty());
         let changes = classify(site.root(), &site.paths(&["templates/notes.md"]));
         assert!(changes.is_empty());
+    }
+
+    #[test]
+    fn a_folder_made_or_removed_in_templates_reloads_them() {
+        let site = Site::new(&["templates/kurier/page.html"], &["templates/kurier"]);
+        assert!(classify(site.root(), &site.paths(&["templates/kurier"])).templates, "made");
+        assert!(classify(site.root(), &site.paths(&["templates/stary"])).templates, "removed");
     }
 
     #[test]

@@ -427,101 +427,11 @@ impl Config {
 
     /// Parses and validates configuration text; `path` is only used in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let error = |span: Option<std::ops::Range<usize>>, message: String| ConfigError {
-            path: path.to_owned(),
-            line: span.filter(|s| s.end > 0).map(|s| line_of(text, s.start)),
-            message,
-        };
-        let raw: RawConfig = toml::from_str(text).map_err(|e| error(e.span(), e.message().trim().to_owned()))?;
-
-        let base_url = parse_base_url(raw.base_url.get_ref())
-            .map_err(|m| error(Some(raw.base_url.span()), format!("base_url: {m}")))?;
-        let timezone: Tz = raw.timezone.get_ref().parse().map_err(|_| {
-            error(
-                Some(raw.timezone.span()),
-                format!(
-                    "timezone: unknown time zone `{}` (use an IANA name such as `Europe/Warsaw`)",
-                    raw.timezone.get_ref()
-                ),
-            )
-        })?;
-        let language = validate_language(raw.language.get_ref())
-            .map_err(|m| error(Some(raw.language.span()), format!("language: {m}")))?;
-        let permalink = Permalink::parse(raw.permalink.get_ref())
-            .map_err(|m| error(Some(raw.permalink.span()), format!("permalink: {m}")))?;
-        if raw.title.trim().is_empty() {
-            return Err(error(None, "title: must not be empty".to_owned()));
-        }
-        for section in &raw.content.sections {
-            let clean = Path::new(section).components().all(|c| matches!(c, std::path::Component::Normal(_)));
-            if section.trim().is_empty() || !clean {
-                return Err(error(
-                    Some(key_span(text, "sections")),
-                    format!(
-                        "content.sections: `{section}` is not a folder below content/ (such as `posts` or `blog/2026`)"
-                    ),
-                ));
-            }
-        }
-        if raw.feeds.limit == 0 {
-            return Err(error(None, "feeds.limit: must be at least 1".to_owned()));
-        }
-        cron::Schedule::from_str(&raw.digest.schedule).map_err(|e| {
-            error(
-                Some(key_span(text, "schedule")),
-                format!(
-                    "digest.schedule: `{}` is not a cron expression with seconds \
-                     (sec min hour day-of-month month day-of-week, e.g. `0 0 8 * * Mon`): {e}",
-                    raw.digest.schedule
-                ),
-            )
-        })?;
-        if let Some(from) = &raw.digest.from {
-            from.parse::<lettre::message::Mailbox>().map_err(|e| {
-                error(Some(key_span(text, "from")), format!("digest.from: `{from}` is not an address: {e}"))
-            })?;
-        }
-        if let Some(smtp) = &raw.smtp
-            && (smtp.concurrency == 0 || smtp.max_attempts == 0 || smtp.timeout_seconds == 0)
-        {
-            return Err(error(
-                Some(key_span(text, "url")),
-                "smtp: concurrency, max_attempts and timeout_seconds must be at least 1".to_owned(),
-            ));
-        }
-        let paths = [
-            ("output_dir", Some(&raw.output_dir), paths::Use::Folder),
-            ("subscribers_dir", Some(&raw.subscribers_dir), paths::Use::Folder),
-            ("ca_file", raw.smtp.as_ref().and_then(|s| s.ca_file.as_ref()), paths::Use::File),
-            ("key_file", raw.dkim.as_ref().map(|d| &d.key_file), paths::Use::File),
-            ("maildir", raw.bounces.maildir.as_ref(), paths::Use::Folder),
-        ];
-        for (key, path, how) in paths {
-            if let Some(path) = path {
-                paths::check(path, how).map_err(|m| error(Some(key_span(text, key)), format!("{key}: {m}")))?;
-            }
-        }
-        if let Some(address) = &raw.bounces.address {
-            let valid =
-                address.rsplit_once('@').is_some_and(|(l, d)| !l.is_empty() && !d.is_empty() && !l.contains('+'));
-            if !valid || address.parse::<lettre::Address>().is_err() {
-                return Err(error(
-                    Some(key_span(text, "address")),
-                    format!("bounces.address: `{address}` is not an address with a local part free of `+`"),
-                ));
-            }
-        }
-        if raw.bounces.soft_limit == 0 || raw.bounces.soft_window_days == 0 {
-            return Err(error(
-                Some(key_span(text, "soft_limit")),
-                "bounces: soft_limit and soft_window_days must be at least 1".to_owned(),
-            ));
-        }
-        if let Some(public) = &raw.http.public_url {
-            parse_base_url(public)
-                .map_err(|m| error(Some(key_span(text, "public_url")), format!("http.public_url: {m}")))?;
-        }
-
+        let errors = Errors { text, path };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| errors.at(e.span(), e.message().trim().to_owned()))?;
+        let (base_url, timezone, language, permalink) = site_settings(&raw, &errors)?;
+        check_sections(&raw, &errors)?;
+        check_mail_settings(&raw, &errors)?;
         Ok(Config {
             title: raw.title,
             description: raw.description,
@@ -636,6 +546,125 @@ fn validate_language(tag: &str) -> Result<String, String> {
     } else {
         Err(format!("`{tag}` is not a BCP 47 language tag such as `pl` or `en-GB`"))
     }
+}
+
+/// Makes errors that name `kurier.toml` and, when known, the line.
+struct Errors<'a> {
+    text: &'a str,
+    path: &'a Path,
+}
+
+impl Errors<'_> {
+    fn at(&self, span: Option<std::ops::Range<usize>>, message: String) -> ConfigError {
+        ConfigError {
+            path: self.path.to_owned(),
+            line: span.filter(|s| s.end > 0).map(|s| line_of(self.text, s.start)),
+            message,
+        }
+    }
+
+    /// An error at the line of `key`.
+    fn at_key(&self, key: &str, message: String) -> ConfigError {
+        self.at(Some(key_span(self.text, key)), message)
+    }
+}
+
+/// The settings of the site itself, parsed: `base_url`, `timezone`, `language`, `permalink`
+/// (and `title` is checked).
+fn site_settings(raw: &RawConfig, errors: &Errors<'_>) -> Result<(Url, Tz, String, Permalink), ConfigError> {
+    let base_url = parse_base_url(raw.base_url.get_ref())
+        .map_err(|m| errors.at(Some(raw.base_url.span()), format!("base_url: {m}")))?;
+    let timezone: Tz = raw.timezone.get_ref().parse().map_err(|_| {
+        errors.at(
+            Some(raw.timezone.span()),
+            format!(
+                "timezone: unknown time zone `{}` (use an IANA name such as `Europe/Warsaw`)",
+                raw.timezone.get_ref()
+            ),
+        )
+    })?;
+    let language = validate_language(raw.language.get_ref())
+        .map_err(|m| errors.at(Some(raw.language.span()), format!("language: {m}")))?;
+    let permalink = Permalink::parse(raw.permalink.get_ref())
+        .map_err(|m| errors.at(Some(raw.permalink.span()), format!("permalink: {m}")))?;
+    if raw.title.trim().is_empty() {
+        return Err(errors.at(None, "title: must not be empty".to_owned()));
+    }
+    Ok((base_url, timezone, language, permalink))
+}
+
+/// `[content]`, `[feeds]` and `[digest]`.
+fn check_sections(raw: &RawConfig, errors: &Errors<'_>) -> Result<(), ConfigError> {
+    for section in &raw.content.sections {
+        let clean = Path::new(section).components().all(|c| matches!(c, std::path::Component::Normal(_)));
+        if section.trim().is_empty() || !clean {
+            return Err(errors.at_key(
+                "sections",
+                format!(
+                    "content.sections: `{section}` is not a folder below content/ (such as `posts` or `blog/2026`)"
+                ),
+            ));
+        }
+    }
+    if raw.feeds.limit == 0 {
+        return Err(errors.at(None, "feeds.limit: must be at least 1".to_owned()));
+    }
+    cron::Schedule::from_str(&raw.digest.schedule).map_err(|e| {
+        errors.at_key(
+            "schedule",
+            format!(
+                "digest.schedule: `{}` is not a cron expression with seconds \
+                 (sec min hour day-of-month month day-of-week, e.g. `0 0 8 * * Mon`): {e}",
+                raw.digest.schedule
+            ),
+        )
+    })?;
+    if let Some(from) = &raw.digest.from {
+        from.parse::<lettre::message::Mailbox>()
+            .map_err(|e| errors.at_key("from", format!("digest.from: `{from}` is not an address: {e}")))?;
+    }
+    Ok(())
+}
+
+/// `[smtp]`, the configured paths, `[bounces]` and `[http]`.
+fn check_mail_settings(raw: &RawConfig, errors: &Errors<'_>) -> Result<(), ConfigError> {
+    if let Some(smtp) = &raw.smtp
+        && (smtp.concurrency == 0 || smtp.max_attempts == 0 || smtp.timeout_seconds == 0)
+    {
+        return Err(
+            errors.at_key("url", "smtp: concurrency, max_attempts and timeout_seconds must be at least 1".to_owned())
+        );
+    }
+    let paths = [
+        ("output_dir", Some(&raw.output_dir), paths::Use::Folder),
+        ("subscribers_dir", Some(&raw.subscribers_dir), paths::Use::Folder),
+        ("ca_file", raw.smtp.as_ref().and_then(|s| s.ca_file.as_ref()), paths::Use::File),
+        ("key_file", raw.dkim.as_ref().map(|d| &d.key_file), paths::Use::File),
+        ("maildir", raw.bounces.maildir.as_ref(), paths::Use::Folder),
+    ];
+    for (key, path, how) in paths {
+        if let Some(path) = path {
+            paths::check(path, how).map_err(|m| errors.at_key(key, format!("{key}: {m}")))?;
+        }
+    }
+    if let Some(address) = &raw.bounces.address {
+        let valid = address.rsplit_once('@').is_some_and(|(l, d)| !l.is_empty() && !d.is_empty() && !l.contains('+'));
+        if !valid || address.parse::<lettre::Address>().is_err() {
+            return Err(errors.at_key(
+                "address",
+                format!("bounces.address: `{address}` is not an address with a local part free of `+`"),
+            ));
+        }
+    }
+    if raw.bounces.soft_limit == 0 || raw.bounces.soft_window_days == 0 {
+        return Err(
+            errors.at_key("soft_limit", "bounces: soft_limit and soft_window_days must be at least 1".to_owned())
+        );
+    }
+    if let Some(public) = &raw.http.public_url {
+        parse_base_url(public).map_err(|m| errors.at_key("public_url", format!("http.public_url: {m}")))?;
+    }
+    Ok(())
 }
 
 /// The span of the first line that sets `key`, for errors about values validated after parsing.
