@@ -406,15 +406,20 @@ fn dkim_verify(message: &std::path::Path, domain: &str, selector: &str) -> (bool
     (output.status.success(), said)
 }
 
-#[test]
-fn dkim_signatures_verify_and_cover_both_list_unsubscribe_headers() {
-    let site = site_with(&active(2));
+/// Signs the site's mail with the test key as `kurier._domainkey.digest.example.org`.
+fn sign_with_dkim(site: &TempSite) {
     std::fs::copy(support::repo().join("tests/fixtures/dkim/test-only.key"), site.path("dkim.key")).unwrap();
     let config = site.read("kurier.toml");
     site.write(
         "kurier.toml",
         &format!("{config}\n[dkim]\ndomain = \"digest.example.org\"\nselector = \"kurier\"\nkey_file = \"dkim.key\"\n"),
     );
+}
+
+#[test]
+fn dkim_signatures_verify_and_cover_both_list_unsubscribe_headers() {
+    let site = site_with(&active(2));
+    sign_with_dkim(&site);
     let sink = Sink::start();
     send(&site, &sink).expect_code(0);
     let messages = sink.messages();
@@ -445,12 +450,7 @@ fn a_dkim_signature_does_not_verify_with_the_key_published_under_another_selecto
     // signature's `d=` and `s=` say: the same untouched message, with the same key published
     // elsewhere, must fail.
     let site = site_with(&active(1));
-    std::fs::copy(support::repo().join("tests/fixtures/dkim/test-only.key"), site.path("dkim.key")).unwrap();
-    let config = site.read("kurier.toml");
-    site.write(
-        "kurier.toml",
-        &format!("{config}\n[dkim]\ndomain = \"digest.example.org\"\nselector = \"kurier\"\nkey_file = \"dkim.key\"\n"),
-    );
+    sign_with_dkim(&site);
     let sink = Sink::start();
     send(&site, &sink).expect_code(0);
     let path = site.path("received.eml");
