@@ -13,22 +13,16 @@ pub fn parse_import(mut reader: impl Read) -> Result<Vec<ImportRow>> {
     reader.read_to_end(&mut bytes).map_err(|e| StoreError::Import { line: 0, reason: e.to_string() })?;
     // Lines are counted from byte offsets: the csv crate's own line numbers skip blank lines.
     // A record's position is where the reader started it, before any blank lines it skipped.
-    let line_at = |byte: u64| {
-        let mut at = (byte as usize).min(bytes.len());
-        while at < bytes.len() && matches!(bytes[at], b'\n' | b'\r') {
-            at += 1;
-        }
-        bytes[..at].iter().filter(|&&b| b == b'\n').count() as u64 + 1
-    };
+    let mut lines = LineCounter::new(&bytes);
     let mut csv =
         csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(&bytes[..]);
     let mut rows = Vec::new();
     for (index, record) in csv.records().enumerate() {
         let record = record.map_err(|e| StoreError::Import {
-            line: e.position().map_or(0, |p| line_at(p.byte())),
+            line: e.position().map_or(0, |p| lines.line_at(p.byte())),
             reason: e.to_string(),
         })?;
-        let line = record.position().map_or(index as u64 + 1, |p| line_at(p.byte()));
+        let line = record.position().map_or(index as u64 + 1, |p| lines.line_at(p.byte()));
         let email = record.get(0).unwrap_or_default();
         if index == 0 && email.eq_ignore_ascii_case("email") {
             continue;
@@ -54,6 +48,37 @@ pub fn parse_import(mut reader: impl Read) -> Result<Vec<ImportRow>> {
         });
     }
     Ok(rows)
+}
+
+/// The line of a byte offset, for offsets that never go back (the records of one reading):
+/// each byte is looked at once, so naming lines costs nothing as the file grows.
+struct LineCounter<'a> {
+    bytes: &'a [u8],
+    /// Offset counted up to, and the line it is on.
+    at: usize,
+    line: u64,
+}
+
+impl<'a> LineCounter<'a> {
+    fn new(bytes: &'a [u8]) -> LineCounter<'a> {
+        LineCounter { bytes, at: 0, line: 1 }
+    }
+
+    /// The line of the first character at or after `byte` that is not a line break.
+    fn line_at(&mut self, byte: u64) -> u64 {
+        let mut to = (byte as usize).min(self.bytes.len());
+        while to < self.bytes.len() && matches!(self.bytes[to], b'\n' | b'\r') {
+            to += 1;
+        }
+        if to >= self.at {
+            self.line += self.bytes[self.at..to].iter().filter(|&&b| b == b'\n').count() as u64;
+            self.at = to;
+        } else {
+            // Not expected (positions only grow), but stay right if it happens.
+            return self.bytes[..to].iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+        }
+        self.line
+    }
 }
 
 /// Writes the subscribers as CSV with a header row.
@@ -90,5 +115,22 @@ mod tests {
         assert!(err.to_string().starts_with("line 2: unknown status `vip`"), "{err}");
         let err = parse_import("a@example.org,A,active,x\n".as_bytes()).unwrap_err();
         assert!(err.to_string().starts_with("line 1: 4 columns"), "{err}");
+    }
+
+    #[test]
+    fn lines_are_named_right_deep_in_a_long_file_with_blank_lines_and_crlf() {
+        let mut text = String::from("email,name\r\n");
+        for i in 0..50_000 {
+            text.push_str(&format!("r{i}@example.org,R{i}\r\n"));
+            if i % 1000 == 0 {
+                text.push_str("\r\n\r\n");
+            }
+        }
+        text.push_str("zle@example.org,Z,vip\r\n");
+        // Row i is on line 2 + i + 2 × (blank pairs before it): one pair after rows 0, 1000, 2000…
+        let err = parse_import(text.as_bytes()).unwrap_err();
+        assert!(err.to_string().starts_with("line 50102: unknown status `vip`"), "{err}");
+        let rows = parse_import(&text.as_bytes()[..text.find("zle@").unwrap()]).unwrap();
+        assert_eq!((rows.len(), rows[1001].line, rows[1001].email.as_str()), (50_000, 1007, "r1001@example.org"));
     }
 }
