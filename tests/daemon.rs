@@ -705,3 +705,23 @@ fn a_site_made_by_init_checks_runs_and_takes_a_subscriber_through_to_a_digest_on
     site.kurier(&["digest", "send"]).expect_code(0);
     assert!(daemon.get("/digests/1").text().contains("Witaj"));
 }
+
+#[test]
+fn a_second_daemon_on_the_same_store_is_refused_with_a_clear_error() {
+    let site = site(1);
+    let sink = Sink::start();
+    let first = start(&site, &sink);
+    let env = [("KURIER_SMTP_URL", sink.url()), ("KURIER_SECRET", SECRET.to_owned())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let second = site.kurier_bounded(&["run"], &env, support::PATIENCE).expect_code(1);
+    assert!(
+        second.stderr().contains("another `kurier run` uses this store") && second.stderr().contains("daemon.lock"),
+        "{}",
+        second.stderr()
+    );
+    assert_eq!(first.get("/healthz").status, 200, "the first daemon goes on");
+    // The lock goes with the daemon: a new one starts once the first has stopped.
+    assert!(first.terminate(support::PATIENCE).success());
+    let again = start(&site, &sink);
+    assert_eq!(again.get("/healthz").status, 200);
+}

@@ -34,7 +34,7 @@ use crate::http::{self, AppState, FeedCache, Metrics};
 use crate::mail::Transport;
 use crate::schedule::Schedule;
 use crate::site::{PostCache, Site};
-use crate::store::SharedStore;
+use crate::store::{DaemonLock, SharedStore};
 use crate::watch::Changes;
 
 /// How often a store that could not be opened is tried again.
@@ -76,6 +76,8 @@ struct Daemon {
     stop: watch::Receiver<bool>,
     /// While the store could not be opened: when to try it again.
     store_check: Option<tokio::time::Instant>,
+    /// One daemon per SQLite store, held while this one runs.
+    _daemon_lock: Option<DaemonLock>,
 }
 
 /// Runs the daemon for the site at `root` until a stop signal.
@@ -104,9 +106,18 @@ fn start(
     stop_rx: &watch::Receiver<bool>,
 ) -> anyhow::Result<Option<(Daemon, mpsc::UnboundedReceiver<Changes>, crate::watch::Watcher)>> {
     let config = Arc::new(load_config(&root)?);
+    let subscribers = digest::subscribers_dir(&root, &config);
+    let daemon_lock = match DaemonLock::acquire(&subscribers) {
+        Ok(lock) => Some(lock),
+        Err(e @ crate::store::StoreError::DaemonRunning(_)) => return Err(e.into()),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot take the daemon lock of the store");
+            None
+        }
+    };
     // A store that cannot be opened does not stop the feeds: subscriptions and digests wait for
     // it, and the daemon tries it again every few seconds.
-    let (store, _) = SharedStore::open(&digest::subscribers_dir(&root, &config));
+    let (store, _) = SharedStore::open(&subscribers);
     let (mailer, store_error) = mailer_for(&root, &config, &store)?;
     let store_check = store_error.map(|e| {
         tracing::error!(
@@ -148,6 +159,7 @@ fn start(
         rescan_failed: false,
         write_retry: None,
         store_check,
+        _daemon_lock: daemon_lock,
     };
     daemon.rebuild("start", Instant::now());
     Ok((!*stop_rx.borrow()).then_some((daemon, changes, watcher)))

@@ -1,7 +1,11 @@
-//! One sender per store: an exclusive lock on `subscribers/send.lock` while a digest is sent.
+//! Locks on the SQLite store's folder, operating-system file locks (`flock` on Unix), so they are
+//! released when the process ends however it ends — a `kill -9` never leaves a stale lock behind.
 //!
-//! The lock is an operating-system file lock (`flock` on Unix), so it is released when the
-//! process ends however it ends — a `kill -9` never leaves a stale lock behind.
+//! - `send.lock` ([`SendLock`]): one sender per store, held while a digest is sent (by the
+//!   daemon or by `kurier digest send`).
+//! - `daemon.lock` ([`DaemonLock`]): one `kurier run` per store, held for the daemon's life. Two
+//!   daemons on one SQLite file would each fire the schedule and serve their own view of it; one
+//!   machine per store is what SQLite is for.
 
 use std::fs::{File, OpenOptions};
 use std::path::Path;
@@ -9,6 +13,7 @@ use std::path::Path;
 use super::{Result, StoreError};
 
 pub const LOCK_FILE: &str = "send.lock";
+pub const DAEMON_LOCK_FILE: &str = "daemon.lock";
 
 /// Held while sending; released on drop.
 #[derive(Debug)]
@@ -19,18 +24,41 @@ pub struct SendLock {
 impl SendLock {
     /// Takes the lock of the subscribers folder `dir`, or fails at once if another process has it.
     pub fn acquire(dir: &Path) -> Result<SendLock> {
-        let path = dir.join(LOCK_FILE);
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|source| StoreError::Io { path: path.clone(), source })?;
-        match file.try_lock() {
-            Ok(()) => Ok(SendLock { _file: file }),
-            Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked(path)),
-            Err(std::fs::TryLockError::Error(source)) => Err(StoreError::Io { path, source }),
-        }
+        let file = lock(dir, LOCK_FILE, StoreError::Locked)?;
+        Ok(SendLock { _file: file })
+    }
+}
+
+/// Held by `kurier run` for as long as it runs; released on drop.
+#[derive(Debug)]
+pub struct DaemonLock {
+    _file: File,
+}
+
+impl DaemonLock {
+    /// Takes the daemon lock of the subscribers folder `dir` (made if missing), or fails at once
+    /// if another daemon has it.
+    pub fn acquire(dir: &Path) -> Result<DaemonLock> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io { path: dir.to_owned(), source })?;
+        let file = lock(dir, DAEMON_LOCK_FILE, StoreError::DaemonRunning)?;
+        Ok(DaemonLock { _file: file })
+    }
+}
+
+/// Locks `dir/name` exclusively without waiting; `held` makes the error of a lock another
+/// process has.
+fn lock(dir: &Path, name: &str, held: fn(std::path::PathBuf) -> StoreError) -> Result<File> {
+    let path = dir.join(name);
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| StoreError::Io { path: path.clone(), source })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(held(path)),
+        Err(std::fs::TryLockError::Error(source)) => Err(StoreError::Io { path, source }),
     }
 }
 
@@ -45,5 +73,17 @@ mod tests {
         assert!(matches!(SendLock::acquire(dir.path()), Err(StoreError::Locked(_))));
         drop(first);
         SendLock::acquire(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn a_second_daemon_is_refused_and_a_sender_is_not_held_back_by_the_daemon_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("subscribers");
+        let daemon = DaemonLock::acquire(&store).unwrap();
+        let err = DaemonLock::acquire(&store).unwrap_err();
+        assert!(matches!(err, StoreError::DaemonRunning(_)), "{err}");
+        SendLock::acquire(&store).unwrap();
+        drop(daemon);
+        DaemonLock::acquire(&store).unwrap();
     }
 }

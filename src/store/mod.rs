@@ -8,7 +8,7 @@
 //!
 //! The schema is versioned (`PRAGMA user_version`) and migrated forward on open (`schema.rs`).
 //! Subscribers live in `subscribers.rs`, digest issues and deliveries in `issues.rs`, deferred deliveries in `deferrals.rs`, bounces and complaints in `bounces.rs`, the schedule's fires in `runs.rs`, rate limits in `limits.rs`, the
-//! one-sender-per-store lock in `lock.rs`, the CSV form of the subscriber list in `csv.rs`.
+//! one-sender and one-daemon locks in `lock.rs`, the CSV form of the subscriber list in `csv.rs`.
 
 mod bounces;
 mod csv;
@@ -26,7 +26,7 @@ pub use bounces::{BounceEffect, BounceKind, BouncePolicy};
 pub use csv::{export_csv, parse_import};
 pub use identity::{MAX_NAME_CHARS, normalize_email, normalize_name, sending_address};
 pub use issues::{Delivery, DeliveryState, Issue, IssueStatus, IssueSummary};
-pub use lock::SendLock;
+pub use lock::{DaemonLock, SendLock};
 pub use runs::{Run, RunOutcome};
 pub use shared::{SharedStore, StoreGuard};
 pub use subscribers::{Confirmation, ImportReport, ImportRow, Status, Subscriber};
@@ -77,6 +77,8 @@ pub enum StoreError {
     Import { line: u64, reason: String },
     #[error("another kurier is sending from this store (lock {0} is held)")]
     Locked(PathBuf),
+    #[error("another `kurier run` uses this store (lock {0} is held): one daemon per SQLite store")]
+    DaemonRunning(PathBuf),
     #[error("the subscriber store is not available for now")]
     Unavailable,
 }
