@@ -97,27 +97,31 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         "Posts left out because they are broken.",
         &[(String::new(), get(&m.post_errors))],
     );
-    let counts = super::blocking(&state, |state| {
-        let store = state.store()?;
-        Ok::<_, crate::store::StoreError>((
-            store.count_by_status()?,
-            store.delivery_counts(None)?,
-            store.bounce_counts(None)?,
-        ))
-    });
-    match counts.await {
-        Ok((subscribers, deliveries, bounces)) => {
-            let samples: Vec<(String, f64)> =
-                subscribers.iter().map(|(status, n)| (format!("{{status=\"{status}\"}}"), *n as f64)).collect();
+    let totals = super::blocking(&state, |state| state.store()?.totals());
+    match totals.await {
+        Ok(totals) => {
+            let samples: Vec<(String, f64)> = crate::store::Status::ALL
+                .iter()
+                .map(|status| {
+                    let n = totals.subscribers.get(status).copied().unwrap_or(0);
+                    (format!("{{status=\"{status}\"}}"), n as f64)
+                })
+                .collect();
             metric("kurier_subscribers", "gauge", "Subscribers by status.", &samples);
             let samples: Vec<(String, f64)> = crate::store::DeliveryState::ALL
                 .iter()
-                .map(|state| (format!("{{state=\"{state}\"}}"), deliveries.get(state).copied().unwrap_or(0) as f64))
+                .map(|state| {
+                    let n = totals.deliveries.get(state).copied().unwrap_or(0);
+                    (format!("{{state=\"{state}\"}}"), n as f64)
+                })
                 .collect();
             metric("kurier_deliveries", "gauge", "Deliveries of every issue by state.", &samples);
             let samples: Vec<(String, f64)> = [BounceKind::Permanent, BounceKind::Transient, BounceKind::Complaint]
                 .iter()
-                .map(|kind| (format!("{{kind=\"{}\"}}", kind.as_str()), bounces.get(kind).copied().unwrap_or(0) as f64))
+                .map(|kind| {
+                    let n = totals.bounces.get(kind).copied().unwrap_or(0);
+                    (format!("{{kind=\"{}\"}}", kind.as_str()), n as f64)
+                })
                 .collect();
             metric("kurier_bounces_total", "counter", "Bounces and complaints received, by kind.", &samples);
         }

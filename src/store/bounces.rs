@@ -37,7 +37,7 @@ impl BounceKind {
         }
     }
 
-    fn parse(text: &str) -> BounceKind {
+    pub(super) fn parse(text: &str) -> BounceKind {
         match text {
             "permanent" => BounceKind::Permanent,
             "complaint" => BounceKind::Complaint,

@@ -7,10 +7,11 @@
 //! cause a message to be sent again, never skipped (see `issues.rs`).
 //!
 //! The schema is versioned (`PRAGMA user_version`) and migrated forward on open (`schema.rs`).
-//! Subscribers live in `subscribers.rs`, digest issues and deliveries in `issues.rs`, deferred deliveries in `deferrals.rs`, bounces and complaints in `bounces.rs`, the schedule's fires in `runs.rs`, rate limits in `limits.rs`, the
+//! Subscribers live in `subscribers.rs`, digest issues and deliveries in `issues.rs`, deferred deliveries in `deferrals.rs`, bounces and complaints in `bounces.rs`, the schedule's fires in `runs.rs`, rate limits in `limits.rs`, the totals of `/metrics` in `counters.rs`, the
 //! one-sender and one-daemon locks in `lock.rs`, the CSV form of the subscriber list in `csv.rs`.
 
 mod bounces;
+mod counters;
 mod csv;
 mod deferrals;
 mod identity;
@@ -23,6 +24,7 @@ mod shared;
 mod subscribers;
 
 pub use bounces::{BounceEffect, BounceKind, BouncePolicy};
+pub use counters::Totals;
 pub use csv::{export_csv, parse_import};
 pub use identity::{MAX_NAME_CHARS, normalize_email, normalize_name, sending_address};
 pub use issues::{Delivery, DeliveryState, Issue, IssueStatus, IssueSummary};

@@ -15,7 +15,7 @@ use rusqlite::{OptionalExtension, Row, params};
 use super::identity::{key, normalize_email, normalize_name};
 use super::{Result, Store, StoreError, timestamp};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Status {
     /// Signed up, not yet confirmed (double opt-in).
     Pending,

@@ -1,0 +1,97 @@
+//! Totals for `/metrics` — subscribers by status, deliveries by state, bounces by kind — read
+//! from counters that the schema's triggers keep (migration 7), so that a scrape reads a few
+//! dozen rows however large the list and however many issues went out.
+
+use std::collections::BTreeMap;
+
+use super::{BounceKind, DeliveryState, Result, Status, Store};
+
+/// Every counter, summed over its shards.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Totals {
+    pub subscribers: BTreeMap<Status, u64>,
+    pub deliveries: BTreeMap<DeliveryState, u64>,
+    pub bounces: BTreeMap<BounceKind, u64>,
+}
+
+impl Store {
+    /// The totals, from the counters (no table is counted).
+    pub fn totals(&self) -> Result<Totals> {
+        let mut statement =
+            self.conn.prepare_cached("SELECT name, SUM(value) FROM counters GROUP BY name").map_err(|e| self.err(e))?;
+        let rows = statement
+            .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))?;
+        let mut totals = Totals::default();
+        for (name, value) in rows {
+            let value = value.max(0) as u64;
+            match name.split_once(':') {
+                Some(("subscribers", status)) => {
+                    if let Ok(status) = status.parse::<Status>() {
+                        totals.subscribers.insert(status, value);
+                    }
+                }
+                Some(("deliveries", state)) => {
+                    totals.deliveries.insert(DeliveryState::parse(state), value);
+                }
+                Some(("bounces", kind)) => {
+                    totals.bounces.insert(BounceKind::parse(kind), value);
+                }
+                _ => {}
+            }
+        }
+        Ok(totals)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::tests::temp_store;
+
+    /// The same totals, counted from the tables.
+    fn counted(store: &Store) -> Totals {
+        let mut totals = Totals::default();
+        for (status, n) in store.count_by_status().unwrap() {
+            if n > 0 {
+                totals.subscribers.insert(status, n);
+            }
+        }
+        totals.deliveries = store.delivery_counts(None).unwrap();
+        totals.bounces = store.bounce_counts(None).unwrap();
+        totals
+    }
+
+    fn without_zeros(mut totals: Totals) -> Totals {
+        totals.subscribers.retain(|_, n| *n > 0);
+        totals.deliveries.retain(|_, n| *n > 0);
+        totals.bounces.retain(|_, n| *n > 0);
+        totals
+    }
+
+    #[test]
+    fn the_counters_follow_every_insert_change_and_delete() {
+        let (_dir, mut store) = temp_store();
+        let now: chrono::DateTime<chrono::Utc> = "2026-11-29T12:00:00Z".parse().unwrap();
+        let mut ids = Vec::new();
+        for i in 0..40 {
+            let status = if i % 3 == 0 { Status::Pending } else { Status::Active };
+            ids.push(store.add_subscriber(&format!("r{i}@example.org"), None, status, now).unwrap().id);
+        }
+        assert_eq!(without_zeros(store.totals().unwrap()), counted(&store));
+        let issue = store.create_issue("Nowe", &[], "", now).unwrap();
+        for &id in &ids[..10] {
+            store.set_status(id, Status::Unsubscribed, now).unwrap();
+        }
+        let deliveries = store.deliveries_left(issue.id, now).unwrap();
+        assert!(deliveries > 0);
+        store.conn.execute("UPDATE deliveries SET state = 'sent' WHERE subscriber_id % 2 = 0", []).unwrap();
+        store.conn.execute("UPDATE deliveries SET state = 'sent' WHERE subscriber_id % 2 = 0", []).unwrap();
+        store.conn.execute("DELETE FROM deliveries WHERE subscriber_id % 5 = 0", []).unwrap();
+        let totals = without_zeros(store.totals().unwrap());
+        assert_eq!(totals, counted(&store));
+        assert!(totals.deliveries[&DeliveryState::Sent] > 0 && totals.subscribers[&Status::Unsubscribed] == 10);
+    }
+}
