@@ -91,6 +91,20 @@ enum DigestCommand {
     },
     /// Issues with their delivery counts and failed recipients, then the latest scheduled runs.
     Status,
+    /// Delete the delivery rows of issues finished before a cut-off, keeping each issue's counts.
+    Prune {
+        /// How old an issue must be, in days: `90d`.
+        #[arg(long, value_parser = parse_days)]
+        older_than: chrono::Duration,
+    },
+}
+
+/// `90d` → 90 days.
+fn parse_days(text: &str) -> Result<chrono::Duration, String> {
+    text.strip_suffix('d')
+        .and_then(|days| days.parse::<u32>().ok())
+        .map(|days| chrono::Duration::days(days.into()))
+        .ok_or_else(|| format!("`{text}` is not a number of days such as `90d`"))
 }
 
 #[derive(Subcommand)]
@@ -278,6 +292,16 @@ fn digest_command(root: &Path, command: DigestCommand, now: chrono::DateTime<chr
                 (0, _) => ExitCode::from(EXIT_DEFERRED),
                 _ => ExitCode::FAILURE,
             })
+        }
+        DigestCommand::Prune { older_than } => {
+            let report = digest::open_store(root, &config)?.prune_deliveries(now - older_than, now)?;
+            println!(
+                "pruned {} deliveries of {} issues finished before {} (their counts are kept)",
+                report.deliveries,
+                report.issues,
+                (now - older_than).format("%Y-%m-%d")
+            );
+            Ok(ExitCode::SUCCESS)
         }
         DigestCommand::Status => {
             for issue in digest::status(root, &config)? {

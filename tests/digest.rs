@@ -931,3 +931,21 @@ fn a_550_after_data_bounces_too_and_a_delivery_deferred_past_retry_hours_is_give
     let bounced = site.kurier(&["subscribers", "list", "--status", "bounced"]).expect_code(0).stdout();
     assert!(bounced.starts_with("reader001@example.org") && bounced.lines().count() == 1, "{bounced}");
 }
+
+#[test]
+fn prune_deletes_the_deliveries_of_old_issues_and_status_shows_the_same_counts() {
+    let site = site_with(&active(3));
+    let sink = Sink::start();
+    send(&site, &sink).expect_code(0);
+    let before = site.kurier(&["digest", "status"]).expect_code(0).stdout();
+    let issue_line = |status: &str| status.lines().find(|l| l.starts_with("issue 1 ")).unwrap().to_owned();
+    assert!(issue_line(&before).ends_with("sent 3"), "{before}");
+    let kept = site.kurier(&["digest", "prune", "--older-than", "30d"]).expect_code(0).stdout();
+    assert!(kept.starts_with("pruned 0 deliveries of 0 issues"), "a fresh issue is kept: {kept}");
+    let pruned = site.kurier(&["digest", "prune", "--older-than", "0d"]).expect_code(0).stdout();
+    assert!(pruned.starts_with("pruned 3 deliveries of 1 issues"), "{pruned}");
+    let after = site.kurier(&["digest", "status"]).expect_code(0).stdout();
+    assert_eq!(issue_line(&after), issue_line(&before));
+    let bad = site.kurier(&["digest", "prune", "--older-than", "90"]).expect_code(2);
+    assert!(bad.stderr().contains("`90` is not a number of days such as `90d`"), "{}", bad.stderr());
+}

@@ -1,12 +1,12 @@
 //! Totals for `/metrics` — subscribers by status, deliveries by state, bounces by kind — read
 //! from counters that the schema's triggers keep (migration 7), so that a scrape reads a few
-//! dozen rows however large the list and however many issues went out.
+//! dozen rows however large the list (and a row per pruned issue and state).
 
 use std::collections::BTreeMap;
 
 use super::{BounceKind, DeliveryState, Result, Status, Store};
 
-/// Every counter, summed over its shards.
+/// Every counter, summed over its shards; a count of 0 is left out.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Totals {
     pub subscribers: BTreeMap<Status, u64>,
@@ -42,6 +42,23 @@ impl Store {
                 _ => {}
             }
         }
+        // Deliveries of pruned issues are counted too (a row per issue and state, not per
+        // subscriber: `prune.rs`).
+        let mut pruned = self
+            .conn
+            .prepare_cached("SELECT state, SUM(count) FROM pruned_counts GROUP BY state")
+            .map_err(|e| self.err(e))?;
+        let pruned = pruned
+            .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))?;
+        for (state, n) in pruned {
+            *totals.deliveries.entry(DeliveryState::parse(&state)).or_default() += n.max(0) as u64;
+        }
+        totals.subscribers.retain(|_, n| *n > 0);
+        totals.deliveries.retain(|_, n| *n > 0);
+        totals.bounces.retain(|_, n| *n > 0);
         Ok(totals)
     }
 }

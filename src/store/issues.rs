@@ -362,11 +362,17 @@ impl Store {
         Ok(changed > 0)
     }
 
-    /// Deliveries by state: of one issue, or of every issue (`None`, for metrics).
+    /// Deliveries by state, pruned ones included: of one issue, or of every issue (`None`).
     pub fn delivery_counts(&self, issue: Option<i64>) -> Result<BTreeMap<DeliveryState, u64>> {
         let mut statement = self
             .conn
-            .prepare_cached("SELECT state, COUNT(*) FROM deliveries WHERE ?1 IS NULL OR issue_id = ?1 GROUP BY state")
+            .prepare_cached(
+                "SELECT state, SUM(n) FROM (
+                     SELECT state, COUNT(*) AS n FROM deliveries WHERE ?1 IS NULL OR issue_id = ?1 GROUP BY state
+                     UNION ALL
+                     SELECT state, count FROM pruned_counts WHERE ?1 IS NULL OR issue_id = ?1
+                 ) GROUP BY state",
+            )
             .map_err(|e| self.err(e))?;
         let counts = statement
             .query_map([issue], |row| {

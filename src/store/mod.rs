@@ -7,7 +7,7 @@
 //! cause a message to be sent again, never skipped (see `issues.rs`).
 //!
 //! The schema is versioned (`PRAGMA user_version`) and migrated forward on open (`schema.rs`).
-//! Subscribers live in `subscribers.rs`, digest issues and deliveries in `issues.rs`, deferred deliveries in `deferrals.rs`, bounces and complaints in `bounces.rs`, the schedule's fires in `runs.rs`, rate limits in `limits.rs`, the totals of `/metrics` in `counters.rs`, the
+//! Subscribers live in `subscribers.rs`, digest issues and deliveries in `issues.rs`, deferred deliveries in `deferrals.rs`, bounces and complaints in `bounces.rs`, the schedule's fires in `runs.rs`, rate limits in `limits.rs`, the totals of `/metrics` in `counters.rs`, pruning old deliveries in `prune.rs`, the
 //! one-sender and one-daemon locks in `lock.rs`, the CSV form of the subscriber list in `csv.rs`.
 
 mod bounces;
@@ -18,6 +18,7 @@ mod identity;
 mod issues;
 mod limits;
 mod lock;
+mod prune;
 mod runs;
 mod schema;
 mod shared;
@@ -29,6 +30,7 @@ pub use csv::{export_csv, parse_import};
 pub use identity::{MAX_NAME_CHARS, normalize_email, normalize_name, sending_address};
 pub use issues::{Delivery, DeliveryState, Issue, IssueStatus, IssueSummary};
 pub use lock::{DaemonLock, SendLock};
+pub use prune::PruneReport;
 pub use runs::{Run, RunOutcome};
 pub use shared::{SharedStore, StoreGuard};
 pub use subscribers::{Confirmation, ImportReport, ImportRow, Status, Subscriber};

@@ -202,6 +202,16 @@ const MIGRATIONS: &[&str] = &[
             ON CONFLICT (name, shard) DO UPDATE SET value = value + 1;
     END;
     "#,
+    // 8: deliveries of old issues can be pruned (prune.rs), keeping each issue's counts.
+    r#"
+    ALTER TABLE issues ADD COLUMN pruned_at TEXT;
+    CREATE TABLE pruned_counts (
+        issue_id INTEGER NOT NULL REFERENCES issues (id),
+        state    TEXT NOT NULL,
+        count    INTEGER NOT NULL,
+        PRIMARY KEY (issue_id, state)
+    );
+    "#,
 ];
 
 pub fn migrate(store: &mut Store) -> Result<()> {
