@@ -442,3 +442,28 @@ fn a_zola_sites_own_templates_leave_kuriers_pages_working_and_kurier_can_have_it
     let check = site.kurier(&["check"]).expect_code(0);
     assert!(!check.stderr().contains("warning: templates"), "{}", check.stderr());
 }
+
+#[test]
+fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_subscribe_limit() {
+    let site = site(0);
+    let config = site.read("kurier.toml");
+    site.write(
+        "kurier.toml",
+        &config.replace("[http]\n", "[http]\ntrusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\"]\n"),
+    );
+    assert!(site.read("kurier.toml").contains("trusted_proxies"), "the fixture has an [http] section");
+    let sink = Sink::start();
+    let daemon = start(&site, &sink, "warn");
+    let from = |client: &str, i: usize| {
+        let body = format!("email=c{i}%40example.org");
+        let headers = [("Content-Type", FORM), ("X-Forwarded-For", client)];
+        daemon.request("POST", "/subscribe", &headers, Some(body.as_bytes())).status
+    };
+    // Twelve clients behind the proxy, one subscription each: none is held back by the others.
+    let statuses: Vec<u16> = (0..12).map(|i| from(&format!("198.51.100.{i}, 10.0.0.1"), i)).collect();
+    assert!(statuses.iter().all(|&s| s == 202), "{statuses:?}");
+    // One client: ten in ten minutes, then 429 — a forged address left of the real one changes nothing.
+    let statuses: Vec<u16> = (0..11).map(|i| from(&format!("6.6.6.{i}, 203.0.113.9"), 100 + i)).collect();
+    assert_eq!(statuses.iter().filter(|&&s| s == 429).count(), 1, "{statuses:?}");
+    assert_eq!(statuses[10], 429);
+}

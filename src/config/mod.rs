@@ -314,11 +314,38 @@ pub struct HttpConfig {
     /// Where readers reach kurier's HTTP endpoints (subscribe, confirm, unsubscribe, archive),
     /// ending in `/`; defaults to `base_url`, behind a reverse proxy.
     pub public_url: Option<String>,
+    /// Reverse proxies (addresses or networks) whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<TrustedProxy>,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { listen: "127.0.0.1:8080".to_owned(), public_url: None }
+        HttpConfig { listen: "127.0.0.1:8080".to_owned(), public_url: None, trusted_proxies: Vec::new() }
+    }
+}
+
+/// An address (`127.0.0.1`, `::1`) or a network (`10.0.0.0/8`) of reverse proxies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrustedProxy(pub ipnet::IpNet);
+
+impl TrustedProxy {
+    pub fn contains(&self, address: std::net::IpAddr) -> bool {
+        self.0.contains(&address)
+    }
+}
+
+impl<'de> Deserialize<'de> for TrustedProxy {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let net = text
+            .parse::<ipnet::IpNet>()
+            .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+            .map_err(|_| {
+                serde::de::Error::custom(format!(
+                    "http.trusted_proxies: `{text}` is not an IP address or network (`10.0.0.0/8`)"
+                ))
+            })?;
+        Ok(TrustedProxy(net))
     }
 }
 
@@ -720,6 +747,20 @@ mod tests {
         let err = parse("title = \"T\"\n\nbase_url = \"/blog\"\n").unwrap_err();
         assert_eq!(err.line, Some(3));
         assert!(err.message.starts_with("base_url: `/blog` is not an absolute URL"), "{err}");
+    }
+
+    #[test]
+    fn trusted_proxies_take_addresses_and_networks_and_name_a_bad_one_with_its_line() {
+        let config =
+            parse(&format!("{MINIMAL}[http]\ntrusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\", \"::1\"]\n")).unwrap();
+        let proxies = &config.http.trusted_proxies;
+        assert!(
+            proxies[0].contains("127.0.0.1".parse().unwrap()) && !proxies[0].contains("127.0.0.2".parse().unwrap())
+        );
+        assert!(proxies[1].contains("10.200.0.1".parse().unwrap()) && proxies[2].contains("::1".parse().unwrap()));
+        let err = parse(&format!("{MINIMAL}[http]\ntrusted_proxies = [\"nginx\"]\n")).unwrap_err();
+        assert_eq!(err.line, Some(4));
+        assert!(err.message.contains("http.trusted_proxies: `nginx` is not an IP address or network"), "{err}");
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! Each file owns one endpoint family: `feeds.rs` (conditional GETs of the feeds),
 //! `subscribe.rs` (the form and `POST /subscribe`), `subscription.rs` (the confirm and
 //! unsubscribe links), `status.rs` (health, metrics, archive), `pages.rs` (the HTML pages);
-//! besides them `confirmations.rs` sends confirmation mail in the background and `error_log.rs`
+//! besides them `confirmations.rs` sends confirmation mail in the background, `client.rs` tells
+//! who a request comes from (behind trusted proxies, by `X-Forwarded-For`) and `error_log.rs`
 //! writes (and rate-limits) the log lines of failed requests; subscriptions are rate-limited in
 //! the store (`store/limits.rs`). [`serve`] takes a bound listener, so tests and the daemon can listen on port 0.
 //! Request bodies are limited to [`BODY_LIMIT`].
@@ -16,6 +17,7 @@
 //! [`REQUEST_TIMEOUT`]; and at most [`max_connections`] connections are open at once, well below
 //! the process's descriptor limit: more wait in the kernel's accept queue.
 
+mod client;
 mod confirmations;
 mod error_log;
 mod feeds;

@@ -10,7 +10,7 @@
 //! media type of `Content-Type`, compared as RFC 9110 §8.3.1 says: case-insensitively, without
 //! its parameters. Any other type answers `415` with an `Accept` header naming the two.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -139,10 +139,11 @@ fn request(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Request
 /// `POST /subscribe`.
 pub async fn subscribe(
     State(state): State<Arc<AppState>>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let client = super::client::client_ip(peer.ip(), &headers, &state.config().http.trusted_proxies);
     let Request { format, email, name } = match request(&state, &headers, &body) {
         Ok(request) => request,
         Err(answer) => return *answer,
@@ -163,7 +164,7 @@ pub async fn subscribe(
     };
     let to_confirm = match armed {
         Ok(Armed::Limited) => {
-            tracing::warn!(client = %client.ip(), "subscription rate limit reached");
+            tracing::warn!(%client, "subscription rate limit reached");
             let status = StatusCode::TOO_MANY_REQUESTS;
             return answer(&state, format, status, t.error_title, t.too_many_requests_message, "rate_limited");
         }
@@ -199,10 +200,10 @@ enum Armed {
 
 /// Counts the subscription against the limits of its client and its address (kept in the
 /// store, `store/limits.rs`), then — within them — arms it.
-fn limit_and_arm(state: &AppState, client: SocketAddr, email: &str, name: Option<&str>) -> Result<Armed, StoreError> {
+fn limit_and_arm(state: &AppState, client: IpAddr, email: &str, name: Option<&str>) -> Result<Armed, StoreError> {
     let now = Utc::now();
     let mut store = state.store()?;
-    let within = store.allow(&format!("client {}", client.ip()), PER_CLIENT.0, PER_CLIENT.1, now)?
+    let within = store.allow(&format!("client {client}"), PER_CLIENT.0, PER_CLIENT.1, now)?
         && store.allow(&format!("address {}", email.to_lowercase()), PER_ADDRESS.0, PER_ADDRESS.1, now)?;
     drop(store);
     if !within {
