@@ -409,11 +409,14 @@ fn subscribers_command(
             println!("{} is now unsubscribed", s.email);
         }
         SubscribersCommand::List { status } => {
-            for s in store.subscribers(status)? {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            store.for_each_subscriber(status, |s| {
                 let name = s.name.as_deref().unwrap_or("");
                 let reason = s.status_reason.as_deref().unwrap_or("");
-                println!("{}\t{}\t{}\t{}\t{}", s.email, s.status, name, s.created_at, reason);
-            }
+                writeln!(out, "{}\t{}\t{}\t{}\t{}", s.email, s.status, name, s.created_at, reason)
+                    .map_err(anyhow::Error::from)
+            })?;
+            out.flush()?;
         }
         SubscribersCommand::Reset { email } => {
             let s = store.reset_subscriber(&email, now)?;
@@ -431,7 +434,7 @@ fn subscribers_command(
             );
         }
         SubscribersCommand::Export => {
-            store::export_csv(&store.subscribers(None)?, std::io::stdout().lock())?;
+            store::export_csv(&store, std::io::BufWriter::new(std::io::stdout().lock()))?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -531,7 +531,7 @@ pub fn preview(
             let s = store.subscriber_by_email(email)?.ok_or_else(|| StoreError::NotFound(email.to_owned()))?;
             (s.id, s.email, s.name)
         }
-        None => match store.subscribers(Some(Status::Active))?.into_iter().next() {
+        None => match store.first_subscriber(Status::Active)? {
             Some(s) => (s.id, s.email, s.name),
             None => (0, "czytelnik@example.org".to_owned(), None),
         },

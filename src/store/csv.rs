@@ -5,7 +5,7 @@
 
 use std::io::{Read, Write};
 
-use super::{ImportRow, Result, Status, StoreError, Subscriber};
+use super::{ImportRow, Result, Status, Store, StoreError};
 
 /// Parses an import file; the first bad row stops it, naming its line.
 pub fn parse_import(mut reader: impl Read) -> Result<Vec<ImportRow>> {
@@ -81,19 +81,16 @@ impl<'a> LineCounter<'a> {
     }
 }
 
-/// Writes the subscribers as CSV with a header row.
-pub fn export_csv(subscribers: &[Subscriber], writer: impl Write) -> std::io::Result<()> {
+/// Writes the subscribers as CSV with a header row, one row at a time.
+pub fn export_csv(store: &Store, writer: impl Write) -> Result<()> {
     let mut csv = csv::Writer::from_writer(writer);
-    csv.write_record(["email", "name", "status", "created_at"])?;
-    for s in subscribers {
-        csv.write_record([
-            s.email.as_str(),
-            s.name.as_deref().unwrap_or(""),
-            s.status.as_str(),
-            s.created_at.as_str(),
-        ])?;
-    }
-    csv.flush()
+    let write_error = |e: csv::Error| StoreError::Write(e.to_string());
+    csv.write_record(["email", "name", "status", "created_at"]).map_err(write_error)?;
+    store.for_each_subscriber(None, |s| {
+        csv.write_record([s.email.as_str(), s.name.as_deref().unwrap_or(""), s.status.as_str(), s.created_at.as_str()])
+            .map_err(write_error)
+    })?;
+    csv.flush().map_err(|e| StoreError::Write(e.to_string()))
 }
 
 #[cfg(test)]

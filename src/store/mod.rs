@@ -79,6 +79,8 @@ pub enum StoreError {
     NotSuppressed { email: String, status: Status },
     #[error("line {line}: {reason}; nothing was imported")]
     Import { line: u64, reason: String },
+    #[error("cannot write the list: {0}")]
+    Write(String),
     #[error("another kurier is sending from this store (lock {0} is held)")]
     Locked(PathBuf),
     #[error("another `kurier run` uses this store (lock {0} is held): one daemon per SQLite store")]

@@ -210,18 +210,47 @@ impl Store {
         Ok(Subscriber { status: Status::Unsubscribed, ..subscriber })
     }
 
-    /// Subscribers in the order they were added, optionally of one status.
+    /// Subscribers in the order they were added, optionally of one status, all in memory (for
+    /// tests; commands walk the list with [`Store::for_each_subscriber`]).
+    #[cfg(test)]
     pub fn subscribers(&self, status: Option<Status>) -> Result<Vec<Subscriber>> {
+        let mut all = Vec::new();
+        self.for_each_subscriber(status, |s| {
+            all.push(s);
+            Ok::<(), StoreError>(())
+        })?;
+        Ok(all)
+    }
+
+    /// Calls `each` with every subscriber (of `status`, if given) in id order, one row at a
+    /// time, so that a list of a million is never all in memory (`list`, `export`). An error of
+    /// `each` stops the walk and is returned.
+    pub fn for_each_subscriber<E: From<StoreError>>(
+        &self,
+        status: Option<Status>,
+        mut each: impl FnMut(Subscriber) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
         let mut statement = self
             .conn
             .prepare(&format!("SELECT {COLUMNS} FROM subscribers WHERE ?1 IS NULL OR status = ?1 ORDER BY id"))
             .map_err(|e| self.err(e))?;
-        let rows = statement
-            .query_map([status.map(Status::as_str)], from_row)
-            .map_err(|e| self.err(e))?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))?;
-        Ok(rows)
+        let rows = statement.query_map([status.map(Status::as_str)], from_row).map_err(|e| self.err(e))?;
+        for row in rows {
+            each(row.map_err(|e| self.err(e))?)?;
+        }
+        Ok(())
+    }
+
+    /// The first subscriber (by id) of `status`.
+    pub fn first_subscriber(&self, status: Status) -> Result<Option<Subscriber>> {
+        self.conn
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM subscribers WHERE status = ?1 ORDER BY id LIMIT 1"),
+                [status.as_str()],
+                from_row,
+            )
+            .optional()
+            .map_err(|e| self.err(e))
     }
 
     /// Number of subscribers of each status.
