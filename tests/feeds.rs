@@ -768,6 +768,10 @@ fn a_jekyll_site_publishes_its_underscore_posts_with_liquid_tags_rendered() {
         welcome.summary.as_ref().unwrap().content,
         "<p>You'll find this post in your <code>_posts</code> directory.</p>"
     );
+    // `_config.yml`'s `excerpt_separator: <!--more-->` ends the excerpt of a post that sets none.
+    let summary = &entry(&rss, "Second post").summary.as_ref().unwrap().content;
+    assert!(summary.ends_with("Liquid shown as text: {{ page.title }}</p>"), "{summary}");
+    assert!(content_of(&rss, "Second post").contains("After the site's excerpt separator"));
     let html = content_of(&rss, "Welcome to Jekyll!");
     let second = "https://jekyll.example.org/blog/2026/03/05/second-post.html";
     for expected in [

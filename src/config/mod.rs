@@ -94,6 +94,9 @@ pub struct ContentConfig {
     /// posts; empty means every folder. Files elsewhere (an `about.md`, a docs tree) are pages:
     /// not read at all, so they are never errors.
     pub sections: Vec<String>,
+    /// Where a post's excerpt ends when its front matter does not say (Jekyll's
+    /// `excerpt_separator`); unset, `_config.yml`'s is used when a Jekyll site has one.
+    pub excerpt_separator: Option<String>,
 }
 
 impl ContentConfig {
@@ -432,7 +435,10 @@ impl Config {
             line: None,
             message: format!("cannot read: {e}"),
         })?;
-        let config = Config::parse(&text, &path)?;
+        let mut config = Config::parse(&text, &path)?;
+        if config.content.excerpt_separator.is_none() {
+            config.content.excerpt_separator = jekyll_excerpt_separator(root);
+        }
         let configured = [
             ("output_dir", Some(&config.output_dir)),
             ("subscribers_dir", Some(&config.subscribers_dir)),
@@ -692,6 +698,21 @@ fn check_mail_settings(raw: &RawConfig, errors: &Errors<'_>) -> Result<(), Confi
         parse_base_url(public).map_err(|m| errors.at_key("public_url", format!("http.public_url: {m}")))?;
     }
     Ok(())
+}
+
+/// A Jekyll site's `excerpt_separator` (its `_config.yml`, in `content/` — where a Jekyll tree
+/// is published from — or at the site root). A `_config.yml` that cannot be read is Jekyll's
+/// business: it is passed over.
+fn jekyll_excerpt_separator(root: &Path) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Jekyll {
+        excerpt_separator: Option<String>,
+    }
+    [root.join("content/_config.yml"), root.join("_config.yml")]
+        .iter()
+        .filter_map(|path| std::fs::read_to_string(path).ok())
+        .find_map(|text| serde_yaml_ng::from_str::<Jekyll>(&text).ok()?.excerpt_separator)
+        .filter(|separator| !separator.trim().is_empty())
 }
 
 /// The span of the first line that sets `key`, for errors about values validated after parsing.

@@ -204,8 +204,10 @@ pub fn parse(relative: &Path, bytes: &[u8], content_dir: &Path, config: &Config)
         warnings.push(Warning { path: relative.to_owned(), line: Some(split.body_line + line - 1), reason });
     }
     let mut body = rewritten.text;
-    // Jekyll's `excerpt_separator` works like `<!-- more -->`: it becomes one.
-    if let Some(separator) = fm.excerpt_separator.as_deref().filter(|s| !s.trim().is_empty())
+    // Jekyll's `excerpt_separator` (the post's, else the site's) works like `<!-- more -->`: it
+    // becomes one.
+    let separator = fm.excerpt_separator.as_deref().or(config.content.excerpt_separator.as_deref());
+    if let Some(separator) = separator.filter(|s| !s.trim().is_empty())
         && let Some(at) = body.find(separator)
     {
         body = format!("{}{}{}", &body[..at], markdown::MORE_MARKER, &body[at + separator.len()..]).into();
