@@ -294,55 +294,70 @@ fn digest_command(root: &Path, command: DigestCommand, now: chrono::DateTime<chr
             })
         }
         DigestCommand::Prune { older_than } => {
-            let report = digest::open_store(root, &config)?.prune_deliveries(now - older_than, now)?;
+            let before = now - older_than;
+            let report = digest::open_store(root, &config)?.prune_deliveries(before, now)?;
             println!(
-                "pruned {} deliveries of {} issues finished before {} (their counts are kept)",
-                report.deliveries,
-                report.issues,
-                (now - older_than).format("%Y-%m-%d")
+                "pruned {} of {} finished before {} (their counts are kept)",
+                plural(report.deliveries, "delivery", "deliveries"),
+                plural(report.issues, "issue", "issues"),
+                before.format("%Y-%m-%d")
             );
             Ok(ExitCode::SUCCESS)
         }
         DigestCommand::Status => {
-            for issue in digest::status(root, &config)? {
-                let counts: Vec<String> = issue.counts.iter().map(|(state, n)| format!("{state} {n}")).collect();
-                println!(
-                    "issue {} {} {} ({} posts) {}{}",
-                    issue.id,
-                    issue.status.as_str(),
-                    issue.created_at,
-                    issue.posts,
-                    if issue.subject.is_empty() { String::new() } else { format!("\"{}\" ", issue.subject) },
-                    counts.join(", ")
-                );
-                for (email, reply) in &issue.failures {
-                    println!("  failed {email}: {reply}");
-                }
-                for (email, retry_at, reply) in &issue.deferrals {
-                    println!("  deferred {email} until {retry_at}: {reply}");
-                }
-                if !issue.bounces.is_empty() {
-                    let counts: Vec<String> =
-                        issue.bounces.iter().map(|(kind, n)| format!("{} {n}", kind.as_str())).collect();
-                    println!("  bounces: {}", counts.join(", "));
-                }
-            }
-            for run in digest::runs(root, &config, RUNS_SHOWN)? {
-                let mut line = format!("run {} {}", run.fire_at, run.outcome.as_str());
-                if let Some(issue) = run.issue {
-                    line += &format!(" issue {issue}");
-                }
-                if run.missed > 0 {
-                    line += &format!(" missed {}", run.missed);
-                }
-                if let Some(note) = &run.note {
-                    line += &format!(" ({note})");
-                }
-                println!("{line}");
-            }
+            print_status(root, &config)?;
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `digest status`: every issue, then the latest fires of the schedule.
+fn print_status(root: &Path, config: &kurier::config::Config) -> anyhow::Result<()> {
+    for issue in digest::status(root, config)? {
+        let counts: Vec<String> = issue.counts.iter().map(|(state, n)| format!("{state} {n}")).collect();
+        println!(
+            "issue {} {} {} ({} posts) {}{}",
+            issue.id,
+            issue.status.as_str(),
+            issue.created_at,
+            issue.posts,
+            if issue.subject.is_empty() { String::new() } else { format!("\"{}\" ", issue.subject) },
+            counts.join(", ")
+        );
+        for (email, reply) in &issue.failures {
+            println!("  failed {email}: {reply}");
+        }
+        for (email, retry_at, reply) in &issue.deferrals {
+            println!("  deferred {email} until {retry_at}: {reply}");
+        }
+        if !issue.bounces.is_empty() {
+            let counts: Vec<String> = issue.bounces.iter().map(|(kind, n)| format!("{} {n}", kind.as_str())).collect();
+            println!("  bounces: {}", counts.join(", "));
+        }
+    }
+    for run in digest::runs(root, config, RUNS_SHOWN)? {
+        let mut line = format!("run {} {}", run.fire_at, run.outcome.as_str());
+        if let Some(issue) = run.issue {
+            line += &format!(" issue {issue}");
+        }
+        if run.missed > 0 {
+            line += &format!(" missed {}", run.missed);
+        }
+        if let Some(note) = &run.note {
+            line += &format!(" ({note})");
+        }
+        println!("{line}");
+    }
+    Ok(())
+}
+
+/// `1 issue`, `3 issues` (the command line speaks English; the rule is the locale's).
+fn plural(n: u64, one: &str, many: &str) -> String {
+    let word = match kurier::site::Locale::English.plural(n) {
+        kurier::site::Plural::One => one,
+        _ => many,
+    };
+    format!("{n} {word}")
 }
 
 fn print_outcome(outcome: &Outcome) {

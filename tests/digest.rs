@@ -943,7 +943,7 @@ fn prune_deletes_the_deliveries_of_old_issues_and_status_shows_the_same_counts()
     let kept = site.kurier(&["digest", "prune", "--older-than", "30d"]).expect_code(0).stdout();
     assert!(kept.starts_with("pruned 0 deliveries of 0 issues"), "a fresh issue is kept: {kept}");
     let pruned = site.kurier(&["digest", "prune", "--older-than", "0d"]).expect_code(0).stdout();
-    assert!(pruned.starts_with("pruned 3 deliveries of 1 issues"), "{pruned}");
+    assert!(pruned.starts_with("pruned 3 deliveries of 1 issue finished"), "{pruned}");
     let after = site.kurier(&["digest", "status"]).expect_code(0).stdout();
     assert_eq!(issue_line(&after), issue_line(&before));
     let bad = site.kurier(&["digest", "prune", "--older-than", "90"]).expect_code(2);
