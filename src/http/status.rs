@@ -61,6 +61,17 @@ pub async fn healthz(State(state): State<Arc<AppState>>) -> Response {
     (StatusCode::SERVICE_UNAVAILABLE, format!("{}\n", problems.join("\n"))).into_response()
 }
 
+/// One sample per key, `{label="name"}`, 0 for a key without a count.
+fn labelled<K: Ord>(
+    label: &str,
+    keys: &[(&str, K)],
+    counts: &std::collections::BTreeMap<K, u64>,
+) -> Vec<(String, f64)> {
+    keys.iter()
+        .map(|(name, key)| (format!("{{{label}=\"{name}\"}}"), counts.get(key).copied().unwrap_or(0) as f64))
+        .collect()
+}
+
 pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     let m = &state.metrics;
     let mut out = String::new();
@@ -100,29 +111,14 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     let totals = super::blocking(&state, |state| state.store()?.totals());
     match totals.await {
         Ok(totals) => {
-            let samples: Vec<(String, f64)> = crate::store::Status::ALL
-                .iter()
-                .map(|status| {
-                    let n = totals.subscribers.get(status).copied().unwrap_or(0);
-                    (format!("{{status=\"{status}\"}}"), n as f64)
-                })
-                .collect();
+            let statuses = crate::store::Status::ALL.map(|status| (status.as_str(), status));
+            let samples = labelled("status", &statuses, &totals.subscribers);
             metric("kurier_subscribers", "gauge", "Subscribers by status.", &samples);
-            let samples: Vec<(String, f64)> = crate::store::DeliveryState::ALL
-                .iter()
-                .map(|state| {
-                    let n = totals.deliveries.get(state).copied().unwrap_or(0);
-                    (format!("{{state=\"{state}\"}}"), n as f64)
-                })
-                .collect();
+            let states = crate::store::DeliveryState::ALL.map(|state| (state.as_str(), state));
+            let samples = labelled("state", &states, &totals.deliveries);
             metric("kurier_deliveries", "gauge", "Deliveries of every issue by state.", &samples);
-            let samples: Vec<(String, f64)> = [BounceKind::Permanent, BounceKind::Transient, BounceKind::Complaint]
-                .iter()
-                .map(|kind| {
-                    let n = totals.bounces.get(kind).copied().unwrap_or(0);
-                    (format!("{{kind=\"{}\"}}", kind.as_str()), n as f64)
-                })
-                .collect();
+            let kinds = [BounceKind::Permanent, BounceKind::Transient, BounceKind::Complaint].map(|k| (k.as_str(), k));
+            let samples = labelled("kind", &kinds, &totals.bounces);
             metric("kurier_bounces_total", "counter", "Bounces and complaints received, by kind.", &samples);
         }
         Err(e) => tracing::error!(error = %e, "metrics: cannot read the store"),
