@@ -440,7 +440,7 @@ fn subscribers_command(
         SubscribersCommand::Import { file } => {
             let reader = std::fs::File::open(&file).with_context(|| format!("cannot open {}", file.display()))?;
             let rows = store::parse_import(reader).with_context(|| file.display().to_string())?;
-            let report = store.import(&rows, now).with_context(|| file.display().to_string())?;
+            let report = store.import(rows, now).with_context(|| file.display().to_string())?;
             println!(
                 "imported {}: {} added, {} already in the list",
                 file.display(),

@@ -268,47 +268,55 @@ impl Store {
             .collect()
     }
 
-    /// Imports rows in one transaction: all of them, or — on the first bad row — none.
-    pub fn import(&mut self, rows: &[ImportRow], now: DateTime<Utc>) -> Result<ImportReport> {
+    /// Imports rows in one transaction: all of them, or — on the first bad row — none. Rows are
+    /// taken one at a time (from [`super::parse_import`]): the addresses seen so far are kept in
+    /// a temporary table, not in memory, so a list of a million costs no more memory than one of
+    /// ten.
+    pub fn import(
+        &mut self,
+        rows: impl IntoIterator<Item = Result<ImportRow>>,
+        now: DateTime<Utc>,
+    ) -> Result<ImportReport> {
         let at = timestamp(now);
         let sqlite = super::sqlite_error(&self.path);
+        self.conn
+            .execute_batch("CREATE TEMP TABLE IF NOT EXISTS import_seen (key TEXT PRIMARY KEY, line INTEGER NOT NULL); DELETE FROM import_seen;")
+            .map_err(sqlite)?;
         let tx = self.conn.transaction().map_err(sqlite)?;
         let mut report = ImportReport::default();
-        let mut seen = std::collections::HashMap::new();
-        for row in rows {
-            let email = normalize_email(&row.email)
-                .map_err(|e| StoreError::Import { line: row.line, reason: e.to_string() })?;
-            if let Some(first) = seen.insert(key(&email), row.line) {
-                return Err(StoreError::Import {
-                    line: row.line,
-                    reason: format!("{email} is already on line {first}"),
-                });
-            }
-            let exists: bool = tx
-                .query_row("SELECT EXISTS (SELECT 1 FROM subscribers WHERE email_key = ?1)", [key(&email)], |r| {
-                    r.get(0)
-                })
+        {
+            let mut seen = tx
+                .prepare("INSERT INTO import_seen (key, line) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING")
                 .map_err(sqlite)?;
-            if exists {
-                report.already_present += 1;
-                continue;
+            let mut first_line = tx.prepare("SELECT line FROM import_seen WHERE key = ?1").map_err(sqlite)?;
+            let mut exists =
+                tx.prepare("SELECT EXISTS (SELECT 1 FROM subscribers WHERE email_key = ?1)").map_err(sqlite)?;
+            let mut insert = tx
+                .prepare(
+                    "INSERT INTO subscribers (email, email_key, name, status, created_at, updated_at, confirmed_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
+                )
+                .map_err(sqlite)?;
+            for row in rows {
+                let row = row?;
+                let email = normalize_email(&row.email)
+                    .map_err(|e| StoreError::Import { line: row.line, reason: e.to_string() })?;
+                let email_key = key(&email);
+                if seen.execute(params![email_key, row.line as i64]).map_err(sqlite)? == 0 {
+                    let first: i64 = first_line.query_row([&email_key], |r| r.get(0)).map_err(sqlite)?;
+                    let reason = format!("{email} is already on line {first}");
+                    return Err(StoreError::Import { line: row.line, reason });
+                }
+                if exists.query_row([&email_key], |r| r.get::<_, bool>(0)).map_err(sqlite)? {
+                    report.already_present += 1;
+                    continue;
+                }
+                let name = normalize_name(row.name.as_deref())
+                    .map_err(|e| StoreError::Import { line: row.line, reason: format!("name: {e}") })?;
+                let confirmed = (row.status == Status::Active).then(|| at.clone());
+                insert.execute(params![email, email_key, name, row.status.as_str(), at, confirmed]).map_err(sqlite)?;
+                report.added += 1;
             }
-            let confirmed = (row.status == Status::Active).then(|| at.clone());
-            tx.execute(
-                "INSERT INTO subscribers (email, email_key, name, status, created_at, updated_at, confirmed_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
-                params![
-                    email,
-                    key(&email),
-                    normalize_name(row.name.as_deref())
-                        .map_err(|e| StoreError::Import { line: row.line, reason: format!("name: {e}") })?,
-                    row.status.as_str(),
-                    at,
-                    confirmed
-                ],
-            )
-            .map_err(sqlite)?;
-            report.added += 1;
         }
         tx.commit().map_err(sqlite)?;
         Ok(report)
@@ -366,7 +374,7 @@ mod tests {
             assert!(err.to_string().contains("IP address"), "{err}");
         }
         let row = ImportRow { line: 4, email: "b@[10.0.0.1]".into(), name: None, status: Status::Active };
-        let err = store.import(&[row], now()).unwrap_err();
+        let err = store.import([row].map(Ok), now()).unwrap_err();
         assert!(err.to_string().starts_with("line 4: `b@[10.0.0.1]` has an IP address for a domain"), "{err}");
         assert!(store.subscribers(None).unwrap().is_empty());
     }
@@ -406,12 +414,12 @@ mod tests {
         let (_dir, mut store) = temp_store();
         store.add_subscriber("old@example.org", None, Status::Unsubscribed, now()).unwrap();
         let row = |line, email: &str| ImportRow { line, email: email.into(), name: None, status: Status::Active };
-        let err = store.import(&[row(2, "a@example.org"), row(3, "not-an-address")], now()).unwrap_err();
+        let err = store.import([row(2, "a@example.org"), row(3, "not-an-address")].map(Ok), now()).unwrap_err();
         assert!(err.to_string().starts_with("line 3: `not-an-address` is not a valid e-mail address"), "{err}");
         assert_eq!(store.subscribers(None).unwrap().len(), 1);
-        let err = store.import(&[row(2, "a@example.org"), row(3, "A@example.org")], now()).unwrap_err();
+        let err = store.import([row(2, "a@example.org"), row(3, "A@example.org")].map(Ok), now()).unwrap_err();
         assert!(err.to_string().contains("line 3: A@example.org is already on line 2"), "{err}");
-        let report = store.import(&[row(2, "a@example.org"), row(3, "OLD@example.org")], now()).unwrap();
+        let report = store.import([row(2, "a@example.org"), row(3, "OLD@example.org")].map(Ok), now()).unwrap();
         assert_eq!(report, ImportReport { added: 1, already_present: 1 });
         assert_eq!(store.subscriber_by_email("old@example.org").unwrap().unwrap().status, Status::Unsubscribed);
     }
