@@ -154,8 +154,8 @@ fn nearest(vectors: &[Vector], postings: &[Vec<(u32, f32)>], vocabulary: usize, 
         .map_init(
             // `touched` has room for every post and one more: each is written before it is known
             // to be new, and only kept (counted) if it is.
-            || (vec![0f32; n], vec![0u32; n + 1], vec![0f32; vocabulary]),
-            |(scores, touched, dense), index| {
+            || (vec![0f32; n], vec![0u32; n + 1], Scored::new(), vec![0f32; vocabulary]),
+            |(scores, touched, reached_posts, dense), index| {
                 // Score every post reached, this one too (left out below): without a branch on
                 // whether a post was reached before, which a processor mispredicts half the time.
                 let mut reached = 0;
@@ -167,18 +167,21 @@ fn nearest(vectors: &[Vector], postings: &[Vec<(u32, f32)>], vocabulary: usize, 
                     }
                 }
                 let touched = &touched[..reached];
-                let mut found: Scored = touched
-                    .iter()
-                    .filter(|&&other| other as usize != index)
-                    .map(|&other| (scores[other as usize], other))
-                    .collect();
+                reached_posts.clear();
+                reached_posts.extend(
+                    touched
+                        .iter()
+                        .filter(|&&other| other as usize != index)
+                        .map(|&other| (scores[other as usize], other)),
+                );
                 for &other in touched {
                     scores[other as usize] = 0.0;
                 }
-                if found.len() > candidates {
-                    found.select_nth_unstable_by(candidates - 1, by_score);
-                    found.truncate(candidates);
+                if reached_posts.len() > candidates {
+                    reached_posts.select_nth_unstable_by(candidates - 1, by_score);
                 }
+                // A list of its own size: the thousands reached on a site of few topics are not kept.
+                let mut found: Scored = reached_posts[..reached_posts.len().min(candidates)].to_vec();
                 // The exact cosine: this post spread over a dense array, each candidate summed on it.
                 for &(term, weight) in &vectors[index] {
                     dense[term as usize] = weight;
