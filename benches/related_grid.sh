@@ -3,8 +3,9 @@
 # prose (not part of CI):  benches/related_grid.sh [SHAPE_FILTER]
 # Shapes: 30, 300, 3,000 and 10,000 posts × 5, 12, 50 and 200 topics (those with at least 5 posts a
 # topic on average) × tags clean and half random × Polish and English. Each corpus is generated
-# (benches/corpus.py, seed 1), measured (benches/related_quality.rs) and deleted. Real prose needs
-# Debian's python3.11-doc. Lines go to target/bench/related-grid.txt.
+# (benches/corpus.py, seed 1), measured (benches/related_quality.rs) and deleted. Real prose
+# (benches/real_prose.py) needs Debian's python3.11-doc and python-django-doc; a corpus whose
+# package is missing is skipped. Lines go to target/bench/related-grid.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=$PWD/target/bench
@@ -30,10 +31,12 @@ for posts in 30 300 3000 10000; do
   done
 done
 if [ -z "$FILTER" ] || [ "$FILTER" = real ]; then
-  if [ -d /usr/share/doc/python3.11/html/_sources ]; then
-    dir=$OUT/rq-real
+  for corpus in python:/usr/share/doc/python3.11/html/_sources django:/usr/share/doc/python-django-doc/html; do
+    name=${corpus%%:*}
+    [ -d "${corpus#*:}" ] || continue
+    dir=$OUT/rq-real-$name
     rm -rf "$dir"
-    python3 benches/real_prose.py --out "$dir" > "$OUT/real-prose-topics.txt"
-    echo "real prose: python3.11-doc _sources | $("$BENCH" "$dir")" | tee -a "$RESULTS"
-  fi
+    python3 benches/real_prose.py --corpus "$name" --out "$dir" > "$OUT/real-prose-$name-topics.txt"
+    echo "real prose: $name (${corpus#*:}) | $("$BENCH" "$dir")" | tee -a "$RESULTS"
+  done
 fi

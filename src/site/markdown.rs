@@ -2,7 +2,7 @@
 //!
 //! The parsed events are kept, not just the HTML, because the excerpt (`excerpt.rs`) is cut from
 //! the same event stream — cutting events and closing what is open is the only way to never leave
-//! a tag open — and because the related-post text (`related.rs`) is the text of those events.
+//! a tag open — and because the related-post text (`related/terms.rs`) is the text of those events.
 //! The HTML made here is not yet safe: `html.rs` sanitizes it and makes its links absolute.
 
 use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};

@@ -8,7 +8,7 @@
 //!    the others go on;
 //! 2. **select**: permalinks and ids must be unique (known only once every post is read), drafts,
 //!    `feed = false` and future posts drop out, the rest is sorted newest first (ties by id);
-//! 3. **link related** posts (`related.rs`), which needs the final set of visible posts.
+//! 3. **link related** posts (`related/`), which needs the final set of visible posts.
 //!
 //! Feeds (`crate::feed`) and digests are made from the result.
 
