@@ -751,6 +751,8 @@ fn a_jekyll_site_publishes_its_underscore_posts_with_liquid_tags_rendered() {
     assert_eq!(
         stderr.lines().collect::<Vec<_>>(),
         [
+            "warning: content/_posts/2026-03-01-welcome-to-jekyll.markdown:22: Liquid tag `{% include %}`: kurier does not render included files; removed",
+            "warning: content/_posts/2026-03-01-welcome-to-jekyll.markdown:23: Liquid tag `{% include %}`: kurier does not render included files; removed",
             "warning: content/_posts/2026-03-05-second-post.md:6: Liquid tag `{% if %}`: not supported by kurier; removed",
             "warning: content/_posts/2026-03-05-second-post.md:6: Liquid tag `{% endif %}`: not supported by kurier; removed",
         ]

@@ -44,8 +44,10 @@ pub fn render(call: &Call<'_>, context: &Context<'_>) -> Rendered {
             Some(path) => Rendered::Inline(link_to(&format!("/{}", path.trim_start_matches('/')), context)),
             None => Rendered::Invalid("no file"),
         },
-        // kurier renders no site templates, so an include has nothing to include.
-        "include" | "include_relative" | "comment" if liquid => Rendered::Inline(String::new()),
+        // An include is another file rendered with Liquid, which kurier does not do: whether the
+        // file is there or not, the author is told what left their post.
+        "include" | "include_relative" if liquid => Rendered::Invalid("kurier does not render included files"),
+        "comment" if liquid => Rendered::Inline(String::new()),
         // `{% raw %}` shows its body as written: it is the author's own text.
         "raw" if liquid => Rendered::Inline(call.body.unwrap_or_default().to_owned()),
         _ => Rendered::Unknown,

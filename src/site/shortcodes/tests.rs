@@ -117,10 +117,11 @@ fn unknown_shortcodes_and_tags_are_removed_with_their_line_and_paired_bodies_kep
 }
 
 #[test]
-fn includes_and_comments_vanish_and_raw_is_shown_as_written() {
+fn comments_vanish_includes_go_with_a_warning_and_raw_is_shown_as_written() {
     let (out, warnings) = run("a{% include brak.html %}b{% comment %}nie{% endcomment %}c{% raw %}{{ x }}{% endraw %}");
     assert_eq!(out, "abc{{ x }}");
-    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].1.ends_with("kurier does not render included files; removed"), "{warnings:?}");
 }
 
 #[test]
