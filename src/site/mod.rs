@@ -30,9 +30,9 @@ pub use cache::PostCache;
 pub use date::local as local_datetime;
 pub use date::parse as parse_date;
 pub use html::escape_html;
-pub use post::{Post, PostError};
+pub use post::{Post, PostError, revision};
 pub use related::{Terms, link as link_related};
-pub use scan::{Scan, Warning, is_post_file, scan};
+pub use scan::{Scan, Warning, in_sections, is_post_file, scan};
 pub use slug::slugify;
 
 use std::collections::HashMap;
