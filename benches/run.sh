@@ -97,7 +97,7 @@ start_sink() {
 # kurier's digest send, 8 connections, into smtp-sink, beside the raw client sending one
 # pre-built message (one kurier wrote for the same issue) on 8 connections, alternating.
 if want digest; then
-N=20000
+N=${DIGEST_N:-20000}
 start_sink
 DIGEST=$OUT/digest
 digest_site "$DIGEST.base" "$N" "$PORT"
@@ -118,9 +118,9 @@ fi
 # smtp-sink), and the time to freeze an issue's recipients (kurier's own log line).
 if want memory; then
 start_sink
-for N in 10000 100000 1000000; do
+for N in ${MEM_NS:-10000 100000 1000000}; do
   for TRANSPORT in file smtp; do
-    [ "$N" = 100000 ] && [ "$TRANSPORT" = file ] && continue
+    [ "$N" = 100000 ] && [ "$TRANSPORT" = file ] && continue   # 100,000: the freeze time only
     MEM=$OUT/memory
     digest_site "$MEM" "$N" "$([ "$TRANSPORT" = file ] && echo file || echo "$PORT")"
     $TIME -f "%e %U %S %M" -o "$OUT/time.txt" env RUST_LOG=info "$KURIER" --root "$MEM" digest send > /dev/null 2> "$OUT/memory.log"

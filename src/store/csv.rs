@@ -13,12 +13,15 @@ pub fn parse_import(mut reader: impl Read) -> Result<Vec<ImportRow>> {
     reader.read_to_end(&mut bytes).map_err(|e| StoreError::Import { line: 0, reason: e.to_string() })?;
     // Lines are counted from byte offsets: the csv crate's own line numbers skip blank lines.
     // A record's position is where the reader started it, before any blank lines it skipped.
+    // The offsets of every line end, once: counting them from the start for each record made
+    // importing 100,000 subscribers take 90 s (quadratic).
+    let newlines: Vec<usize> = bytes.iter().enumerate().filter(|(_, b)| **b == b'\n').map(|(i, _)| i).collect();
     let line_at = |byte: u64| {
         let mut at = (byte as usize).min(bytes.len());
         while at < bytes.len() && matches!(bytes[at], b'\n' | b'\r') {
             at += 1;
         }
-        bytes[..at].iter().filter(|&&b| b == b'\n').count() as u64 + 1
+        newlines.partition_point(|&newline| newline < at) as u64 + 1
     };
     let mut csv =
         csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(&bytes[..]);
