@@ -9,14 +9,16 @@
 //! - the clock has not reached the next publication or expiry the last build saw;
 //! - the scan finds the same post files, each with the recorded size, modification time **and**
 //!   content hash (the file is read and hashed: size and time alone miss an edit that keeps both);
-//! - every feed file is there with the recorded size, time and content hash, and no tag feed is
-//!   there that a build would remove.
+//! - every feed file is there as the last build left it — same size, modification time, inode
+//!   and inode change time (`ctime`, which no program can set back: any write, rename or mode
+//!   change moves it) — and no tag feed is there that a build would remove. Feed files are not
+//!   read: they are 5 times the posts' bytes, and their identity says they were not touched.
 //!
-//! Anything else — a missing, old, corrupt or foreign cache, a changed byte anywhere — and the
-//! build runs in full and writes a new cache. Builds with broken posts or warnings write none, so
-//! that their messages are always told again. The hash is FxHash (64 bits), which is fast enough
-//! to hash every input and output on each build; it guards against edits, not against an attacker
-//! who can already write the site's files.
+//! Anything else — a missing, old, corrupt or foreign cache, a changed post byte, a touched feed
+//! — and the build runs in full and writes a new cache. Builds with broken posts or warnings
+//! write none, so that their messages are always told again. The content hash is FxHash
+//! (64 bits), fast enough to hash every post on each build; it guards against edits, not
+//! against an attacker who can already write the site's files.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -42,6 +44,8 @@ pub struct Seen {
     pub path: String,
     pub size: u64,
     pub mtime_ns: u128,
+    /// Inputs: the post's revision (a hash of its path and bytes). Feeds: a hash of the file's
+    /// device, inode and change time.
     pub hash: u64,
 }
 
@@ -53,13 +57,6 @@ pub struct Cache {
     pub posts: usize,
     pub inputs: Vec<Seen>,
     pub outputs: Vec<Seen>,
-}
-
-/// The hash of a feed file's bytes.
-pub fn content_hash(bytes: &[u8]) -> u64 {
-    let mut hasher = rustc_hash::FxHasher::default();
-    hasher.write(bytes);
-    hasher.finish()
 }
 
 /// What the cache is only valid for: kurier's version and executable, the configuration, the
@@ -81,8 +78,17 @@ pub fn stat(path: &Path) -> Option<(u64, u128)> {
     std::fs::metadata(path).ok().filter(|m| m.is_file()).map(|m| (m.len(), mtime_ns(&m)))
 }
 
+/// Size, modification time and a hash of the device, inode and change time of a feed file.
+fn identity(path: &Path) -> Option<(u64, u128, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(path).ok().filter(|m| m.is_file())?;
+    let mut hasher = rustc_hash::FxHasher::default();
+    (meta.dev(), meta.ino(), meta.ctime(), meta.ctime_nsec()).hash(&mut hasher);
+    Some((meta.len(), mtime_ns(&meta), hasher.finish()))
+}
+
 /// Whether the files under `root` are exactly what `cache` says the last build read and wrote,
-/// as of `now`. Reads and hashes every post and feed file.
+/// as of `now`. Reads and hashes every post file; looks up every feed file's identity.
 pub fn is_fresh(cache: &Cache, root: &Path, config: &Config, now: DateTime<Utc>) -> bool {
     if cache.key != key(root, config) || cache.until.is_some_and(|until| now >= until) {
         return false;
@@ -99,7 +105,10 @@ pub fn is_fresh(cache: &Cache, root: &Path, config: &Config, now: DateTime<Utc>)
             let relative = Path::new(&seen.path);
             matches(seen, &root.join(relative), |bytes| site::revision(relative, bytes))
         })
-        && cache.outputs.par_iter().all(|seen| matches(seen, &out_dir.join(&seen.path), content_hash))
+        && cache
+            .outputs
+            .par_iter()
+            .all(|seen| identity(&out_dir.join(&seen.path)) == Some((seen.size, seen.mtime_ns, seen.hash)))
         && no_stale_tag_feeds(&out_dir, cache)
 }
 
@@ -195,13 +204,13 @@ pub fn inputs(root: &Path, revisions: Vec<(PathBuf, u64)>) -> Option<Vec<Seen>> 
         .collect()
 }
 
-/// The feed files a build wrote or found unchanged, with the hashes of their bytes.
-pub fn outputs(out_dir: &Path, hashes: Vec<(String, u64)>) -> Option<Vec<Seen>> {
-    let mut seen: Vec<Seen> = hashes
-        .into_par_iter()
-        .map(|(path, hash)| {
-            let (size, mtime_ns) = stat(&out_dir.join(&path))?;
-            Some(Seen { path, size, mtime_ns, hash })
+/// The feed files of a build (all of them, written or found unchanged), as they are now.
+pub fn outputs(out_dir: &Path, paths: &[String]) -> Option<Vec<Seen>> {
+    let mut seen: Vec<Seen> = paths
+        .par_iter()
+        .map(|path| {
+            let (size, mtime_ns, hash) = identity(&out_dir.join(path))?;
+            Some(Seen { path: path.clone(), size, mtime_ns, hash })
         })
         .collect::<Option<_>>()?;
     seen.sort_by(|a, b| a.path.cmp(&b.path));

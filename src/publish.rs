@@ -114,7 +114,7 @@ pub fn build(root: &Path, now: DateTime<Utc>) -> Result<BuildReport, PublishErro
     let revisions = posts.revisions();
     let loaded = posts.into_site(&config, now);
     let out_dir = output_dir(root, &config);
-    let output = feed::output::Output::hashing(&out_dir, build_cache::content_hash);
+    let output = feed::output::Output::new(&out_dir);
     // Rendering keeps the cores busy; writing mostly waits for fsync. Writer threads take the
     // files as they are rendered, so the waits overlap with each other and with rendering.
     let (sender, receiver) = std::sync::mpsc::sync_channel::<feed::FeedFile>(WRITE_QUEUE);
@@ -142,10 +142,9 @@ pub fn build(root: &Path, now: DateTime<Utc>) -> Result<BuildReport, PublishErro
     }
     let paths = paths.unwrap_or_default();
     let keep: std::collections::BTreeSet<&str> = paths.iter().map(String::as_str).collect();
-    let hashes = output.hashes();
     let feeds = output.commit(Some(&keep)).map_err(PublishError::Output)?;
     if loaded.errors.is_empty() && loaded.warnings.is_empty() {
-        remember(root, &config, &loaded.site, revisions, &out_dir, hashes);
+        remember(root, &config, &loaded.site, revisions, &out_dir, &paths);
     }
     Ok(BuildReport {
         posts: loaded.site.posts.len(),
@@ -156,17 +155,17 @@ pub fn build(root: &Path, now: DateTime<Utc>) -> Result<BuildReport, PublishErro
     })
 }
 
-/// Writes the build cache: what this build read (`revisions`) and wrote (`hashes`).
+/// Writes the build cache: what this build read (`revisions`) and wrote (`paths`).
 fn remember(
     root: &Path,
     config: &Config,
     site: &Site,
     revisions: Option<Vec<(PathBuf, u64)>>,
     out_dir: &Path,
-    hashes: Vec<(String, u64)>,
+    paths: &[String],
 ) {
     let inputs = revisions.and_then(|revisions| build_cache::inputs(root, revisions));
-    let outputs = build_cache::outputs(out_dir, hashes);
+    let outputs = build_cache::outputs(out_dir, paths);
     if let (Some(inputs), Some(outputs)) = (inputs, outputs) {
         let key = build_cache::key(root, config);
         let until = site.next_publication;

@@ -73,41 +73,16 @@ pub struct Output {
     dir: PathBuf,
     staged: Mutex<Vec<Staged>>,
     unchanged: Mutex<usize>,
-    /// With [`Output::hashing`]: how to hash a file's bytes, and every file put with its hash.
-    hasher: Option<fn(&[u8]) -> u64>,
-    hashes: Mutex<Vec<(String, u64)>>,
 }
 
 impl Output {
     pub fn new(dir: &Path) -> Output {
-        Output {
-            dir: dir.to_owned(),
-            staged: Default::default(),
-            unchanged: Default::default(),
-            hasher: None,
-            hashes: Default::default(),
-        }
-    }
-
-    /// An output that also keeps `hasher`'s hash of every file put, for a build cache.
-    pub fn hashing(dir: &Path, hasher: fn(&[u8]) -> u64) -> Output {
-        Output { hasher: Some(hasher), ..Output::new(dir) }
-    }
-
-    /// The files put so far with their hashes (none unless [`Output::hashing`]), by path.
-    pub fn hashes(&self) -> Vec<(String, u64)> {
-        let mut hashes = self.hashes.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        hashes.sort();
-        hashes
+        Output { dir: dir.to_owned(), staged: Default::default(), unchanged: Default::default() }
     }
 
     /// Stages `file` unless the same bytes are already there; says whether it will be written.
     pub fn put(&self, file: &FeedFile) -> Result<bool, OutputError> {
         let path = self.dir.join(&file.path);
-        if let Some(hasher) = self.hasher {
-            let hash = (file.path.clone(), hasher(&file.bytes));
-            self.hashes.lock().unwrap_or_else(|p| p.into_inner()).push(hash);
-        }
         let same = std::fs::metadata(&path).is_ok_and(|m| m.len() == file.bytes.len() as u64)
             && std::fs::read(&path).is_ok_and(|old| old == file.bytes);
         if same {
