@@ -2,8 +2,8 @@
 
 Usage: corpus.py --posts N [--seed S] [--noise P] [--topics T] [--language mixed|pl|en] --out DIR
 
-Writes DIR/kurier.toml, DIR/hugo.toml (the RSS-only Hugo build), DIR/hugo-full.toml (the full
-Hugo site with related content), DIR/layouts/ (Hugo's templates for the full site) and
+Writes DIR/kurier.toml, DIR/hugo-full.toml (the full Hugo site with related content; the
+minimal RSS-only Hugo reference is ../shared/bench/hugo-minimal.toml, copied in by run.sh), DIR/layouts/ (Hugo's templates for the full site) and
 DIR/content/posts/*.md: N posts of 300-1,500 words, half Polish and half English with their
 diacritics (`--language pl` or `en`: all posts, and the topics' invented words, in one language), TOML front matter with 1-4 tags, headings, relative links and images.
 
@@ -129,14 +129,8 @@ def main():
         'disableHugoGeneratorInject = true\n'
     )
     permalinks = '[permalinks]\nposts = "/posts/:slug/"\n'
-    with open(os.path.join(args.out, "hugo.toml"), "w", encoding="utf-8") as f:
-        # The RSS-only build: the home page's 20-item RSS feed and nothing else.
-        f.write(
-            hugo_common
-            + 'disableKinds = ["taxonomy", "term", "sitemap", "robotsTXT", "404"]\n'
-            + '[outputs]\nhome = ["RSS"]\npage = []\nsection = []\n[services.rss]\nlimit = 20\n'
-            + permalinks
-        )
+    # No "RSS-only" hugo.toml any more: its `[outputs] page = []` still rendered every page. The
+    # minimal Hugo reference is ../shared/bench/hugo-minimal.toml, copied in by benches/run.sh.
     with open(os.path.join(args.out, "hugo-full.toml"), "w", encoding="utf-8") as f:
         f.write(
             hugo_common

@@ -1,28 +1,36 @@
 #!/usr/bin/env bash
-# kurier's benchmarks, side by side with the references, in one run (not part of CI):
-#   benches/run.sh [RUNS]          (default 5 runs of each measurement)
-# Needs: Debian's `hugo` (apt-get install hugo; installed here if missing), Python 3 with
-# aiosmtpd (tests/run.sh makes target/test-venv), GNU time. Results: target/bench/results.txt
-# (raw samples) and a summary on standard output.
+# kurier's benchmarks, side by side with their references, in one run (not part of CI):
+#   benches/run.sh [RUNS] [SECTIONS]   (default 5 runs; sections builds,digest,memory)
+# SECTIONS is a comma-separated list of: builds, digest, memory, related, incremental.
+# Needs Debian's hugo and postfix (for smtp-sink; both installed here if missing), GNU time,
+# Python 3 (aiosmtpd's venv from tests/run.sh for the related section). Results:
+# target/bench/results.txt (raw samples), target/bench/summary.txt (medians, then one line per
+# target: measured, reference, ratio, PASS/FAIL).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-5}
-# A second argument runs one section only: builds, related, incremental, digest or memory.
-ONLY=${2:-}
-want() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
+SECTIONS=${2:-builds,digest,memory}
+want() { [[ ",$SECTIONS," == *",$1,"* ]]; }
 OUT=$PWD/target/bench
 mkdir -p "$OUT"
-RESULTS=$OUT/results${ONLY:+-$ONLY}.txt
+RESULTS=$OUT/results.txt
 : > "$RESULTS"
 command -v hugo >/dev/null || apt-get install -y hugo >/dev/null
-[ -x target/test-venv/bin/python ] || tests/run.sh --no-run >/dev/null
-PY=target/test-venv/bin/python
+command -v smtp-sink >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y postfix >/dev/null
 cargo build --release --quiet
 cargo bench --no-run --quiet 2>/dev/null
+# The bench binaries (floor, raw_smtp, ...): the newest of each name.
+bench_bin() { ls -t target/release/deps/"$1"-* | grep -v '\.d$' | head -n1; }
+FLOOR=$(bench_bin floor)
+RAW_SMTP=$(bench_bin raw_smtp)
 KURIER=$PWD/target/release/kurier
 TIME=/usr/bin/time
 
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem/{print $2}') GiB; $(hugo version | cut -d' ' -f1-2)" | tee "$OUT/machine.txt"
+{
+  echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'); command: benches/run.sh $RUNS $SECTIONS; commit $(git rev-parse --short HEAD)"
+  echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem/{print $2}') GiB; $(hugo version | cut -d' ' -f1-2)"
+  echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+} | tee "$OUT/machine.txt"
 
 record() { echo "$1 $2" >> "$RESULTS"; }
 # Runs a command under GNU time; records wall seconds, CPU seconds and peak RSS (MiB).
@@ -35,20 +43,102 @@ measure() {
   record "$name.peak_mib" "$(echo "scale=1; $rss / 1024" | bc)"
 }
 
-want builds && for N in 1000 10000; do
-  SITE=$OUT/site-$N
-  [ -d "$SITE" ] || python3 benches/corpus.py --posts "$N" --out "$SITE" > /dev/null
+# Two 10,000-post corpora: 200 topics with clean tags, and 12 topics (5-20 % of the posts each,
+# as on a real blog) with half of the tags random. Each run measures, interleaved: the floor,
+# kurier with its output up to date (with its build cache, then without it), kurier into an
+# empty output folder, Hugo's minimal RSS-only build and Hugo's full site (a second reference).
+if want builds; then
+for CORPUS in t200:"" t12:"--topics 12 --noise 0.5"; do
+  NAME=${CORPUS%%:*}; ARGS=${CORPUS#*:}
+  SITE=$OUT/site-10000-$NAME
+  # shellcheck disable=SC2086
+  [ -d "$SITE" ] || python3 benches/corpus.py --posts 10000 $ARGS --out "$SITE" > /dev/null
+  cp ../shared/bench/hugo-minimal.toml "$SITE/hugo-minimal.toml"
+  rm -f "$SITE/hugo.toml"   # the old "RSS-only" config, which still rendered every page
+  "$KURIER" --root "$SITE" build > /dev/null; "$FLOOR" "$SITE" > /dev/null   # warm the page cache
   for run in $(seq "$RUNS"); do
-    rm -rf "$SITE/public"; measure "build.$N.kurier_fresh" "$KURIER" --root "$SITE" build
-    measure "build.$N.kurier_unchanged" "$KURIER" --root "$SITE" build
-    rm -rf "$SITE/hugo-rss"; measure "build.$N.hugo_rss_only" hugo --quiet --config hugo.toml --source "$SITE" -d "$SITE/hugo-rss"
-    rm -rf "$SITE/hugo-full"; measure "build.$N.hugo_full_related" hugo --quiet --config hugo-full.toml --source "$SITE" -d "$SITE/hugo-full"
+    measure "build.$NAME.floor" "$FLOOR" "$SITE"
+    measure "build.$NAME.kurier_up_to_date" "$KURIER" --root "$SITE" build
+    rm -f "$SITE/.kurier-build-cache"
+    measure "build.$NAME.kurier_up_to_date_no_cache" "$KURIER" --root "$SITE" build
+    rm -rf "$SITE/public"; sync
+    measure "build.$NAME.kurier_empty_output" "$KURIER" --root "$SITE" build
+    rm -rf "$SITE/hugo-min"
+    measure "build.$NAME.hugo_minimal" hugo --quiet --config hugo-minimal.toml --source "$SITE" -d "$SITE/hugo-min"
+    rm -rf "$SITE/hugo-full"
+    measure "build.$NAME.hugo_full_site" hugo --quiet --config hugo-full.toml --source "$SITE" -d "$SITE/hugo-full"
+  done
+  cargo bench --quiet --bench phases -- "$SITE" 3 > "$OUT/phases-$NAME.txt"
+done
+fi
+
+# A digest site with N active subscribers and its own [smtp] (8 connections) pointing at PORT.
+digest_site() {
+  local dir=$1 n=$2 port=$3
+  rm -rf "$dir" && mkdir -p "$dir" && cp -r tests/fixtures/digest/content "$dir/"
+  sed '/# The tests point/,$d' tests/fixtures/digest/kurier.toml > "$dir/kurier.toml"
+  if [ "$port" != file ]; then
+    printf '[smtp]\nurl = "smtp://127.0.0.1:%s"\nconcurrency = 8\ntimeout_seconds = 30\n' "$port" >> "$dir/kurier.toml"
+  fi
+  python3 -c "
+print('email,name,status')
+for i in range($n): print(f'r{i:07d}@example.org,Czytelnik {i},active')" > "$dir/list.csv"
+  "$KURIER" --root "$dir" subscribers import "$dir/list.csv" > /dev/null
+  rm "$dir/list.csv"
+}
+# Postfix's smtp-sink: one process, accepts and discards every message.
+start_sink() {
+  PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  smtp-sink -u nobody 127.0.0.1:"$PORT" 1024 &
+  SINK=$!
+  until (exec 3<>/dev/tcp/127.0.0.1/"$PORT") 2>/dev/null; do sleep 0.1; done
+}
+
+# kurier's digest send, 8 connections, into smtp-sink, beside the raw client sending one
+# pre-built message (one kurier wrote for the same issue) on 8 connections, alternating.
+if want digest; then
+N=${DIGEST_N:-20000}
+start_sink
+DIGEST=$OUT/digest
+digest_site "$DIGEST.base" "$N" "$PORT"
+digest_site "$OUT/digest-one" 1 file
+"$KURIER" --root "$OUT/digest-one" digest send > /dev/null 2>&1
+MESSAGE=$(ls "$OUT/digest-one/outbox/"*.eml | head -n1)
+for run in $(seq "$RUNS"); do
+  rm -rf "$DIGEST" && cp -r "$DIGEST.base" "$DIGEST"
+  line=$(RUST_LOG=warn "$KURIER" --root "$DIGEST" digest send)
+  echo "$line" | sed 's/.*(\([0-9]*\) messages\/s).*/digest.smtp.kurier_msgs_per_s \1/' >> "$RESULTS"
+  read -r count seconds < <("$RAW_SMTP" "$PORT" "$N" 8 "$MESSAGE")
+  record digest.smtp.raw_client_msgs_per_s "$(echo "scale=1; $count / $seconds" | bc)"
+done
+kill "$SINK"; wait "$SINK" 2>/dev/null || true
+fi
+
+# Peak memory sending to 10,000 and 1,000,000 subscribers (file transport and SMTP into
+# smtp-sink), and the time to freeze an issue's recipients (kurier's own log line).
+if want memory; then
+start_sink
+for N in ${MEM_NS:-10000 100000 1000000}; do
+  for TRANSPORT in file smtp; do
+    [ "$N" = 100000 ] && [ "$TRANSPORT" = file ] && continue   # 100,000: the freeze time only
+    MEM=$OUT/memory
+    digest_site "$MEM" "$N" "$([ "$TRANSPORT" = file ] && echo file || echo "$PORT")"
+    $TIME -f "%e %U %S %M" -o "$OUT/time.txt" env RUST_LOG=info "$KURIER" --root "$MEM" digest send > /dev/null 2> "$OUT/memory.log"
+    read -r wall _ _ rss < "$OUT/time.txt"
+    record "digest_$TRANSPORT.$N.peak_mib" "$(echo "scale=1; $rss / 1024" | bc)"
+    record "digest_$TRANSPORT.$N.wall_s" "$wall"
+    sed -n 's/.*issue frozen.* ms=\([0-9.]*\).*/\1/p' "$OUT/memory.log" | head -n1 |
+      sed "s/^/digest_$TRANSPORT.$N.freeze_ms /" >> "$RESULTS"
+    rm -rf "$MEM"
   done
 done
+kill "$SINK"; wait "$SINK" 2>/dev/null || true
+fi
 
-# Related-post precision with half of the tags replaced at random.
+# Related-post precision with half of the tags random (issue 9), beside Hugo's related content.
 NOISE=$OUT/site-10000-noise
 if want related; then
+[ -x target/test-venv/bin/python ] || tests/run.sh --no-run >/dev/null
 [ -d "$NOISE" ] || python3 benches/corpus.py --posts 10000 --noise 0.5 --out "$NOISE" > /dev/null
 cargo bench --quiet --bench related_quality -- "$NOISE" | tee "$OUT/related-kurier.txt"
 rm -rf "$NOISE/hugo-full"; hugo --quiet --config hugo-full.toml --source "$NOISE" -d "$NOISE/hugo-full" > /dev/null 2>&1
@@ -58,7 +148,7 @@ fi
 # One post edited on the 10,000-post site: time from the end of the debounce to the feeds on disk
 # (the daemon's own measurement, logged with each rebuild).
 if want incremental; then
-SITE=$OUT/site-10000
+SITE=$OUT/site-10000-t200
 [ -d "$SITE" ] || python3 benches/corpus.py --posts 10000 --out "$SITE" > /dev/null
 grep -q '^\[http\]' "$SITE/kurier.toml" || printf '[http]\nlisten = "127.0.0.1:0"\n' >> "$SITE/kurier.toml"
 RUST_LOG=info,kurier::daemon=debug "$KURIER" --root "$SITE" run > "$OUT/daemon.out" 2> "$OUT/daemon.log" &
@@ -70,56 +160,8 @@ for run in $(seq $((RUNS + 1))); do
   sleep 2
 done
 kill -TERM $DAEMON; wait $DAEMON || true
-# The fast stage puts the edited post's feeds on disk; the full rebuild after it settles the
-# related posts of the whole site.
 grep "edit published" "$OUT/daemon.log" | tail -n "$RUNS" | sed 's/.*ms="\([0-9.]*\)".*/incremental.10000.event_to_disk_ms \1/' >> "$RESULTS"
 grep "rebuilt changed=\"content" "$OUT/daemon.log" | tail -n "$RUNS" | sed 's/.*ms="\([0-9.]*\)".*/incremental.10000.related_settled_ms \1/' >> "$RESULTS"
-grep "rebuild phases" "$OUT/daemon.log" | tail -n "$RUNS" > "$OUT/incremental-phases.txt"
 fi
 
-# Digest to 5,000 subscribers into a loopback aiosmtpd sink, beside smtplib on as many
-# connections with the same messages, alternating.
-if want digest; then
-DIGEST=$OUT/digest
-rm -rf "$DIGEST" "$DIGEST.base" "$OUT/sink" "$OUT/messages" && mkdir -p "$DIGEST"
-cp -r tests/fixtures/digest/content "$DIGEST/"
-sed '/# The tests point/,$d' tests/fixtures/digest/kurier.toml > "$DIGEST/kurier.toml"
-python3 -c "
-print('email,name,status')
-for i in range(5000): print(f'r{i:06d}@example.org,Czytelnik {i},active')" > "$DIGEST/list.csv"
-"$KURIER" --root "$DIGEST" subscribers import "$DIGEST/list.csv" > /dev/null
-cp -r "$DIGEST" "$DIGEST.base"
-"$KURIER" --root "$DIGEST" digest send > /dev/null 2>&1   # the outbox: the plain client's messages
-mv "$DIGEST/outbox" "$OUT/messages"
-$PY tests/smtp_sink.py --dir "$OUT/sink" > "$OUT/sink.port" &
-SINK=$!
-until [ -s "$OUT/sink.port" ]; do sleep 0.1; done
-PORT=$(cut -d' ' -f2 "$OUT/sink.port")
-for run in $(seq "$RUNS"); do
-  rm -rf "$DIGEST" && cp -r "$DIGEST.base" "$DIGEST"
-  line=$(KURIER_SMTP_URL="smtp://127.0.0.1:$PORT" RUST_LOG=warn "$KURIER" --root "$DIGEST" digest send)
-  echo "$line" | sed 's/.*(\([0-9]*\) messages\/s).*/digest.5000.kurier_msgs_per_s \1/' >> "$RESULTS"
-  read -r count seconds < <($PY benches/plain_smtp.py "$PORT" "$OUT/messages" 4)
-  record digest.5000.smtplib_msgs_per_s "$(echo "scale=1; $count / $seconds" | bc)"
-done
-kill $SINK
-fi
-
-# Memory while sending to 10,000 and 100,000 subscribers through the file transport.
-want memory && for N in 10000 100000; do
-  MEM=$OUT/memory-$N
-  rm -rf "$MEM" && mkdir -p "$MEM" && cp -r tests/fixtures/digest/content "$MEM/"
-  sed '/# The tests point/,$d' tests/fixtures/digest/kurier.toml > "$MEM/kurier.toml"
-  python3 -c "
-print('email,name,status')
-for i in range($N): print(f'r{i:06d}@example.org,Czytelnik {i},active')" > "$MEM/list.csv"
-  "$KURIER" --root "$MEM" subscribers import "$MEM/list.csv" > /dev/null
-  cp -r "$MEM" "$MEM.base"
-  for run in $(seq "$RUNS"); do
-    rm -rf "$MEM" && cp -r "$MEM.base" "$MEM"
-    measure "digest_file.$N.kurier" "$KURIER" --root "$MEM" digest send
-  done
-  rm -rf "$MEM" "$MEM.base"
-done
-
-python3 benches/stats.py "$RESULTS" | tee "$OUT/summary${ONLY:+-$ONLY}.txt"
+{ cat "$OUT/machine.txt"; echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"; python3 benches/stats.py "$RESULTS"; } | tee "$OUT/summary.txt"

@@ -13,6 +13,7 @@
 //! | [`config`] | `kurier.toml` → validated [`config::Config`]; the permalink pattern; environment overrides |
 //! | [`site`] | PURE. `content/` → visible posts: front matter, dates, slugs, Markdown, HTML, excerpts, related posts; a post as an issue keeps it (`FrozenPost`); the language's dates, plurals and fixed strings (`Locale`) |
 //! | [`feed`] | PURE. posts → RSS, Atom and JSON Feed bytes; the atomic writer of the output folder |
+//! | [`build_cache`] | what the last `build` read and wrote (sizes, times, content hashes): an unchanged site is not built again |
 //! | [`publish`] | the `build` and `check` commands: load, render, write, report; `check` also renders a sample digest and checks the mail settings |
 //! | [`init`] | the `init` command: a new working site |
 //! | [`store`] | SQLite: schema migrations, subscribers, issues, deliveries, the send lock |
@@ -32,6 +33,7 @@
 //! `init` stands alone.
 
 pub mod bounce;
+pub mod build_cache;
 pub mod config;
 pub mod daemon;
 pub mod digest;

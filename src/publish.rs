@@ -16,11 +16,12 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
+use crate::build_cache;
 use crate::config::{Config, ConfigError};
 use crate::digest::content;
 use crate::feed::{self, output::OutputError, output::WriteReport};
 use crate::render::{RenderError, Templates};
-use crate::site::{self, PostError, Site};
+use crate::site::{self, PostCache, PostError, Site};
 
 /// Threads writing feed files during a build.
 const WRITERS: usize = 8;
@@ -104,8 +105,21 @@ pub fn output_dir(root: &Path, config: &Config) -> PathBuf {
 /// Builds the site under `root` and writes its feeds.
 pub fn build(root: &Path, now: DateTime<Utc>) -> Result<BuildReport, PublishError> {
     let started = Instant::now();
-    let (config, loaded) = load(root, now)?;
-    let output = feed::output::Output::new(&output_dir(root, &config));
+    let config = Config::load(root).map_err(PublishError::Config)?;
+    if let Some(cache) = build_cache::load(root)
+        && build_cache::is_fresh(&cache, root, &config, now)
+    {
+        let feeds = WriteReport { unchanged: cache.outputs.len(), ..WriteReport::default() };
+        let (errors, warnings) = (Vec::new(), Vec::new());
+        return Ok(BuildReport { posts: cache.posts, feeds, errors, warnings, duration: started.elapsed() });
+    }
+    build_cache::forget(root);
+    let posts = PostCache::load(root, &config)
+        .map_err(|source| PublishError::Content { path: root.join(site::CONTENT_DIR), source })?;
+    let revisions = posts.revisions();
+    let loaded = posts.into_site(&config, now);
+    let out_dir = output_dir(root, &config);
+    let output = feed::output::Output::new(&out_dir);
     // Rendering keeps the cores busy; writing mostly waits for fsync. Writer threads take the
     // files as they are rendered, so the waits overlap with each other and with rendering.
     let (sender, receiver) = std::sync::mpsc::sync_channel::<feed::FeedFile>(WRITE_QUEUE);
@@ -134,6 +148,9 @@ pub fn build(root: &Path, now: DateTime<Utc>) -> Result<BuildReport, PublishErro
     let paths = paths.unwrap_or_default();
     let keep: std::collections::BTreeSet<&str> = paths.iter().map(String::as_str).collect();
     let feeds = output.commit(Some(&keep)).map_err(PublishError::Output)?;
+    if loaded.errors.is_empty() && loaded.warnings.is_empty() {
+        remember(root, &config, &loaded.site, revisions, &out_dir, &paths);
+    }
     Ok(BuildReport {
         posts: loaded.site.posts.len(),
         feeds,
@@ -141,6 +158,24 @@ pub fn build(root: &Path, now: DateTime<Utc>) -> Result<BuildReport, PublishErro
         warnings: loaded.warnings,
         duration: started.elapsed(),
     })
+}
+
+/// Writes the build cache: what this build read (`revisions`) and wrote (`paths`).
+fn remember(
+    root: &Path,
+    config: &Config,
+    site: &Site,
+    revisions: Option<Vec<(PathBuf, u64)>>,
+    out_dir: &Path,
+    paths: &[String],
+) {
+    let inputs = revisions.and_then(|revisions| build_cache::inputs(root, revisions));
+    let outputs = build_cache::outputs(out_dir, paths);
+    if let (Some(inputs), Some(outputs)) = (inputs, outputs) {
+        let key = build_cache::key(root, config);
+        let until = site.next_publication;
+        build_cache::save(root, &build_cache::Cache { key, until, posts: site.posts.len(), inputs, outputs });
+    }
 }
 
 /// Validates the site under `root` as a build would, writing nothing.

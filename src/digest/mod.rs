@@ -389,7 +389,11 @@ pub async fn send(
             if !store.digests_started()? {
                 store.start_digests(&baseline, now)?;
             }
-            (store.create_issue(&subject, &posts, "", now)?, false)
+            let freezing = std::time::Instant::now();
+            let issue = store.create_issue(&subject, &posts, "", now)?;
+            let ms = freezing.elapsed().as_secs_f64() * 1e3;
+            tracing::info!(issue = issue.id, recipients = active, ms, "issue frozen with its recipients");
+            (issue, false)
         }
     };
     let content = match rendered {

@@ -163,6 +163,15 @@ impl PostCache {
             .is_some_and(|(file, _)| file.starts_with(dir))
     }
 
+    /// The revision of every post file read, by path — `None` when any file is broken or
+    /// unreadable (a build that reports errors is not worth remembering: see `build_cache`).
+    pub fn revisions(&self) -> Option<Vec<(PathBuf, u64)>> {
+        if !self.unreadable.is_empty() {
+            return None;
+        }
+        self.entries.iter().map(|(file, entry)| entry.as_ref().ok().map(|post| (file.clone(), post.revision))).collect()
+    }
+
     /// The site as of `now`, consuming the cache (no copies: what `kurier build` does). An
     /// unreadable file is an error here: there is no earlier version to keep.
     pub fn into_site(self, config: &Config, now: DateTime<Utc>) -> Loaded {

@@ -33,9 +33,9 @@ pub use date::local as local_datetime;
 pub use frozen::{FrozenPost, RelatedPost, freeze};
 pub use html::escape_html;
 pub use locale::{Locale, Plural, Strings};
-pub use post::{Post, PostError};
+pub use post::{Post, PostError, revision};
 pub use related::{Terms, link as link_related};
-pub use scan::{Scan, Warning, is_post_file, scan};
+pub use scan::{Scan, Warning, in_sections, is_post_file, scan};
 pub use slug::slugify;
 
 use std::collections::HashMap;

@@ -105,13 +105,7 @@ impl std::error::Error for PostError {}
 pub fn parse(relative: &Path, bytes: &[u8], content_dir: &Path, config: &Config) -> Result<Post, PostError> {
     let error = |line: usize, reason: String| PostError { path: relative.to_owned(), line, reason };
     let text = source::decode(bytes).map_err(|(line, reason)| error(line, reason))?;
-    let revision = {
-        use std::hash::{Hash, Hasher};
-        let mut hasher = rustc_hash::FxHasher::default();
-        relative.hash(&mut hasher);
-        bytes.hash(&mut hasher);
-        hasher.finish()
-    };
+    let revision = revision(relative, bytes);
     let split = front_matter::split(&text).map_err(|e| error(e.line, e.reason))?;
     let fm: FrontMatter = front_matter::parse(&split).map_err(|e| error(e.line, e.reason))?;
     let key_line = |key: &str| front_matter::line_of_key(&split, key);
@@ -291,6 +285,15 @@ pub fn parse(relative: &Path, bytes: &[u8], content_dir: &Path, config: &Config)
         related: Vec::new(),
         warnings,
     })
+}
+
+/// A hash of a post file's path and bytes: equal revisions mean an unchanged post.
+pub fn revision(relative: &Path, bytes: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = rustc_hash::FxHasher::default();
+    relative.hash(&mut hasher);
+    bytes.hash(&mut hasher);
+    hasher.finish()
 }
 
 /// Date, slug and section from a path below `content/`: `2026/2026-11-26-jak-cwiczyc.md` and the

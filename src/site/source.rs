@@ -26,8 +26,17 @@ pub fn decode(bytes: &[u8]) -> Result<String, (usize, String)> {
 /// Whether UTF-8 text has nothing to remove: no CR, no C0 control but tab and LF, no U+FFFE or
 /// U+FFFF (UTF-8 `EF BF BE` / `EF BF BF`). A byte scan, so the common case costs one copy.
 fn is_clean(bytes: &[u8]) -> bool {
-    let controls_ok = bytes.iter().all(|&b| b >= 0x20 || b == b'\t' || b == b'\n');
-    controls_ok && !bytes.windows(3).any(|w| w[0] == 0xEF && w[1] == 0xBF && (w[2] == 0xBE || w[2] == 0xBF))
+    // One pass; 0xEF (the lead byte of U+E000–U+FFFF, rare in prose) is looked at more closely.
+    let suspect = |b: &u8| (*b < 0x20 && *b != b'\t' && *b != b'\n') || *b == 0xEF;
+    let mut rest = bytes;
+    while let Some(at) = rest.iter().position(suspect) {
+        match rest[at..] {
+            [0xEF, 0xBF, 0xBE | 0xBF, ..] => return false,
+            [0xEF, ..] => rest = &rest[at + 1..],
+            _ => return false,
+        }
+    }
+    true
 }
 
 /// Removes characters XML 1.0 does not allow from strings that did not come straight from the
@@ -54,6 +63,15 @@ mod tests {
     fn drops_bom_carriage_returns_and_xml_illegal_controls() {
         let text = decode("\u{feff}a\r\nb\u{0}c\u{1b}d\u{fffe}\te".as_bytes()).unwrap();
         assert_eq!(text, "a\nbcd\te");
+    }
+
+    #[test]
+    fn finds_noncharacters_and_controls_anywhere_and_passes_other_private_use_text() {
+        assert!(is_clean("a\u{e000}b\u{fffd}c".as_bytes()));
+        assert!(!is_clean("a\u{e000}b\u{fffe}".as_bytes()));
+        assert!(!is_clean("\u{ffff}".as_bytes()));
+        assert!(!is_clean("a\u{e000}\u{1}".as_bytes()));
+        assert!(is_clean("\u{e000}".as_bytes()));
     }
 
     #[test]
