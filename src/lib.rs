@@ -16,18 +16,18 @@
 //! | [`build_cache`] | what the last `build` read and wrote (sizes, times, content hashes): an unchanged site is not built again |
 //! | [`publish`] | the `build` and `check` commands: load, render, write, report; `check` also renders a sample digest and checks the mail settings |
 //! | [`init`] | the `init` command: a new working site |
-//! | [`store`] | SQLite: schema migrations, subscribers, issues, deliveries, the send lock |
-//! | [`render`] | Tera: built-in and site templates, their filters (dates and plurals from `site::Locale`) |
+//! | [`store`] | SQLite: schema migrations, subscribers, issues, deliveries, pruning; rate limits and the `/metrics` counters (kept by triggers); the send and daemon locks |
+//! | [`render`] | Tera: built-in and site templates (another tool's left out, `templates/kurier/`), their filters (dates and plurals from `site::Locale`); the page context |
 //! | [`mail`] | lettre only: messages, list headers, DKIM, SMTP connections, transports, tokens |
 //! | [`bounce`] | bounces and complaints coming back: DSN, ARF and MTA formats (`parse`, pure), applied to the store; the maildir |
 //! | [`digest`] | which posts (`compose`, pure), the rendered issue (`content`), the delivery engine (`send`) |
 //! | [`schedule`] | cron expression + time zone → fire times, across DST; the missed-run rule |
 //! | [`watch`] | notify events → "these files changed" |
-//! | [`http`] | axum: feeds with conditional GETs, subscribe/confirm/unsubscribe, archive, health, metrics |
+//! | [`http`] | axum: feeds with conditional GETs (tower-http gzip, an ETag per coding), subscribe/confirm/unsubscribe, archive, health, metrics; the client behind trusted proxies |
 //! | [`daemon`] | `kurier run`: wiring of build, watcher, scheduler and server; shutdown |
 //! | [`shutdown`] | SIGINT/SIGTERM |
 //!
-//! `config` ← `site` ← `feed` ← `publish`; `site` ← `digest::compose`; `site` ← `store` (frozen posts);
+//! `config` ← `site` ← `feed` ← `build_cache` ← `publish`; `site` ← `digest::compose`; `site` ← `store` (frozen posts);
 //! `store`, `render`, `mail` ← `digest` ← `http` ← `daemon`; `schedule`, `watch` ← `daemon`;
 //! `store`, `mail` ← `bounce` ← `daemon`.
 //! `init` stands alone.
