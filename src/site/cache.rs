@@ -175,39 +175,50 @@ impl PostCache {
     /// The site as of `now`, consuming the cache (no copies: what `kurier build` does). An
     /// unreadable file is an error here: there is no earlier version to keep.
     pub fn into_site(self, config: &Config, now: DateTime<Utc>) -> Loaded {
-        let mut posts = Vec::with_capacity(self.entries.len());
-        let mut errors: Vec<PostError> = self.unreadable.into_values().collect();
-        for entry in self.entries.into_values() {
-            match entry {
-                Ok(post) => posts.push(post),
-                Err(error) => errors.push(error),
-            }
-        }
-        let mut loaded = Site::from_posts(posts, errors, config, now, |_| false);
-        loaded.warnings.splice(0..0, self.warnings);
-        loaded
+        let (posts, mut errors) = split(self.entries.into_values());
+        errors.splice(0..0, self.unreadable.into_values());
+        assemble(posts, errors, self.warnings, config, now, |_| false)
     }
 
     /// The site as of `now`, keeping the cache for the next rebuild. `previous` is the site
     /// published last: of two posts that claim one permalink or id on the same date, the one
     /// already published keeps it.
     pub fn site(&self, config: &Config, now: DateTime<Utc>, previous: Option<&Site>) -> Loaded {
-        let mut posts = Vec::with_capacity(self.entries.len());
-        let mut errors = Vec::new();
-        for entry in self.entries.values() {
-            match entry {
-                Ok(post) => posts.push(post.clone()),
-                Err(error) => errors.push(error.clone()),
-            }
-        }
+        let (posts, mut errors) = split(self.entries.values().cloned());
         // Unreadable files without a kept version are missing from the feeds: an error.
         errors.extend(self.unreadable().filter(|(_, kept)| !kept).map(|(error, _)| error.clone()));
         let published: HashSet<&Path> =
             previous.map(|site| site.posts.iter().map(|p| p.source.as_path()).collect()).unwrap_or_default();
-        let mut loaded = Site::from_posts(posts, errors, config, now, |post| published.contains(post.source.as_path()));
-        loaded.warnings.splice(0..0, self.warnings.iter().cloned());
-        loaded
+        let warnings = self.warnings.clone();
+        assemble(posts, errors, warnings, config, now, |post| published.contains(post.source.as_path()))
     }
+}
+
+/// The posts and the errors of what was read.
+fn split(entries: impl Iterator<Item = Result<Post, PostError>>) -> (Vec<Post>, Vec<PostError>) {
+    let mut posts = Vec::new();
+    let mut errors = Vec::new();
+    for entry in entries {
+        match entry {
+            Ok(post) => posts.push(post),
+            Err(error) => errors.push(error),
+        }
+    }
+    (posts, errors)
+}
+
+/// The site of `posts`, with the scan's warnings before the site's own.
+fn assemble(
+    posts: Vec<Post>,
+    errors: Vec<PostError>,
+    warnings: Vec<Warning>,
+    config: &Config,
+    now: DateTime<Utc>,
+    published: impl Fn(&Post) -> bool,
+) -> Loaded {
+    let mut loaded = Site::from_posts(posts, errors, config, now, published);
+    loaded.warnings.splice(0..0, warnings);
+    loaded
 }
 
 #[cfg(test)]
