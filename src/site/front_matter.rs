@@ -190,35 +190,45 @@ pub fn parse(split: &Split<'_>) -> Result<FrontMatter, FrontMatterError> {
         reason,
     };
     let text = split.front_matter;
+    // Each syntax is parsed once, into a value: the known fields are read from it, the others
+    // kept as `extra`. Only a front matter with a wrong field is parsed again, from its text, for
+    // an error that says where.
     match split.syntax {
         Syntax::Toml => {
-            let mut fm: FrontMatter = toml::from_str(text).map_err(|e| {
+            let toml_error = |e: toml::de::Error| {
                 let line = e.span().map_or(1, |s| crate::config::line_of(text, s.start));
                 at(line, field_message(e.message(), text, e.span().map(|s| s.start)))
-            })?;
-            let table: toml::Table = toml::from_str(text).unwrap_or_default();
-            fm.extra = table
-                .into_iter()
+            };
+            let table: toml::Table = toml::from_str(text).map_err(toml_error)?;
+            let extra = table
+                .iter()
                 .filter(|(k, _)| !KNOWN_KEYS.contains(&k.as_str()))
-                .map(|(k, v)| (k, toml_to_json(v)))
+                .map(|(k, v)| (k.clone(), toml_to_json(v.clone())))
                 .collect();
-            Ok(fm)
+            let fm: FrontMatter =
+                toml::Value::Table(table).try_into().or_else(|_| toml::from_str(text)).map_err(toml_error)?;
+            Ok(FrontMatter { extra, ..fm })
         }
         Syntax::Yaml => {
             if text.trim().is_empty() {
                 return Ok(FrontMatter::default());
             }
-            let mut fm: FrontMatter = serde_yaml_ng::from_str(text).map_err(|e| {
+            let yaml_error = |e: serde_yaml_ng::Error| {
                 let line = e.location().map_or(1, |l| l.line());
                 at(line, shift_yaml_lines(&first_line_of(&e.to_string()), split.front_matter_line - 1))
-            })?;
-            let map: BTreeMap<String, serde_yaml_ng::Value> = serde_yaml_ng::from_str(text).unwrap_or_default();
-            fm.extra = map
+            };
+            let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).map_err(yaml_error)?;
+            let extra = value
+                .as_mapping()
                 .into_iter()
+                .flatten()
+                .filter_map(|(k, v)| Some((k.as_str()?.to_owned(), v)))
                 .filter(|(k, _)| !KNOWN_KEYS.contains(&k.as_str()))
                 .filter_map(|(k, v)| serde_json::to_value(v).ok().map(|v| (k, v)))
                 .collect();
-            Ok(fm)
+            let fm: FrontMatter =
+                serde_yaml_ng::from_value(value).or_else(|_| serde_yaml_ng::from_str(text)).map_err(yaml_error)?;
+            Ok(FrontMatter { extra, ..fm })
         }
     }
 }
