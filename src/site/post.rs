@@ -102,75 +102,186 @@ impl std::error::Error for PostError {}
 /// Turns the bytes of the post file `relative` (a path that starts with the content folder) into
 /// a post. Reading the file is left to the caller, which knows what a failed read means
 /// (`cache.rs`: a vanished file leaves, an unreadable one keeps its last good version).
+///
+/// The steps, each a function below: the front matter; the dates ([`dates`]); the slug and the
+/// permalink; tags and categories ([`taxonomy`]); the body — shortcodes, Markdown, HTML
+/// ([`body`]); the excerpt ([`summary`]); the terms related posts are found by ([`terms`]).
 pub fn parse(relative: &Path, bytes: &[u8], content_dir: &Path, config: &Config) -> Result<Post, PostError> {
-    let error = |line: usize, reason: String| PostError { path: relative.to_owned(), line, reason };
-    let text = source::decode(bytes).map_err(|(line, reason)| error(line, reason))?;
+    let text = source::decode(bytes).map_err(|(line, reason)| PostError { path: relative.to_owned(), line, reason })?;
     let revision = revision(relative, bytes);
-    let split = front_matter::split(&text).map_err(|e| error(e.line, e.reason))?;
-    let fm: FrontMatter = front_matter::parse(&split).map_err(|e| error(e.line, e.reason))?;
-    let key_line = |key: &str| front_matter::line_of_key(&split, key);
+    let split = front_matter::split(&text).map_err(|e| PostError {
+        path: relative.to_owned(),
+        line: e.line,
+        reason: e.reason,
+    })?;
+    let file = File { relative, split: &split };
+    let mut fm: FrontMatter = front_matter::parse(&split).map_err(|e| file.error(e.line, e.reason))?;
 
     let title = fm.title.as_deref().map(str::trim).filter(|t| !t.is_empty());
-    let title = title.ok_or_else(|| error(key_line("title").max(1), "title: missing or empty".into()))?.to_owned();
-
+    let title = title.ok_or_else(|| file.at_key("title", "title: missing or empty".into()))?.to_owned();
     let in_content = relative.strip_prefix(content_dir).unwrap_or(relative);
     let (file_date, file_slug, section) = from_path(in_content);
-
-    let date_field = |key: &str, value: &Option<front_matter::DateValue>| match value {
-        Some(value) => date::parse(&value.as_text(), config.timezone)
-            .map(Some)
-            .map_err(|reason| error(key_line(key), format!("{key}: {reason}"))),
-        None => Ok(None),
-    };
-    let publish_date = date_field("publishDate", &fm.publish_date)?;
-    let expiry_date = date_field("expiryDate", &fm.expiry_date)?;
-    // `date`, else Hugo's `publishDate`, else the file name's date.
-    let date = match (date_field("date", &fm.date)?, publish_date, file_date) {
-        (Some(date), _, _) | (None, Some(date), _) => date,
-        (None, None, Some(day)) => date::local(day.and_time(chrono::NaiveTime::MIN), config.timezone),
-        (None, None, None) => {
-            return Err(error(1, "date: missing (set `date` or name the file YYYY-MM-DD-slug.md)".into()));
-        }
-    };
-    // Zola's `updated`, else Hugo's `lastmod`.
-    let updated = match date_field("updated", &fm.updated)? {
-        Some(updated) => Some(updated),
-        None => date_field("lastmod", &fm.lastmod)?,
-    };
-
+    let dates = dates(&fm, file_date, &file, config)?;
     let slug = match (&fm.slug, file_slug) {
         (Some(explicit), _) => slug::slugify(explicit),
         (None, Some(from_file)) => slug::slugify(&from_file),
         (None, None) => slug::slugify(&title),
     };
     if slug.is_empty() {
-        return Err(error(key_line("slug").max(1), "slug: nothing is left of it after transliteration".into()));
+        return Err(file.at_key("slug", "slug: nothing is left of it after transliteration".into()));
     }
     let mut warnings = Vec::new();
-    let mut limited = |mut items: Vec<String>, key: &str| {
-        if items.len() > MAX_TAGS {
-            let reason = format!("{key}: {} of them; only the first {MAX_TAGS} are used", items.len());
-            warnings.push(Warning { path: relative.to_owned(), line: Some(key_line(key)), reason });
-            items.truncate(MAX_TAGS);
-        }
-        items
-    };
-    let mut tags = fm.tags.into_vec();
-    tags.extend(fm.taxonomies.tags.into_vec());
-    let mut categories = fm.categories.into_vec();
-    categories.extend(fm.taxonomies.categories.into_vec());
-    let tags = limited(clean_list(tags), "tags");
-    let categories = limited(clean_list(categories), "categories");
+    let (tags, categories) = taxonomy(&mut fm, &file, &mut warnings);
     let category_slug = categories.first().map(|c| slug::slugify(c));
     let path = config.permalink.render(&PermalinkParts {
-        date: date.date_naive(),
+        date: dates.date.date_naive(),
         slug: &slug,
         category: category_slug.as_deref(),
         section: &section,
     });
     let url = config.url(&path);
-    let base = Url::parse(&url).map_err(|e| error(1, format!("permalink `{url}` is not a URL: {e}")))?;
+    let base = Url::parse(&url).map_err(|e| file.error(1, format!("permalink `{url}` is not a URL: {e}")))?;
+    let text = body_text(&fm, &file, in_content, config, &mut warnings);
+    let body = render(&text, &file, &base)?;
+    let (summary_html, summary_text) = summary(&fm, &body, &base);
+    let terms = terms(&title, &body.events);
 
+    let mut authors = clean_list(fm.authors.into_vec());
+    if let Some(author) = fm.author.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
+        authors.insert(0, author.to_owned());
+    }
+    let image = fm
+        .image
+        .as_deref()
+        .map(|image| base.join(image.trim()).map(String::from))
+        .transpose()
+        .map_err(|e| file.at_key("image", format!("image: not a URL: {e}")))?;
+
+    Ok(Post {
+        source: relative.to_owned(),
+        id: fm.id.map(|id| source::xml_safe(id.trim())).filter(|id| !id.is_empty()).unwrap_or_else(|| url.clone()),
+        title: source::xml_safe(&title),
+        slug,
+        url,
+        date: dates.date,
+        updated: dates.updated,
+        publish_date: dates.publish,
+        expiry_date: dates.expiry,
+        tag_slugs: tags.iter().map(|t| slug::tag_slug(t)).collect(),
+        category_slugs: categories.iter().map(|c| slug::tag_slug(c)).collect(),
+        tags,
+        categories,
+        authors,
+        image,
+        draft: fm.draft,
+        in_feeds: fm.feed.unwrap_or(true),
+        summary_html: summary_html.into(),
+        summary_text,
+        content_html: body.html.into(),
+        extra: fm.extra,
+        terms: Arc::new(terms),
+        revision,
+        related: Vec::new(),
+        warnings,
+    })
+}
+
+/// The post file being read, for errors that name its lines.
+struct File<'a> {
+    relative: &'a Path,
+    split: &'a front_matter::Split<'a>,
+}
+
+impl File<'_> {
+    fn error(&self, line: usize, reason: String) -> PostError {
+        PostError { path: self.relative.to_owned(), line, reason }
+    }
+
+    /// An error at the line of front-matter `key` (or the first line).
+    fn at_key(&self, key: &str, reason: String) -> PostError {
+        self.error(self.line_of(key).max(1), reason)
+    }
+
+    fn line_of(&self, key: &str) -> usize {
+        front_matter::line_of_key(self.split, key)
+    }
+}
+
+/// A post's dates, parsed in the site's time zone.
+struct Dates {
+    date: DateTime<FixedOffset>,
+    updated: Option<DateTime<FixedOffset>>,
+    publish: Option<DateTime<FixedOffset>>,
+    expiry: Option<DateTime<FixedOffset>>,
+}
+
+/// `date`, else Hugo's `publishDate`, else the file name's date; Zola's `updated`, else Hugo's
+/// `lastmod`; Hugo's `publishDate` and `expiryDate`.
+fn dates(
+    fm: &FrontMatter,
+    file_date: Option<chrono::NaiveDate>,
+    file: &File<'_>,
+    config: &Config,
+) -> Result<Dates, PostError> {
+    let field = |key: &str, value: &Option<front_matter::DateValue>| match value {
+        Some(value) => date::parse(&value.as_text(), config.timezone)
+            .map(Some)
+            .map_err(|reason| file.error(file.line_of(key), format!("{key}: {reason}"))),
+        None => Ok(None),
+    };
+    let publish = field("publishDate", &fm.publish_date)?;
+    let expiry = field("expiryDate", &fm.expiry_date)?;
+    let date = match (field("date", &fm.date)?, publish, file_date) {
+        (Some(date), _, _) | (None, Some(date), _) => date,
+        (None, None, Some(day)) => date::local(day.and_time(chrono::NaiveTime::MIN), config.timezone),
+        (None, None, None) => {
+            return Err(file.error(1, "date: missing (set `date` or name the file YYYY-MM-DD-slug.md)".into()));
+        }
+    };
+    let updated = match field("updated", &fm.updated)? {
+        Some(updated) => Some(updated),
+        None => field("lastmod", &fm.lastmod)?,
+    };
+    Ok(Dates { date, updated, publish, expiry })
+}
+
+/// Tags and categories, Zola's `[taxonomies]` joined to them, cleaned, at most [`MAX_TAGS`] each
+/// (the rest left out with a warning).
+fn taxonomy(fm: &mut FrontMatter, file: &File<'_>, warnings: &mut Vec<Warning>) -> (Vec<String>, Vec<String>) {
+    let mut limited = |mut items: Vec<String>, key: &str| {
+        if items.len() > MAX_TAGS {
+            let reason = format!("{key}: {} of them; only the first {MAX_TAGS} are used", items.len());
+            warnings.push(Warning { path: file.relative.to_owned(), line: Some(file.line_of(key)), reason });
+            items.truncate(MAX_TAGS);
+        }
+        items
+    };
+    let mut tags = std::mem::take(&mut fm.tags).into_vec();
+    tags.extend(std::mem::take(&mut fm.taxonomies.tags).into_vec());
+    let mut categories = std::mem::take(&mut fm.categories).into_vec();
+    categories.extend(std::mem::take(&mut fm.taxonomies.categories).into_vec());
+    let tags = limited(clean_list(tags), "tags");
+    let categories = limited(clean_list(categories), "categories");
+    (tags, categories)
+}
+
+/// The body as Markdown events and as HTML.
+struct Body<'a> {
+    events: Vec<pulldown_cmark::Event<'a>>,
+    html: String,
+    /// Whether the Markdown has no raw HTML: then pulldown-cmark's HTML needs no sanitizer.
+    plain: bool,
+}
+
+/// The Markdown of the body: shortcodes and Liquid tags replaced (their warnings added), the
+/// excerpt separator made a `<!-- more -->`.
+fn body_text<'a>(
+    fm: &FrontMatter,
+    file: &File<'a>,
+    in_content: &Path,
+    config: &Config,
+    warnings: &mut Vec<Warning>,
+) -> std::borrow::Cow<'a, str> {
     let permalink_of = |target: &str| {
         let (date, slug, section) = from_path(Path::new(target));
         let slug = slug::slugify(slug.as_deref().unwrap_or_default());
@@ -193,98 +304,74 @@ pub fn parse(relative: &Path, bytes: &[u8], content_dir: &Path, config: &Config)
     let in_content_text = in_content.to_string_lossy();
     let context =
         shortcodes::Context { permalink_of: &permalink_of, in_content: &in_content_text, site_url, base_path };
-    let rewritten = shortcodes::rewrite(split.body, &context);
+    let rewritten = shortcodes::rewrite(file.split.body, &context);
     for (line, reason) in rewritten.warnings {
-        warnings.push(Warning { path: relative.to_owned(), line: Some(split.body_line + line - 1), reason });
+        let line = Some(file.split.body_line + line - 1);
+        warnings.push(Warning { path: file.relative.to_owned(), line, reason });
     }
-    let mut body = rewritten.text;
+    let mut text = rewritten.text;
     // Jekyll's `excerpt_separator` (the post's, else the site's) works like `<!-- more -->`: it
     // becomes one.
     let separator = fm.excerpt_separator.as_deref().or(config.content.excerpt_separator.as_deref());
     if let Some(separator) = separator.filter(|s| !s.trim().is_empty())
-        && let Some(at) = body.find(separator)
+        && let Some(at) = text.find(separator)
     {
-        body = format!("{}{}{}", &body[..at], markdown::MORE_MARKER, &body[at + separator.len()..]).into();
+        text = format!("{}{}{}", &text[..at], markdown::MORE_MARKER, &text[at + separator.len()..]).into();
     }
-    let mut events = markdown::parse(&body);
+    text
+}
+
+/// Markdown → HTML with absolute URLs, sanitized when it holds raw HTML.
+fn render<'t>(text: &'t str, file: &File<'_>, base: &Url) -> Result<Body<'t>, PostError> {
+    let mut events = markdown::parse(text);
     // Markdown without raw HTML is safe as pulldown-cmark writes it once its URLs are absolute;
     // only the rest goes through the sanitizer (most of a build's time when it did).
     let plain = markdown::is_plain(&events);
     if plain {
-        html::absolutize_events(&mut events, &base);
+        html::absolutize_events(&mut events, base);
     }
-    let finish = |html: String| if plain { html } else { html::clean(&html, &base) };
-    let content_html = finish(markdown::to_html(events.iter().cloned()));
-    if content_html.len() > MAX_RENDERED_BYTES {
-        return Err(error(
-            1,
-            format!(
-                "renders to {} MiB of HTML, more than the {} MiB a post may",
-                content_html.len() >> 20,
-                MAX_RENDERED_BYTES >> 20
-            ),
-        ));
+    let html = markdown::to_html(events.iter().cloned());
+    let html = if plain { html } else { html::clean(&html, base) };
+    if html.len() > MAX_RENDERED_BYTES {
+        let reason = format!(
+            "renders to {} MiB of HTML, more than the {} MiB a post may",
+            html.len() >> 20,
+            MAX_RENDERED_BYTES >> 20
+        );
+        return Err(file.error(1, reason));
     }
+    Ok(Body { events, html, plain })
+}
+
+/// The excerpt as HTML and as text: front-matter `summary` (else `description`), else the start
+/// of the body ([`excerpt`]).
+fn summary(fm: &FrontMatter, body: &Body<'_>, base: &Url) -> (String, String) {
     let summary =
         [fm.summary.as_deref(), fm.description.as_deref()].into_iter().flatten().map(str::trim).find(|s| !s.is_empty());
-    let (summary_html, summary_text) = match summary {
+    match summary {
         Some(summary) => {
             let excerpt = excerpt::whole(&source::xml_safe(summary));
-            (html::clean(&excerpt.html, &base), excerpt.text)
+            (html::clean(&excerpt.html, base), excerpt.text)
         }
         None => {
-            let excerpt = excerpt::from_events(&events, excerpt::EXCERPT_WORDS);
-            (finish(excerpt.html), excerpt.text)
+            let excerpt = excerpt::from_events(&body.events, excerpt::EXCERPT_WORDS);
+            let html = if body.plain { excerpt.html } else { html::clean(&excerpt.html, base) };
+            (html, excerpt.text)
         }
-    };
+    }
+}
+
+/// The terms related posts are found by: the title's words twice, the body's text and code.
+fn terms(title: &str, events: &[pulldown_cmark::Event<'_>]) -> related::Terms {
     let mut terms = related::TermCounter::default();
-    terms.add(&title);
-    terms.add(&title);
-    for event in &events {
+    terms.add(title);
+    terms.add(title);
+    for event in events {
         if let pulldown_cmark::Event::Text(text) | pulldown_cmark::Event::Code(text) = event {
             terms.add(text);
         }
     }
-    let terms = terms.finish();
-
-    let mut authors = clean_list(fm.authors.into_vec());
-    if let Some(author) = fm.author.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
-        authors.insert(0, author.to_owned());
-    }
-    let image = fm
-        .image
-        .as_deref()
-        .map(|image| base.join(image.trim()).map(String::from))
-        .transpose()
-        .map_err(|e| error(key_line("image"), format!("image: not a URL: {e}")))?;
-
-    Ok(Post {
-        source: relative.to_owned(),
-        id: fm.id.map(|id| source::xml_safe(id.trim())).filter(|id| !id.is_empty()).unwrap_or_else(|| url.clone()),
-        title: source::xml_safe(&title),
-        slug,
-        url,
-        date,
-        updated,
-        publish_date,
-        expiry_date,
-        tag_slugs: tags.iter().map(|t| slug::tag_slug(t)).collect(),
-        category_slugs: categories.iter().map(|c| slug::tag_slug(c)).collect(),
-        tags,
-        categories,
-        authors,
-        image,
-        draft: fm.draft,
-        in_feeds: fm.feed.unwrap_or(true),
-        summary_html: summary_html.into(),
-        summary_text,
-        content_html: content_html.into(),
-        extra: fm.extra,
-        terms: Arc::new(terms),
-        revision,
-        related: Vec::new(),
-        warnings,
-    })
+    terms.finish()
 }
 
 /// A hash of a post file's path and bytes: equal revisions mean an unchanged post.
