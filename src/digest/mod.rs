@@ -6,6 +6,7 @@
 //! records a skipped one), [`preview`] shows the message a subscriber would get, [`status`]
 //! lists the issues.
 
+mod commits;
 pub mod compose;
 pub mod content;
 pub mod send;

@@ -26,10 +26,11 @@ use indicatif::ProgressBar;
 use lettre::Message;
 use tokio::sync::watch;
 
+use super::commits::Committer;
 use crate::config::SmtpConfig;
 use crate::mail::transport::{SendError, Session};
 use crate::mail::{Masked, MessageError, Transport, mask_addresses};
-use crate::store::{BounceKind, BouncePolicy, Delivery, DeliveryState, Status, Store, StoreError};
+use crate::store::{BounceKind, BouncePolicy, Delivery, DeliveryChange, DeliveryState, Status, Store, StoreError};
 
 /// The longest a deferred delivery waits between two retries.
 const RETRY_MAX: Duration = Duration::from_secs(4 * 3600);
@@ -119,6 +120,8 @@ pub type Compose = dyn Fn(&Delivery) -> Result<Message, MessageError> + Send + S
 /// Shared state of one run's workers.
 struct Run {
     store: Arc<Mutex<Store>>,
+    /// Where delivery states are committed, several workers' at once.
+    commits: Committer,
     issue: i64,
     transport: Arc<Transport>,
     compose: Arc<Compose>,
@@ -157,6 +160,7 @@ pub async fn run(
     let started = Instant::now();
     let workers = settings.concurrency.max(1);
     let run = Arc::new(Run {
+        commits: Committer::start(Arc::clone(&store)),
         store,
         issue,
         transport,
@@ -217,14 +221,22 @@ impl Run {
         Ok(pages.buffer.pop_front())
     }
 
-    fn set(
+    /// Moves `delivery` to `state` and returns once that is committed.
+    async fn set(
         &self,
         delivery: &Delivery,
         state: DeliveryState,
         reply: Option<&str>,
         attempts: u32,
     ) -> Result<(), StoreError> {
-        lock(&self.store).set_delivery(self.issue, delivery.subscriber_id, state, reply, attempts, Utc::now())
+        let change = DeliveryChange {
+            issue: self.issue,
+            subscriber: delivery.subscriber_id,
+            state,
+            reply: reply.map(str::to_owned),
+            attempts,
+        };
+        self.commits.set(change).await
     }
 
     /// Records a bounce at send time (a 5xx, or a delivery given up) against the subscriber.
@@ -340,14 +352,15 @@ async fn worker(run: Arc<Run>) -> Result<(), StoreError> {
 
 async fn deliver(run: &Run, session: &mut Session, delivery: &Delivery) -> Result<(), StoreError> {
     if delivery.subscriber_status != Status::Active {
-        run.set(delivery, DeliveryState::Skipped, Some(&format!("subscriber is {}", delivery.subscriber_status)), 0)?;
+        run.set(delivery, DeliveryState::Skipped, Some(&format!("subscriber is {}", delivery.subscriber_status)), 0)
+            .await?;
         run.count(SKIPPED);
         return Ok(());
     }
     let message = match (run.compose)(delivery) {
         Ok(message) => message,
         Err(reason) => {
-            run.set(delivery, DeliveryState::Failed, Some(&reason.to_string()), 0)?;
+            run.set(delivery, DeliveryState::Failed, Some(&reason.to_string()), 0).await?;
             run.count(FAILED);
             return Ok(());
         }
@@ -360,28 +373,28 @@ async fn deliver(run: &Run, session: &mut Session, delivery: &Delivery) -> Resul
             run.count(RETRIED);
         }
         // Committed before the SMTP transaction: after a crash this delivery is sent again.
-        run.set(delivery, DeliveryState::Sending, None, 1)?;
+        run.set(delivery, DeliveryState::Sending, None, 1).await?;
         match session.send(&message).await {
             Ok(reply) => {
-                run.set(delivery, DeliveryState::Sent, Some(&reply), 0)?;
+                run.set(delivery, DeliveryState::Sent, Some(&reply), 0).await?;
                 run.count(SENT);
                 run.succeeded();
                 return Ok(());
             }
             Err(error) if error.permanent => {
                 run.failed();
-                return refused(run, delivery, &error);
+                return refused(run, delivery, &error).await;
             }
             Err(error) => {
                 run.failed();
                 if run.stopped() {
                     // Left as it was: the next start resumes it.
-                    run.set(delivery, DeliveryState::Pending, Some(&error.reply), 0)?;
+                    run.set(delivery, DeliveryState::Pending, Some(&error.reply), 0).await?;
                     run.count(DEFERRED);
                     return Ok(());
                 }
                 if attempt >= run.settings.max_attempts || run.sleep(run.backoff(attempt)).await {
-                    return defer_or_give_up(run, delivery, &error);
+                    return defer_or_give_up(run, delivery, &error).await;
                 }
                 tracing::debug!(
                     subscriber = delivery.subscriber_id,
@@ -396,14 +409,14 @@ async fn deliver(run: &Run, session: &mut Session, delivery: &Delivery) -> Resul
 }
 
 /// A permanent refusal (5xx): the delivery failed; a bounce when it is about the address.
-fn refused(run: &Run, delivery: &Delivery, error: &SendError) -> Result<(), StoreError> {
+async fn refused(run: &Run, delivery: &Delivery, error: &SendError) -> Result<(), StoreError> {
     tracing::warn!(
         subscriber = delivery.subscriber_id,
         recipient = %Masked(&delivery.email),
         reply = %mask_addresses(&error.reply),
         "permanent delivery failure"
     );
-    run.set(delivery, DeliveryState::Failed, Some(&error.reply), 0)?;
+    run.set(delivery, DeliveryState::Failed, Some(&error.reply), 0).await?;
     if error.about_recipient {
         run.bounce(delivery, BounceKind::Permanent, &error.reply)?;
     } else {
@@ -416,7 +429,7 @@ fn refused(run: &Run, delivery: &Delivery, error: &SendError) -> Result<(), Stor
 /// Transient failures that outlasted this run's attempts: the delivery is deferred to a later
 /// retry (which does not hold the issue back), or — deferred for longer than `give_up_after` —
 /// given up and counted as a soft bounce.
-fn defer_or_give_up(run: &Run, delivery: &Delivery, error: &SendError) -> Result<(), StoreError> {
+async fn defer_or_give_up(run: &Run, delivery: &Delivery, error: &SendError) -> Result<(), StoreError> {
     let now = Utc::now();
     let since = delivery.deferred_since.unwrap_or(now);
     let deferred_for = (now - since).to_std().unwrap_or_default();
@@ -428,7 +441,7 @@ fn defer_or_give_up(run: &Run, delivery: &Delivery, error: &SendError) -> Result
             reply = %mask_addresses(&reply),
             "delivery given up"
         );
-        run.set(delivery, DeliveryState::Failed, Some(&reply), 0)?;
+        run.set(delivery, DeliveryState::Failed, Some(&reply), 0).await?;
         run.bounce(delivery, BounceKind::Transient, &reply)?;
         run.count(FAILED);
         return Ok(());

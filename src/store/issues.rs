@@ -104,6 +104,16 @@ pub struct Issue {
     pub archive_html: Option<String>,
 }
 
+/// A delivery's move to a new state, with the server's reply and the attempts it adds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryChange {
+    pub issue: i64,
+    pub subscriber: i64,
+    pub state: DeliveryState,
+    pub reply: Option<String>,
+    pub attempts: u32,
+}
+
 /// A delivery still to be made, with what is needed to make it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
@@ -325,9 +335,10 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
-    /// Moves one delivery to `state`, keeping `reply` and adding `attempts`; committed at once.
+    /// One delivery's move (the tests'; the engine commits several at once).
+    #[cfg(test)]
     pub fn set_delivery(
-        &self,
+        &mut self,
         issue: i64,
         subscriber: i64,
         state: DeliveryState,
@@ -335,17 +346,30 @@ impl Store {
         attempts: u32,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        self.conn
-            .prepare_cached(
-                "UPDATE deliveries SET state = ?3, last_reply = COALESCE(?4, last_reply),
-                    attempts = attempts + ?5, updated_at = ?6
-                 WHERE issue_id = ?1 AND subscriber_id = ?2",
-            )
-            .and_then(|mut statement| {
-                statement.execute(params![issue, subscriber, state.as_str(), reply, attempts, timestamp(now)])
-            })
-            .map(|_| ())
-            .map_err(|e| self.err(e))
+        let change = DeliveryChange { issue, subscriber, state, reply: reply.map(str::to_owned), attempts };
+        self.set_deliveries(&[&change], now)
+    }
+
+    /// Sets several deliveries' states in one transaction (`digest/commits.rs`).
+    pub fn set_deliveries(&mut self, changes: &[&DeliveryChange], now: DateTime<Utc>) -> Result<()> {
+        let sqlite = super::sqlite_error(&self.path);
+        let tx = self.conn.transaction().map_err(sqlite)?;
+        {
+            let mut statement = tx
+                .prepare_cached(
+                    "UPDATE deliveries SET state = ?3, last_reply = COALESCE(?4, last_reply),
+                        attempts = attempts + ?5, updated_at = ?6
+                     WHERE issue_id = ?1 AND subscriber_id = ?2",
+                )
+                .map_err(sqlite)?;
+            let at = timestamp(now);
+            for change in changes {
+                let state = change.state.as_str();
+                let params = params![change.issue, change.subscriber, state, change.reply, change.attempts, at];
+                statement.execute(params).map_err(sqlite)?;
+            }
+        }
+        tx.commit().map_err(sqlite)
     }
 
     /// Marks the issue sent when no delivery is left to make; says whether it did.
