@@ -354,7 +354,7 @@ pub async fn send(
     let _lock = if dry_run { None } else { Some(SendLock::acquire(&dir)?) };
     let mailer = Mailer::new(root, config, &store)?;
     let plan = plan(root, config, &store, &mailer.templates, now)?;
-    let active = store.count_by_status()?.into_iter().find(|(s, _)| *s == Status::Active).map_or(0, |(_, n)| n);
+    let active = store.totals()?.subscribers.get(&Status::Active).copied().unwrap_or(0);
     if dry_run {
         return Ok(match plan {
             Plan::Resume(issue) => {

@@ -131,7 +131,11 @@ pub async fn serve(State(state): State<Arc<AppState>>, method: Method, uri: Uri)
 /// then answers a conditional request from the final headers with `304 Not Modified` and drops
 /// the body unread (RFC 9110 §13.2.2: `If-None-Match` first, `If-Modified-Since` only without it).
 pub async fn conditional(request: Request, next: Next) -> Response {
-    let asked = request.headers().clone();
+    // Only the validators are kept from the request, not all of its headers.
+    let asked: HeaderMap = [header::IF_NONE_MATCH, header::IF_MODIFIED_SINCE]
+        .into_iter()
+        .filter_map(|name| request.headers().get(&name).cloned().map(|value| (name, value)))
+        .collect();
     let mut response = next.run(request).await;
     if response.status() != StatusCode::OK {
         return response;

@@ -25,7 +25,7 @@ use super::confirmations::Job;
 use super::pages::{self, Page};
 use super::{AppState, RETRY_AFTER_SECONDS};
 use crate::mail::mask_addresses;
-use crate::store::{Status, StoreError, Subscriber, normalize_email, normalize_name};
+use crate::store::{Limit, Status, StoreError, Subscriber, normalize_email, normalize_name};
 
 /// Confirmation mails to one address per hour.
 const PER_ADDRESS: (u32, Duration) = (3, Duration::from_secs(3600));
@@ -203,8 +203,14 @@ enum Armed {
 fn limit_and_arm(state: &AppState, client: IpAddr, email: &str, name: Option<&str>) -> Result<Armed, StoreError> {
     let now = Utc::now();
     let mut store = state.store()?;
-    let within = store.allow(&format!("client {client}"), PER_CLIENT.0, PER_CLIENT.1, now)?
-        && store.allow(&format!("address {}", email.to_lowercase()), PER_ADDRESS.0, PER_ADDRESS.1, now)?;
+    let (client, address) = (format!("client {client}"), format!("address {}", email.to_lowercase()));
+    let within = store.allow(
+        &[
+            Limit { key: &client, hits: PER_CLIENT.0, per: PER_CLIENT.1 },
+            Limit { key: &address, hits: PER_ADDRESS.0, per: PER_ADDRESS.1 },
+        ],
+        now,
+    )?;
     drop(store);
     if !within {
         return Ok(Armed::Limited);

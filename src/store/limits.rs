@@ -2,9 +2,9 @@
 //! that nobody can use the form to flood someone's inbox with confirmations.
 //!
 //! The hits live in the store, not in one process's memory: a limit holds across a restart and
-//! for every process that shares the store. A limit is a sliding window — a hit counts for
-//! `window` after it happened — and a refused hit is not recorded, so a client that keeps
-//! trying gets in again once its earlier hits age out. Keys are kept only as keyed hashes
+//! for every process that shares the store. A limit is a sliding window — a hit counts for its
+//! window after it happened — and a refused request is recorded against no limit, so a client
+//! that keeps trying gets in again once its earlier hits age out. Keys are kept only as keyed hashes
 //! (HMAC-SHA-256 with the store's secret): the table holds no IP or e-mail address, and hits
 //! older than the longest window are deleted as new ones come in.
 
@@ -20,37 +20,50 @@ use super::{Result, Store, timestamp};
 /// Hits older than this are deleted whatever their key (no window is longer).
 const KEEP: Duration = Duration::from_secs(24 * 3600);
 
+/// At most `hits` requests of `key` per `per`.
+#[derive(Debug, Clone, Copy)]
+pub struct Limit<'a> {
+    pub key: &'a str,
+    pub hits: u32,
+    pub per: Duration,
+}
+
 impl Store {
-    /// Records a hit on `key` at `now` and says whether it is within `limit` hits per `window`.
-    pub fn allow(&mut self, key: &str, limit: u32, window: Duration, now: DateTime<Utc>) -> Result<bool> {
-        let hashed = self.hash_key(key)?;
-        let since = timestamp(now - window.min(KEEP));
-        let expired = timestamp(now - KEEP);
+    /// Whether a request at `now` is within every one of `limits`; if it is, it counts as a hit
+    /// of each, and if it is not, as a hit of none (in one transaction).
+    pub fn allow(&mut self, limits: &[Limit<'_>], now: DateTime<Utc>) -> Result<bool> {
+        let secret = self.secret()?;
+        let keys: Vec<String> = limits.iter().map(|limit| hash_key(&secret, limit.key)).collect();
         let sqlite = super::sqlite_error(&self.path);
         // Immediate: two processes counting the same key at once take turns.
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite)?;
-        tx.execute("DELETE FROM rate_hits WHERE at <= ?1", [&expired]).map_err(sqlite)?;
-        let hits: u32 = tx
-            .query_row("SELECT COUNT(*) FROM rate_hits WHERE key = ?1 AND at > ?2", params![hashed, since], |row| {
-                row.get(0)
-            })
-            .map_err(sqlite)?;
-        let allowed = hits < limit;
-        if allowed {
-            tx.execute("INSERT INTO rate_hits (key, at) VALUES (?1, ?2)", params![hashed, timestamp(now)])
+        tx.execute("DELETE FROM rate_hits WHERE at <= ?1", [timestamp(now - KEEP)]).map_err(sqlite)?;
+        let mut within = true;
+        for (limit, key) in limits.iter().zip(&keys) {
+            let since = timestamp(now - limit.per.min(KEEP));
+            let hits: u32 = tx
+                .query_row("SELECT COUNT(*) FROM rate_hits WHERE key = ?1 AND at > ?2", params![key, since], |row| {
+                    row.get(0)
+                })
                 .map_err(sqlite)?;
+            within &= hits < limit.hits;
+        }
+        if within {
+            for key in &keys {
+                tx.execute("INSERT INTO rate_hits (key, at) VALUES (?1, ?2)", params![key, timestamp(now)])
+                    .map_err(sqlite)?;
+            }
         }
         tx.commit().map_err(sqlite)?;
-        Ok(allowed)
+        Ok(within)
     }
+}
 
-    fn hash_key(&self, key: &str) -> Result<String> {
-        let mut mac =
-            <Hmac<Sha256> as KeyInit>::new_from_slice(&self.secret()?).expect("HMAC takes keys of any length");
-        mac.update(b"rate limit\0");
-        mac.update(key.as_bytes());
-        Ok(hex::encode(&mac.finalize().into_bytes()[..16]))
-    }
+fn hash_key(secret: &[u8], key: &str) -> String {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret).expect("HMAC takes keys of any length");
+    mac.update(b"rate limit\0");
+    mac.update(key.as_bytes());
+    hex::encode(&mac.finalize().into_bytes()[..16])
 }
 
 #[cfg(test)]
@@ -58,19 +71,23 @@ mod tests {
     use super::*;
     use crate::store::tests::temp_store;
 
+    fn allow_one(store: &mut Store, key: &str, hits: u32, per: Duration, now: DateTime<Utc>) -> Result<bool> {
+        store.allow(&[Limit { key, hits, per }], now)
+    }
+
     #[test]
     fn allows_up_to_the_limit_per_sliding_window_and_per_key() {
         let (_dir, mut store) = temp_store();
         let start: DateTime<Utc> = "2026-11-29T12:00:00Z".parse().unwrap();
         let minute = Duration::from_secs(60);
         let at = |seconds: i64| start + chrono::Duration::seconds(seconds);
-        assert!(store.allow("a", 2, minute, at(0)).unwrap());
-        assert!(store.allow("a", 2, minute, at(30)).unwrap());
-        assert!(!store.allow("a", 2, minute, at(40)).unwrap(), "a third hit within the minute");
-        assert!(store.allow("b", 2, minute, at(40)).unwrap(), "another key has its own count");
+        assert!(allow_one(&mut store, "a", 2, minute, at(0)).unwrap());
+        assert!(allow_one(&mut store, "a", 2, minute, at(30)).unwrap());
+        assert!(!allow_one(&mut store, "a", 2, minute, at(40)).unwrap(), "a third hit within the minute");
+        assert!(allow_one(&mut store, "b", 2, minute, at(40)).unwrap(), "another key has its own count");
         // The first hit ages out at 60 s; the refused one at 40 s never counted.
-        assert!(store.allow("a", 2, minute, at(60)).unwrap());
-        assert!(!store.allow("a", 2, minute, at(61)).unwrap());
+        assert!(allow_one(&mut store, "a", 2, minute, at(60)).unwrap());
+        assert!(!allow_one(&mut store, "a", 2, minute, at(61)).unwrap());
     }
 
     #[test]
@@ -79,8 +96,8 @@ mod tests {
         let mut second = Store::open_dir(dir.path()).unwrap();
         let now: DateTime<Utc> = "2026-11-29T12:00:00Z".parse().unwrap();
         let hour = Duration::from_secs(3600);
-        assert!(first.allow("address anna@example.org", 1, hour, now).unwrap());
-        assert!(!second.allow("address anna@example.org", 1, hour, now).unwrap());
+        assert!(allow_one(&mut first, "address anna@example.org", 1, hour, now).unwrap());
+        assert!(!allow_one(&mut second, "address anna@example.org", 1, hour, now).unwrap());
         let keys: Vec<String> = first
             .conn
             .prepare("SELECT key FROM rate_hits")
@@ -98,9 +115,25 @@ mod tests {
         let (_dir, mut store) = temp_store();
         let now: DateTime<Utc> = "2026-11-29T12:00:00Z".parse().unwrap();
         let hour = Duration::from_secs(3600);
-        store.allow("old", 5, hour, now).unwrap();
-        store.allow("new", 5, hour, now + chrono::Duration::hours(25)).unwrap();
+        allow_one(&mut store, "old", 5, hour, now).unwrap();
+        allow_one(&mut store, "new", 5, hour, now + chrono::Duration::hours(25)).unwrap();
         let count: i64 = store.conn.query_row("SELECT COUNT(*) FROM rate_hits", [], |row| row.get(0)).unwrap();
         assert_eq!(count, 1);
+    }
+
+    #[test]
+    fn a_request_over_one_limit_counts_against_none() {
+        let (_dir, mut store) = temp_store();
+        let now: DateTime<Utc> = "2026-11-29T12:00:00Z".parse().unwrap();
+        let hour = Duration::from_secs(3600);
+        let both =
+            |address| [Limit { key: "client 1", hits: 2, per: hour }, Limit { key: address, hits: 1, per: hour }];
+        assert!(store.allow(&both("address a"), now).unwrap());
+        // Over the address's limit: refused, and the client's count does not move…
+        assert!(!store.allow(&both("address a"), now).unwrap());
+        assert!(!store.allow(&both("address a"), now).unwrap());
+        // …so the client still has its second hit.
+        assert!(store.allow(&both("address b"), now).unwrap());
+        assert!(!store.allow(&both("address c"), now).unwrap(), "now the client is over");
     }
 }

@@ -29,6 +29,7 @@ pub use counters::Totals;
 pub use csv::{export_csv, parse_import};
 pub use identity::{MAX_NAME_CHARS, normalize_email, normalize_name, sending_address};
 pub use issues::{Delivery, DeliveryChange, DeliveryState, Issue, IssueStatus, IssueSummary};
+pub use limits::Limit;
 pub use lock::{DaemonLock, SendLock};
 pub use prune::PruneReport;
 pub use runs::{Run, RunOutcome};

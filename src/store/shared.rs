@@ -65,7 +65,7 @@ impl SharedStore {
     pub fn probe(&self) -> Result<()> {
         let store = self.get()?;
         let result = store.probe_write();
-        if result.is_err() && store.count_by_status().is_err() {
+        if result.is_err() && store.totals().is_err() {
             let mut slot = store.0;
             *slot = None;
         }
