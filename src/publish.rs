@@ -92,9 +92,13 @@ impl std::error::Error for PublishError {
 /// Loads the configuration and the site under `root`.
 pub fn load(root: &Path, now: DateTime<Utc>) -> Result<(Config, site::Loaded), PublishError> {
     let config = Config::load(root).map_err(PublishError::Config)?;
-    let loaded = Site::load(root, &config, now)
-        .map_err(|source| PublishError::Content { path: root.join(site::CONTENT_DIR), source })?;
+    let loaded = read_posts(root, &config)?.into_site(&config, now);
     Ok((config, loaded))
+}
+
+/// Reads every post file under `root/content`.
+fn read_posts(root: &Path, config: &Config) -> Result<PostCache, PublishError> {
+    PostCache::load(root, config).map_err(|source| PublishError::Content { path: root.join(site::CONTENT_DIR), source })
 }
 
 /// The folder feeds are written to.
@@ -114,8 +118,7 @@ pub fn build(root: &Path, now: DateTime<Utc>) -> Result<BuildReport, PublishErro
         return Ok(BuildReport { posts: cache.posts, feeds, errors, warnings, duration: started.elapsed() });
     }
     build_cache::forget(root);
-    let posts = PostCache::load(root, &config)
-        .map_err(|source| PublishError::Content { path: root.join(site::CONTENT_DIR), source })?;
+    let posts = read_posts(root, &config)?;
     let revisions = posts.revisions();
     let loaded = posts.into_site(&config, now);
     let out_dir = output_dir(root, &config);
