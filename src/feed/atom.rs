@@ -8,11 +8,18 @@
 
 use atom_syndication::{Category, Content, Entry, Feed, Generator, Link, Person, Text, WriteConfig};
 
+use super::held::Held;
 use super::{ATOM_FILE, Channel, GENERATOR, GENERATOR_VERSION, content};
 use crate::config::{Config, FeedContent};
 use crate::site::Post;
 
 pub fn render(channel: &Channel<'_>, config: &Config) -> Vec<u8> {
+    write(channel, config, Held::new())
+        .unwrap_or_else(|| write(channel, config, Held::nothing()).expect("holding nothing, nothing is put back"))
+}
+
+/// The document, with the posts' HTML held out of the crate's hands (`held.rs`).
+pub(super) fn write<'a>(channel: &Channel<'a>, config: &Config, mut held: Held<'a>) -> Option<Vec<u8>> {
     let feed = Feed {
         title: Text::plain(channel.title.clone()),
         subtitle: (!channel.description.trim().is_empty()).then(|| Text::plain(channel.description.clone())),
@@ -29,14 +36,14 @@ pub fn render(channel: &Channel<'_>, config: &Config) -> Vec<u8> {
             link("self", &channel.url_of(ATOM_FILE), "application/atom+xml", None),
         ],
         lang: Some(config.language.clone()),
-        entries: channel.posts.iter().map(|post| entry(channel, post, config)).collect(),
+        entries: channel.posts.iter().map(|post| entry(channel, post, config, &mut held)).collect(),
         ..Default::default()
     };
     let write = WriteConfig { write_document_declaration: true, indent_size: Some(2) };
-    feed.write_with_config(Vec::new(), write).expect("writing to a Vec cannot fail")
+    held.put_back(feed.write_with_config(Vec::new(), write).expect("writing to a Vec cannot fail"))
 }
 
-fn entry(channel: &Channel<'_>, post: &Post, config: &Config) -> Entry {
+fn entry<'a>(channel: &Channel<'a>, post: &'a Post, config: &Config, held: &mut Held<'a>) -> Entry {
     let mut links = vec![link("alternate", &post.url, "text/html", None)];
     links.extend(channel.related(post).map(|other| link("related", &other.url, "text/html", Some(&other.title))));
     // Every entry names its author, though RFC 4287 §4.1.1 lets it inherit the feed's: most
@@ -59,9 +66,14 @@ fn entry(channel: &Channel<'_>, post: &Post, config: &Config) -> Entry {
             .map(|name| Category { term: name.to_owned(), scheme: None, label: None })
             .collect(),
         links,
-        summary: Some(Text::html(post.summary_html.to_string())),
-        content: content::full_html(channel, post, &config.language, config.feeds.content == FeedContent::Full)
-            .map(|html| Content { value: Some(html), content_type: Some("html".to_owned()), ..Default::default() }),
+        summary: Some(Text::html(held.hold(&*post.summary_html))),
+        content: content::full_html(channel, post, &config.language, config.feeds.content == FeedContent::Full).map(
+            |html| Content {
+                value: Some(held.hold(html)),
+                content_type: Some("html".to_owned()),
+                ..Default::default()
+            },
+        ),
         ..Default::default()
     }
 }

@@ -19,6 +19,7 @@ use rss::extension::dublincore::DublinCoreExtension;
 use rss::extension::{Extension, ExtensionMap};
 use rss::{Category, Channel as RssChannel, Guid, Item};
 
+use super::held::Held;
 use super::{Channel, GENERATOR, GENERATOR_VERSION, RSS_FILE, content};
 use crate::config::{Config, FeedContent};
 use crate::site::Post;
@@ -28,6 +29,12 @@ const ATOM_NS: &str = "http://www.w3.org/2005/Atom";
 const CONTENT_NS: &str = "http://purl.org/rss/1.0/modules/content/";
 
 pub fn render(channel: &Channel<'_>, config: &Config) -> Vec<u8> {
+    write(channel, config, Held::new())
+        .unwrap_or_else(|| write(channel, config, Held::nothing()).expect("holding nothing, nothing is put back"))
+}
+
+/// The document, with the posts' HTML held out of the crate's hands (`held.rs`).
+pub(super) fn write<'a>(channel: &Channel<'a>, config: &Config, mut held: Held<'a>) -> Option<Vec<u8>> {
     let updated = channel.updated().to_rfc2822();
     let description =
         if channel.description.trim().is_empty() { channel.title.clone() } else { channel.description.clone() };
@@ -47,13 +54,13 @@ pub fn render(channel: &Channel<'_>, config: &Config) -> Vec<u8> {
             ("atom".to_owned(), ATOM_NS.to_owned()),
             ("content".to_owned(), CONTENT_NS.to_owned()),
         ]),
-        items: channel.posts.iter().map(|post| item(channel, post, config)).collect(),
+        items: channel.posts.iter().map(|post| item(channel, post, config, &mut held)).collect(),
         ..Default::default()
     };
-    rss.pretty_write_to(Vec::new(), b' ', 2).expect("writing to a Vec cannot fail")
+    held.put_back(rss.pretty_write_to(Vec::new(), b' ', 2).expect("writing to a Vec cannot fail"))
 }
 
-fn item(channel: &Channel<'_>, post: &Post, config: &Config) -> Item {
+fn item<'a>(channel: &Channel<'a>, post: &'a Post, config: &Config, held: &mut Held<'a>) -> Item {
     let (author, creators) = match (post.authors.is_empty(), &config.author) {
         (true, Some(site_author)) => match &site_author.email {
             Some(email) => (Some(format!("{email} ({})", site_author.name)), Vec::new()),
@@ -71,10 +78,10 @@ fn item(channel: &Channel<'_>, post: &Post, config: &Config) -> Item {
     let mut extensions = ExtensionMap::new();
     extensions.insert("atom".to_owned(), BTreeMap::from([text("atom:updated", post.last_modified().to_rfc3339())]));
     // Escaped HTML, not CDATA (see the top of this file).
-    extensions.insert(String::new(), BTreeMap::from([text("description", post.summary_html.to_string())]));
+    extensions.insert(String::new(), BTreeMap::from([text("description", held.hold(&*post.summary_html))]));
     let full = config.feeds.content == FeedContent::Full;
     if let Some(html) = content::full_html(channel, post, &config.language, full) {
-        extensions.insert("content".to_owned(), BTreeMap::from([text("content:encoded", html)]));
+        extensions.insert("content".to_owned(), BTreeMap::from([text("content:encoded", held.hold(html))]));
     }
     Item {
         title: Some(post.title.clone()),
