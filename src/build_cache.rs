@@ -35,7 +35,7 @@ use crate::site;
 
 /// The cache file, at the site root.
 pub const CACHE_FILE: &str = ".kurier-build-cache";
-const HEADER: &str = "kurier build cache 1";
+const HEADER: &str = "kurier build cache 2";
 
 /// One file as the last build saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +47,8 @@ pub struct Seen {
     /// Inputs: the post's revision (a hash of its path and bytes). Feeds: a hash of the file's
     /// device, inode and change time.
     pub hash: u64,
+    /// Feeds: the ETag of its bytes (`feed::output::etag`).
+    pub etag: Option<String>,
 }
 
 /// The content of the cache file.
@@ -112,6 +114,17 @@ pub fn is_fresh(cache: &Cache, root: &Path, config: &Config, now: DateTime<Utc>)
         && no_stale_tag_feeds(&out_dir, cache)
 }
 
+/// Whether the posts just read (`revisions`, as `PostCache::revisions` gives them) are exactly
+/// those the cache says its build read: no file changed between the check and the reading.
+pub fn read_as_cached(cache: &Cache, revisions: Option<Vec<(PathBuf, u64)>>) -> bool {
+    let Some(revisions) = revisions else { return false };
+    revisions.len() == cache.inputs.len()
+        && revisions
+            .iter()
+            .zip(&cache.inputs)
+            .all(|((file, hash), seen)| file.to_str() == Some(&seen.path) && *hash == seen.hash)
+}
+
 fn matches(seen: &Seen, path: &Path, hash: impl Fn(&[u8]) -> u64) -> bool {
     stat(path) == Some((seen.size, seen.mtime_ns)) && std::fs::read(path).is_ok_and(|bytes| hash(&bytes) == seen.hash)
 }
@@ -156,7 +169,11 @@ fn format(cache: &Cache) -> Option<String> {
             if seen.path.contains('\n') {
                 return None;
             }
-            let _ = writeln!(text, "{kind} {} {} {:016x} {}", seen.size, seen.mtime_ns, seen.hash, seen.path);
+            let etag = seen.etag.as_deref().unwrap_or("-");
+            if etag.contains([' ', '\n']) {
+                return None;
+            }
+            let _ = writeln!(text, "{kind} {} {} {:016x} {etag} {}", seen.size, seen.mtime_ns, seen.hash, seen.path);
         }
     }
     Some(text + "end\n")
@@ -179,7 +196,7 @@ fn parse(text: &str) -> Option<Cache> {
             // Written last: a cache cut short is never read.
             return Some(cache);
         }
-        let mut fields = line.splitn(5, ' ');
+        let mut fields = line.splitn(6, ' ');
         let list = match fields.next()? {
             "in" => &mut cache.inputs,
             "out" => &mut cache.outputs,
@@ -188,7 +205,8 @@ fn parse(text: &str) -> Option<Cache> {
         let size = fields.next()?.parse().ok()?;
         let mtime_ns = fields.next()?.parse().ok()?;
         let hash = u64::from_str_radix(fields.next()?, 16).ok()?;
-        list.push(Seen { size, mtime_ns, hash, path: fields.next()?.to_owned() });
+        let etag = Some(fields.next()?).filter(|e| *e != "-").map(str::to_owned);
+        list.push(Seen { size, mtime_ns, hash, etag, path: fields.next()?.to_owned() });
     }
     None
 }
@@ -199,18 +217,19 @@ pub fn inputs(root: &Path, revisions: Vec<(PathBuf, u64)>) -> Option<Vec<Seen>> 
         .into_par_iter()
         .map(|(file, hash)| {
             let (size, mtime_ns) = stat(&root.join(&file))?;
-            Some(Seen { path: file.to_str()?.to_owned(), size, mtime_ns, hash })
+            Some(Seen { path: file.to_str()?.to_owned(), size, mtime_ns, hash, etag: None })
         })
         .collect()
 }
 
-/// The feed files of a build (all of them, written or found unchanged), as they are now.
-pub fn outputs(out_dir: &Path, paths: &[String]) -> Option<Vec<Seen>> {
+/// The feed files of a build (all of them, written or found unchanged), as they are now, with
+/// their ETags (`None` when one is not known: no cache is made).
+pub fn outputs(out_dir: &Path, paths: &[String], etag: impl Fn(&str) -> Option<String> + Sync) -> Option<Vec<Seen>> {
     let mut seen: Vec<Seen> = paths
         .par_iter()
         .map(|path| {
             let (size, mtime_ns, hash) = identity(&out_dir.join(path))?;
-            Some(Seen { path: path.clone(), size, mtime_ns, hash })
+            Some(Seen { path: path.clone(), size, mtime_ns, hash, etag: Some(etag(path)?) })
         })
         .collect::<Option<_>>()?;
     seen.sort_by(|a, b| a.path.cmp(&b.path));
@@ -326,6 +345,21 @@ mod tests {
         let report = publish::build(dir.path(), now()).unwrap();
         assert_eq!(report.feeds.written, ["atom.xml"]);
         assert!(load(dir.path()).is_some());
+    }
+
+    #[test]
+    fn posts_read_after_the_check_must_be_the_ones_the_cache_describes() {
+        let dir = site();
+        publish::build(dir.path(), now()).unwrap();
+        let cache = load(dir.path()).unwrap();
+        let config = Config::load(dir.path()).unwrap();
+        let read = || site::PostCache::load(dir.path(), &config).unwrap().revisions();
+        assert!(read_as_cached(&cache, read()));
+        rewrite_keeping_time(&dir.path().join("content/a.md"), post("Alfo", "2026-01-01").as_bytes());
+        assert!(!read_as_cached(&cache, read()), "a post changed since");
+        std::fs::remove_file(dir.path().join("content/a.md")).unwrap();
+        assert!(!read_as_cached(&cache, read()), "a post gone since");
+        assert!(!read_as_cached(&cache, None), "a post that could not be read");
     }
 
     #[test]

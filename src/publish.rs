@@ -123,6 +123,7 @@ pub fn build(root: &Path, now: DateTime<Utc>) -> Result<BuildReport, PublishErro
     let loaded = posts.into_site(&config, now);
     let out_dir = output_dir(root, &config);
     let output = feed::output::Output::new(&out_dir);
+    let etags = std::sync::Mutex::new(std::collections::HashMap::new());
     // Rendering keeps the cores busy; writing mostly waits for fsync. Writer threads take the
     // files as they are rendered, so the waits overlap with each other and with rendering.
     let (sender, receiver) = std::sync::mpsc::sync_channel::<feed::FeedFile>(WRITE_QUEUE);
@@ -135,6 +136,8 @@ pub fn build(root: &Path, now: DateTime<Utc>) -> Result<BuildReport, PublishErro
                         let next = receiver.lock().unwrap_or_else(|p| p.into_inner()).recv();
                         let Ok(file) = next else { return Ok(()) };
                         output.put(&file)?;
+                        let etag = feed::output::etag(&file.bytes);
+                        etags.lock().unwrap_or_else(|p| p.into_inner()).insert(file.path, etag);
                     }
                 })
             })
@@ -152,7 +155,8 @@ pub fn build(root: &Path, now: DateTime<Utc>) -> Result<BuildReport, PublishErro
     let keep: std::collections::BTreeSet<&str> = paths.iter().map(String::as_str).collect();
     let feeds = output.commit(Some(&keep)).map_err(PublishError::Output)?;
     if loaded.errors.is_empty() && loaded.warnings.is_empty() {
-        remember(root, &config, &loaded.site, revisions, &out_dir, &paths);
+        let etags = etags.into_inner().unwrap_or_else(|p| p.into_inner());
+        remember(root, &config, &loaded.site, revisions, &out_dir, &paths, |path| etags.get(path).cloned());
     }
     Ok(BuildReport {
         posts: loaded.site.posts.len(),
@@ -163,17 +167,19 @@ pub fn build(root: &Path, now: DateTime<Utc>) -> Result<BuildReport, PublishErro
     })
 }
 
-/// Writes the build cache: what this build read (`revisions`) and wrote (`paths`).
-fn remember(
+/// Writes the build cache: what this build read (`revisions`) and wrote (`paths`, with the
+/// `etag` of each).
+pub fn remember(
     root: &Path,
     config: &Config,
     site: &Site,
     revisions: Option<Vec<(PathBuf, u64)>>,
     out_dir: &Path,
     paths: &[String],
+    etag: impl Fn(&str) -> Option<String> + Sync,
 ) {
     let inputs = revisions.and_then(|revisions| build_cache::inputs(root, revisions));
-    let outputs = build_cache::outputs(out_dir, paths);
+    let outputs = build_cache::outputs(out_dir, paths, etag);
     if let (Some(inputs), Some(outputs)) = (inputs, outputs) {
         let key = build_cache::key(root, config);
         let until = site.next_publication;

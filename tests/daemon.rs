@@ -726,3 +726,71 @@ fn a_second_daemon_on_the_same_store_is_refused_with_a_clear_error() {
     let again = start(&site, &sink);
     assert_eq!(again.get("/healthz").status, 200);
 }
+
+/// Rewrites a file with bytes of the same length and puts its modification time back: an edit
+/// that size and time alone do not show.
+fn rewrite_keeping_time(path: &std::path::Path, text: &str) {
+    let modified = std::fs::metadata(path).unwrap().modified().unwrap();
+    std::fs::write(path, text).unwrap();
+    std::fs::File::options().write(true).open(path).unwrap().set_modified(modified).unwrap();
+}
+
+#[test]
+fn an_unchanged_site_is_served_from_its_last_build_at_start_and_a_changed_one_is_built_again() {
+    let site = site(0);
+    let sink = Sink::start();
+    let feeds = ["/rss.xml", "/atom.xml", "/feed.json", "/tags/sen/atom.xml"];
+    let served = |daemon: &Daemon| -> Vec<(String, Vec<u8>)> {
+        feeds
+            .iter()
+            .map(|path| {
+                let reply = daemon.get(path);
+                assert_eq!(reply.status, 200, "{path}");
+                (reply.header("etag").unwrap().to_owned(), reply.body)
+            })
+            .collect()
+    };
+    // The first start builds and records what it wrote.
+    let daemon = start(&site, &sink);
+    let built = served(&daemon);
+    assert!(!daemon.logs().contains("serving its feeds"), "{}", daemon.logs());
+    assert!(daemon.terminate(PATIENCE).success());
+    let times: Vec<_> = feeds
+        .iter()
+        .map(|p| std::fs::metadata(site.path(&format!("public{p}"))).unwrap().modified().unwrap())
+        .collect();
+
+    // Started again on the same files: the same feeds are served, with the ETags of their bytes,
+    // before and after the posts are read, and no feed is written.
+    let daemon = start(&site, &sink);
+    assert!(daemon.logs().contains("the site is as the last build left it: serving its feeds"), "{}", daemon.logs());
+    assert_eq!(served(&daemon), built);
+    for (etag, body) in &built {
+        assert_eq!(etag, &kurier::feed::output::etag(body));
+    }
+    assert!(
+        daemon.wait_for_log("the feeds of the last build are the site's, kept as they are", 1, PATIENCE),
+        "{}",
+        daemon.logs()
+    );
+    assert_eq!(served(&daemon), built);
+    // The first build still knows the site: an edit afterwards is published as usual.
+    let post = site.path("content/2026-03-10-trzeci.md");
+    let text = std::fs::read_to_string(&post).unwrap();
+    site.write("content/2026-03-10-trzeci.md", &text.replace("uspokaja", "uspokaja wyraźnie"));
+    daemon.wait_for_body("/atom.xml", "uspokaja wyraźnie", PATIENCE).expect("the edit was never served");
+    assert!(daemon.terminate(PATIENCE).success());
+    let after: Vec<_> = feeds
+        .iter()
+        .map(|p| std::fs::metadata(site.path(&format!("public{p}"))).unwrap().modified().unwrap())
+        .collect();
+    assert_eq!(after[3], times[3], "a tag feed the edit does not touch was not written");
+
+    // A post changed behind the daemon's back, same size and time: the record is not trusted.
+    let text = std::fs::read_to_string(&post).unwrap();
+    rewrite_keeping_time(&post, &text.replace("uspokaja wyraźnie", "USPOKAJA wyraźnie"));
+    let daemon = start(&site, &sink);
+    assert!(!daemon.logs().contains("serving its feeds"), "{}", daemon.logs());
+    assert!(daemon.get("/atom.xml").text().contains("USPOKAJA wyraźnie"));
+    assert!(daemon.terminate(PATIENCE).success());
+}

@@ -4,6 +4,8 @@
 //! Wiring only; the work is done by the modules it calls. What the daemon guarantees:
 //! - a broken post is logged (`path:line: reason`) and left out, the others publish; a broken
 //!   `kurier.toml` or template on reload is logged and the last good one stays in use;
+//! - it serves HTTP before it reads a post: an unchanged site whose last build is on record
+//!   (`build_cache`) has its feeds served at once, as they are, while the posts are read;
 //! - a rebuild re-reads only the changed files and rewrites only feeds whose bytes change;
 //! - a post dated in the future is published when its time comes (a rebuild is scheduled then);
 //! - digests follow `digest.schedule` in the site's time zone: every fire gives exactly one
@@ -26,6 +28,7 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, watch};
 
+use crate::build_cache;
 use crate::config::Config;
 use crate::digest::{self, Mailer};
 use crate::feed;
@@ -78,6 +81,9 @@ struct Daemon {
     store_check: Option<tokio::time::Instant>,
     /// One daemon per SQLite store, held while this one runs.
     _daemon_lock: Option<DaemonLock>,
+    /// What the last build read and wrote, when the site is still exactly that: the first build
+    /// only checks that the posts it read are those, and keeps the feeds being served.
+    fresh: Option<build_cache::Cache>,
 }
 
 /// Runs the daemon for the site at `root` until a stop signal.
@@ -85,11 +91,21 @@ pub async fn run(root: &Path) -> anyhow::Result<()> {
     // Before anything else: a stop during start-up ends the daemon cleanly (exit 0).
     let stop_rx = crate::shutdown::listen();
     let root = root.canonicalize().with_context(|| format!("cannot open {}", root.display()))?;
-    let Some((mut daemon, changes, _watcher)) = start(root, &stop_rx)? else {
-        tracing::info!("stopped during start-up");
-        return Ok(());
+    let (mut daemon, changes, _watcher) = start(root, &stop_rx)?;
+    // The feeds of an unchanged site are served at once; otherwise nothing is served before the
+    // first build has written them (a reader is refused a connection, not sent a 404).
+    let early = if daemon.fresh.is_some() { Some(listen(&daemon).await?) } else { None };
+    let built = daemon.first_build()?;
+    let server = match early {
+        Some(server) => server,
+        None if built => listen(&daemon).await?,
+        None => tokio::spawn(async { Ok(()) }),
     };
-    let server = listen(&daemon).await?;
+    if !built {
+        tracing::info!("stopped during start-up");
+        daemon.finish(server).await;
+        return Ok(());
+    }
     // At start-up: resume an unfinished issue, or send once for a run missed while down.
     daemon.digests.run(&daemon.config, &stop_rx, Utc::now());
     daemon.serve(changes).await;
@@ -99,12 +115,13 @@ pub async fn run(root: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Everything up to the first build: configuration, store, mailer, posts, the watcher (started
-/// before the first build, so that no save after it goes unnoticed). `None` if stopped meanwhile.
+/// Everything up to reading the posts: configuration, store, mailer, the feeds of the last build
+/// when the site has not changed since, the watcher (started before the posts are read, so that
+/// no save after that goes unnoticed).
 fn start(
     root: PathBuf,
     stop_rx: &watch::Receiver<bool>,
-) -> anyhow::Result<Option<(Daemon, mpsc::UnboundedReceiver<Changes>, crate::watch::Watcher)>> {
+) -> anyhow::Result<(Daemon, mpsc::UnboundedReceiver<Changes>, crate::watch::Watcher)> {
     let config = Arc::new(load_config(&root)?);
     let subscribers = digest::subscribers_dir(&root, &config);
     let daemon_lock = match DaemonLock::acquire(&subscribers) {
@@ -129,12 +146,9 @@ fn start(
     });
     let transport = Transport::new(&root, &config)?;
     let schedule = Schedule::parse(&config.digest.schedule, config.timezone)?;
-    tracing::info!(site = %root.display(), "starting: reading content/");
-    let stopping = || *stop_rx.borrow();
-    let cache = match PostCache::load_until(&root, &config, &stopping) {
-        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return Ok(None),
-        loaded => loaded.with_context(|| format!("cannot read {}/content", root.display()))?,
-    };
+    let fresh = build_cache::load(&root).filter(|cache| {
+        cache.outputs.iter().all(|seen| seen.etag.is_some()) && build_cache::is_fresh(cache, &root, &config, Utc::now())
+    });
     let state = Arc::new(AppState {
         config: RwLock::new(Arc::clone(&config)),
         mailer: RwLock::new(Arc::new(mailer)),
@@ -144,12 +158,20 @@ fn start(
         metrics: Metrics::default(),
         confirmations: http::Confirmations::start(),
     });
+    if let Some(cache) = &fresh {
+        let mut feeds = state.feeds.write().unwrap_or_else(|p| p.into_inner());
+        for seen in &cache.outputs {
+            let changed_at = SystemTime::UNIX_EPOCH + std::time::Duration::from_nanos(seen.mtime_ns as u64);
+            feeds.set(&seen.path, seen.etag.clone().expect("checked above"), changed_at);
+        }
+        tracing::info!(feeds = cache.outputs.len(), "the site is as the last build left it: serving its feeds");
+    }
     let (watcher, changes) = crate::watch::start(&root).context("cannot watch the site's folders")?;
-    let mut daemon = Daemon {
+    let daemon = Daemon {
         root: root.clone(),
         config: Arc::clone(&config),
         state: Arc::clone(&state),
-        cache,
+        cache: PostCache::default(),
         digests: digests::Digests::start(root, state, schedule, Utc::now()),
         stop: stop_rx.clone(),
         next_publication: None,
@@ -160,9 +182,9 @@ fn start(
         write_retry: None,
         store_check,
         _daemon_lock: daemon_lock,
+        fresh,
     };
-    daemon.rebuild("start", Instant::now());
-    Ok((!*stop_rx.borrow()).then_some((daemon, changes, watcher)))
+    Ok((daemon, changes, watcher))
 }
 
 /// Binds `http.listen`, says where, and serves HTTP (and watches the bounce maildir) until the
@@ -186,6 +208,19 @@ async fn listen(daemon: &Daemon) -> anyhow::Result<tokio::task::JoinHandle<std::
 }
 
 impl Daemon {
+    /// Reads every post and builds; `false` if asked to stop meanwhile.
+    fn first_build(&mut self) -> anyhow::Result<bool> {
+        tracing::info!(site = %self.root.display(), "starting: reading content/");
+        let stop = self.stop.clone();
+        let stopping = || *stop.borrow();
+        self.cache = match PostCache::load_until(&self.root, &self.config, &stopping) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return Ok(false),
+            loaded => loaded.with_context(|| format!("cannot read {}/content", self.root.display()))?,
+        };
+        self.rebuild("start", Instant::now());
+        Ok(!*self.stop.borrow())
+    }
+
     /// Waits for what the daemon reacts to — saved files, scheduled posts, digest fires and their
     /// ends, retries — until it is asked to stop.
     async fn serve(&mut self, mut changes: mpsc::UnboundedReceiver<Changes>) {
@@ -420,14 +455,55 @@ impl Daemon {
         for (error, _) in self.cache.unreadable().filter(|(_, kept)| *kept) {
             tracing::warn!("{error}; its last good version stays published, retrying");
         }
-        if self.publish(&loaded.site, loaded.errors.len(), cause, started, Some((before_site, after_site)), None) {
+        let clean = loaded.errors.is_empty() && loaded.warnings.is_empty();
+        let fresh =
+            self.fresh.take().filter(|cache| clean && build_cache::read_as_cached(cache, self.cache.revisions()));
+        let published = if fresh.is_some() {
+            self.keep_served_feeds(&loaded.site, started)
+        } else {
+            self.publish(&loaded.site, loaded.errors.len(), cause, started, Some((before_site, after_site)), None)
+        };
+        if published {
             let metrics = &self.state.metrics;
             metrics.builds.fetch_add(1, Ordering::Relaxed);
             metrics.last_build_micros.store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+            if clean && fresh.is_none() {
+                self.remember(&loaded.site);
+            }
         }
         self.next_publication = loaded.site.next_publication;
         self.site = Some(loaded.site);
         self.schedule_reread();
+    }
+
+    /// The first build of a site that is as the last build left it: the feeds being served are
+    /// what rendering would write, so only their fingerprints are taken.
+    fn keep_served_feeds(&mut self, site: &Site, started: Instant) -> bool {
+        let channels = feed::channels(site, &self.config);
+        self.fingerprints = channels.iter().map(|c| (c.dir.clone(), feed::fingerprint(c))).collect();
+        let metrics = &self.state.metrics;
+        metrics.posts.store(site.posts.len() as u64, Ordering::Relaxed);
+        metrics.post_errors.store(0, Ordering::Relaxed);
+        tracing::info!(
+            posts = site.posts.len(),
+            ms = format!("{:.1}", started.elapsed().as_secs_f64() * 1000.0),
+            "read; the feeds of the last build are the site's, kept as they are"
+        );
+        true
+    }
+
+    /// Records what this build read and the feeds being served (`build_cache`), so that the
+    /// next start of an unchanged site serves them at once.
+    fn remember(&self, site: &Site) {
+        let etags: std::collections::HashMap<String, String> =
+            self.state.feeds.read().unwrap_or_else(|p| p.into_inner()).etags().collect();
+        let mut paths: Vec<String> = etags.keys().cloned().collect();
+        paths.sort();
+        let out_dir = self.root.join(&self.config.output_dir);
+        let revisions = self.cache.revisions();
+        crate::publish::remember(&self.root, &self.config, site, revisions, &out_dir, &paths, |path| {
+            etags.get(path).cloned()
+        });
     }
 
     /// The fast first stage of a rebuild after posts were edited in place (same id, permalink and

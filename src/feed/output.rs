@@ -53,6 +53,13 @@ impl std::error::Error for OutputError {
     }
 }
 
+/// The strong ETag of a feed's bytes, as the daemon serves it and the build cache keeps it: a
+/// SHA-256 prefix, the same on every machine that builds the same bytes.
+pub fn etag(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    format!("\"{}\"", hex::encode(&Sha256::digest(bytes)[..16]))
+}
+
 /// Writes every file below `out_dir` and removes stale tag feeds.
 pub fn write_all(out_dir: &Path, files: &[FeedFile]) -> Result<WriteReport, OutputError> {
     let output = Output::new(out_dir);

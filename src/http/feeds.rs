@@ -20,10 +20,10 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use sha2::{Digest, Sha256};
 use tokio_util::io::ReaderStream;
 
 use super::AppState;
+pub use crate::feed::output::etag;
 
 /// One feed as served.
 #[derive(Debug, Clone)]
@@ -69,15 +69,14 @@ impl FeedCache {
         }
     }
 
+    /// Every feed's path and ETag.
+    pub fn etags(&self) -> impl Iterator<Item = (String, String)> + '_ {
+        self.entries.iter().map(|(path, entry)| (path.clone(), entry.etag.clone()))
+    }
+
     pub fn get(&self, path: &str) -> Option<(Entry, PathBuf)> {
         self.entries.get(path).map(|e| (e.clone(), self.dir.join(path)))
     }
-}
-
-/// The strong ETag of a feed's bytes.
-pub fn etag(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    format!("\"{}\"", hex::encode(&digest[..16]))
 }
 
 fn entry(etag: String, last_modified: SystemTime) -> Entry {
