@@ -223,13 +223,13 @@ pub fn inputs(root: &Path, revisions: Vec<(PathBuf, u64)>) -> Option<Vec<Seen>> 
 }
 
 /// The feed files of a build (all of them, written or found unchanged), as they are now, with
-/// their ETags (`None` when one is not known: no cache is made).
+/// their ETags where known (the daemon knows them; `kurier build` does not hash its output).
 pub fn outputs(out_dir: &Path, paths: &[String], etag: impl Fn(&str) -> Option<String> + Sync) -> Option<Vec<Seen>> {
     let mut seen: Vec<Seen> = paths
         .par_iter()
         .map(|path| {
             let (size, mtime_ns, hash) = identity(&out_dir.join(path))?;
-            Some(Seen { path: path.clone(), size, mtime_ns, hash, etag: Some(etag(path)?) })
+            Some(Seen { path: path.clone(), size, mtime_ns, hash, etag: etag(path) })
         })
         .collect::<Option<_>>()?;
     seen.sort_by(|a, b| a.path.cmp(&b.path));

@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use rayon::prelude::*;
 
 use super::scan::{Warning, in_sections, is_post_file, scan};
+use super::slots::FeedSlots;
 use super::{CONTENT_DIR, Loaded, Post, PostError, Site, post};
 use crate::config::Config;
 
@@ -39,7 +40,7 @@ enum Reading {
     Read(Result<Post, PostError>),
 }
 
-fn read(root: &Path, file: &Path, config: &Config) -> Reading {
+fn read(root: &Path, file: &Path, config: &Config, slots: Option<&FeedSlots>) -> Reading {
     if !is_post_file(file) || !in_sections(file, &config.content) {
         return Reading::Gone;
     }
@@ -62,7 +63,13 @@ fn read(root: &Path, file: &Path, config: &Config) -> Reading {
         return Reading::Read(Err(PostError { path: file.to_owned(), line: 1, reason }));
     }
     match std::fs::read(&path) {
-        Ok(bytes) => Reading::Read(post::parse(file, &bytes, Path::new(CONTENT_DIR), config)),
+        Ok(bytes) => {
+            let mut read = post::parse(file, &bytes, Path::new(CONTENT_DIR), config);
+            if let (Ok(post), Some(slots)) = (&mut read, slots) {
+                slots.take(post);
+            }
+            Reading::Read(read)
+        }
         Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::IsADirectory | ErrorKind::NotADirectory) => {
             Reading::Gone
         }
@@ -70,6 +77,26 @@ fn read(root: &Path, file: &Path, config: &Config) -> Reading {
             Reading::Unreadable(PostError { path: file.to_owned(), line: 1, reason: format!("cannot read: {e}") })
         }
     }
+}
+
+/// Reads again the HTML of the posts of `site` from the files `sources` whose HTML was dropped
+/// while reading (`slots.rs`). A file that cannot be read again, or is no longer a post, is an
+/// error: it changed during the build.
+pub fn restore_content(
+    root: &Path,
+    config: &Config,
+    site: &mut Site,
+    sources: &HashSet<PathBuf>,
+) -> Result<(), PostError> {
+    site.posts.par_iter_mut().filter(|p| p.content_dropped && sources.contains(&p.source)).try_for_each(|post| {
+        let changed = |reason: String| PostError { path: post.source.clone(), line: 1, reason };
+        let bytes = std::fs::read(root.join(&post.source)).map_err(|e| changed(format!("cannot read again: {e}")))?;
+        let again = post::parse(&post.source, &bytes, Path::new(CONTENT_DIR), config)
+            .map_err(|e| changed(format!("changed during the build: {}", e.reason)))?;
+        post.content_html = again.content_html;
+        post.content_dropped = false;
+        Ok(())
+    })
 }
 
 impl PostCache {
@@ -81,6 +108,30 @@ impl PostCache {
     /// [`PostCache::load`] that gives up (`Interrupted`) as soon as `stop` says so: a daemon
     /// asked to stop while reading 100,000 posts stops within moments.
     pub fn load_until(root: &Path, config: &Config, stop: &(dyn Fn() -> bool + Sync)) -> std::io::Result<PostCache> {
+        PostCache::read_all(root, config, stop, None)
+    }
+
+    /// [`PostCache::load`] for one build of the feeds as of `now`: the HTML of posts no feed can
+    /// list is dropped as they are read (`slots.rs`).
+    pub fn load_for_feeds(root: &Path, config: &Config, now: DateTime<Utc>) -> std::io::Result<PostCache> {
+        let slots = FeedSlots::new(config, now);
+        let mut cache = PostCache::read_all(root, config, &|| false, Some(&slots))?;
+        let mut kept = slots.into_kept();
+        for post in cache.entries.values_mut().filter_map(|entry| entry.as_mut().ok()) {
+            if let Some(html) = kept.remove(&post.source) {
+                post.content_html = html;
+                post.content_dropped = false;
+            }
+        }
+        Ok(cache)
+    }
+
+    fn read_all(
+        root: &Path,
+        config: &Config,
+        stop: &(dyn Fn() -> bool + Sync),
+        slots: Option<&FeedSlots>,
+    ) -> std::io::Result<PostCache> {
         let mut scan = scan(root)?;
         // Files outside `[content] sections` are pages, not posts: never read, never errors.
         scan.files.retain(|file| in_sections(file, &config.content));
@@ -88,7 +139,7 @@ impl PostCache {
             .files
             .into_par_iter()
             .map(|file| {
-                let reading = if stop() { Reading::Gone } else { read(root, &file, config) };
+                let reading = if stop() { Reading::Gone } else { read(root, &file, config, slots) };
                 (file, reading)
             })
             .collect();
@@ -118,7 +169,7 @@ impl PostCache {
     /// dropped, unreadable ones keep their last good version.
     pub fn refresh(&mut self, root: &Path, config: &Config, files: &[PathBuf]) {
         let read: Vec<(PathBuf, Reading)> =
-            files.par_iter().map(|file| (file.clone(), read(root, file, config))).collect();
+            files.par_iter().map(|file| (file.clone(), read(root, file, config, None))).collect();
         for (file, reading) in read {
             self.put(file, reading);
         }

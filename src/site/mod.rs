@@ -24,11 +24,12 @@ mod post;
 mod related;
 mod scan;
 mod shortcodes;
+mod slots;
 mod slug;
 mod source;
 mod tags;
 
-pub use cache::PostCache;
+pub use cache::{PostCache, restore_content};
 pub use date::local as local_datetime;
 pub use frozen::{FrozenPost, RelatedPost, freeze};
 pub use html::escape_html;

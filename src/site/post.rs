@@ -54,6 +54,9 @@ pub struct Post {
     pub in_feeds: bool,
     /// Sanitized HTML with absolute URLs (shared: the daemon's rebuilds copy posts cheaply).
     pub content_html: Arc<str>,
+    /// The HTML was dropped after reading, no feed being able to list the post (`slots.rs`);
+    /// `content_html` is empty.
+    pub content_dropped: bool,
     /// Sanitized, balanced HTML excerpt with absolute URLs.
     pub summary_html: Arc<str>,
     /// The excerpt as plain text.
@@ -178,6 +181,7 @@ pub fn parse(relative: &Path, bytes: &[u8], content_dir: &Path, config: &Config)
         summary_html: summary_html.into(),
         summary_text,
         content_html: body.html.into(),
+        content_dropped: false,
         extra: fm.extra,
         terms: Arc::new(terms),
         revision,
