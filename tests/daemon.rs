@@ -794,3 +794,59 @@ fn an_unchanged_site_is_served_from_its_last_build_at_start_and_a_changed_one_is
     assert!(daemon.get("/atom.xml").text().contains("USPOKAJA wyraźnie"));
     assert!(daemon.terminate(PATIENCE).success());
 }
+
+/// Each post's title → the titles of its related posts, as the site's Atom feed links them.
+fn related_in_atom(site: &TempSite) -> BTreeMap<String, Vec<String>> {
+    let feed = site.feed("public/atom.xml");
+    let title_of: BTreeMap<String, String> = feed
+        .entries
+        .iter()
+        .map(|e| {
+            (
+                e.links.iter().find(|l| l.rel.as_deref() == Some("alternate")).unwrap().href.clone(),
+                e.title.clone().unwrap().content,
+            )
+        })
+        .collect();
+    feed.entries
+        .iter()
+        .map(|e| {
+            let related =
+                e.links.iter().filter(|l| l.rel.as_deref() == Some("related")).map(|l| title_of[&l.href].clone());
+            (e.title.clone().unwrap().content, related.collect())
+        })
+        .collect()
+}
+
+#[test]
+fn a_text_edit_that_changes_which_posts_are_related_leaves_the_feeds_of_a_fresh_build() {
+    let site = TempSite::empty();
+    let config = "title = \"T\"\nbase_url = \"https://example.org/\"\nauthor = { name = \"R\", email = \"r@example.org\" }\n[feeds]\nrelated = 1\n[http]\nlisten = \"127.0.0.1:0\"\n";
+    site.write("kurier.toml", config);
+    let post = |name: &str, day: u32, text: &str| {
+        let front =
+            format!("+++\ntitle = \"{}\"\ndate = 2026-01-0{day}\ntags = [\"{name}\"]\n+++\n", name.to_uppercase());
+        site.write_whole(&format!("content/{name}.md"), &format!("{front}{text}\n"));
+    };
+    post("a", 1, "Sen, zasypianie, bezsenność i znowu sen.");
+    post("b", 2, "Stres, kortyzol, napięcie i znowu stres.");
+    post("c", 3, "Sen i zasypianie wieczorem, bezsenność.");
+    let sink = Sink::start();
+    let daemon = start(&site, &sink);
+    assert_eq!(related_in_atom(&site)["C"], ["A"]);
+
+    // Its title, date and permalink stay: the fast stage publishes C with its old list; the full
+    // rebuild must then link the whole site again, not keep the lists of C's old text.
+    post("c", 3, "Stres, kortyzol i napięcie wieczorem.");
+    assert!(daemon.wait_for_log("edit published", 1, PATIENCE), "{}", daemon.logs());
+    assert!(daemon.wait_for_log("rebuilt changed=\"content/c.md\"", 1, PATIENCE), "{}", daemon.logs());
+    assert_eq!(related_in_atom(&site)["C"], ["B"]);
+    let served = support::snapshot(&site.path("public"));
+    assert!(daemon.terminate(PATIENCE).success());
+
+    let fresh = TempSite::empty();
+    std::fs::copy(site.path("kurier.toml"), fresh.path("kurier.toml")).unwrap();
+    support::copy_dir(&site.path("content"), &fresh.path("content"));
+    fresh.kurier(&["build"]).expect_code(0);
+    assert_eq!(served, support::snapshot(&fresh.path("public")));
+}

@@ -535,6 +535,9 @@ impl Daemon {
             }
             let mut new = new.clone();
             new.related = old.related.clone();
+            // Its related lists are now those of its old version: the full rebuild links again.
+            site.related_stale |=
+                !crate::site::same_related_inputs(std::slice::from_ref(old), std::slice::from_ref(&new));
             site.posts[index] = new;
             edited.insert(index);
         }

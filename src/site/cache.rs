@@ -228,7 +228,7 @@ impl PostCache {
     pub fn into_site(self, config: &Config, now: DateTime<Utc>) -> Loaded {
         let (posts, mut errors) = split(self.entries.into_values());
         errors.splice(0..0, self.unreadable.into_values());
-        assemble(posts, errors, self.warnings, config, now, |_| false)
+        assemble(posts, errors, self.warnings, config, now, |_| false, None)
     }
 
     /// The site as of `now`, keeping the cache for the next rebuild. `previous` is the site
@@ -241,7 +241,7 @@ impl PostCache {
         let published: HashSet<&Path> =
             previous.map(|site| site.posts.iter().map(|p| p.source.as_path()).collect()).unwrap_or_default();
         let warnings = self.warnings.clone();
-        assemble(posts, errors, warnings, config, now, |post| published.contains(post.source.as_path()))
+        assemble(posts, errors, warnings, config, now, |post| published.contains(post.source.as_path()), previous)
     }
 }
 
@@ -266,14 +266,16 @@ fn assemble(
     config: &Config,
     now: DateTime<Utc>,
     published: impl Fn(&Post) -> bool,
+    previous: Option<&Site>,
 ) -> Loaded {
-    let mut loaded = Site::from_posts(posts, errors, config, now, published);
+    let mut loaded = Site::from_posts(posts, errors, config, now, published, previous);
     loaded.warnings.splice(0..0, warnings);
     loaded
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::related;
     use super::*;
 
     fn config() -> Config {
@@ -294,6 +296,51 @@ mod tests {
         let cache = PostCache::load(dir.path(), &config()).unwrap();
         let err = cache.get(Path::new("content/big.md")).unwrap().as_ref().unwrap_err();
         assert_eq!(err.to_string(), "content/big.md:1: is 9 MiB, more than the 8 MiB a post may be");
+    }
+
+    #[test]
+    fn related_lists_are_kept_only_while_nothing_they_are_made_of_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("content")).unwrap();
+        let write = |name: &str, title: &str, tag: &str, text: &str| {
+            let post =
+                format!("+++\ntitle = \"{title}\"\ndate = 2026-01-0{}\ntags = [\"{tag}\"]\n+++\n{text}\n", name.len());
+            std::fs::write(dir.path().join("content").join(name), post).unwrap();
+        };
+        write("a.md", "Sen", "inne", "Sen, bezsenność i zasypianie.");
+        write("bb.md", "Stres", "stres", "Stres, napięcie i kortyzol.");
+        write("ccc.md", "Sen znowu", "sen", "Zasypianie i sen po stresie.");
+        write("dddd.md", "Napięcie", "stres", "Kortyzol, stres, napięcie mięśni.");
+        let config = |related: usize| {
+            let text = format!("title = \"T\"\nbase_url = \"https://example.org/\"\n[feeds]\nrelated = {related}\n");
+            Config::parse(&text, Path::new("kurier.toml")).unwrap()
+        };
+        let now = "2026-11-26T00:00:00Z".parse().unwrap();
+        let mut cache = PostCache::load(dir.path(), &config(1)).unwrap();
+        let first = cache.site(&config(1), now, None).site;
+        let lists = |site: &Site| site.posts.iter().map(|p| (p.title.clone(), p.related.clone())).collect::<Vec<_>>();
+        // What linking from nothing makes of the posts as they are now.
+        let linked = |cache: &PostCache, related: usize| lists(&cache.site(&config(related), now, None).site);
+
+        // A title that gains a word too short to be a term: the same terms, the same lists.
+        write("a.md", "Sen i", "inne", "Sen, bezsenność i zasypianie.");
+        cache.refresh(dir.path(), &config(1), &[PathBuf::from("content/a.md")]);
+        let kept = cache.site(&config(1), now, Some(&first)).site;
+        assert!(related::same_inputs(&first.posts, &kept.posts));
+        assert_eq!(lists(&kept), linked(&cache, 1));
+
+        // A text that now speaks of stress: its list is made again, and differs.
+        write("a.md", "Sen i", "inne", "Kortyzol, napięcie, stres, kortyzol, napięcie mięśni.");
+        cache.refresh(dir.path(), &config(1), &[PathBuf::from("content/a.md")]);
+        let relinked = cache.site(&config(1), now, Some(&kept)).site;
+        assert!(!related::same_inputs(&kept.posts, &relinked.posts));
+        assert_eq!(lists(&relinked), linked(&cache, 1));
+        assert_ne!(lists(&relinked), lists(&kept));
+
+        // More related posts asked for: made again, though no post changed.
+        let more = cache.site(&config(2), now, Some(&relinked)).site;
+        assert_eq!(lists(&more), linked(&cache, 2));
+        assert_ne!(lists(&more), lists(&relinked), "longer lists");
     }
 
     #[test]

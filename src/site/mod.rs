@@ -35,7 +35,7 @@ pub use frozen::{FrozenPost, RelatedPost, freeze};
 pub use html::escape_html;
 pub use locale::{Locale, Plural, Strings};
 pub use post::{Post, PostError, revision};
-pub use related::{Terms, link as link_related};
+pub use related::{Terms, link as link_related, same_inputs as same_related_inputs};
 pub use scan::{Scan, Warning, in_sections, is_post_file, scan};
 pub use slug::slugify;
 
@@ -58,6 +58,11 @@ pub struct Site {
     /// (or with a `publishDate`) in the future appears, or a visible post's `expiryDate`
     /// passes — so a daemon can rebuild then.
     pub next_publication: Option<DateTime<Utc>>,
+    /// How many related posts each post's list was made for (`feeds.related`).
+    pub related_count: usize,
+    /// Some post was replaced after its related lists were made, by a version whose terms, tags
+    /// or categories differ (the daemon's fast edit stage): the lists must be made again.
+    pub related_stale: bool,
 }
 
 /// A loaded site and the posts that could not be read.
@@ -79,12 +84,16 @@ impl Site {
     /// the one published first keeps it — the earlier date, then the one `published` says is
     /// already in the feeds, then the first by path — so a new file can never take a live
     /// post's place; the other is reported.
+    /// `previous`, the site built last, lends its related lists when nothing they are made of
+    /// changed (`related::same_inputs`): an edit that leaves every post's terms, tags, date and id
+    /// as they were is not linked again.
     pub fn from_posts(
         mut posts: Vec<Post>,
         mut errors: Vec<PostError>,
         config: &Config,
         now: DateTime<Utc>,
         published: impl Fn(&Post) -> bool,
+        previous: Option<&Site>,
     ) -> Loaded {
         posts.sort_by_cached_key(|post| (post.date, !published(post), post.source.clone()));
         let mut urls: HashMap<String, PathBuf> = HashMap::new();
@@ -127,11 +136,23 @@ impl Site {
         }
         visible.sort_by(|a, b| b.date.cmp(&a.date).then_with(|| a.id.cmp(&b.id)));
         warnings.extend(tags::separate(&mut visible));
-        related::link(&mut visible, config.feeds.related);
+        let count = config.feeds.related;
+        let reusable = |site: &&Site| {
+            site.related_count == count && !site.related_stale && related::same_inputs(&site.posts, &visible)
+        };
+        match previous.filter(reusable) {
+            Some(site) => {
+                for (post, before) in visible.iter_mut().zip(&site.posts) {
+                    post.related.clone_from(&before.related);
+                }
+            }
+            None => related::link(&mut visible, count),
+        }
         errors.sort_by(|a, b| a.path.cmp(&b.path).then(a.line.cmp(&b.line)));
         // Posts were read in date order; report by file, as errors are.
         warnings.sort_by(|a: &Warning, b: &Warning| a.path.cmp(&b.path).then(a.line.cmp(&b.line)));
-        Loaded { site: Site { posts: visible, next_publication }, errors, warnings }
+        let site = Site { posts: visible, next_publication, related_count: count, related_stale: false };
+        Loaded { site, errors, warnings }
     }
 }
 

@@ -78,6 +78,20 @@ pub fn link(posts: &mut [Post], count: usize) {
     }
 }
 
+/// Whether [`link`] would make the same lists of `after` as it made of `before`: the same posts in
+/// the same order with the same terms, tags, categories, dates and ids — everything it reads (the
+/// number of posts in a list is the caller's to compare).
+pub fn same_inputs(before: &[Post], after: &[Post]) -> bool {
+    before.len() == after.len()
+        && before.iter().zip(after).all(|(a, b)| {
+            a.id == b.id
+                && a.date == b.date
+                && a.tag_slugs == b.tag_slugs
+                && a.category_slugs == b.category_slugs
+                && (std::sync::Arc::ptr_eq(&a.terms, &b.terms) || a.terms == b.terms)
+        })
+}
+
 /// Every post's unit TF-IDF vector over all its words, tags and categories, heaviest first, and
 /// the number of distinct terms (term ids are given in post order).
 fn weigh(posts: &[Post]) -> (Vec<Vector>, usize) {
