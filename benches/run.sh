@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # kurier's benchmarks, side by side with their references, in one run (not part of CI):
 #   benches/run.sh [RUNS] [SECTIONS]   (default 5 runs; sections builds,digest,memory)
-# SECTIONS is a comma-separated list of: builds, digest, memory, related, incremental.
+# SECTIONS is a comma-separated list of: builds, startup, hundredk, digest, memory, related,
+# incremental.
 # Needs Debian's hugo and postfix (for smtp-sink; both installed here if missing), GNU time,
 # Python 3 (aiosmtpd's venv from tests/run.sh for the related section). Results:
 # target/bench/results.txt (raw samples), target/bench/summary.txt (medians, then one line per
@@ -63,12 +64,51 @@ for CORPUS in t200:"" t12:"--topics 12 --noise 0.5"; do
     measure "build.$NAME.kurier_up_to_date_no_cache" "$KURIER" --root "$SITE" build
     rm -rf "$SITE/public"; sync
     measure "build.$NAME.kurier_empty_output" "$KURIER" --root "$SITE" build
+    # The write floor: the same files copied from the page cache into an empty folder and
+    # flushed (the hardware's part of an empty-output build, which no feed builder avoids).
+    rm -rf "$SITE/public-copy"; sync
+    measure "build.$NAME.write_floor" sh -c "cp -r '$SITE/public' '$SITE/public-copy' && sync -f '$SITE/public-copy'"
+    rm -rf "$SITE/public-copy"
     rm -rf "$SITE/hugo-min"
     measure "build.$NAME.hugo_minimal" hugo --quiet --config hugo-minimal.toml --source "$SITE" -d "$SITE/hugo-min"
     rm -rf "$SITE/hugo-full"
     measure "build.$NAME.hugo_full_site" hugo --quiet --config hugo-full.toml --source "$SITE" -d "$SITE/hugo-full"
   done
   cargo bench --quiet --bench phases -- "$SITE" 3 > "$OUT/phases-$NAME.txt"
+done
+fi
+
+# `kurier run` on the unchanged 10,000-post site: from spawning it to correct feeds served
+# (benches/startup.py; the daemon's first run records its build, then it is started RUNS times).
+if want startup; then
+SITE=$OUT/site-10000-t200
+[ -d "$SITE" ] || python3 benches/corpus.py --posts 10000 --out "$SITE" > /dev/null
+grep -q '^\[http\]' "$SITE/kurier.toml" || printf '[http]\nlisten = "127.0.0.1:18411"\n' >> "$SITE/kurier.toml"
+python3 benches/startup.py "$KURIER" "$SITE" "$RUNS" | tee "$OUT/startup.txt"
+sed -n 's/^run [0-9]*: correct feeds served after \([0-9]*\) ms; posts read after \([0-9]*\) ms$/startup.10000.feeds_ms \1\nstartup.10000.posts_read_ms \2/p' "$OUT/startup.txt" >> "$RESULTS"
+fi
+
+# 100,000 posts (200 topics, so as many tag feeds as the 10k corpus): the build without a cache
+# (output up to date) and into an empty folder, beside the 10k t200 corpus in the same run;
+# then the growth of the related-posts step, 1k -> 10k -> 100k (`phases`, one run each).
+if want hundredk; then
+for POSTS in 1000 10000 100000; do
+  SITE=$OUT/site-$POSTS-t200
+  [ -d "$SITE" ] || python3 benches/corpus.py --posts "$POSTS" --topics 200 --out "$SITE" > /dev/null
+  "$KURIER" --root "$SITE" build > /dev/null
+done
+for run in $(seq "$RUNS"); do
+  for POSTS in 10000 100000; do
+    SITE=$OUT/site-$POSTS-t200
+    rm -f "$SITE/.kurier-build-cache"
+    measure "scale.$POSTS.up_to_date_no_cache" "$KURIER" --root "$SITE" build
+    rm -rf "$SITE/public" "$SITE/.kurier-build-cache"; sync
+    measure "scale.$POSTS.empty_output" "$KURIER" --root "$SITE" build
+  done
+done
+for POSTS in 1000 10000 100000; do
+  cargo bench --quiet --bench phases -- "$OUT/site-$POSTS-t200" 1 > "$OUT/phases-scale-$POSTS.txt"
+  sed -n "s/^run 1: related alone \([0-9]*\) ms$/scale.$POSTS.related_ms \1/p" "$OUT/phases-scale-$POSTS.txt" >> "$RESULTS"
 done
 fi
 
@@ -145,23 +185,35 @@ rm -rf "$NOISE/hugo-full"; hugo --quiet --config hugo-full.toml --source "$NOISE
 python3 benches/hugo_related.py "$NOISE/hugo-full" | tee "$OUT/related-hugo.txt"
 fi
 
-# One post edited on the 10,000-post site: time from the end of the debounce to the feeds on disk
-# (the daemon's own measurement, logged with each rebuild).
+# One post edited on the 10,000- and the 100,000-post site, two kinds of edit in turn: its title
+# gains a word too short to be a term (the terms of every post stay as they were, so related
+# posts are not linked again), and its text gains a sentence of new words (every post is linked
+# again). For each: the time from the end of the debounce to the edited post's feeds on disk and to
+# the related posts of the whole site settled (the daemon's own measurements, logged per stage).
 if want incremental; then
-SITE=$OUT/site-10000-t200
-[ -d "$SITE" ] || python3 benches/corpus.py --posts 10000 --out "$SITE" > /dev/null
-grep -q '^\[http\]' "$SITE/kurier.toml" || printf '[http]\nlisten = "127.0.0.1:0"\n' >> "$SITE/kurier.toml"
-RUST_LOG=info,kurier::daemon=debug "$KURIER" --root "$SITE" run > "$OUT/daemon.out" 2> "$OUT/daemon.log" &
-DAEMON=$!
-until grep -q "kurier is running" "$OUT/daemon.log"; do sleep 0.2; done
-POST=$(ls "$SITE/content/posts" | sed -n 5000p)
-for run in $(seq $((RUNS + 1))); do
-  sed -i "s/^title = \"\(.*\)\"/title = \"\1 e\"/" "$SITE/content/posts/$POST"
-  sleep 2
+for POSTS in 10000 100000; do
+  SITE=$OUT/site-$POSTS-t200
+  [ -d "$SITE" ] || python3 benches/corpus.py --posts "$POSTS" --topics 200 --out "$SITE" > /dev/null
+  grep -q '^\[http\]' "$SITE/kurier.toml" || printf '[http]\nlisten = "127.0.0.1:0"\n' >> "$SITE/kurier.toml"
+  RUST_LOG=info,kurier::daemon=debug "$KURIER" --root "$SITE" run > "$OUT/daemon.out" 2> "$OUT/daemon.log" &
+  DAEMON=$!
+  until grep -q "kurier is running" "$OUT/daemon.log" && grep -q "rebuilt\|kept as they are" "$OUT/daemon.log"; do sleep 0.2; done
+  POST=$SITE/content/posts/$(ls "$SITE/content/posts" | sed -n "$((POSTS / 2))p")
+  for run in $(seq "$RUNS"); do
+    for KIND in title text; do
+      before=$(grep -c "rebuilt changed=\"content" "$OUT/daemon.log" || true)
+      if [ "$KIND" = title ]; then
+        sed -i "s/^title = \"\(.*\)\"/title = \"\1 e\"/" "$POST"
+      else
+        echo "Zdanie nowe numer $run: kalibracja$run, rekalibracja$run." >> "$POST"
+      fi
+      until [ "$(grep -c "rebuilt changed=\"content" "$OUT/daemon.log" || true)" -gt "$before" ]; do sleep 0.1; done
+      grep "edit published" "$OUT/daemon.log" | tail -n 1 | sed "s/.*ms=\"\([0-9.]*\)\".*/incremental.$POSTS.$KIND.event_to_disk_ms \1/" >> "$RESULTS"
+      grep "rebuilt changed=\"content" "$OUT/daemon.log" | tail -n 1 | sed "s/.*ms=\"\([0-9.]*\)\".*/incremental.$POSTS.$KIND.related_settled_ms \1/" >> "$RESULTS"
+    done
+  done
+  kill -TERM $DAEMON; wait $DAEMON || true
 done
-kill -TERM $DAEMON; wait $DAEMON || true
-grep "edit published" "$OUT/daemon.log" | tail -n "$RUNS" | sed 's/.*ms="\([0-9.]*\)".*/incremental.10000.event_to_disk_ms \1/' >> "$RESULTS"
-grep "rebuilt changed=\"content" "$OUT/daemon.log" | tail -n "$RUNS" | sed 's/.*ms="\([0-9.]*\)".*/incremental.10000.related_settled_ms \1/' >> "$RESULTS"
 fi
 
 { cat "$OUT/machine.txt"; echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"; python3 benches/stats.py "$RESULTS"; } | tee "$OUT/summary.txt"
