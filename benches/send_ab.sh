@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # digest send of two kurier binaries (8 connections, into Postfix's smtp-sink), alternating, with
-# the raw client (cargo bench --no-run builds it) after each pair: 5 rounds, messages/s.
+# the raw client (cargo bench --no-run builds it) after each pair: 5 rounds, messages/s (and, for
+# kurier, its CPU time per message in µs: less at the mercy of other load than the rate).
 #   benches/send_ab.sh OLD_KURIER NEW_KURIER [N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,8 +26,10 @@ for run in 1 2 3 4 5; do
   for bin in old new; do
     B=$OLD; [ $bin = new ] && B=$NEW
     rm -rf $OUT/d && cp -r $OUT/base $OUT/d
-    line=$(RUST_LOG=warn $B --root $OUT/d digest send)
-    echo "$bin $(echo "$line" | sed 's/.*(\([0-9]*\) messages\/s).*/\1/')"
+    line=$(/usr/bin/time -f "%U %S" -o $OUT/cpu.txt env RUST_LOG=warn $B --root $OUT/d digest send)
+    read -r user sys < $OUT/cpu.txt
+    # messages/s, then kurier's CPU time (user + system) per message in µs
+    echo "$bin $(echo "$line" | sed 's/.*(\([0-9]*\) messages\/s).*/\1/') $(echo "($user + $sys) * 1000000 / $N" | bc)"
   done
   read -r count seconds < <("$RAW" "$PORT" "$N" 8 "$MSG")
   echo "raw $(echo "scale=1; $count / $seconds" | bc)"

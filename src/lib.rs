@@ -18,7 +18,7 @@
 //! | [`init`] | the `init` command: a new working site |
 //! | [`store`] | SQLite: schema migrations, subscribers, issues, deliveries, pruning; rate limits and the `/metrics` counters (kept by triggers); the send and daemon locks |
 //! | [`render`] | Tera: built-in and site templates (another tool's left out, `templates/kurier/`), their filters (dates and plurals from `site::Locale`); the page context |
-//! | [`mail`] | lettre only: messages, list headers, DKIM, SMTP connections, transports, tokens |
+//! | [`mail`] | lettre only: messages, bodies encoded once per issue, list headers, DKIM, SMTP connections, transports, tokens |
 //! | [`bounce`] | bounces and complaints coming back: DSN, ARF and MTA formats (`parse`, pure), applied to the store; the maildir |
 //! | [`digest`] | which posts (`compose`, pure), the rendered issue (`content`), the delivery engine (`send`) |
 //! | [`schedule`] | cron expression + time zone → fire times, across DST; the missed-run rule |

@@ -5,6 +5,12 @@
 //! every worker and commits all that are waiting in one transaction; each worker still waits for
 //! the commit of its own move, so the order of commits and SMTP transactions is the same as
 //! before. The store's queries leave the async workers too: they run on this thread.
+//!
+//! A worker may also hand over two moves at once — the `sent` of the message it has just sent
+//! with the `sending` of its next one — which are committed in one transaction before the next
+//! SMTP transaction starts: half the commits and half the waits of one move at a time, and the
+//! same guarantee (a crash before that commit re-sends the one message whose `sent` was not yet
+//! committed, as a crash just after its SMTP transaction always did).
 
 use std::sync::{Arc, Mutex};
 
@@ -16,7 +22,7 @@ use crate::store::{DeliveryChange, Store, StoreError};
 /// Moves committed in one transaction at most.
 const BATCH: usize = 256;
 
-type Request = (DeliveryChange, oneshot::Sender<Result<(), StoreError>>);
+type Request = (Vec<DeliveryChange>, oneshot::Sender<Result<(), StoreError>>);
 
 /// The sending side: cheap to share among workers; the thread ends when it is dropped.
 pub struct Committer {
@@ -45,27 +51,28 @@ impl Committer {
         Committer { requests }
     }
 
-    /// Commits `change` (with others waiting at the same time) and returns once it is committed.
-    pub async fn set(&self, change: DeliveryChange) -> Result<(), StoreError> {
+    /// Commits `changes`, in their order, in one transaction (with others waiting at the same
+    /// time) and returns once they are committed.
+    pub async fn set(&self, changes: Vec<DeliveryChange>) -> Result<(), StoreError> {
         let (done, committed) = oneshot::channel();
-        self.requests.send((change, done)).map_err(|_| StoreError::Unavailable)?;
+        self.requests.send((changes, done)).map_err(|_| StoreError::Unavailable)?;
         committed.await.unwrap_or(Err(StoreError::Unavailable))
     }
 }
 
-/// One transaction for the batch; if it fails, each move alone, so that each waiter gets the
-/// error of its own move.
+/// One transaction for the batch; if it fails, each request alone, so that each waiter gets the
+/// error of its own moves.
 fn commit(store: &Mutex<Store>, batch: Vec<Request>) {
     let mut store = store.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let now = Utc::now();
-    let changes: Vec<&DeliveryChange> = batch.iter().map(|(change, _)| change).collect();
+    let changes: Vec<&DeliveryChange> = batch.iter().flat_map(|(changes, _)| changes).collect();
     if store.set_deliveries(&changes, now).is_ok() {
         for (_, done) in batch {
             let _ = done.send(Ok(()));
         }
         return;
     }
-    for (change, done) in batch {
-        let _ = done.send(store.set_deliveries(&[&change], now));
+    for (changes, done) in batch {
+        let _ = done.send(store.set_deliveries(&changes.iter().collect::<Vec<_>>(), now));
     }
 }

@@ -5,7 +5,9 @@
 //! address, name and unsubscribe link go, and each message substitutes them — HTML-escaped in the
 //! HTML part. A placeholder is a random token between two characters of Unicode's private use
 //! area, drawn anew for every render: neither Tera nor css-inline makes one, and a post cannot
-//! guess it (a post that holds what looks like a placeholder keeps its text). Subscribers with and without a name get separate renders, so a
+//! guess it (a post that holds what looks like a placeholder keeps its text). The bodies are
+//! encoded (quoted-printable) once too, except the lines that hold a placeholder
+//! (`mail/body.rs`). Subscribers with and without a name get separate renders, so a
 //! template's `{% if subscriber.name %}` works. The archived "view in browser" page is a third
 //! render, without subscriber, without unsubscribe link and without a link to itself
 //! (`archive` is true in its context).
@@ -19,10 +21,12 @@ use serde_json::json;
 use tera::Context;
 
 use crate::config::Config;
+use crate::mail::body::BodyTemplate;
 use crate::mail::one_line;
 use crate::render::{DIGEST_HTML, DIGEST_TXT, RenderError, SUBJECT, Templates, text};
 use crate::site::FrozenPost;
 use crate::site::escape_html;
+use lettre::message::Body;
 
 /// Where one render puts what differs between subscribers.
 #[derive(Debug, Clone)]
@@ -40,11 +44,12 @@ impl Placeholders {
     }
 }
 
-/// One rendering of the message bodies.
+/// One rendering of the message bodies, encoded once where they do not depend on the subscriber
+/// (`mail/body.rs`).
 #[derive(Debug, Clone)]
 struct Bodies {
-    html: String,
-    text: String,
+    html: BodyTemplate,
+    text: BodyTemplate,
 }
 
 /// An issue rendered for every subscriber at once.
@@ -53,7 +58,6 @@ pub struct IssueContent {
     pub subject: String,
     named: Bodies,
     unnamed: Bodies,
-    placeholders: Placeholders,
     /// The "view in browser" page.
     pub archive_html: String,
 }
@@ -159,7 +163,7 @@ pub fn render(
     posts: &[FrozenPost],
 ) -> Result<IssueContent, RenderError> {
     let base = context(config, templates, Some(id), created_at, subject, posts);
-    let bodies = |name: &str, email: &str, unsubscribe: &str, archive: bool| -> Result<Bodies, RenderError> {
+    let bodies = |name: &str, email: &str, unsubscribe: &str, archive: bool| -> Result<(String, String), RenderError> {
         let mut context = base.clone();
         context.insert("archive", &archive);
         context.insert("subscriber", &json!({ "email": email, "name": name }));
@@ -171,32 +175,55 @@ pub fn render(
         })?;
         let plain =
             if archive { String::new() } else { text::wrap(&templates.render(DIGEST_TXT, &context)?, text::WIDTH) };
-        Ok(Bodies { html, text: plain })
+        Ok((html, plain))
     };
     let p = Placeholders::new();
+    let placeholders = [p.email.as_str(), p.name.as_str(), p.unsubscribe.as_str()];
+    let templates = |(html, text): (String, String)| Bodies {
+        html: BodyTemplate::new(&html, &placeholders),
+        text: BodyTemplate::new(&text, &placeholders),
+    };
     Ok(IssueContent {
         subject: subject.to_owned(),
-        named: bodies(&p.name, &p.email, &p.unsubscribe, false)?,
-        unnamed: bodies("", &p.email, &p.unsubscribe, false)?,
-        archive_html: bodies("", "", "", true)?.html,
-        placeholders: p,
+        named: templates(bodies(&p.name, &p.email, &p.unsubscribe, false)?),
+        unnamed: templates(bodies("", &p.email, &p.unsubscribe, false)?),
+        archive_html: bodies("", "", "", true)?.0,
     })
 }
 
+/// One subscriber's values, in the placeholders' order: as they go into the HTML part
+/// (escaped) and into the text part.
+struct Values {
+    html: [String; 3],
+    text: [String; 3],
+}
+
 impl IssueContent {
-    /// The HTML and text bodies for one subscriber.
-    pub fn personalize(&self, email: &str, name: Option<&str>, unsubscribe_url: &str) -> (String, String) {
+    fn for_subscriber(&self, email: &str, name: Option<&str>, unsubscribe_url: &str) -> (&Bodies, Values) {
         let name = name.filter(|n| !n.trim().is_empty());
         let bodies = if name.is_some() { &self.named } else { &self.unnamed };
-        let name = name.unwrap_or_default();
-        let p = &self.placeholders;
-        let html = bodies
-            .html
-            .replace(&p.email, &escape_html(email))
-            .replace(&p.name, &escape_html(name))
-            .replace(&p.unsubscribe, &escape_html(unsubscribe_url));
-        let text = bodies.text.replace(&p.email, email).replace(&p.name, name).replace(&p.unsubscribe, unsubscribe_url);
-        (html, text)
+        let text = [email.to_owned(), name.unwrap_or_default().to_owned(), unsubscribe_url.to_owned()];
+        let html = text.each_ref().map(|value| escape_html(value));
+        (bodies, Values { html, text })
+    }
+
+    /// The HTML and text bodies for one subscriber, as text.
+    pub fn personalize(&self, email: &str, name: Option<&str>, unsubscribe_url: &str) -> (String, String) {
+        let (bodies, values) = self.for_subscriber(email, name, unsubscribe_url);
+        (
+            bodies.html.fill_text(&values.html.each_ref().map(String::as_str)),
+            bodies.text.fill_text(&values.text.each_ref().map(String::as_str)),
+        )
+    }
+
+    /// The HTML and text bodies for one subscriber, encoded: what lettre makes of
+    /// [`IssueContent::personalize`]'s texts, without encoding again what all subscribers share.
+    pub fn encoded(&self, email: &str, name: Option<&str>, unsubscribe_url: &str) -> (Body, Body) {
+        let (bodies, values) = self.for_subscriber(email, name, unsubscribe_url);
+        (
+            bodies.html.fill(&values.html.each_ref().map(String::as_str)),
+            bodies.text.fill(&values.text.each_ref().map(String::as_str)),
+        )
     }
 }
 

@@ -4,7 +4,9 @@
 //! in subscriber order, a few hundred at a time, so memory stays flat however many subscribers
 //! there are. For each delivery a worker commits `sending`, runs the SMTP transaction under a
 //! deadline, and commits `sent` or `failed` (see `store/issues.rs` for why this order makes a
-//! crash cost at most `concurrency` duplicates and never a miss).
+//! crash cost at most `concurrency` duplicates and never a miss). A `sent` is held by its worker
+//! and committed with the `sending` of the worker's next message, in one transaction before that
+//! message's SMTP transaction (`commits.rs`), or alone before the worker waits or ends.
 //!
 //! Transient failures (4xx, connection errors, deadlines) are retried with exponential backoff
 //! and jitter ([`backoff`]), at most `max_attempts` times per run; then the delivery is
@@ -221,6 +223,16 @@ impl Run {
         Ok(pages.buffer.pop_front())
     }
 
+    fn change(&self, delivery: &Delivery, state: DeliveryState, reply: Option<&str>, attempts: u32) -> DeliveryChange {
+        DeliveryChange {
+            issue: self.issue,
+            subscriber: delivery.subscriber_id,
+            state,
+            reply: reply.map(str::to_owned),
+            attempts,
+        }
+    }
+
     /// Moves `delivery` to `state` and returns once that is committed.
     async fn set(
         &self,
@@ -229,14 +241,29 @@ impl Run {
         reply: Option<&str>,
         attempts: u32,
     ) -> Result<(), StoreError> {
-        let change = DeliveryChange {
-            issue: self.issue,
-            subscriber: delivery.subscriber_id,
-            state,
-            reply: reply.map(str::to_owned),
-            attempts,
-        };
-        self.commits.set(change).await
+        self.set_after(&mut None, delivery, state, reply, attempts).await
+    }
+
+    /// [`Run::set`], in one transaction after the worker's held move, if any.
+    async fn set_after(
+        &self,
+        held: &mut Held,
+        delivery: &Delivery,
+        state: DeliveryState,
+        reply: Option<&str>,
+        attempts: u32,
+    ) -> Result<(), StoreError> {
+        let mut changes: Vec<DeliveryChange> = held.take().into_iter().collect();
+        changes.push(self.change(delivery, state, reply, attempts));
+        self.commits.set(changes).await
+    }
+
+    /// Commits the worker's held move, if any.
+    async fn flush(&self, held: &mut Held) -> Result<(), StoreError> {
+        match held.take() {
+            Some(change) => self.commits.set(vec![change]).await,
+            None => Ok(()),
+        }
     }
 
     /// Records a bounce at send time (a 5xx, or a delivery given up) against the subscriber.
@@ -268,12 +295,13 @@ impl Run {
         }
     }
 
-    /// Waits out a pause and the rate limit before a send.
-    async fn wait_turn(&self) {
+    /// Waits out a pause and the rate limit before a send; the held move is committed first.
+    async fn wait_turn(&self, held: &mut Held) -> Result<(), StoreError> {
         let pause = *lock(&self.paused_until);
         if let Some(until) = pause {
             let now = Instant::now();
             if until > now {
+                self.flush(held).await?;
                 self.sleep(until - now).await;
             }
         }
@@ -285,8 +313,12 @@ impl Run {
                 *next = slot + interval;
                 slot
             };
+            if slot > Instant::now() {
+                self.flush(held).await?;
+            }
             tokio::time::sleep_until(slot.into()).await;
         }
+        Ok(())
     }
 
     fn succeeded(&self) {
@@ -328,8 +360,12 @@ fn retry_delay(first: Duration, deferred_for: Duration, jitter: f64) -> Duration
     first.max(deferred_for).min(RETRY_MAX).mul_f64(0.9 + jitter.clamp(0.0, 1.0) / 5.0)
 }
 
+/// A worker's `sent` move not committed yet: it goes with the worker's next move.
+type Held = Option<DeliveryChange>;
+
 async fn worker(run: Arc<Run>) -> Result<(), StoreError> {
     let mut session = run.transport.session();
+    let mut held = None;
     let mut result = Ok(());
     while !run.stopped() {
         let delivery = match run.next() {
@@ -340,43 +376,45 @@ async fn worker(run: Arc<Run>) -> Result<(), StoreError> {
                 break;
             }
         };
-        if let Err(e) = deliver(&run, &mut session, &delivery).await {
+        if let Err(e) = deliver(&run, &mut session, &mut held, &delivery).await {
             result = Err(e);
             break;
         }
         run.progress.inc(1);
     }
+    let flushed = run.flush(&mut held).await;
     session.close().await;
-    result
+    result.and(flushed)
 }
 
-async fn deliver(run: &Run, session: &mut Session, delivery: &Delivery) -> Result<(), StoreError> {
+async fn deliver(run: &Run, session: &mut Session, held: &mut Held, delivery: &Delivery) -> Result<(), StoreError> {
     if delivery.subscriber_status != Status::Active {
-        run.set(delivery, DeliveryState::Skipped, Some(&format!("subscriber is {}", delivery.subscriber_status)), 0)
-            .await?;
+        let reply = format!("subscriber is {}", delivery.subscriber_status);
+        run.set_after(held, delivery, DeliveryState::Skipped, Some(&reply), 0).await?;
         run.count(SKIPPED);
         return Ok(());
     }
     let message = match (run.compose)(delivery) {
         Ok(message) => message,
         Err(reason) => {
-            run.set(delivery, DeliveryState::Failed, Some(&reason.to_string()), 0).await?;
+            run.set_after(held, delivery, DeliveryState::Failed, Some(&reason.to_string()), 0).await?;
             run.count(FAILED);
             return Ok(());
         }
     };
     let mut attempt = 0;
     loop {
-        run.wait_turn().await;
+        run.wait_turn(held).await?;
         attempt += 1;
         if attempt > 1 {
             run.count(RETRIED);
         }
         // Committed before the SMTP transaction: after a crash this delivery is sent again.
-        run.set(delivery, DeliveryState::Sending, None, 1).await?;
+        run.set_after(held, delivery, DeliveryState::Sending, None, 1).await?;
         match session.send(&message).await {
             Ok(reply) => {
-                run.set(delivery, DeliveryState::Sent, Some(&reply), 0).await?;
+                // Committed with the worker's next move, before its next SMTP transaction.
+                *held = Some(run.change(delivery, DeliveryState::Sent, Some(&reply), 0));
                 run.count(SENT);
                 run.succeeded();
                 return Ok(());

@@ -12,7 +12,7 @@ use std::time::SystemTime;
 
 use lettre::Message;
 use lettre::message::header::{HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::{Body, Mailbox, MultiPart};
 
 pub const LIST_UNSUBSCRIBE: HeaderName = HeaderName::new_from_ascii_str("List-Unsubscribe");
 pub const LIST_UNSUBSCRIBE_POST: HeaderName = HeaderName::new_from_ascii_str("List-Unsubscribe-Post");
@@ -25,8 +25,9 @@ pub struct Letter<'a> {
     pub to_email: &'a str,
     pub to_name: Option<&'a str>,
     pub subject: &'a str,
-    pub text: String,
-    pub html: String,
+    /// Encoded by `Body::new`, or filled in from a `BodyTemplate` (`body.rs`): the same bytes.
+    pub text: Body,
+    pub html: Body,
     pub date: SystemTime,
     /// Without angle brackets: `kurier.3.17.5f2c9a01b7e4@example.org`.
     pub message_id: String,
@@ -94,7 +95,7 @@ fn list_id_header(name: &str, id: &str) -> HeaderValue {
 }
 
 /// Builds the message.
-pub fn build(letter: &Letter<'_>) -> Result<Message, MessageError> {
+pub fn build(letter: Letter<'_>) -> Result<Message, MessageError> {
     let address: lettre::Address =
         letter.to_email.parse().map_err(|_| MessageError::Recipient(letter.to_email.to_owned()))?;
     let to = Mailbox::new(letter.to_name.map(one_line), address.clone());
@@ -115,7 +116,7 @@ pub fn build(letter: &Letter<'_>) -> Result<Message, MessageError> {
             .raw_header(HeaderValue::new(LIST_UNSUBSCRIBE, format!("<{url}>")))
             .raw_header(HeaderValue::new(LIST_UNSUBSCRIBE_POST, "List-Unsubscribe=One-Click".to_owned()));
     }
-    Ok(builder.multipart(MultiPart::alternative_plain_html(letter.text.clone(), letter.html.clone()))?)
+    Ok(builder.multipart(MultiPart::alternative_plain_html(letter.text, letter.html))?)
 }
 
 /// The decoded text/plain part of a formatted message, for `digest preview --text` (read back
@@ -136,8 +137,8 @@ mod tests {
             to_email: "anna@example.org",
             to_name: name,
             subject,
-            text: "tekst".into(),
-            html: "<p>html</p>".into(),
+            text: Body::new("tekst".to_owned()),
+            html: Body::new("<p>html</p>".to_owned()),
             date: SystemTime::UNIX_EPOCH,
             message_id: "kurier.1.2@example.org".into(),
             envelope_from: None,
@@ -154,7 +155,7 @@ mod tests {
     #[test]
     fn carries_list_headers_and_a_deterministic_message_id() {
         let from: Mailbox = "Blog <news@example.org>".parse().unwrap();
-        let raw = text(&build(&letter(&from, "Nowe wpisy", None)).unwrap());
+        let raw = text(&build(letter(&from, "Nowe wpisy", None)).unwrap());
         assert!(raw.contains("Message-ID: <kurier.1.2@example.org>\r\n"), "{raw}");
         assert!(raw.contains("List-Unsubscribe: <https://example.org/unsubscribe/2.abc>\r\n"), "{raw}");
         assert!(raw.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"), "{raw}");
@@ -169,11 +170,11 @@ mod tests {
     #[test]
     fn the_envelope_sender_is_the_verp_address_not_the_from_address() {
         let from: Mailbox = "Blog <news@example.org>".parse().unwrap();
-        let message = build(&letter(&from, "T", None)).unwrap();
+        let message = build(letter(&from, "T", None)).unwrap();
         assert_eq!(message.envelope().from().map(ToString::to_string).as_deref(), Some("news@example.org"));
         let mut verp = letter(&from, "T", None);
         verp.envelope_from = Some("bounces+1-2-0123456789abcdef@example.org");
-        let message = build(&verp).unwrap();
+        let message = build(verp).unwrap();
         assert_eq!(
             message.envelope().from().map(ToString::to_string).as_deref(),
             Some("bounces+1-2-0123456789abcdef@example.org")
@@ -186,17 +187,16 @@ mod tests {
     fn text_part_is_decoded_whole_even_with_a_signature_separator() {
         let from: Mailbox = "news@example.org".parse().unwrap();
         let mut l = letter(&from, "T", None);
-        l.text = "Zażółć\n--\nstopka".into();
-        let raw = build(&l).unwrap().formatted();
+        l.text = Body::new("Zażółć\n--\nstopka".to_owned());
+        let raw = build(l).unwrap().formatted();
         assert_eq!(text_part(&raw).trim_end(), "Zażółć\n--\nstopka");
     }
 
     #[test]
     fn polish_subjects_are_encoded_and_line_breaks_cannot_inject_headers() {
         let from: Mailbox = "news@example.org".parse().unwrap();
-        let raw = text(
-            &build(&letter(&from, "Zażółć\r\nBcc: victim@example.org", Some("Anna\nBcc: x@example.org"))).unwrap(),
-        );
+        let raw =
+            text(&build(letter(&from, "Zażółć\r\nBcc: victim@example.org", Some("Anna\nBcc: x@example.org"))).unwrap());
         assert!(raw.contains("Subject: =?utf-8?"), "{raw}");
         let headers = &raw[..raw.find("\r\n\r\n").unwrap()];
         assert!(!headers.lines().any(|l| l.starts_with("Bcc:")), "{headers}");

@@ -1,8 +1,10 @@
-//! E-mail, with lettre only: building messages (`message.rs`), signing them (`dkim.rs`),
+//! E-mail, with lettre only: building messages (`message.rs`) from bodies encoded once for a
+//! whole list (`body.rs`), signing them (`dkim.rs`),
 //! sending them (`transport.rs`), what can be wrong with their settings (`settings.rs`), the signed tokens their links carry (`token.rs`) and
 //! addresses as logs show them (`address.rs`).
 
 pub mod address;
+pub mod body;
 pub mod dkim;
 pub mod message;
 mod settings;

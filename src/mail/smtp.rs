@@ -7,6 +7,12 @@
 //! into aiosmtpd, against 1,180 for Python's smtplib. So the socket is opened here with
 //! `TCP_NODELAY` and handed to lettre with `connect_with_transport`.
 //!
+//! lettre also flushes after every write, and writes a message and its end-of-data line in two
+//! writes: two segments and two wake-ups of the server per message. The socket is therefore
+//! wrapped in [`WritesBeforeReads`], which keeps what lettre writes until lettre next reads —
+//! SMTP without PIPELINING always reads the reply of what it wrote — and sends it then in one
+//! write.
+//!
 //! The URL syntax is lettre's: `smtp://host[:25]`, `smtp://host[:587]?tls=required` (or
 //! `opportunistic`) for STARTTLS, `smtps://host[:465]` for implicit TLS; `user:password@` for
 //! AUTH (the password from `KURIER_SMTP_PASSWORD`); a path names the EHLO host.
@@ -135,7 +141,7 @@ impl Target {
             Security::Implicit => {
                 Box::new(TlsStream(implicit_tls(&self.host, &self.extra_roots, tcp).await.map_err(connection_error)?))
             }
-            _ => Box::new(tcp),
+            _ => Box::new(WritesBeforeReads::new(tcp)),
         };
         let mut connection =
             AsyncSmtpConnection::connect_with_transport(stream, &self.hello).await.map_err(SmtpError::Smtp)?;
@@ -268,9 +274,103 @@ impl AsyncWrite for TlsStream {
     }
 }
 
+/// A socket whose writes wait for the next read (or shutdown) and go out in one write then.
+/// `flush` does not send: lettre flushes after every command and every part of a message, and
+/// always reads the server's reply next.
+#[derive(Debug)]
+struct WritesBeforeReads {
+    tcp: TcpStream,
+    pending: Vec<u8>,
+    /// How much of `pending` is written.
+    written: usize,
+}
+
+impl WritesBeforeReads {
+    fn new(tcp: TcpStream) -> WritesBeforeReads {
+        WritesBeforeReads { tcp, pending: Vec::new(), written: 0 }
+    }
+
+    /// Writes what is pending, as far as the socket takes it.
+    fn poll_send(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        while self.written < self.pending.len() {
+            match Pin::new(&mut self.tcp).poll_write(cx, &self.pending[self.written..]) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => self.written += n,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        self.pending.clear();
+        self.written = 0;
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncTokioStream for WritesBeforeReads {
+    fn peer_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.tcp.peer_addr()
+    }
+}
+
+impl AsyncRead for WritesBeforeReads {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        match self.poll_send(cx) {
+            Poll::Ready(Ok(())) => Pin::new(&mut self.tcp).poll_read(cx, buf),
+            other => other,
+        }
+    }
+}
+
+impl AsyncWrite for WritesBeforeReads {
+    fn poll_write(mut self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        self.pending.extend_from_slice(buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.poll_send(cx) {
+            Poll::Ready(Ok(())) => Pin::new(&mut self.tcp).poll_shutdown(cx),
+            other => other,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn held_writes_go_out_in_order_before_a_read_and_before_a_shutdown() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        // The server answers once it has a whole line, then reads to the end.
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 64];
+            while !got.ends_with(b"\r\n") {
+                let n = socket.read(&mut buf).await.unwrap();
+                got.extend_from_slice(&buf[..n]);
+            }
+            socket.write_all(b"250 ok\r\n").await.unwrap();
+            socket.read_to_end(&mut got).await.unwrap();
+            got
+        });
+        let mut stream = WritesBeforeReads::new(TcpStream::connect(address).await.unwrap());
+        for part in [&b"MAIL FROM:<a@example.org>"[..], b"\r", b"\n"] {
+            stream.write_all(part).await.unwrap();
+            stream.flush().await.unwrap();
+        }
+        let mut reply = [0u8; 8];
+        stream.read_exact(&mut reply).await.unwrap();
+        assert_eq!(&reply, b"250 ok\r\n");
+        stream.write_all(b"QUIT\r\n").await.unwrap();
+        stream.shutdown().await.unwrap();
+        assert_eq!(server.await.unwrap(), b"MAIL FROM:<a@example.org>\r\nQUIT\r\n");
+    }
 
     #[test]
     fn reads_lettre_connection_urls() {
