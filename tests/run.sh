@@ -2,7 +2,9 @@
 # The whole test suite, on a fresh machine: installs the Python test dependencies (feedparser,
 # aiosmtpd) into target/test-venv, npm's rss-parser into target/test-npm and, when missing,
 # Debian's chromium (the digest's layout is checked in headless Chromium), spamassassin (the
-# digest is scored with local tests) and sfeed (another feed reader), then runs every Rust test.
+# digest is scored with local tests) and sfeed (another feed reader), starts a throw-away
+# PostgreSQL (tests/postgres.sh: the store's tests run on it as well as on SQLite), then runs every
+# Rust test.
 # Arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,5 +33,7 @@ if [ ! -f "$npm_dir/node_modules/rss-parser/package.json" ]; then
   npm install --silent --no-audit --no-fund --prefix "$npm_dir" rss-parser@3.13.0 >/dev/null
 fi
 export KURIER_TEST_NODE_PATH="$PWD/$npm_dir/node_modules"
+
+source tests/postgres.sh
 
 cargo test --locked "$@"

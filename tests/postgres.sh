@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Sourced by tests/run.sh: a throw-away PostgreSQL for the tests. Installs Debian's `postgresql`
+# when missing, makes a fresh cluster in target/test-postgres (initdb, trust auth, 127.0.0.1 only,
+# a free port), starts it as an unprivileged user (the package's `postgres` user when run as
+# root), exports KURIER_TEST_POSTGRES_URL and stops the server when the calling shell exits.
+# fsync is off: the data is thrown away after the run.
+
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+if [ -z "$pg_bin" ] || [ ! -x "$pg_bin/initdb" ]; then
+  echo "installing postgresql (Debian package)" >&2
+  apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+fi
+
+pg_dir="$PWD/target/test-postgres"
+pg_data="$pg_dir/data"
+# As root, the server runs as the package's `postgres` user (or `nobody`), which owns only
+# target/test-postgres; as anyone else, as that user.
+if [ "$(id -u)" = 0 ]; then
+  pg_user=postgres
+  id -u "$pg_user" >/dev/null 2>&1 || pg_user=nobody
+  as_pg_user() { runuser -u "$pg_user" -- "$@"; }
+else
+  as_pg_user() { "$@"; }
+fi
+if [ -f "$pg_data/postmaster.pid" ]; then
+  # A run that was killed left its server behind: stop it before its data is thrown away.
+  as_pg_user "$pg_bin/pg_ctl" -D "$pg_data" -m immediate stop >/dev/null 2>&1 || true
+fi
+rm -rf "$pg_dir"
+mkdir -p "$pg_dir"
+[ "$(id -u)" = 0 ] && chown "$pg_user" "$pg_dir"
+
+pg_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+as_pg_user "$pg_bin/initdb" --pgdata="$pg_data" --username=kurier --auth=trust --encoding=UTF8 \
+  --locale=C.UTF-8 --no-sync >"$pg_dir/initdb.log" 2>&1 \
+  || { cat "$pg_dir/initdb.log" >&2; exit 1; }
+stop_test_postgres() {
+  as_pg_user "$pg_bin/pg_ctl" -D "$pg_data" -m immediate stop >/dev/null 2>&1 || true
+}
+trap stop_test_postgres EXIT
+# max_connections: each test opens a few connections, and tests run in parallel.
+as_pg_user "$pg_bin/pg_ctl" -D "$pg_data" -l "$pg_dir/server.log" -w -t 60 \
+  -o "-p $pg_port -k $pg_data -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
+  start >/dev/null \
+  || { cat "$pg_dir/server.log" >&2; exit 1; }
+export KURIER_TEST_POSTGRES_URL="postgres://kurier@127.0.0.1:$pg_port/postgres"
+# Under this script a test that needs PostgreSQL fails instead of being skipped.
+export KURIER_TEST_POSTGRES_REQUIRED=1
+echo "test PostgreSQL ($("$pg_bin/postgres" --version)) on 127.0.0.1:$pg_port" >&2
