@@ -117,7 +117,7 @@ fn start(
     };
     // A store that cannot be opened does not stop the feeds: subscriptions and digests wait for
     // it, and the daemon tries it again every few seconds.
-    let (store, _) = SharedStore::open(&subscribers);
+    let (store, _) = SharedStore::open(&crate::store::Location::of(&root, &config));
     let (mailer, store_error) = mailer_for(&root, &config, &store)?;
     let store_check = store_error.map(|e| {
         tracing::error!(

@@ -73,9 +73,9 @@ pub fn subscribers_dir(root: &Path, config: &Config) -> PathBuf {
     root.join(&config.subscribers_dir)
 }
 
-/// Opens the store of a site.
+/// Opens the store of a site (blocks: from a blocking thread or outside the async runtime).
 pub fn open_store(root: &Path, config: &Config) -> Result<Store, StoreError> {
-    Store::open_dir(&subscribers_dir(root, config))
+    crate::store::Location::of(root, config).open()
 }
 
 impl Mailer {
