@@ -90,7 +90,8 @@ impl Location {
             Location::Sqlite(dir) => Store::open_dir(dir),
             Location::Postgres(target) => {
                 let name = self.name();
-                let client = connect(target).map_err(|message| StoreError::Connect { store: name.clone(), message })?;
+                let client = super::db::outside_runtime(|| connect(target))
+                    .map_err(|message| StoreError::Connect { store: name.clone(), message })?;
                 let db = Db { conn: Conn::Postgres(Box::new(std::cell::RefCell::new(Postgres::new(client)))), name };
                 Store::ready(db, self.clone())
             }

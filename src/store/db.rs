@@ -146,22 +146,55 @@ pub enum Conn {
 
 /// A PostgreSQL connection with the statements it prepared, each prepared once.
 pub struct Postgres {
-    pub client: postgres::Client,
+    /// Always `Some` but in `Drop`.
+    client: Option<postgres::Client>,
     statements: HashMap<String, postgres::Statement>,
 }
 
 impl Postgres {
     pub fn new(client: postgres::Client) -> Postgres {
-        Postgres { client, statements: HashMap::new() }
+        Postgres { client: Some(client), statements: HashMap::new() }
+    }
+
+    fn client(&mut self) -> &mut postgres::Client {
+        self.client.as_mut().expect("the client is taken only by Drop")
     }
 
     fn statement(&mut self, sql: &str) -> std::result::Result<postgres::Statement, postgres::Error> {
         if let Some(statement) = self.statements.get(sql) {
             return Ok(statement.clone());
         }
-        let statement = self.client.prepare(&dollar_placeholders(sql))?;
+        let statement = self.client().prepare(&dollar_placeholders(sql))?;
         self.statements.insert(sql.to_owned(), statement.clone());
         Ok(statement)
+    }
+
+    /// Runs `work` on this thread, or — where a tokio runtime is entered — on a thread of its
+    /// own (see the module's note).
+    fn run<T: Send>(&mut self, work: impl FnOnce(&mut Postgres) -> T + Send) -> T {
+        outside_runtime(|| work(self))
+    }
+}
+
+/// Runs `work` on this thread, or on a scoped thread of its own where a tokio runtime is
+/// entered: the PostgreSQL client's runtime cannot run inside another's.
+pub fn outside_runtime<T: Send>(work: impl FnOnce() -> T + Send) -> T {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return work();
+    }
+    std::thread::scope(|scope| match scope.spawn(work).join() {
+        Ok(value) => value,
+        Err(panic) => std::panic::resume_unwind(panic),
+    })
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            // Closing talks to the server through the client's own runtime.
+            let mut closing = Postgres { client: Some(client), statements: HashMap::new() };
+            closing.run(|pg| drop(pg.client.take()));
+        }
     }
 }
 
@@ -213,11 +246,13 @@ impl Db {
                 .and_then(|mut statement| statement.execute(sqlite_params(params).as_slice()))
                 .map(|n| n as u64)
                 .map_err(|e| self.err(e)),
-            Conn::Postgres(pg) => {
-                let mut pg = pg.borrow_mut();
-                let statement = pg.statement(sql).map_err(|e| self.err(e))?;
-                pg.client.execute(&statement, &postgres_params(params)).map_err(|e| self.err(e))
-            }
+            Conn::Postgres(pg) => pg
+                .borrow_mut()
+                .run(|pg| {
+                    let statement = pg.statement(sql)?;
+                    pg.client().execute(&statement, &postgres_params(params))
+                })
+                .map_err(|e| self.err(e)),
         }
     }
 
@@ -225,7 +260,7 @@ impl Db {
     pub fn batch(&self, sql: &str) -> Result<()> {
         match &self.conn {
             Conn::Sqlite(conn) => conn.execute_batch(sql).map_err(|e| self.err(e)),
-            Conn::Postgres(pg) => pg.borrow_mut().client.batch_execute(sql).map_err(|e| self.err(e)),
+            Conn::Postgres(pg) => pg.borrow_mut().run(|pg| pg.client().batch_execute(sql)).map_err(|e| self.err(e)),
         }
     }
 
@@ -248,8 +283,22 @@ impl Db {
             }
             Conn::Postgres(pg) => {
                 let mut pg = pg.borrow_mut();
+                if tokio::runtime::Handle::try_current().is_ok() {
+                    // On a thread of its own (see `Postgres::run`): the rows come back at once.
+                    let rows = pg
+                        .run(|pg| {
+                            let statement = pg.statement(sql)?;
+                            pg.client().query(&statement, &postgres_params(params))
+                        })
+                        .map_err(|e| self.err(e))?;
+                    drop(pg);
+                    for row in &rows {
+                        each(&Row::Postgres(row))?;
+                    }
+                    return Ok(());
+                }
                 let statement = pg.statement(sql).map_err(|e| self.err(e))?;
-                let mut rows = pg.client.query_raw(&statement, postgres_params(params)).map_err(|e| self.err(e))?;
+                let mut rows = pg.client().query_raw(&statement, postgres_params(params)).map_err(|e| self.err(e))?;
                 while let Some(row) = rows.next().map_err(|e| self.err(e))? {
                     each(&Row::Postgres(&row))?;
                 }
@@ -290,9 +339,13 @@ impl Db {
                 }
             }
             Conn::Postgres(pg) => {
-                let mut pg = pg.borrow_mut();
-                let statement = pg.statement(sql).map_err(|e| self.err(e))?;
-                let row = pg.client.query_opt(&statement, &postgres_params(params)).map_err(|e| self.err(e))?;
+                let row = pg
+                    .borrow_mut()
+                    .run(|pg| {
+                        let statement = pg.statement(sql)?;
+                        pg.client().query_opt(&statement, &postgres_params(params))
+                    })
+                    .map_err(|e| self.err(e))?;
                 row.map(|row| map(&Row::Postgres(&row)).map_err(|e| self.err(e))).transpose()
             }
         }

@@ -30,7 +30,7 @@ mod shared;
 mod subscribers;
 
 pub use bounces::{BounceEffect, BounceKind, BouncePolicy};
-pub use connect::Location;
+pub use connect::{Location, PostgresTarget};
 pub use counters::Totals;
 pub use csv::{export_csv, parse_import};
 pub use db::DbError;
@@ -40,7 +40,7 @@ pub use limits::Limit;
 pub use lock::{DaemonLock, SendLock};
 pub use prune::PruneReport;
 pub use runs::{Run, RunOutcome};
-pub use shared::{SharedStore, StoreGuard};
+pub use shared::{SharedStore, StoreGuard, with_store};
 pub use subscribers::{Confirmation, ImportReport, ImportRow, Status, Subscriber};
 
 use std::path::{Path, PathBuf};

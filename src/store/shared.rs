@@ -9,7 +9,7 @@
 //! Callers in async code run their store work on a blocking thread (`http::blocking`).
 
 use std::ops::{Deref, DerefMut};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use super::{Location, Result, Store, StoreError};
@@ -69,5 +69,19 @@ impl SharedStore {
             *slot = None;
         }
         result
+    }
+}
+
+/// Runs `work` on the store held by an engine (the digest's send) on a blocking thread, so that
+/// no async worker waits for the store or the network to it.
+pub async fn with_store<T: Send + 'static>(
+    store: &Arc<Mutex<Store>>,
+    work: impl FnOnce(&mut Store) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let store = Arc::clone(store);
+    let run = move || work(&mut store.lock().unwrap_or_else(|p| p.into_inner()));
+    match tokio::task::spawn_blocking(run).await {
+        Ok(result) => result,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
     }
 }
