@@ -134,10 +134,19 @@ enum SubscribersCommand {
     Export,
 }
 
+/// `RUST_LOG` (default `info`), with the PostgreSQL client held to warnings: at `debug` it logs
+/// every statement's parameters, subscribers' addresses among them.
+fn log_filter() -> tracing_subscriber::EnvFilter {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    ["tokio_postgres=warn", "postgres=warn"]
+        .into_iter()
+        .fold(filter, |filter, directive| filter.add_directive(directive.parse().expect("a valid directive")))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(log_filter())
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();

@@ -683,6 +683,7 @@ fn a_progress_bar_shows_on_a_terminal_and_not_in_a_pipe() {
         .args(["-qec", &command, "/dev/null"])
         .env("KURIER_SMTP_URL", sink.url())
         .env("RUST_LOG", "warn")
+        .envs(site.store_url().map(|url| ("KURIER_STORE_URL", url)))
         .output()
         .expect("script(1) from util-linux runs");
     let screen = String::from_utf8_lossy(&output.stdout);
@@ -749,7 +750,7 @@ fn envelope_senders_are_verp_addresses_ehlo_names_the_sender_and_a_new_store_giv
     let sink = Sink::start();
     send(&site, &sink).expect_code(0);
     let first = sink.messages();
-    let store = kurier::store::Store::open_dir(&site.path("subscribers")).unwrap();
+    let store = site.store();
     let verp = kurier::mail::Verp::new(&store.secret().unwrap(), "bounces@digest.example.org").unwrap();
     for message in &first {
         let subscriber = store.subscriber_by_email(message.recipient()).unwrap().unwrap().id;
@@ -765,7 +766,7 @@ fn envelope_senders_are_verp_addresses_ehlo_names_the_sender_and_a_new_store_giv
     assert_eq!(first_ids.len(), 3);
 
     // A reinstall: a new store, the same list, issue 1 again.
-    std::fs::remove_dir_all(site.path("subscribers")).unwrap();
+    site.new_store();
     site.kurier(&["subscribers", "import", site.path("list.csv").to_str().unwrap()]).expect_code(0);
     site.replace("kurier.toml", &[("concurrency = 4", "concurrency = 4\nhelo = \"mail.example.net\"")]);
     send(&site, &sink).expect_code(0);
@@ -861,7 +862,7 @@ fn bounces_and_complaints_of_every_common_format_are_classified_matched_and_appl
     // Regression: a bounce that came back later (through a relay, as a DSN) could not be matched
     // to a subscriber, and complaints were not read at all.
     let site = site_with(&active(14));
-    let store = kurier::store::Store::open_dir(&site.path("subscribers")).unwrap();
+    let store = site.store();
     let verp = kurier::mail::Verp::new(&store.secret().unwrap(), "bounces@digest.example.org").unwrap();
     let id = |n: u32| store.subscriber_by_email(&format!("reader{n:03}@example.org")).unwrap().unwrap().id;
     let placeholder = "bounces+1-2-PLACEHOLDERMAC@digest.example.org";

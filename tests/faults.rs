@@ -122,8 +122,10 @@ fn fires_while_an_issue_is_sending_are_deferred_and_served_by_one_run_when_it_en
     assert_one_record_per_fire(&all, 1);
     assert_eq!((all[0].outcome.as_str(), all[0].issue), ("sent", Some(1)), "{all:#?}");
     // The fires that came while issue 1 was sending waited for it, then one run served them.
-    let deferred: Vec<&RunLine> =
-        all[1..].iter().take_while(|r| r.line.contains("deferred: previous issue still sending")).collect();
+    let deferred: Vec<&RunLine> = all[1..]
+        .iter()
+        .take_while(|r| r.line.contains("deferred: previous issue still sending") && r.issue == all[1].issue)
+        .collect();
     assert!(deferred.len() >= 2, "{all:#?}");
     assert!(deferred.iter().all(|r| r.outcome == "skipped" && r.issue == deferred[0].issue), "{all:#?}");
     assert!(deferred[0].line.contains(&format!("one run for {} fires", deferred.len())), "{all:#?}");
@@ -489,6 +491,9 @@ fn subscribe(daemon: &Daemon, address: &str) -> support::daemon::Reply {
 fn a_locked_store_degrades_subscriptions_and_defers_the_digest_and_nothing_dies() {
     // Regression: a write lock held by another process at a fire time made the daemon exit 1,
     // and /healthz took 9 s while it was held.
+    if support::sqlite_only("a write lock held on the SQLite file") {
+        return;
+    }
     let site = site(2);
     set_schedule(&site, "* * * * * *");
     let lock = StoreLock::hold(&site);
@@ -514,6 +519,9 @@ fn a_locked_store_degrades_subscriptions_and_defers_the_digest_and_nothing_dies(
 
 #[test]
 fn a_read_only_store_at_start_up_still_serves_feeds_and_subscriptions_resume_when_it_is_writable() {
+    if support::sqlite_only("a read-only SQLite folder") {
+        return;
+    }
     // Regression: a read-only store made subscribe answer 500, the first fire exit 1, and a
     // restart exit 1 at once (a systemd restart loop).
     let site = site(2);

@@ -110,8 +110,21 @@ fn connect(target: &PostgresTarget) -> std::result::Result<postgres::Client, Str
     config.connect(tls).map_err(|e| super::db::DbError::Postgres(e).to_string())
 }
 
-/// The TLS settings: `ca_file`'s certificates if given, else the system's roots.
+/// The TLS settings: `ca_file`'s certificates if given, else the system's roots (read once per
+/// process: a daemon connects again after every fault, a send opens two connections).
 fn tls_config(ca_file: Option<&Path>) -> std::result::Result<rustls::ClientConfig, String> {
+    static SYSTEM: std::sync::OnceLock<rustls::ClientConfig> = std::sync::OnceLock::new();
+    if ca_file.is_none() {
+        if let Some(config) = SYSTEM.get() {
+            return Ok(config.clone());
+        }
+        let config = roots_config(None)?;
+        return Ok(SYSTEM.get_or_init(|| config).clone());
+    }
+    roots_config(ca_file)
+}
+
+fn roots_config(ca_file: Option<&Path>) -> std::result::Result<rustls::ClientConfig, String> {
     let mut roots = rustls::RootCertStore::empty();
     match ca_file {
         Some(file) => {
