@@ -35,6 +35,18 @@ pub fn sqlite_only(test: &str) -> bool {
     postgres_backend()
 }
 
+/// A new, empty database on the test PostgreSQL server, when there is one (tests/run.sh starts
+/// it); without one, `None` and a note that the test is skipped — a failure when
+/// `KURIER_TEST_POSTGRES_REQUIRED` is set.
+pub fn test_database(test: &str) -> Option<String> {
+    if std::env::var("KURIER_TEST_POSTGRES_URL").is_ok_and(|url| !url.is_empty()) {
+        return Some(fresh_database());
+    }
+    assert!(std::env::var_os("KURIER_TEST_POSTGRES_REQUIRED").is_none(), "{test} needs KURIER_TEST_POSTGRES_URL");
+    eprintln!("skipped: {test} needs a PostgreSQL server (KURIER_TEST_POSTGRES_URL is unset)");
+    None
+}
+
 /// A new, empty database on the test PostgreSQL server; its URL.
 fn fresh_database() -> String {
     let server = std::env::var("KURIER_TEST_POSTGRES_URL")
