@@ -144,12 +144,12 @@ impl Store {
         &self.db.name
     }
 
-    /// How long a statement waits for another connection's write lock (SQLite; PostgreSQL
-    /// waits for row locks as long as they are held).
+    /// How long a statement waits for another connection's lock (SQLite's busy timeout,
+    /// PostgreSQL's `lock_timeout`).
     pub fn set_busy_timeout(&self, wait: Duration) -> Result<()> {
         match &self.db.conn {
             Conn::Sqlite(conn) => conn.busy_timeout(wait).map_err(|e| self.err(e)),
-            Conn::Postgres(_) => Ok(()),
+            Conn::Postgres(_) => self.db.batch(&format!("SET lock_timeout = {}", wait.as_millis().max(1))),
         }
     }
 
@@ -320,6 +320,20 @@ pub(crate) mod tests {
                 let mode: String = again.db.query_value("PRAGMA journal_mode", params![]).unwrap();
                 assert_eq!(mode, "wal");
             }
+        });
+    }
+
+    #[test]
+    fn a_write_waits_for_another_connections_lock_at_most_the_busy_timeout() {
+        on_each_backend(|store| {
+            store.set_meta("k", "v").unwrap();
+            let holder = store.reopen();
+            holder.db.batch("BEGIN; UPDATE meta SET value = 'held' WHERE key = 'k'").unwrap();
+            store.set_busy_timeout(Duration::from_millis(100)).unwrap();
+            assert!(store.set_meta("k", "w").is_err(), "the lock is held");
+            holder.db.batch("ROLLBACK").unwrap();
+            store.set_meta("k", "w").unwrap();
+            assert_eq!(store.meta("k").unwrap().as_deref(), Some("w"));
         });
     }
 
