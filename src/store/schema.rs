@@ -456,6 +456,48 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::tests::{fresh_postgres_database, test_postgres_url};
+    use crate::store::{Location, PostgresTarget};
+
+    #[test]
+    fn a_postgres_store_of_an_earlier_version_is_migrated_with_its_data_and_counted() {
+        let Some(server) = test_postgres_url() else { return };
+        let url = fresh_postgres_database(&server);
+        {
+            let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            for migration in &POSTGRES_MIGRATIONS[..4] {
+                client.batch_execute(migration).unwrap();
+            }
+            client
+                .batch_execute(
+                    "CREATE TABLE schema_version (version BIGINT NOT NULL);
+                     INSERT INTO schema_version VALUES (4);
+                     INSERT INTO subscribers (id, email, email_key, name, status, created_at, updated_at, version)
+                         VALUES (7, 'Ola@example.org', 'ola@example.org', 'Ola', 'active', 't', 't', 3);
+                     INSERT INTO issues (id, status, created_at) VALUES (1, 'sent', 't');
+                     INSERT INTO deliveries (issue_id, subscriber_id, state, updated_at) VALUES (1, 7, 'sent', 't');",
+                )
+                .unwrap();
+        }
+        let location = Location::Postgres(PostgresTarget { url, password: None, ca_file: None });
+        let store = location.open().unwrap();
+        assert_eq!(store.schema_version().unwrap(), POSTGRES_MIGRATIONS.len() as i64);
+        let subscriber = store.subscriber(7).unwrap().unwrap();
+        assert_eq!((subscriber.email.as_str(), subscriber.version), ("Ola@example.org", 3));
+        // The counters of migration 7 start from the rows that were there, and follow changes.
+        let totals = store.totals().unwrap();
+        assert_eq!(totals.deliveries, store.delivery_counts(None).unwrap());
+        assert_eq!(totals.subscribers.values().sum::<u64>(), 1);
+        store.set_status(7, crate::store::Status::Complained, chrono::Utc::now()).unwrap();
+        let totals = store.totals().unwrap();
+        assert_eq!(totals.subscribers.get(&crate::store::Status::Complained), Some(&1), "the new status is allowed");
+        assert_eq!(totals.subscribers.get(&crate::store::Status::Active), None);
+        let orphan = store.db.execute(
+            "INSERT INTO deliveries (issue_id, subscriber_id, state, updated_at) VALUES (1, 99, 'sent', 't')",
+            params![],
+        );
+        assert!(orphan.is_err(), "the reference to subscribers still holds");
+    }
 
     #[test]
     fn a_store_of_an_earlier_version_is_migrated_with_its_data_and_references() {
