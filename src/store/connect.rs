@@ -152,6 +152,39 @@ fn roots_config(ca_file: Option<&Path>) -> std::result::Result<rustls::ClientCon
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::db::params;
+    use crate::store::tests::{fresh_postgres_database, test_postgres_url};
+
+    /// A fresh database on the test server, asked for over TLS (`sslmode=require`).
+    fn over_tls(ca_file: Option<PathBuf>) -> Option<Location> {
+        let server = test_postgres_url()?;
+        let mut url = url::Url::parse(&fresh_postgres_database(&server)).unwrap();
+        url.set_query(Some("sslmode=require"));
+        Some(Location::Postgres(PostgresTarget { url: url.to_string(), password: None, ca_file }))
+    }
+
+    #[test]
+    fn tls_to_postgres_trusts_the_ca_file_and_checks_the_certificate() {
+        let Some(ca) = std::env::var_os("KURIER_TEST_POSTGRES_CA") else {
+            let _ = test_postgres_url(); // a failure under tests/run.sh, which sets both
+            return eprintln!("skipped: KURIER_TEST_POSTGRES_CA is unset");
+        };
+        let Some(trusting) = over_tls(Some(PathBuf::from(&ca))) else { return };
+        let store = trusting.open().unwrap();
+        let encrypted: bool =
+            store.db.query_value("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", params![]).unwrap();
+        assert!(encrypted, "the connection uses TLS");
+
+        // The system's roots do not know the test authority: refused, not sent in clear.
+        let err = over_tls(None).unwrap().open().err().unwrap().to_string();
+        assert!(err.contains("cannot connect") && err.to_lowercase().contains("certificate"), "{err}");
+        // A file that is no certificate is named.
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("ca.pem");
+        std::fs::write(&bad, "not a certificate\n").unwrap();
+        let err = over_tls(Some(bad)).unwrap().open().err().unwrap().to_string();
+        assert!(err.contains("ca_file") && err.contains("no certificate"), "{err}");
+    }
 
     #[test]
     fn a_postgres_url_is_shown_without_its_password() {

@@ -49,7 +49,9 @@ fn postgres_message(error: &postgres::Error) -> String {
             }
             text
         }
-        None => error.to_string(),
+        // A connection's error says why in its causes ("error performing TLS handshake":
+        // "invalid peer certificate: UnknownIssuer").
+        None => crate::errors::each_cause_once(error),
     }
 }
 
