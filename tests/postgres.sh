@@ -58,6 +58,9 @@ pg_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0
 as_pg_user "$pg_bin/initdb" --pgdata="$pg_data" --username=kurier --auth=trust --encoding=UTF8 \
   --locale=C.UTF-8 --no-sync >"$pg_dir/initdb.log" 2>&1 \
   || { cat "$pg_dir/initdb.log" >&2; exit 1; }
+# Trust for every user but one, who logs in with a password (scram-sha-256): the tests of
+# KURIER_STORE_PASSWORD make that user.
+as_pg_user sed -i '1i host all kurier_password 127.0.0.1/32 scram-sha-256' "$pg_data/pg_hba.conf"
 stop_test_postgres() {
   as_pg_user "$pg_bin/pg_ctl" -D "$pg_data" -m immediate stop >/dev/null 2>&1 || true
 }

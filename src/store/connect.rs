@@ -164,6 +164,46 @@ mod tests {
     }
 
     #[test]
+    fn the_password_comes_from_kurier_store_password_or_the_url_and_is_never_shown() {
+        let Some(server) = test_postgres_url() else { return };
+        // tests/postgres.sh asks this user, and only this one, for a password.
+        let mut bytes = [0u8; 8];
+        getrandom::fill(&mut bytes).unwrap();
+        let password = format!("haslo-{}", hex::encode(bytes));
+        let mut url = url::Url::parse(&fresh_postgres_database(&server)).unwrap();
+        let mut admin = postgres::Client::connect(&server, postgres::NoTls).unwrap();
+        admin
+            .batch_execute(&format!(
+                "DO $$ BEGIN CREATE ROLE kurier_password LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+                 ALTER ROLE kurier_password PASSWORD '{password}';
+                 ALTER DATABASE {} OWNER TO kurier_password;",
+                url.path().trim_start_matches('/')
+            ))
+            .unwrap();
+        url.set_username("kurier_password").unwrap();
+        let at = |url: &url::Url, password: Option<&str>| {
+            Location::Postgres(PostgresTarget {
+                url: url.to_string(),
+                password: password.map(|p| Secret::new(p.to_owned())),
+                ca_file: None,
+            })
+        };
+        // KURIER_STORE_PASSWORD (the target's password), then the URL's.
+        at(&url, Some(&password)).open().unwrap().secret().unwrap();
+        let mut with_password = url.clone();
+        with_password.set_password(Some(&password)).unwrap();
+        at(&with_password, None).open().unwrap();
+        // None, or a wrong one: refused, and the message shows no password.
+        let err = at(&url, None).open().err().unwrap().to_string();
+        assert!(err.contains("password"), "{err}");
+        let mut wrong = url.clone();
+        wrong.set_password(Some("zle-haslo-z-url")).unwrap();
+        let err = at(&wrong, Some("zle-haslo-ze-zmiennej")).open().err().unwrap().to_string();
+        assert!(err.contains("password authentication failed"), "{err}");
+        assert!(!err.contains("zle-haslo") && err.starts_with(&format!("{url}: ")), "{err}");
+    }
+
+    #[test]
     fn tls_to_postgres_trusts_the_ca_file_and_checks_the_certificate() {
         let Some(ca) = std::env::var_os("KURIER_TEST_POSTGRES_CA") else {
             let _ = test_postgres_url(); // a failure under tests/run.sh, which sets both
