@@ -261,7 +261,7 @@ fn store_migrate(root: &Path, to: &str) -> anyhow::Result<ExitCode> {
             from.name()
         );
     }
-    let url = match kurier::config::StoreBackend::parse(to) {
+    let url = match kurier::config::parse_store_url(to) {
         Ok(kurier::config::StoreBackend::Postgres(url)) => url,
         _ => anyhow::bail!("--to: `{}` is not a postgres:// URL", kurier::config::display_url(to)),
     };

@@ -11,7 +11,7 @@ mod permalink;
 mod store;
 
 pub use permalink::{Permalink, PermalinkParts};
-pub use store::{StoreBackend, StoreConfig, display_url};
+pub use store::{StoreBackend, StoreConfig, display_url, parse_url as parse_store_url};
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -68,13 +68,6 @@ impl fmt::Debug for StoreConfig {
     }
 }
 
-impl StoreBackend {
-    /// The backend a URL names, or why it names none.
-    pub fn parse(url: &str) -> Result<StoreBackend, String> {
-        parse_url(url)
-    }
-}
-
 /// The backend a URL names, or why it names none.
 pub fn parse_url(url: &str) -> Result<StoreBackend, String> {
     let url = url.trim();
