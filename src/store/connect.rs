@@ -93,7 +93,10 @@ impl Location {
                 let client = super::db::outside_runtime(|| connect(target))
                     .map_err(|message| StoreError::Connect { store: name.clone(), message })?;
                 let db = Db { conn: Conn::Postgres(Box::new(std::cell::RefCell::new(Postgres::new(client)))), name };
-                Store::ready(db, self.clone())
+                let store = Store::ready(db, self.clone())?;
+                // Another connection's lock is waited for as long as on SQLite.
+                store.set_busy_timeout(super::BUSY_TIMEOUT)?;
+                Ok(store)
             }
         }
     }

@@ -163,6 +163,8 @@ impl Store {
                 return self
                     .db
                     .transaction(db::Begin::Deferred, || {
+                        // Without waiting for another connection's lock, as on SQLite.
+                        self.db.batch("SET LOCAL lock_timeout = 1")?;
                         self.db.execute("DELETE FROM meta WHERE key = 'probe'", params![])?;
                         Err(StoreError::Unavailable)
                     })
