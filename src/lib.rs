@@ -16,7 +16,7 @@
 //! | [`build_cache`] | what the last build read and wrote (sizes, times, content hashes; the daemon's also ETags): an unchanged site is not built again, and the daemon serves its feeds at start before reading a post |
 //! | [`publish`] | the `build` and `check` commands: load, render, write, report; `check` also renders a sample digest and checks the mail settings |
 //! | [`init`] | the `init` command: a new working site |
-//! | [`store`] | SQLite: schema migrations, subscribers, issues, deliveries, pruning; rate limits and the `/metrics` counters (kept by triggers); the send and daemon locks |
+//! | [`store`] | SQLite (the default) or PostgreSQL behind one `Store`: schema migrations (the same versions per dialect), subscribers, issues, deliveries, pruning; rate limits and the `/metrics` counters (kept by triggers); the send and daemon locks |
 //! | [`render`] | Tera: built-in and site templates (another tool's left out, `templates/kurier/`), their filters (dates and plurals from `site::Locale`); the page context |
 //! | [`mail`] | lettre only: messages, bodies encoded once per issue, list headers, DKIM, SMTP connections, transports, tokens |
 //! | [`bounce`] | bounces and complaints coming back: DSN, ARF and MTA formats (`parse`, pure), applied to the store; the maildir |
@@ -31,6 +31,15 @@
 //! `store`, `render`, `mail` ← `digest` ← `http` ← `daemon`; `schedule`, `watch` ← `daemon`;
 //! `store`, `mail` ← `bounce` ← `daemon`.
 //! `init` stands alone.
+//!
+//! PostgreSQL is reached with the `postgres` crate (rust-postgres' synchronous client) and TLS
+//! through `tokio-postgres-rustls` (the rustls 0.23 with ring that the SMTP client uses; no
+//! OpenSSL) with `rustls-native-certs`' system roots. Chosen over sqlx and a tokio-postgres pool:
+//! the `Store` API is synchronous, used from CLI commands, a commit thread and blocking threads,
+//! so a blocking client keeps one API for both backends without an async rewrite of every
+//! caller; sqlx would also bring its own SQLite driver beside rusqlite and compile-time query
+//! checks that need a database at build time. The client runs a small runtime of its own, so
+//! `store::db` keeps it off threads where tokio's runtime is entered.
 
 pub mod bounce;
 pub mod build_cache;

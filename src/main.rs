@@ -62,6 +62,21 @@ enum Command {
     /// Bounces and complaints that came back.
     #[command(subcommand)]
     Bounces(BouncesCommand),
+    /// The subscriber store itself.
+    #[command(subcommand)]
+    Store(StoreCommand),
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Copy the site's SQLite store into an empty PostgreSQL database, all or nothing (counts
+    /// checked); then point `[store] url` (or KURIER_STORE_URL) at it. The password comes from
+    /// KURIER_STORE_PASSWORD or the URL.
+    Migrate {
+        /// The PostgreSQL database: `postgres://user@host:port/database`.
+        #[arg(long)]
+        to: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -134,10 +149,19 @@ enum SubscribersCommand {
     Export,
 }
 
+/// `RUST_LOG` (default `info`), with the PostgreSQL client held to warnings: at `debug` it logs
+/// every statement's parameters, subscribers' addresses among them.
+fn log_filter() -> tracing_subscriber::EnvFilter {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    ["tokio_postgres=warn", "postgres=warn"]
+        .into_iter()
+        .fold(filter, |filter, directive| filter.add_directive(directive.parse().expect("a valid directive")))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(log_filter())
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
@@ -224,7 +248,37 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Digest(command) => digest_command(root, command, now),
         Command::Subscribers(command) => subscribers_command(root, command, now),
         Command::Bounces(BouncesCommand::Ingest { files }) => bounces_ingest(root, &files, now),
+        Command::Store(StoreCommand::Migrate { to }) => store_migrate(root, &to),
     }
+}
+
+fn store_migrate(root: &Path, to: &str) -> anyhow::Result<ExitCode> {
+    let config = load_config(root)?;
+    let from = store::Location::of(root, &config);
+    if from.sqlite_dir().is_none() {
+        anyhow::bail!(
+            "the site's store is already PostgreSQL ({}): `store migrate` copies an SQLite store",
+            from.name()
+        );
+    }
+    let url = match kurier::config::parse_store_url(to) {
+        Ok(kurier::config::StoreBackend::Postgres(url)) => url,
+        _ => anyhow::bail!("--to: `{}` is not a postgres:// URL", kurier::config::display_url(to)),
+    };
+    let target = store::Location::Postgres(store::PostgresTarget {
+        url,
+        password: config.store.password.clone(),
+        ca_file: config.store.ca_file.as_ref().map(|file| root.join(file)),
+    });
+    let source = from.open()?;
+    // No digest is sent from the SQLite store while it is copied.
+    let _lock = store::SendLock::acquire_at(&from)?;
+    let copied = source.copy_into(&target.open()?)?;
+    for (table, rows) in &copied {
+        println!("{table}: {rows}");
+    }
+    println!("copied {} into {}; set [store] url (or KURIER_STORE_URL) to it", from.name(), target.name());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn bounces_ingest(root: &Path, files: &[PathBuf], now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<ExitCode> {

@@ -673,6 +673,45 @@ fn the_first_issue_covers_only_the_first_window_and_older_posts_are_never_mailed
 }
 
 #[test]
+fn an_sqlite_store_moves_to_postgres_whole_and_the_site_goes_on_there() {
+    // Issue 10: `kurier store migrate --to postgres://…`.
+    if support::sqlite_only("moving an SQLite store") {
+        return;
+    }
+    let Some(url) = support::test_database("store migrate") else { return };
+    let site = site_with(&active(3));
+    let sink = Sink::start();
+    send(&site, &sink).expect_code(0);
+    site.kurier(&["subscribers", "remove", "reader002@example.org"]).expect_code(0);
+    let list = site.kurier(&["subscribers", "list"]).expect_code(0).stdout();
+    let status = site.kurier(&["digest", "status"]).expect_code(0).stdout();
+
+    let run = site.kurier(&["store", "migrate", "--to", &url]).expect_code(0);
+    for copied in ["subscribers: 3", "issues: 1", "deliveries: 3", "meta: "] {
+        assert!(run.stdout().contains(copied), "{copied}: {}", run.stdout());
+    }
+    let on_postgres = [("KURIER_STORE_URL", url.as_str())];
+    assert_eq!(site.kurier_env(&["subscribers", "list"], &on_postgres).expect_code(0).stdout(), list);
+    assert_eq!(site.kurier_env(&["digest", "status"], &on_postgres).expect_code(0).stdout(), status);
+    // Once more into the same database: refused, nothing written.
+    let again = site.kurier(&["store", "migrate", "--to", &url]).expect_code(1);
+    assert!(again.stderr().contains("must be empty"), "{}", again.stderr());
+    assert_eq!(site.kurier_env(&["subscribers", "list"], &on_postgres).expect_code(0).stdout(), list);
+
+    // The site goes on there: a new post is issue 2, for the two still subscribed.
+    let date = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    site.write("content/nowy.md", &format!("+++\ntitle = \"Nowy\"\ndate = \"{date}\"\n+++\nTreść.\n"));
+    let sink_url = sink.url();
+    let run = site.kurier_env(&["digest", "send"], &[("KURIER_SMTP_URL", sink_url.as_str()), on_postgres[0]]);
+    let run = run.expect_code(0);
+    assert!(run.stdout().contains("issue 2"), "{}", run.stdout());
+    let second: Vec<Received> = sink.messages().into_iter().skip(3).collect();
+    let recipients: BTreeSet<String> = per_recipient(&second).into_keys().collect();
+    assert_eq!(recipients, BTreeSet::from(["reader001@example.org".to_owned(), "reader003@example.org".to_owned()]));
+    assert!(second.iter().all(|m| posts_in(m) == ["Nowy"]), "only the new post");
+}
+
+#[test]
 fn a_progress_bar_shows_on_a_terminal_and_not_in_a_pipe() {
     let site = site_with(&active(30));
     let sink = Sink::start();
@@ -683,6 +722,7 @@ fn a_progress_bar_shows_on_a_terminal_and_not_in_a_pipe() {
         .args(["-qec", &command, "/dev/null"])
         .env("KURIER_SMTP_URL", sink.url())
         .env("RUST_LOG", "warn")
+        .envs(site.store_url().map(|url| ("KURIER_STORE_URL", url)))
         .output()
         .expect("script(1) from util-linux runs");
     let screen = String::from_utf8_lossy(&output.stdout);
@@ -749,7 +789,7 @@ fn envelope_senders_are_verp_addresses_ehlo_names_the_sender_and_a_new_store_giv
     let sink = Sink::start();
     send(&site, &sink).expect_code(0);
     let first = sink.messages();
-    let store = kurier::store::Store::open_dir(&site.path("subscribers")).unwrap();
+    let store = site.store();
     let verp = kurier::mail::Verp::new(&store.secret().unwrap(), "bounces@digest.example.org").unwrap();
     for message in &first {
         let subscriber = store.subscriber_by_email(message.recipient()).unwrap().unwrap().id;
@@ -765,7 +805,7 @@ fn envelope_senders_are_verp_addresses_ehlo_names_the_sender_and_a_new_store_giv
     assert_eq!(first_ids.len(), 3);
 
     // A reinstall: a new store, the same list, issue 1 again.
-    std::fs::remove_dir_all(site.path("subscribers")).unwrap();
+    site.new_store();
     site.kurier(&["subscribers", "import", site.path("list.csv").to_str().unwrap()]).expect_code(0);
     site.replace("kurier.toml", &[("concurrency = 4", "concurrency = 4\nhelo = \"mail.example.net\"")]);
     send(&site, &sink).expect_code(0);
@@ -861,7 +901,7 @@ fn bounces_and_complaints_of_every_common_format_are_classified_matched_and_appl
     // Regression: a bounce that came back later (through a relay, as a DSN) could not be matched
     // to a subscriber, and complaints were not read at all.
     let site = site_with(&active(14));
-    let store = kurier::store::Store::open_dir(&site.path("subscribers")).unwrap();
+    let store = site.store();
     let verp = kurier::mail::Verp::new(&store.secret().unwrap(), "bounces@digest.example.org").unwrap();
     let id = |n: u32| store.subscriber_by_email(&format!("reader{n:03}@example.org")).unwrap().unwrap().id;
     let placeholder = "bounces+1-2-PLACEHOLDERMAC@digest.example.org";

@@ -308,6 +308,9 @@ fn client_errors_are_logged_with_cut_paths_at_most_ten_a_second_with_a_count_of_
 #[test]
 fn an_error_names_its_cause_once() {
     // Regression: "cannot create …/subscribers: File exists (os error 17): File exists (os error 17)".
+    if support::sqlite_only("a damaged SQLite file") {
+        return;
+    }
     let site = site(0);
     site.write("subscribers/kurier.sqlite", "not a database\n");
     let list = site.kurier(&["subscribers", "list"]).expect_code(1);

@@ -2,7 +2,9 @@
 # The whole test suite, on a fresh machine: installs the Python test dependencies (feedparser,
 # aiosmtpd) into target/test-venv, npm's rss-parser into target/test-npm and, when missing,
 # Debian's chromium (the digest's layout is checked in headless Chromium), spamassassin (the
-# digest is scored with local tests) and sfeed (another feed reader), then runs every Rust test.
+# digest is scored with local tests) and sfeed (another feed reader), starts a throw-away
+# PostgreSQL (tests/postgres.sh: the store's tests run on it as well as on SQLite), then runs every
+# Rust test, and the integration tests that use the store a second time on PostgreSQL.
 # Arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,4 +34,12 @@ if [ ! -f "$npm_dir/node_modules/rss-parser/package.json" ]; then
 fi
 export KURIER_TEST_NODE_PATH="$PWD/$npm_dir/node_modules"
 
+source tests/postgres.sh
+
 cargo test --locked "$@"
+# The integration tests that use the store, again on PostgreSQL (each site gets a database of
+# its own; tests of the SQLite file itself say they are skipped). Only for the whole suite.
+if [ $# -eq 0 ]; then
+  echo "the store's integration tests on PostgreSQL" >&2
+  KURIER_TEST_BACKEND=postgres cargo test --locked --test daemon --test digest --test faults --test http
+fi

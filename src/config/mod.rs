@@ -8,8 +8,10 @@
 
 pub mod paths;
 mod permalink;
+mod store;
 
 pub use permalink::{Permalink, PermalinkParts};
+pub use store::{StoreBackend, StoreConfig, display_url, parse_url as parse_store_url};
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -48,6 +50,8 @@ pub struct Config {
     pub subscribers_dir: PathBuf,
     /// HMAC key for tokens from `KURIER_SECRET`; when `None`, one is kept in the store.
     pub secret: Option<Secret>,
+    /// `[store]`: SQLite in `subscribers_dir` (the default) or a PostgreSQL database.
+    pub store: StoreConfig,
 }
 
 /// A value that must never reach a log, an error or a `{:?}`: `KURIER_SECRET`, the SMTP
@@ -57,6 +61,10 @@ pub struct Config {
 pub struct Secret(String);
 
 impl Secret {
+    pub fn new(text: String) -> Secret {
+        Secret(text)
+    }
+
     /// The secret text itself.
     pub fn expose(&self) -> &str {
         &self.0
@@ -387,6 +395,8 @@ struct RawConfig {
     bounces: BouncesConfig,
     #[serde(default = "default_subscribers_dir")]
     subscribers_dir: PathBuf,
+    #[serde(default)]
+    store: store::RawStore,
 }
 
 fn default_subscribers_dir() -> PathBuf {
@@ -443,6 +453,7 @@ impl Config {
             ("output_dir", Some(&config.output_dir)),
             ("subscribers_dir", Some(&config.subscribers_dir)),
             ("ca_file", config.smtp.as_ref().and_then(|s| s.ca_file.as_ref())),
+            ("ca_file", config.store.ca_file.as_ref()),
             ("key_file", config.dkim.as_ref().map(|d| &d.key_file)),
             ("maildir", config.bounces.maildir.as_ref()),
         ];
@@ -465,6 +476,7 @@ impl Config {
         let (base_url, timezone, language, permalink) = site_settings(&raw, &errors)?;
         check_sections(&raw, &errors)?;
         check_mail_settings(&raw, &errors)?;
+        let store = raw.store.clone().validate().map_err(|message| errors.at_key("url", message))?;
         Ok(Config {
             title: raw.title,
             description: raw.description,
@@ -483,6 +495,7 @@ impl Config {
             bounces: raw.bounces,
             subscribers_dir: raw.subscribers_dir,
             secret: None,
+            store,
         })
     }
 
@@ -530,6 +543,11 @@ impl Config {
             smtp.password = get("KURIER_SMTP_PASSWORD").filter(|p| !p.is_empty()).map(Secret);
         }
         self.secret = get("KURIER_SECRET").filter(|s| !s.is_empty()).map(Secret);
+        if let Some(url) = get("KURIER_STORE_URL").filter(|u| !u.trim().is_empty()) {
+            // Checked where it is used: a bad URL names itself when the store is opened.
+            self.store.backend = store::parse_url(&url).unwrap_or(StoreBackend::Postgres(url));
+        }
+        self.store.password = get("KURIER_STORE_PASSWORD").filter(|p| !p.is_empty()).map(Secret);
     }
 
     /// The base of kurier's own HTTP links, ending in `/`.

@@ -123,18 +123,21 @@ fn start(
     stop_rx: &watch::Receiver<bool>,
 ) -> anyhow::Result<(Daemon, mpsc::UnboundedReceiver<Changes>, crate::watch::Watcher)> {
     let config = Arc::new(load_config(&root)?);
-    let subscribers = digest::subscribers_dir(&root, &config);
-    let daemon_lock = match DaemonLock::acquire(&subscribers) {
-        Ok(lock) => Some(lock),
-        Err(e @ crate::store::StoreError::DaemonRunning(_)) => return Err(e.into()),
-        Err(e) => {
+    let location = crate::store::Location::of(&root, &config);
+    // One daemon per SQLite store. A PostgreSQL store takes none: several nodes are to share
+    // one database (issue 10); until the leases of that work, its send lock keeps one sender.
+    let daemon_lock = match location.sqlite_dir().map(DaemonLock::acquire) {
+        None => None,
+        Some(Ok(lock)) => Some(lock),
+        Some(Err(e @ crate::store::StoreError::DaemonRunning(_))) => return Err(e.into()),
+        Some(Err(e)) => {
             tracing::warn!(error = %e, "cannot take the daemon lock of the store");
             None
         }
     };
     // A store that cannot be opened does not stop the feeds: subscriptions and digests wait for
     // it, and the daemon tries it again every few seconds.
-    let (store, _) = SharedStore::open(&subscribers);
+    let (store, _) = SharedStore::open(&location);
     let (mailer, store_error) = mailer_for(&root, &config, &store)?;
     let store_check = store_error.map(|e| {
         tracing::error!(

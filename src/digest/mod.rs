@@ -25,7 +25,7 @@ use crate::mail::{self, Letter, Tokens, Transport};
 use crate::render::{RenderError, Templates};
 use crate::site::FrozenPost;
 use crate::site::Site;
-use crate::store::{Delivery, Issue, IssueSummary, SendLock, Status, Store, StoreError};
+use crate::store::{Delivery, Issue, IssueSummary, Location, SendLock, Status, Store, StoreError, with_store};
 use content::IssueContent;
 
 #[derive(Debug, thiserror::Error)]
@@ -68,14 +68,9 @@ pub fn bounce_policy(config: &Config) -> crate::store::BouncePolicy {
     }
 }
 
-/// The subscribers folder of a site.
-pub fn subscribers_dir(root: &Path, config: &Config) -> PathBuf {
-    root.join(&config.subscribers_dir)
-}
-
-/// Opens the store of a site.
+/// Opens the store of a site (blocks: from a blocking thread or outside the async runtime).
 pub fn open_store(root: &Path, config: &Config) -> Result<Store, StoreError> {
-    Store::open_dir(&subscribers_dir(root, config))
+    crate::store::Location::of(root, config).open()
 }
 
 impl Mailer {
@@ -361,23 +356,73 @@ pub async fn send(
     stop: watch::Receiver<bool>,
     progress: bool,
 ) -> Result<Outcome, DigestError> {
-    let dir = subscribers_dir(root, config);
-    let mut store = Store::open_dir(&dir)?;
-    let _lock = if dry_run { None } else { Some(SendLock::acquire(&dir)?) };
+    // The store's work (and the site's loading and rendering) on a blocking thread.
+    let (owned_root, owned_config) = (root.to_owned(), config.clone());
+    let (prepared, _lock) = blocking(move || prepare(&owned_root, &owned_config, dry_run, now)).await?;
+    let (store, mailer, issue, content, resumed) = match prepared {
+        Prepared::Done(outcome) => return Ok(outcome),
+        Prepared::Skipped { store, mailer, issue } => {
+            let earlier =
+                retry_deferred_with(root, config, Arc::new(Mutex::new(store)), &Arc::new(mailer), stop, Some(issue))
+                    .await?;
+            return Ok(Outcome::Skipped { issue, earlier });
+        }
+        Prepared::Send { store, mailer, issue, content, resumed } => (store, mailer, issue, content, resumed),
+    };
+    let transport = Arc::new(Transport::new(root, config)?);
+    let described = transport.describe();
+    let mailer = Arc::new(mailer);
+    let store = Arc::new(Mutex::new(store));
+    let report =
+        send_issue(&store, &issue, content, &mailer, &transport, config, stop.clone(), progress, resumed).await?;
+    let id = issue.id;
+    let issue = with_store(&store, move |store| store.issue(id)).await?.unwrap_or(issue);
+    let earlier = retry_deferred_with(root, config, store, &mailer, stop, Some(issue.id)).await?;
+    Ok(Outcome::Sent { issue, resumed, report, transport: described, earlier })
+}
+
+/// What [`send`] does after its blocking part (one value per send, moved once: its size does not
+/// matter).
+#[allow(clippy::large_enum_variant)]
+enum Prepared {
+    /// Nothing more: a dry run.
+    Done(Outcome),
+    /// Nothing new: a skipped issue was recorded.
+    Skipped { store: Store, mailer: Mailer, issue: i64 },
+    /// An issue to send, created or resumed, with its content.
+    Send { store: Store, mailer: Mailer, issue: Issue, content: IssueContent, resumed: bool },
+}
+
+/// The blocking part of [`send`]: the store opened and locked, the plan made, a new issue
+/// rendered and created with its recipients.
+fn prepare(
+    root: &Path,
+    config: &Config,
+    dry_run: bool,
+    now: DateTime<Utc>,
+) -> Result<(Prepared, Option<SendLock>), DigestError> {
+    let location = Location::of(root, config);
+    let mut store = location.open()?;
+    let lock = if dry_run { None } else { Some(SendLock::acquire_at(&location)?) };
     let mailer = Mailer::new(root, config, &store)?;
     let plan = plan(root, config, &store, &mailer.templates, now)?;
     let active = store.totals()?.subscribers.get(&Status::Active).copied().unwrap_or(0);
     if dry_run {
-        return Ok(match plan {
-            Plan::Resume(issue) => {
-                let recipients = store.deliveries_left(issue.id, now)?;
-                Outcome::DryRun { resumed: true, subject: issue.subject, posts: issue.posts, recipients }
-            }
-            Plan::New { subject, posts, .. } => Outcome::DryRun { resumed: false, subject, posts, recipients: active },
-            Plan::Nothing { .. } => {
-                Outcome::DryRun { resumed: false, subject: String::new(), posts: vec![], recipients: 0 }
-            }
-        });
+        return Ok((
+            Prepared::Done(match plan {
+                Plan::Resume(issue) => {
+                    let recipients = store.deliveries_left(issue.id, now)?;
+                    Outcome::DryRun { resumed: true, subject: issue.subject, posts: issue.posts, recipients }
+                }
+                Plan::New { subject, posts, .. } => {
+                    Outcome::DryRun { resumed: false, subject, posts, recipients: active }
+                }
+                Plan::Nothing { .. } => {
+                    Outcome::DryRun { resumed: false, subject: String::new(), posts: vec![], recipients: 0 }
+                }
+            }),
+            lock,
+        ));
     }
     // A new issue is rendered before it is created (see below); a resumed one here.
     let mut rendered = None;
@@ -389,10 +434,7 @@ pub async fn send(
             }
             let issue = store.record_skipped_issue(now)?;
             tracing::info!(issue, "digest skipped: no new posts");
-            let earlier =
-                retry_deferred_with(root, config, Arc::new(Mutex::new(store)), &Arc::new(mailer), stop, Some(issue))
-                    .await?;
-            return Ok(Outcome::Skipped { issue, earlier });
+            return Ok((Prepared::Skipped { store, mailer, issue }, lock));
         }
         Plan::New { subject, posts, baseline } => {
             // Rendered once before the issue exists: a template error must not leave an issue
@@ -415,15 +457,15 @@ pub async fn send(
         _ => mailer.content(&issue)?,
     };
     store.set_archive(issue.id, &content.archive_html)?;
-    let transport = Arc::new(Transport::new(root, config)?);
-    let described = transport.describe();
-    let mailer = Arc::new(mailer);
-    let store = Arc::new(Mutex::new(store));
-    let report =
-        send_issue(&store, &issue, content, &mailer, &transport, config, stop.clone(), progress, resumed).await?;
-    let issue = lock(&store).issue(issue.id)?.unwrap_or(issue);
-    let earlier = retry_deferred_with(root, config, store, &mailer, stop, Some(issue.id)).await?;
-    Ok(Outcome::Sent { issue, resumed, report, transport: described, earlier })
+    Ok((Prepared::Send { store, mailer, issue, content, resumed }, lock))
+}
+
+/// Runs blocking work (the store, the site) on a blocking thread.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(value) => value,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
 }
 
 /// Sends the deferred deliveries, of every issue, whose retry time has come (the daemon's
@@ -433,10 +475,15 @@ pub async fn retry_deferred(
     config: &Config,
     stop: watch::Receiver<bool>,
 ) -> Result<Option<send::Report>, DigestError> {
-    let dir = subscribers_dir(root, config);
-    let store = Store::open_dir(&dir)?;
-    let _lock = SendLock::acquire(&dir)?;
-    let mailer = Mailer::new(root, config, &store)?;
+    let (owned_root, owned_config) = (root.to_owned(), config.clone());
+    let (store, _lock, mailer) = blocking(move || -> Result<_, DigestError> {
+        let location = Location::of(&owned_root, &owned_config);
+        let store = location.open()?;
+        let lock = SendLock::acquire_at(&location)?;
+        let mailer = Mailer::new(&owned_root, &owned_config, &store)?;
+        Ok((store, lock, mailer))
+    })
+    .await?;
     retry_deferred_with(root, config, Arc::new(Mutex::new(store)), &Arc::new(mailer), stop, None).await
 }
 
@@ -450,7 +497,7 @@ async fn retry_deferred_with(
     stop: watch::Receiver<bool>,
     except: Option<i64>,
 ) -> Result<Option<send::Report>, DigestError> {
-    let due = lock(&store).issues_with_due_deferrals(Utc::now())?;
+    let due = with_store(&store, |store| store.issues_with_due_deferrals(Utc::now())).await?;
     let due: Vec<i64> = due.into_iter().filter(|i| Some(*i) != except).collect();
     if due.is_empty() {
         return Ok(None);
@@ -461,16 +508,12 @@ async fn retry_deferred_with(
         if *stop.borrow() {
             break;
         }
-        let Some(issue) = lock(&store).issue(id)? else { continue };
+        let Some(issue) = with_store(&store, move |store| store.issue(id)).await? else { continue };
         let content = mailer.content(&issue)?;
         let report = send_issue(&store, &issue, content, mailer, &transport, config, stop.clone(), false, true).await?;
         total.add(&report);
     }
     Ok(Some(total))
-}
-
-fn lock(store: &Mutex<Store>) -> std::sync::MutexGuard<'_, Store> {
-    store.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Sends what is left to send of one issue: its pending deliveries and its deferred ones
@@ -487,8 +530,8 @@ async fn send_issue(
     progress: bool,
     resumed: bool,
 ) -> Result<send::Report, DigestError> {
-    let now = Utc::now();
-    let todo = lock(store).deliveries_left(issue.id, now)?;
+    let id = issue.id;
+    let todo = with_store(store, move |store| store.deliveries_left(id, Utc::now())).await?;
     let bar = if progress { progress_bar(todo) } else { indicatif::ProgressBar::hidden() };
     let issue_id = issue.id;
     let composer = Arc::clone(mailer);

@@ -32,7 +32,9 @@ use super::commits::Committer;
 use crate::config::SmtpConfig;
 use crate::mail::transport::{SendError, Session};
 use crate::mail::{Masked, MessageError, Transport, mask_addresses};
-use crate::store::{BounceKind, BouncePolicy, Delivery, DeliveryChange, DeliveryState, Status, Store, StoreError};
+use crate::store::{
+    BounceKind, BouncePolicy, Delivery, DeliveryChange, DeliveryState, Status, Store, StoreError, with_store,
+};
 
 /// The longest a deferred delivery waits between two retries.
 const RETRY_MAX: Duration = Duration::from_secs(4 * 3600);
@@ -130,7 +132,8 @@ struct Run {
     settings: Settings,
     stop: watch::Receiver<bool>,
     progress: ProgressBar,
-    pages: Mutex<Pages>,
+    /// Held while a page is fetched, so that one worker fetches it and the others wait.
+    pages: tokio::sync::Mutex<Pages>,
     consecutive_failures: AtomicU32,
     paused_until: Mutex<Option<Instant>>,
     next_slot: Mutex<Instant>,
@@ -170,7 +173,7 @@ pub async fn run(
         settings,
         stop,
         progress,
-        pages: Mutex::new(Pages { after: 0, buffer: VecDeque::new(), exhausted: false }),
+        pages: tokio::sync::Mutex::new(Pages { after: 0, buffer: VecDeque::new(), exhausted: false }),
         consecutive_failures: AtomicU32::new(0),
         paused_until: Mutex::new(None),
         next_slot: Mutex::new(Instant::now()),
@@ -189,7 +192,7 @@ pub async fn run(
     if let Some(e) = first_error {
         return Err(e);
     }
-    lock(&run.store).finish_issue_if_done(issue, Utc::now())?;
+    with_store(&run.store, move |store| store.finish_issue_if_done(issue, Utc::now())).await?;
     let count = |i: usize| run.counts[i].load(Ordering::Relaxed);
     Ok(Report {
         sent: count(SENT),
@@ -210,10 +213,12 @@ impl Run {
         *self.stop.borrow()
     }
 
-    fn next(&self) -> Result<Option<Delivery>, StoreError> {
-        let mut pages = lock(&self.pages);
+    async fn next(&self) -> Result<Option<Delivery>, StoreError> {
+        let mut pages = self.pages.lock().await;
         if pages.buffer.is_empty() && !pages.exhausted {
-            let page = lock(&self.store).deliveries_to_make(self.issue, pages.after, PAGE, Utc::now())?;
+            let (issue, after) = (self.issue, pages.after);
+            let page =
+                with_store(&self.store, move |store| store.deliveries_to_make(issue, after, PAGE, Utc::now())).await?;
             pages.exhausted = page.len() < PAGE;
             if let Some(last) = page.last() {
                 pages.after = last.subscriber_id;
@@ -267,17 +272,13 @@ impl Run {
     }
 
     /// Records a bounce at send time (a 5xx, or a delivery given up) against the subscriber.
-    fn bounce(&self, delivery: &Delivery, kind: BounceKind, reply: &str) -> Result<(), StoreError> {
+    async fn bounce(&self, delivery: &Delivery, kind: BounceKind, reply: &str) -> Result<(), StoreError> {
         let policy = self.settings.bounces;
-        let effect = lock(&self.store).record_bounce(
-            delivery.subscriber_id,
-            Some(self.issue),
-            kind,
-            reply,
-            "smtp",
-            &policy,
-            Utc::now(),
-        )?;
+        let (subscriber, issue, reply) = (delivery.subscriber_id, self.issue, reply.to_owned());
+        let effect = with_store(&self.store, move |store| {
+            store.record_bounce(subscriber, Some(issue), kind, &reply, "smtp", &policy, Utc::now())
+        })
+        .await?;
         tracing::info!(subscriber = delivery.subscriber_id, kind = kind.as_str(), effect = ?effect, "bounce recorded");
         Ok(())
     }
@@ -368,7 +369,7 @@ async fn worker(run: Arc<Run>) -> Result<(), StoreError> {
     let mut held = None;
     let mut result = Ok(());
     while !run.stopped() {
-        let delivery = match run.next() {
+        let delivery = match run.next().await {
             Ok(Some(delivery)) => delivery,
             Ok(None) => break,
             Err(e) => {
@@ -456,7 +457,7 @@ async fn refused(run: &Run, delivery: &Delivery, error: &SendError) -> Result<()
     );
     run.set(delivery, DeliveryState::Failed, Some(&error.reply), 0).await?;
     if error.about_recipient {
-        run.bounce(delivery, BounceKind::Permanent, &error.reply)?;
+        run.bounce(delivery, BounceKind::Permanent, &error.reply).await?;
     } else {
         tracing::warn!(subscriber = delivery.subscriber_id, "the failure is kurier's, not the address's: no bounce");
     }
@@ -480,7 +481,7 @@ async fn defer_or_give_up(run: &Run, delivery: &Delivery, error: &SendError) -> 
             "delivery given up"
         );
         run.set(delivery, DeliveryState::Failed, Some(&reply), 0).await?;
-        run.bounce(delivery, BounceKind::Transient, &reply)?;
+        run.bounce(delivery, BounceKind::Transient, &reply).await?;
         run.count(FAILED);
         return Ok(());
     }
@@ -493,7 +494,8 @@ async fn defer_or_give_up(run: &Run, delivery: &Delivery, error: &SendError) -> 
         %retry_at,
         "delivery deferred"
     );
-    lock(&run.store).defer_delivery(run.issue, delivery.subscriber_id, &error.reply, retry_at, now)?;
+    let (issue, subscriber, reply) = (run.issue, delivery.subscriber_id, error.reply.clone());
+    with_store(&run.store, move |store| store.defer_delivery(issue, subscriber, &reply, retry_at, now)).await?;
     run.count(DEFERRED);
     Ok(())
 }

@@ -14,6 +14,7 @@
 
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -100,8 +101,10 @@ pub async fn confirm_page(State(state): State<Arc<AppState>>, Path(token): Path<
     )
 }
 
-/// `POST /confirm/{token}`: the pending subscriber becomes active, once.
-pub async fn confirm(State(state): State<Arc<AppState>>, Path(token): Path<String>) -> Response {
+/// `POST /confirm/{token}`: the pending subscriber becomes active, once. The body (the form's,
+/// or anything) is read and ignored: an answer given with it unread left it on the connection,
+/// and a client's next request on that connection failed ("peer disconnected").
+pub async fn confirm(State(state): State<Arc<AppState>>, Path(token): Path<String>, _body: Bytes) -> Response {
     if let Err(refusal) = sealed(&state) {
         return refuse(&state, refusal);
     }
@@ -150,7 +153,8 @@ pub async fn unsubscribe_page(State(state): State<Arc<AppState>>, Path(token): P
 
 /// `POST /unsubscribe/{token}`, from the page's button or a mail client's RFC 8058 one-click
 /// POST (`List-Unsubscribe=One-Click`): 200 and unsubscribed, also when it was already.
-pub async fn unsubscribe(State(state): State<Arc<AppState>>, Path(token): Path<String>) -> Response {
+/// The body is read and ignored, as by [`confirm`].
+pub async fn unsubscribe(State(state): State<Arc<AppState>>, Path(token): Path<String>, _body: Bytes) -> Response {
     if let Err(refusal) = sealed(&state) {
         return refuse(&state, refusal);
     }

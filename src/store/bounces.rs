@@ -15,10 +15,9 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
-use rusqlite::params;
-
+use super::db::params;
 use super::{Result, Status, Store, StoreError, Subscriber, timestamp};
+use chrono::{DateTime, Utc};
 
 /// What a bounce says about an address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -89,19 +88,15 @@ impl Store {
         let current =
             self.subscriber(subscriber)?.ok_or_else(|| StoreError::NotFound(format!("subscriber {subscriber}")))?;
         let at = timestamp(now);
-        self.conn
-            .execute(
-                "INSERT INTO bounces (subscriber_id, issue_id, kind, detail, source, received_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![subscriber, issue, kind.as_str(), detail, source, at],
-            )
-            .map_err(|e| self.err(e))?;
+        self.db.execute(
+            "INSERT INTO bounces (subscriber_id, issue_id, kind, detail, source, received_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![subscriber, issue, kind.as_str(), detail, source, at],
+        )?;
         let mailed = matches!(current.status, Status::Active | Status::Pending);
         let suppress = |status: Status, reason: String| -> Result<()> {
             self.set_status(subscriber, status, now)?;
-            self.conn
-                .execute("UPDATE subscribers SET status_reason = ?2 WHERE id = ?1", params![subscriber, reason])
-                .map_err(|e| self.err(e))?;
+            self.db.execute("UPDATE subscribers SET status_reason = ?2 WHERE id = ?1", params![subscriber, reason])?;
             Ok(())
         };
         let about = issue.map(|i| if i == 0 { " (confirmation)".to_owned() } else { format!(" (issue {i})") });
@@ -119,14 +114,11 @@ impl Store {
                 let since = (now - policy.soft_window).max(
                     DateTime::parse_from_rfc3339(&current.updated_at).map(|d| d.with_timezone(&Utc)).unwrap_or(now),
                 );
-                let count: u32 = self
-                    .conn
-                    .query_row(
-                        "SELECT COUNT(*) FROM bounces WHERE subscriber_id = ?1 AND kind = 'transient' AND received_at >= ?2",
-                        params![subscriber, timestamp(since)],
-                        |row| row.get(0),
-                    )
-                    .map_err(|e| self.err(e))?;
+                let count: i64 = self.db.query_value(
+                    "SELECT COUNT(*) FROM bounces WHERE subscriber_id = ?1 AND kind = 'transient' AND received_at >= ?2",
+                    params![subscriber, timestamp(since)],
+                )?;
+                let count = count.clamp(0, i64::from(u32::MAX)) as u32;
                 if count >= policy.soft_limit {
                     let days = policy.soft_window.num_days();
                     suppress(
@@ -154,23 +146,19 @@ impl Store {
 
     /// Bounces received, by kind (all issues; `issue` alone when given).
     pub fn bounce_counts(&self, issue: Option<i64>) -> Result<BTreeMap<BounceKind, u64>> {
-        let mut statement = self
-            .conn
-            .prepare_cached("SELECT kind, COUNT(*) FROM bounces WHERE ?1 IS NULL OR issue_id = ?1 GROUP BY kind")
-            .map_err(|e| self.err(e))?;
-        let counts = statement
-            .query_map([issue], |row| Ok((BounceKind::parse(&row.get::<_, String>(0)?), row.get::<_, i64>(1)? as u64)))
-            .map_err(|e| self.err(e))?
-            .collect::<rusqlite::Result<BTreeMap<_, _>>>()
-            .map_err(|e| self.err(e))?;
-        Ok(counts)
+        let counts = self.db.query_all(
+            "SELECT kind, COUNT(*) FROM bounces WHERE CAST(?1 AS BIGINT) IS NULL OR issue_id = ?1 GROUP BY kind",
+            params![issue],
+            |row| Ok((BounceKind::parse(&row.get::<String>(0)?), row.get::<i64>(1)? as u64)),
+        )?;
+        Ok(counts.into_iter().collect())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::tests::temp_store;
+    use crate::store::tests::on_each_backend;
 
     fn at(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()
@@ -178,52 +166,64 @@ mod tests {
 
     #[test]
     fn a_permanent_failure_bounces_at_once_and_a_complaint_is_final() {
-        let (_dir, store) = temp_store();
-        let now = at("2026-11-29T08:00:00Z");
-        let policy = BouncePolicy::default();
-        let a = store.add_subscriber("a@example.org", None, Status::Active, now).unwrap();
-        let effect =
-            store.record_bounce(a.id, Some(3), BounceKind::Permanent, "550 5.1.1 User unknown", "smtp", &policy, now);
-        assert_eq!(effect.unwrap(), BounceEffect::Bounced);
-        let a = store.subscriber(a.id).unwrap().unwrap();
-        assert_eq!((a.status, a.status_reason.as_deref()), (Status::Bounced, Some("550 5.1.1 User unknown (issue 3)")));
-        // A complaint overrides a bounce; nothing overrides a complaint but the operator.
-        assert_eq!(
-            store.record_bounce(a.id, Some(3), BounceKind::Complaint, "abuse", "x.eml", &policy, now).unwrap(),
-            BounceEffect::Complained
-        );
-        assert_eq!(
-            store.record_bounce(a.id, None, BounceKind::Permanent, "550", "smtp", &policy, now).unwrap(),
-            BounceEffect::Unchanged
-        );
-        assert_eq!(store.subscriber(a.id).unwrap().unwrap().status, Status::Complained);
-        let reset = store.reset_subscriber("A@example.org", now).unwrap();
-        assert_eq!((reset.status, reset.status_reason), (Status::Active, None));
-        assert!(matches!(store.reset_subscriber("a@example.org", now), Err(StoreError::NotSuppressed { .. })));
-        assert_eq!(store.bounce_counts(Some(3)).unwrap()[&BounceKind::Complaint], 1);
+        on_each_backend(|store| {
+            let now = at("2026-11-29T08:00:00Z");
+            let policy = BouncePolicy::default();
+            let a = store.add_subscriber("a@example.org", None, Status::Active, now).unwrap();
+            let effect = store.record_bounce(
+                a.id,
+                Some(3),
+                BounceKind::Permanent,
+                "550 5.1.1 User unknown",
+                "smtp",
+                &policy,
+                now,
+            );
+            assert_eq!(effect.unwrap(), BounceEffect::Bounced);
+            let a = store.subscriber(a.id).unwrap().unwrap();
+            assert_eq!(
+                (a.status, a.status_reason.as_deref()),
+                (Status::Bounced, Some("550 5.1.1 User unknown (issue 3)"))
+            );
+            // A complaint overrides a bounce; nothing overrides a complaint but the operator.
+            assert_eq!(
+                store.record_bounce(a.id, Some(3), BounceKind::Complaint, "abuse", "x.eml", &policy, now).unwrap(),
+                BounceEffect::Complained
+            );
+            assert_eq!(
+                store.record_bounce(a.id, None, BounceKind::Permanent, "550", "smtp", &policy, now).unwrap(),
+                BounceEffect::Unchanged
+            );
+            assert_eq!(store.subscriber(a.id).unwrap().unwrap().status, Status::Complained);
+            let reset = store.reset_subscriber("A@example.org", now).unwrap();
+            assert_eq!((reset.status, reset.status_reason), (Status::Active, None));
+            assert!(matches!(store.reset_subscriber("a@example.org", now), Err(StoreError::NotSuppressed { .. })));
+            assert_eq!(store.bounce_counts(Some(3)).unwrap()[&BounceKind::Complaint], 1);
+        });
     }
 
     #[test]
     fn transient_bounces_count_within_the_window_and_since_the_last_reset() {
-        let (_dir, store) = temp_store();
-        let policy = BouncePolicy { soft_limit: 3, soft_window: chrono::Duration::days(30) };
-        let start = at("2026-01-01T00:00:00Z");
-        let a = store.add_subscriber("a@example.org", None, Status::Active, start).unwrap();
-        let bounce = |day: i64| {
-            let now = start + chrono::Duration::days(day);
-            store
-                .record_bounce(a.id, Some(1), BounceKind::Transient, "452 4.2.2 Mailbox full", "smtp", &policy, now)
-                .unwrap()
-        };
-        assert_eq!(bounce(1), BounceEffect::Counted(1));
-        assert_eq!(bounce(2), BounceEffect::Counted(2));
-        // Forty days later the first two are out of the window.
-        assert_eq!(bounce(42), BounceEffect::Counted(1));
-        assert_eq!(bounce(43), BounceEffect::Counted(2));
-        assert_eq!(bounce(44), BounceEffect::Bounced);
-        let reason = store.subscriber(a.id).unwrap().unwrap().status_reason.unwrap();
-        assert_eq!(reason, "3 transient bounces within 30 days; the last: 452 4.2.2 Mailbox full (issue 1)");
-        store.reset_subscriber("a@example.org", start + chrono::Duration::days(45)).unwrap();
-        assert_eq!(bounce(46), BounceEffect::Counted(1), "the count starts again after a reset");
+        on_each_backend(|store| {
+            let policy = BouncePolicy { soft_limit: 3, soft_window: chrono::Duration::days(30) };
+            let start = at("2026-01-01T00:00:00Z");
+            let a = store.add_subscriber("a@example.org", None, Status::Active, start).unwrap();
+            let bounce = |day: i64| {
+                let now = start + chrono::Duration::days(day);
+                store
+                    .record_bounce(a.id, Some(1), BounceKind::Transient, "452 4.2.2 Mailbox full", "smtp", &policy, now)
+                    .unwrap()
+            };
+            assert_eq!(bounce(1), BounceEffect::Counted(1));
+            assert_eq!(bounce(2), BounceEffect::Counted(2));
+            // Forty days later the first two are out of the window.
+            assert_eq!(bounce(42), BounceEffect::Counted(1));
+            assert_eq!(bounce(43), BounceEffect::Counted(2));
+            assert_eq!(bounce(44), BounceEffect::Bounced);
+            let reason = store.subscriber(a.id).unwrap().unwrap().status_reason.unwrap();
+            assert_eq!(reason, "3 transient bounces within 30 days; the last: 452 4.2.2 Mailbox full (issue 1)");
+            store.reset_subscriber("a@example.org", start + chrono::Duration::days(45)).unwrap();
+            assert_eq!(bounce(46), BounceEffect::Counted(1), "the count starts again after a reset");
+        });
     }
 }

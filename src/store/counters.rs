@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use super::db::params;
 use super::{BounceKind, DeliveryState, Result, Status, Store};
 
 /// Every counter, summed over its shards; a count of 0 is left out.
@@ -17,13 +18,11 @@ pub struct Totals {
 impl Store {
     /// The totals, from the counters (no table is counted).
     pub fn totals(&self) -> Result<Totals> {
-        let mut statement =
-            self.conn.prepare_cached("SELECT name, SUM(value) FROM counters GROUP BY name").map_err(|e| self.err(e))?;
-        let rows = statement
-            .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))
-            .map_err(|e| self.err(e))?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))?;
+        let rows = self.db.query_all(
+            "SELECT name, CAST(SUM(value) AS BIGINT) FROM counters GROUP BY name",
+            params![],
+            |row| Ok((row.get::<String>(0)?, row.get::<i64>(1)?)),
+        )?;
         let mut totals = Totals::default();
         for (name, value) in rows {
             let value = value.max(0) as u64;
@@ -44,15 +43,11 @@ impl Store {
         }
         // Deliveries of pruned issues are counted too (a row per issue and state, not per
         // subscriber: `prune.rs`).
-        let mut pruned = self
-            .conn
-            .prepare_cached("SELECT state, SUM(count) FROM pruned_counts GROUP BY state")
-            .map_err(|e| self.err(e))?;
-        let pruned = pruned
-            .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))
-            .map_err(|e| self.err(e))?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))?;
+        let pruned = self.db.query_all(
+            "SELECT state, CAST(SUM(count) AS BIGINT) FROM pruned_counts GROUP BY state",
+            params![],
+            |row| Ok((row.get::<String>(0)?, row.get::<i64>(1)?)),
+        )?;
         for (state, n) in pruned {
             *totals.deliveries.entry(DeliveryState::parse(&state)).or_default() += n.max(0) as u64;
         }
@@ -66,7 +61,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::tests::temp_store;
+    use crate::store::tests::on_each_backend;
 
     /// The same totals, counted from the tables.
     fn counted(store: &Store) -> Totals {
@@ -90,25 +85,26 @@ mod tests {
 
     #[test]
     fn the_counters_follow_every_insert_change_and_delete() {
-        let (_dir, mut store) = temp_store();
-        let now: chrono::DateTime<chrono::Utc> = "2026-11-29T12:00:00Z".parse().unwrap();
-        let mut ids = Vec::new();
-        for i in 0..40 {
-            let status = if i % 3 == 0 { Status::Pending } else { Status::Active };
-            ids.push(store.add_subscriber(&format!("r{i}@example.org"), None, status, now).unwrap().id);
-        }
-        assert_eq!(without_zeros(store.totals().unwrap()), counted(&store));
-        let issue = store.create_issue("Nowe", &[], "", now).unwrap();
-        for &id in &ids[..10] {
-            store.set_status(id, Status::Unsubscribed, now).unwrap();
-        }
-        let deliveries = store.deliveries_left(issue.id, now).unwrap();
-        assert!(deliveries > 0);
-        store.conn.execute("UPDATE deliveries SET state = 'sent' WHERE subscriber_id % 2 = 0", []).unwrap();
-        store.conn.execute("UPDATE deliveries SET state = 'sent' WHERE subscriber_id % 2 = 0", []).unwrap();
-        store.conn.execute("DELETE FROM deliveries WHERE subscriber_id % 5 = 0", []).unwrap();
-        let totals = without_zeros(store.totals().unwrap());
-        assert_eq!(totals, counted(&store));
-        assert!(totals.deliveries[&DeliveryState::Sent] > 0 && totals.subscribers[&Status::Unsubscribed] == 10);
+        on_each_backend(|mut store| {
+            let now: chrono::DateTime<chrono::Utc> = "2026-11-29T12:00:00Z".parse().unwrap();
+            let mut ids = Vec::new();
+            for i in 0..40 {
+                let status = if i % 3 == 0 { Status::Pending } else { Status::Active };
+                ids.push(store.add_subscriber(&format!("r{i}@example.org"), None, status, now).unwrap().id);
+            }
+            assert_eq!(without_zeros(store.totals().unwrap()), counted(&store));
+            let issue = store.create_issue("Nowe", &[], "", now).unwrap();
+            for &id in &ids[..10] {
+                store.set_status(id, Status::Unsubscribed, now).unwrap();
+            }
+            let deliveries = store.deliveries_left(issue.id, now).unwrap();
+            assert!(deliveries > 0);
+            store.db.execute("UPDATE deliveries SET state = 'sent' WHERE subscriber_id % 2 = 0", params![]).unwrap();
+            store.db.execute("UPDATE deliveries SET state = 'sent' WHERE subscriber_id % 2 = 0", params![]).unwrap();
+            store.db.execute("DELETE FROM deliveries WHERE subscriber_id % 5 = 0", params![]).unwrap();
+            let totals = without_zeros(store.totals().unwrap());
+            assert_eq!(totals, counted(&store));
+            assert!(totals.deliveries[&DeliveryState::Sent] > 0 && totals.subscribers[&Status::Unsubscribed] == 10);
+        });
     }
 }

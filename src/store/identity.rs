@@ -63,24 +63,19 @@ impl super::Store {
     /// A-labels; a store made before lower-cased the Unicode form). Run at every open: it reads
     /// only such addresses, and a key another subscriber already has is left alone.
     pub(super) fn rekey_unicode_addresses(&self) -> Result<()> {
-        let rows: Vec<(i64, String, String)> = {
-            let mut statement = self
-                .conn
-                .prepare("SELECT id, email, email_key FROM subscribers WHERE email GLOB '*[^ -~]*'")
-                .map_err(|e| self.err(e))?;
-            let rows =
-                statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?))).map_err(|e| self.err(e))?;
-            rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))?
-        };
+        // SQLite only: a PostgreSQL store was never made by a version with the old keys.
+        let rows: Vec<(i64, String, String)> = self.db.query_all(
+            "SELECT id, email, email_key FROM subscribers WHERE email GLOB '*[^ -~]*'",
+            super::db::params![],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )?;
         for (id, email, old) in rows {
             let new = key(&email);
             if new != old {
-                self.conn
-                    .execute(
-                        "UPDATE OR IGNORE subscribers SET email_key = ?2 WHERE id = ?1",
-                        rusqlite::params![id, new],
-                    )
-                    .map_err(|e| self.err(e))?;
+                self.db.execute(
+                    "UPDATE OR IGNORE subscribers SET email_key = ?2 WHERE id = ?1",
+                    super::db::params![id, new],
+                )?;
             }
         }
         Ok(())

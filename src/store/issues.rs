@@ -15,11 +15,10 @@
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 
-use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, params};
-
+use super::db::{Begin, DbError, Row, params};
 use super::{Result, Status, Store, StoreError, timestamp};
 use crate::site::FrozenPost;
+use chrono::{DateTime, Utc};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IssueStatus {
@@ -148,7 +147,7 @@ pub struct IssueSummary {
 
 const ISSUE_COLUMNS: &str = "id, status, created_at, finished_at, subject, posts_json, archive_html";
 
-fn issue_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Issue> {
+fn issue_from_row(row: &Row<'_>) -> std::result::Result<Issue, DbError> {
     let status: String = row.get(1)?;
     let posts: String = row.get(5)?;
     Ok(Issue {
@@ -165,16 +164,12 @@ fn issue_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Issue> {
 impl Store {
     /// Ids of posts no digest may contain: those sent in an issue and the baseline.
     pub fn excluded_post_ids(&self) -> Result<HashSet<String>> {
-        let mut statement = self
-            .conn
-            .prepare("SELECT post_id FROM issue_posts UNION SELECT post_id FROM baseline_posts")
-            .map_err(|e| self.err(e))?;
-        let ids = statement
-            .query_map([], |row| row.get(0))
-            .map_err(|e| self.err(e))?
-            .collect::<rusqlite::Result<HashSet<String>>>()
-            .map_err(|e| self.err(e))?;
-        Ok(ids)
+        let ids = self.db.query_all(
+            "SELECT post_id FROM issue_posts UNION SELECT post_id FROM baseline_posts",
+            params![],
+            |row| row.get::<String>(0),
+        )?;
+        Ok(ids.into_iter().collect())
     }
 
     /// Whether the first digest was ever composed (and the baseline recorded).
@@ -184,38 +179,35 @@ impl Store {
 
     /// Records the baseline: posts too old for the first digest, never to be sent.
     pub fn start_digests(&mut self, baseline: &[String], now: DateTime<Utc>) -> Result<()> {
-        let sqlite = super::sqlite_error(&self.path);
-        let tx = self.conn.transaction().map_err(sqlite)?;
-        for id in baseline {
-            tx.execute("INSERT OR IGNORE INTO baseline_posts (post_id) VALUES (?1)", [id]).map_err(sqlite)?;
-        }
-        tx.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('digests_started_at', ?1)", [timestamp(now)])
-            .map_err(sqlite)?;
-        tx.commit().map_err(sqlite)
+        self.db.transaction(Begin::Deferred, || {
+            for id in baseline {
+                self.db
+                    .execute("INSERT INTO baseline_posts (post_id) VALUES (?1) ON CONFLICT DO NOTHING", params![id])?;
+            }
+            self.db.execute(
+                "INSERT INTO meta (key, value) VALUES ('digests_started_at', ?1) ON CONFLICT DO NOTHING",
+                params![timestamp(now)],
+            )?;
+            Ok(())
+        })
     }
 
     /// The issue being sent, if one was started and not finished.
     pub fn unfinished_issue(&self) -> Result<Option<Issue>> {
-        self.conn
-            .query_row(
-                &format!("SELECT {ISSUE_COLUMNS} FROM issues WHERE status = 'sending' ORDER BY id LIMIT 1"),
-                [],
-                issue_from_row,
-            )
-            .optional()
-            .map_err(|e| self.err(e))
+        self.db.query_opt(
+            &format!("SELECT {ISSUE_COLUMNS} FROM issues WHERE status = 'sending' ORDER BY id LIMIT 1"),
+            params![],
+            issue_from_row,
+        )
     }
 
     pub fn issue(&self, id: i64) -> Result<Option<Issue>> {
-        self.conn
-            .query_row(&format!("SELECT {ISSUE_COLUMNS} FROM issues WHERE id = ?1"), [id], issue_from_row)
-            .optional()
-            .map_err(|e| self.err(e))
+        self.db.query_opt(&format!("SELECT {ISSUE_COLUMNS} FROM issues WHERE id = ?1"), params![id], issue_from_row)
     }
 
     /// When the last issue (sent or skipped) was created.
     pub fn last_issue_at(&self) -> Result<Option<String>> {
-        self.conn.query_row("SELECT MAX(created_at) FROM issues", [], |row| row.get(0)).map_err(|e| self.err(e))
+        self.db.query_value("SELECT MAX(created_at) FROM issues", params![])
     }
 
     /// Creates an issue with its posts and one pending delivery per active subscriber, in one
@@ -228,54 +220,48 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Issue> {
         let at = timestamp(now);
-        let sqlite = super::sqlite_error(&self.path);
-        let tx = self.conn.transaction().map_err(sqlite)?;
         let posts_json = serde_json::to_string(posts).expect("plain data serializes");
-        tx.execute(
-            "INSERT INTO issues (status, created_at, subject, posts_json, archive_html) VALUES ('sending', ?1, ?2, ?3, ?4)",
-            params![at, subject, posts_json, archive_html],
-        )
-        .map_err(sqlite)?;
-        let id = tx.last_insert_rowid();
-        for (position, post) in posts.iter().enumerate() {
-            tx.execute(
-                "INSERT INTO issue_posts (issue_id, post_id, position) VALUES (?1, ?2, ?3)",
-                params![id, post.id, position as i64],
-            )
-            .map_err(sqlite)?;
-        }
-        tx.execute(
-            "INSERT INTO deliveries (issue_id, subscriber_id, state, updated_at)
-             SELECT ?1, id, 'pending', ?2 FROM subscribers WHERE status = 'active'",
-            params![id, at],
-        )
-        .map_err(sqlite)?;
-        tx.commit().map_err(sqlite)?;
+        let db = &self.db;
+        let id = db.transaction(Begin::Deferred, || {
+            let id: i64 = db.query_value(
+                "INSERT INTO issues (status, created_at, subject, posts_json, archive_html)
+                 VALUES ('sending', ?1, ?2, ?3, ?4) RETURNING id",
+                params![at, subject, posts_json, archive_html],
+            )?;
+            for (position, post) in posts.iter().enumerate() {
+                db.execute(
+                    "INSERT INTO issue_posts (issue_id, post_id, position) VALUES (?1, ?2, ?3)",
+                    params![id, post.id, position as i64],
+                )?;
+            }
+            // One statement, whatever the number of recipients.
+            db.execute(
+                "INSERT INTO deliveries (issue_id, subscriber_id, state, updated_at)
+                 SELECT CAST(?1 AS BIGINT), id, 'pending', ?2 FROM subscribers WHERE status = 'active'",
+                params![id, at],
+            )?;
+            Ok(id)
+        })?;
         self.issue(id)?.ok_or_else(|| StoreError::NotFound(format!("issue {id}")))
     }
 
     /// Stores the "view in browser" page of an issue.
     pub fn set_archive(&self, issue: i64, html: &str) -> Result<()> {
-        self.conn
-            .execute("UPDATE issues SET archive_html = ?2 WHERE id = ?1", params![issue, html])
-            .map(|_| ())
-            .map_err(|e| self.err(e))
+        self.db.execute("UPDATE issues SET archive_html = ?2 WHERE id = ?1", params![issue, html]).map(|_| ())
     }
 
     /// The id the next issue will get (SQLite gives a new row the largest id plus one).
     pub fn next_issue_id(&self) -> Result<i64> {
-        self.conn
-            .query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM issues", [], |row| row.get(0))
-            .map_err(|e| self.err(e))
+        self.db.query_value("SELECT COALESCE(MAX(id), 0) + 1 FROM issues", params![])
     }
 
     /// Records that a digest was due and had nothing new to send.
     pub fn record_skipped_issue(&self, now: DateTime<Utc>) -> Result<i64> {
         let at = timestamp(now);
-        self.conn
-            .execute("INSERT INTO issues (status, created_at, finished_at) VALUES ('skipped', ?1, ?1)", [&at])
-            .map_err(|e| self.err(e))?;
-        Ok(self.conn.last_insert_rowid())
+        self.db.query_value(
+            "INSERT INTO issues (status, created_at, finished_at) VALUES ('skipped', ?1, ?1) RETURNING id",
+            params![at],
+        )
     }
 
     /// Up to `limit` deliveries of `issue` still to make (pending, interrupted while sending, or
@@ -288,18 +274,14 @@ impl Store {
         limit: usize,
         now: DateTime<Utc>,
     ) -> Result<Vec<Delivery>> {
-        let mut statement = self
-            .conn
-            .prepare_cached(
-                "SELECT d.subscriber_id, s.email, s.name, s.status, d.state, d.attempts, d.deferred_since
-                 FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
-                 WHERE d.issue_id = ?1 AND d.subscriber_id > ?2
-                   AND (d.state IN ('pending', 'sending') OR (d.state = 'deferred' AND d.retry_at <= ?4))
-                 ORDER BY d.subscriber_id LIMIT ?3",
-            )
-            .map_err(|e| self.err(e))?;
-        let rows = statement
-            .query_map(params![issue, after, limit as i64, timestamp(now)], |row| {
+        self.db.query_all(
+            "SELECT d.subscriber_id, s.email, s.name, s.status, d.state, d.attempts, d.deferred_since
+             FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
+             WHERE d.issue_id = ?1 AND d.subscriber_id > ?2
+               AND (d.state IN ('pending', 'sending') OR (d.state = 'deferred' AND d.retry_at <= ?4))
+             ORDER BY d.subscriber_id LIMIT ?3",
+            params![issue, after, limit as i64, timestamp(now)],
+            |row| {
                 let status: String = row.get(3)?;
                 let state: String = row.get(4)?;
                 Ok(Delivery {
@@ -308,31 +290,26 @@ impl Store {
                     name: row.get(2)?,
                     subscriber_status: status.parse().unwrap_or(Status::Bounced),
                     state: DeliveryState::parse(&state),
-                    attempts: row.get(5)?,
+                    attempts: row.get::<i64>(5)?.clamp(0, i64::from(u32::MAX)) as u32,
                     deferred_since: row
-                        .get::<_, Option<String>>(6)?
+                        .get::<Option<String>>(6)?
                         .and_then(|at| DateTime::parse_from_rfc3339(&at).ok())
                         .map(|at| at.with_timezone(&Utc)),
                 })
-            })
-            .map_err(|e| self.err(e))?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))?;
-        Ok(rows)
+            },
+        )
     }
 
     /// How many deliveries of `issue` [`Store::deliveries_to_make`] would give as of `now`,
     /// counted, not loaded.
     pub fn deliveries_left(&self, issue: i64, now: DateTime<Utc>) -> Result<u64> {
-        self.conn
-            .query_row(
+        self.db
+            .query_value::<i64>(
                 "SELECT COUNT(*) FROM deliveries WHERE issue_id = ?1
                    AND (state IN ('pending', 'sending') OR (state = 'deferred' AND retry_at <= ?2))",
                 params![issue, timestamp(now)],
-                |row| row.get::<_, i64>(0),
             )
             .map(|n| n as u64)
-            .map_err(|e| self.err(e))
     }
 
     /// One delivery's move (the tests'; the engine commits several at once).
@@ -352,99 +329,71 @@ impl Store {
 
     /// Sets several deliveries' states in one transaction (`digest/commits.rs`).
     pub fn set_deliveries(&mut self, changes: &[&DeliveryChange], now: DateTime<Utc>) -> Result<()> {
-        let sqlite = super::sqlite_error(&self.path);
-        let tx = self.conn.transaction().map_err(sqlite)?;
-        {
-            let mut statement = tx
-                .prepare_cached(
+        let at = timestamp(now);
+        self.db.transaction(Begin::Deferred, || {
+            for change in changes {
+                let state = change.state.as_str();
+                let attempts = i64::from(change.attempts);
+                self.db.execute(
                     "UPDATE deliveries SET state = ?3, last_reply = COALESCE(?4, last_reply),
                         attempts = attempts + ?5, updated_at = ?6
                      WHERE issue_id = ?1 AND subscriber_id = ?2",
-                )
-                .map_err(sqlite)?;
-            let at = timestamp(now);
-            for change in changes {
-                let state = change.state.as_str();
-                let params = params![change.issue, change.subscriber, state, change.reply, change.attempts, at];
-                statement.execute(params).map_err(sqlite)?;
+                    params![change.issue, change.subscriber, state, change.reply, attempts, at],
+                )?;
             }
-        }
-        tx.commit().map_err(sqlite)
+            Ok(())
+        })
     }
 
     /// Marks the issue sent when no delivery is left to make; says whether it did.
     pub fn finish_issue_if_done(&self, issue: i64, now: DateTime<Utc>) -> Result<bool> {
-        let changed = self
-            .conn
-            .execute(
-                "UPDATE issues SET status = 'sent', finished_at = ?2
-                 WHERE id = ?1 AND status = 'sending' AND NOT EXISTS (
-                     SELECT 1 FROM deliveries WHERE issue_id = ?1 AND state IN ('pending', 'sending'))",
-                params![issue, timestamp(now)],
-            )
-            .map_err(|e| self.err(e))?;
+        let changed = self.db.execute(
+            "UPDATE issues SET status = 'sent', finished_at = ?2
+             WHERE id = ?1 AND status = 'sending' AND NOT EXISTS (
+                 SELECT 1 FROM deliveries WHERE issue_id = ?1 AND state IN ('pending', 'sending'))",
+            params![issue, timestamp(now)],
+        )?;
         Ok(changed > 0)
     }
 
     /// Deliveries by state, pruned ones included: of one issue, or of every issue (`None`).
     pub fn delivery_counts(&self, issue: Option<i64>) -> Result<BTreeMap<DeliveryState, u64>> {
-        let mut statement = self
-            .conn
-            .prepare_cached(
-                "SELECT state, SUM(n) FROM (
-                     SELECT state, COUNT(*) AS n FROM deliveries WHERE ?1 IS NULL OR issue_id = ?1 GROUP BY state
-                     UNION ALL
-                     SELECT state, count FROM pruned_counts WHERE ?1 IS NULL OR issue_id = ?1
-                 ) GROUP BY state",
-            )
-            .map_err(|e| self.err(e))?;
-        let counts = statement
-            .query_map([issue], |row| {
-                Ok((DeliveryState::parse(&row.get::<_, String>(0)?), row.get::<_, i64>(1)? as u64))
-            })
-            .map_err(|e| self.err(e))?
-            .collect::<rusqlite::Result<BTreeMap<_, _>>>()
-            .map_err(|e| self.err(e))?;
-        Ok(counts)
+        let counts = self.db.query_all(
+            "SELECT state, CAST(SUM(n) AS BIGINT) FROM (
+                 SELECT state, COUNT(*) AS n FROM deliveries
+                 WHERE CAST(?1 AS BIGINT) IS NULL OR issue_id = ?1 GROUP BY state
+                 UNION ALL
+                 SELECT state, count FROM pruned_counts WHERE CAST(?1 AS BIGINT) IS NULL OR issue_id = ?1
+             ) AS counted GROUP BY state",
+            params![issue],
+            |row| Ok((DeliveryState::parse(&row.get::<String>(0)?), row.get::<i64>(1)? as u64)),
+        )?;
+        Ok(counts.into_iter().collect())
     }
 
     /// Every issue, newest first, with its counts and failed recipients.
     pub fn issue_summaries(&self) -> Result<Vec<IssueSummary>> {
-        let mut statement = self
-            .conn
-            .prepare(&format!("SELECT {ISSUE_COLUMNS} FROM issues ORDER BY id DESC"))
-            .map_err(|e| self.err(e))?;
-        let issues = statement
-            .query_map([], issue_from_row)
-            .map_err(|e| self.err(e))?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))?;
-        let mut failures = self
-            .conn
-            .prepare(
-                "SELECT s.email, COALESCE(d.last_reply, '') FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
-                 WHERE d.issue_id = ?1 AND d.state = 'failed' ORDER BY s.id",
-            )
-            .map_err(|e| self.err(e))?;
-        let mut deferrals = self
-            .conn
-            .prepare(
-                "SELECT s.email, d.retry_at, COALESCE(d.last_reply, '') FROM deliveries d
-                 JOIN subscribers s ON s.id = d.subscriber_id
-                 WHERE d.issue_id = ?1 AND d.state = 'deferred' ORDER BY s.id",
-            )
-            .map_err(|e| self.err(e))?;
+        let issues = self.db.query_all(
+            &format!("SELECT {ISSUE_COLUMNS} FROM issues ORDER BY id DESC"),
+            params![],
+            issue_from_row,
+        )?;
         issues
             .into_iter()
             .map(|issue| {
-                let failed = failures
-                    .query_map([issue.id], |row| Ok((row.get(0)?, row.get(1)?)))
-                    .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-                    .map_err(|e| self.err(e))?;
-                let deferred = deferrals
-                    .query_map([issue.id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
-                    .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-                    .map_err(|e| self.err(e))?;
+                let failed = self.db.query_all(
+                    "SELECT s.email, COALESCE(d.last_reply, '') FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
+                     WHERE d.issue_id = ?1 AND d.state = 'failed' ORDER BY s.id",
+                    params![issue.id],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )?;
+                let deferred = self.db.query_all(
+                    "SELECT s.email, COALESCE(d.retry_at, ''), COALESCE(d.last_reply, '') FROM deliveries d
+                     JOIN subscribers s ON s.id = d.subscriber_id
+                     WHERE d.issue_id = ?1 AND d.state = 'deferred' ORDER BY s.id",
+                    params![issue.id],
+                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                )?;
                 Ok(IssueSummary {
                     id: issue.id,
                     status: issue.status,
@@ -465,7 +414,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::tests::temp_store;
+    use crate::store::tests::on_each_backend;
 
     fn now() -> DateTime<Utc> {
         "2026-11-26T08:00:00Z".parse().unwrap()
@@ -493,36 +442,38 @@ mod tests {
 
     #[test]
     fn an_issue_freezes_its_posts_and_its_active_recipients() {
-        let (_dir, mut store) = temp_store();
-        let a = store.add_subscriber("a@example.org", None, Status::Active, now()).unwrap();
-        store.add_subscriber("p@example.org", None, Status::Pending, now()).unwrap();
-        store.add_subscriber("u@example.org", None, Status::Unsubscribed, now()).unwrap();
-        let issue = store.create_issue("Temat", &[post("p1"), post("p2")], "<p>archive</p>", now()).unwrap();
-        // Someone who joins after the issue was created is not a recipient of it.
-        store.add_subscriber("late@example.org", None, Status::Active, now()).unwrap();
-        let todo = store.deliveries_to_make(issue.id, 0, 100, now()).unwrap();
-        assert_eq!(todo.iter().map(|d| d.subscriber_id).collect::<Vec<_>>(), [a.id]);
-        assert_eq!(store.excluded_post_ids().unwrap(), HashSet::from(["p1".to_owned(), "p2".to_owned()]));
-        assert_eq!(store.unfinished_issue().unwrap().unwrap().posts, [post("p1"), post("p2")]);
+        on_each_backend(|mut store| {
+            let a = store.add_subscriber("a@example.org", None, Status::Active, now()).unwrap();
+            store.add_subscriber("p@example.org", None, Status::Pending, now()).unwrap();
+            store.add_subscriber("u@example.org", None, Status::Unsubscribed, now()).unwrap();
+            let issue = store.create_issue("Temat", &[post("p1"), post("p2")], "<p>archive</p>", now()).unwrap();
+            // Someone who joins after the issue was created is not a recipient of it.
+            store.add_subscriber("late@example.org", None, Status::Active, now()).unwrap();
+            let todo = store.deliveries_to_make(issue.id, 0, 100, now()).unwrap();
+            assert_eq!(todo.iter().map(|d| d.subscriber_id).collect::<Vec<_>>(), [a.id]);
+            assert_eq!(store.excluded_post_ids().unwrap(), HashSet::from(["p1".to_owned(), "p2".to_owned()]));
+            assert_eq!(store.unfinished_issue().unwrap().unwrap().posts, [post("p1"), post("p2")]);
+        });
     }
 
     #[test]
     fn an_issue_finishes_only_when_no_delivery_is_left() {
-        let (_dir, mut store) = temp_store();
-        let a = store.add_subscriber("a@example.org", None, Status::Active, now()).unwrap();
-        let b = store.add_subscriber("b@example.org", None, Status::Active, now()).unwrap();
-        let issue = store.create_issue("T", &[post("p1")], "", now()).unwrap();
-        store.set_delivery(issue.id, a.id, DeliveryState::Sending, None, 1, now()).unwrap();
-        store.set_delivery(issue.id, a.id, DeliveryState::Sent, Some("250 OK"), 0, now()).unwrap();
-        assert!(!store.finish_issue_if_done(issue.id, now()).unwrap());
-        // An interrupted `sending` delivery is still to be made.
-        store.set_delivery(issue.id, b.id, DeliveryState::Sending, None, 1, now()).unwrap();
-        assert_eq!(store.deliveries_to_make(issue.id, 0, 10, now()).unwrap()[0].state, DeliveryState::Sending);
-        store.set_delivery(issue.id, b.id, DeliveryState::Failed, Some("550 no such user"), 0, now()).unwrap();
-        assert!(store.finish_issue_if_done(issue.id, now()).unwrap());
-        assert!(store.unfinished_issue().unwrap().is_none());
-        let summary = &store.issue_summaries().unwrap()[0];
-        assert_eq!(summary.counts[&DeliveryState::Sent], 1);
-        assert_eq!(summary.failures, [("b@example.org".to_owned(), "550 no such user".to_owned())]);
+        on_each_backend(|mut store| {
+            let a = store.add_subscriber("a@example.org", None, Status::Active, now()).unwrap();
+            let b = store.add_subscriber("b@example.org", None, Status::Active, now()).unwrap();
+            let issue = store.create_issue("T", &[post("p1")], "", now()).unwrap();
+            store.set_delivery(issue.id, a.id, DeliveryState::Sending, None, 1, now()).unwrap();
+            store.set_delivery(issue.id, a.id, DeliveryState::Sent, Some("250 OK"), 0, now()).unwrap();
+            assert!(!store.finish_issue_if_done(issue.id, now()).unwrap());
+            // An interrupted `sending` delivery is still to be made.
+            store.set_delivery(issue.id, b.id, DeliveryState::Sending, None, 1, now()).unwrap();
+            assert_eq!(store.deliveries_to_make(issue.id, 0, 10, now()).unwrap()[0].state, DeliveryState::Sending);
+            store.set_delivery(issue.id, b.id, DeliveryState::Failed, Some("550 no such user"), 0, now()).unwrap();
+            assert!(store.finish_issue_if_done(issue.id, now()).unwrap());
+            assert!(store.unfinished_issue().unwrap().is_none());
+            let summary = &store.issue_summaries().unwrap()[0];
+            assert_eq!(summary.counts[&DeliveryState::Sent], 1);
+            assert_eq!(summary.failures, [("b@example.org".to_owned(), "550 no such user".to_owned())]);
+        });
     }
 }

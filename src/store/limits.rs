@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, KeyInit, Mac};
-use rusqlite::{TransactionBehavior, params};
 use sha2::Sha256;
 
+use super::db::{Begin, params};
 use super::{Result, Store, timestamp};
 
 /// Hits older than this are deleted whatever their key (no window is longer).
@@ -34,28 +34,24 @@ impl Store {
     pub fn allow(&mut self, limits: &[Limit<'_>], now: DateTime<Utc>) -> Result<bool> {
         let secret = self.secret()?;
         let keys: Vec<String> = limits.iter().map(|limit| hash_key(&secret, limit.key)).collect();
-        let sqlite = super::sqlite_error(&self.path);
+        let db = &self.db;
         // Immediate: two processes counting the same key at once take turns.
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite)?;
-        tx.execute("DELETE FROM rate_hits WHERE at <= ?1", [timestamp(now - KEEP)]).map_err(sqlite)?;
-        let mut within = true;
-        for (limit, key) in limits.iter().zip(&keys) {
-            let since = timestamp(now - limit.per.min(KEEP));
-            let hits: u32 = tx
-                .query_row("SELECT COUNT(*) FROM rate_hits WHERE key = ?1 AND at > ?2", params![key, since], |row| {
-                    row.get(0)
-                })
-                .map_err(sqlite)?;
-            within &= hits < limit.hits;
-        }
-        if within {
-            for key in &keys {
-                tx.execute("INSERT INTO rate_hits (key, at) VALUES (?1, ?2)", params![key, timestamp(now)])
-                    .map_err(sqlite)?;
+        db.transaction(Begin::Immediate, || {
+            db.execute("DELETE FROM rate_hits WHERE at <= ?1", params![timestamp(now - KEEP)])?;
+            let mut within = true;
+            for (limit, key) in limits.iter().zip(&keys) {
+                let since = timestamp(now - limit.per.min(KEEP));
+                let hits: i64 =
+                    db.query_value("SELECT COUNT(*) FROM rate_hits WHERE key = ?1 AND at > ?2", params![key, since])?;
+                within &= hits < i64::from(limit.hits);
             }
-        }
-        tx.commit().map_err(sqlite)?;
-        Ok(within)
+            if within {
+                for key in &keys {
+                    db.execute("INSERT INTO rate_hits (key, at) VALUES (?1, ?2)", params![key, timestamp(now)])?;
+                }
+            }
+            Ok(within)
+        })
     }
 }
 
@@ -69,7 +65,7 @@ fn hash_key(secret: &[u8], key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::tests::temp_store;
+    use crate::store::tests::on_each_backend;
 
     fn allow_one(store: &mut Store, key: &str, hits: u32, per: Duration, now: DateTime<Utc>) -> Result<bool> {
         store.allow(&[Limit { key, hits, per }], now)
@@ -77,63 +73,61 @@ mod tests {
 
     #[test]
     fn allows_up_to_the_limit_per_sliding_window_and_per_key() {
-        let (_dir, mut store) = temp_store();
-        let start: DateTime<Utc> = "2026-11-29T12:00:00Z".parse().unwrap();
-        let minute = Duration::from_secs(60);
-        let at = |seconds: i64| start + chrono::Duration::seconds(seconds);
-        assert!(allow_one(&mut store, "a", 2, minute, at(0)).unwrap());
-        assert!(allow_one(&mut store, "a", 2, minute, at(30)).unwrap());
-        assert!(!allow_one(&mut store, "a", 2, minute, at(40)).unwrap(), "a third hit within the minute");
-        assert!(allow_one(&mut store, "b", 2, minute, at(40)).unwrap(), "another key has its own count");
-        // The first hit ages out at 60 s; the refused one at 40 s never counted.
-        assert!(allow_one(&mut store, "a", 2, minute, at(60)).unwrap());
-        assert!(!allow_one(&mut store, "a", 2, minute, at(61)).unwrap());
+        on_each_backend(|mut store| {
+            let start: DateTime<Utc> = "2026-11-29T12:00:00Z".parse().unwrap();
+            let minute = Duration::from_secs(60);
+            let at = |seconds: i64| start + chrono::Duration::seconds(seconds);
+            assert!(allow_one(&mut store, "a", 2, minute, at(0)).unwrap());
+            assert!(allow_one(&mut store, "a", 2, minute, at(30)).unwrap());
+            assert!(!allow_one(&mut store, "a", 2, minute, at(40)).unwrap(), "a third hit within the minute");
+            assert!(allow_one(&mut store, "b", 2, minute, at(40)).unwrap(), "another key has its own count");
+            // The first hit ages out at 60 s; the refused one at 40 s never counted.
+            assert!(allow_one(&mut store, "a", 2, minute, at(60)).unwrap());
+            assert!(!allow_one(&mut store, "a", 2, minute, at(61)).unwrap());
+        });
     }
 
     #[test]
     fn a_limit_holds_for_every_connection_to_the_store_and_keeps_no_plain_key() {
-        let (dir, mut first) = temp_store();
-        let mut second = Store::open_dir(dir.path()).unwrap();
-        let now: DateTime<Utc> = "2026-11-29T12:00:00Z".parse().unwrap();
-        let hour = Duration::from_secs(3600);
-        assert!(allow_one(&mut first, "address anna@example.org", 1, hour, now).unwrap());
-        assert!(!allow_one(&mut second, "address anna@example.org", 1, hour, now).unwrap());
-        let keys: Vec<String> = first
-            .conn
-            .prepare("SELECT key FROM rate_hits")
-            .unwrap()
-            .query_map([], |row| row.get(0))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap();
-        assert_eq!(keys.len(), 1);
-        assert!(!keys[0].contains("anna") && keys[0].len() == 32, "{keys:?}");
+        on_each_backend(|mut first| {
+            let mut second = first.reopen();
+            let now: DateTime<Utc> = "2026-11-29T12:00:00Z".parse().unwrap();
+            let hour = Duration::from_secs(3600);
+            assert!(allow_one(&mut first, "address anna@example.org", 1, hour, now).unwrap());
+            assert!(!allow_one(&mut second, "address anna@example.org", 1, hour, now).unwrap());
+            let keys: Vec<String> =
+                first.db.query_all("SELECT key FROM rate_hits", params![], |row| row.get(0)).unwrap();
+            assert_eq!(keys.len(), 1);
+            assert!(!keys[0].contains("anna") && keys[0].len() == 32, "{keys:?}");
+        });
     }
 
     #[test]
     fn hits_older_than_a_day_are_deleted() {
-        let (_dir, mut store) = temp_store();
-        let now: DateTime<Utc> = "2026-11-29T12:00:00Z".parse().unwrap();
-        let hour = Duration::from_secs(3600);
-        allow_one(&mut store, "old", 5, hour, now).unwrap();
-        allow_one(&mut store, "new", 5, hour, now + chrono::Duration::hours(25)).unwrap();
-        let count: i64 = store.conn.query_row("SELECT COUNT(*) FROM rate_hits", [], |row| row.get(0)).unwrap();
-        assert_eq!(count, 1);
+        on_each_backend(|mut store| {
+            let now: DateTime<Utc> = "2026-11-29T12:00:00Z".parse().unwrap();
+            let hour = Duration::from_secs(3600);
+            allow_one(&mut store, "old", 5, hour, now).unwrap();
+            allow_one(&mut store, "new", 5, hour, now + chrono::Duration::hours(25)).unwrap();
+            let count: i64 = store.db.query_value("SELECT COUNT(*) FROM rate_hits", params![]).unwrap();
+            assert_eq!(count, 1);
+        });
     }
 
     #[test]
     fn a_request_over_one_limit_counts_against_none() {
-        let (_dir, mut store) = temp_store();
-        let now: DateTime<Utc> = "2026-11-29T12:00:00Z".parse().unwrap();
-        let hour = Duration::from_secs(3600);
-        let both =
-            |address| [Limit { key: "client 1", hits: 2, per: hour }, Limit { key: address, hits: 1, per: hour }];
-        assert!(store.allow(&both("address a"), now).unwrap());
-        // Over the address's limit: refused, and the client's count does not move…
-        assert!(!store.allow(&both("address a"), now).unwrap());
-        assert!(!store.allow(&both("address a"), now).unwrap());
-        // …so the client still has its second hit.
-        assert!(store.allow(&both("address b"), now).unwrap());
-        assert!(!store.allow(&both("address c"), now).unwrap(), "now the client is over");
+        on_each_backend(|mut store| {
+            let now: DateTime<Utc> = "2026-11-29T12:00:00Z".parse().unwrap();
+            let hour = Duration::from_secs(3600);
+            let both =
+                |address| [Limit { key: "client 1", hits: 2, per: hour }, Limit { key: address, hits: 1, per: hour }];
+            assert!(store.allow(&both("address a"), now).unwrap());
+            // Over the address's limit: refused, and the client's count does not move…
+            assert!(!store.allow(&both("address a"), now).unwrap());
+            assert!(!store.allow(&both("address a"), now).unwrap());
+            // …so the client still has its second hit.
+            assert!(store.allow(&both("address b"), now).unwrap());
+            assert!(!store.allow(&both("address c"), now).unwrap(), "now the client is over");
+        });
     }
 }

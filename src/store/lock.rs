@@ -1,5 +1,8 @@
 //! Locks on the SQLite store's folder, operating-system file locks (`flock` on Unix), so they are
 //! released when the process ends however it ends — a `kill -9` never leaves a stale lock behind.
+//! On PostgreSQL the send lock is a session advisory lock on a connection of its own, released as
+//! the connection ends, however it ends; there is no daemon lock, since several nodes are to share
+//! one database (issue 10).
 //!
 //! - `send.lock` ([`SendLock`]): one sender per store, held while a digest is sent (by the
 //!   daemon or by `kurier digest send`).
@@ -8,24 +11,50 @@
 //!   machine per store is what SQLite is for.
 
 use std::fs::{File, OpenOptions};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use super::{Result, StoreError};
+use super::db::params;
+use super::{Location, Result, Store, StoreError};
+
+/// The advisory lock key of the send lock on PostgreSQL.
+const SEND_LOCK_KEY: i64 = 0x6b75_7269_6572_0002;
 
 pub const LOCK_FILE: &str = "send.lock";
 pub const DAEMON_LOCK_FILE: &str = "daemon.lock";
 
 /// Held while sending; released on drop.
-#[derive(Debug)]
 pub struct SendLock {
-    _file: File,
+    _held: Held,
+}
+
+enum Held {
+    File(#[allow(dead_code)] File),
+    Postgres(#[allow(dead_code)] Box<Store>),
 }
 
 impl SendLock {
     /// Takes the lock of the subscribers folder `dir`, or fails at once if another process has it.
     pub fn acquire(dir: &Path) -> Result<SendLock> {
         let file = lock(dir, LOCK_FILE, StoreError::Locked)?;
-        Ok(SendLock { _file: file })
+        Ok(SendLock { _held: Held::File(file) })
+    }
+
+    /// Takes the send lock of the store at `location`, or fails at once if another process
+    /// has it. Blocks: call it from a blocking thread.
+    // TODO(issue 10, point 2): on PostgreSQL every node is to send, claiming deliveries with
+    // leases; until then one sender at a time, as on SQLite.
+    pub fn acquire_at(location: &Location) -> Result<SendLock> {
+        match location {
+            Location::Sqlite(dir) => SendLock::acquire(dir),
+            Location::Postgres(_) => {
+                let store = location.open()?;
+                let held: bool = store.db.query_value("SELECT pg_try_advisory_lock(?1)", params![SEND_LOCK_KEY])?;
+                if !held {
+                    return Err(StoreError::Locked(PathBuf::from(format!("{} (advisory lock)", location.name()))));
+                }
+                Ok(SendLock { _held: Held::Postgres(Box::new(store)) })
+            }
+        }
     }
 }
 
@@ -47,7 +76,7 @@ impl DaemonLock {
 
 /// Locks `dir/name` exclusively without waiting; `held` makes the error of a lock another
 /// process has.
-fn lock(dir: &Path, name: &str, held: fn(std::path::PathBuf) -> StoreError) -> Result<File> {
+fn lock(dir: &Path, name: &str, held: fn(PathBuf) -> StoreError) -> Result<File> {
     let path = dir.join(name);
     let file = OpenOptions::new()
         .create(true)
@@ -73,6 +102,18 @@ mod tests {
         assert!(matches!(SendLock::acquire(dir.path()), Err(StoreError::Locked(_))));
         drop(first);
         SendLock::acquire(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn a_second_sender_is_refused_on_postgres_too_until_the_first_lets_go() {
+        let Some(server) = crate::store::tests::test_postgres_url() else { return };
+        let url = crate::store::tests::fresh_postgres_database(&server);
+        let location = Location::Postgres(super::super::connect::PostgresTarget { url, password: None, ca_file: None });
+        let first = SendLock::acquire_at(&location).unwrap();
+        let err = SendLock::acquire_at(&location).err().unwrap();
+        assert!(matches!(err, StoreError::Locked(_)), "{err}");
+        drop(first);
+        SendLock::acquire_at(&location).unwrap();
     }
 
     #[test]

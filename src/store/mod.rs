@@ -1,18 +1,24 @@
-//! The subscriber store: one SQLite file (rusqlite, bundled SQLite) in `subscribers/`.
+//! The subscriber store: by default one SQLite file (rusqlite, bundled SQLite) in `subscribers/`;
+//! with `[store] url = "postgres://…"` a PostgreSQL database (`connect.rs`). Both backends sit
+//! behind the one connection type of `db.rs`, and every method here works on both.
 //!
-//! WAL mode, so the daemon and a CLI command can use the store at once (readers never block the
+//! SQLite: WAL mode, so the daemon and a CLI command can use the store at once (readers never block the
 //! writer; writers wait up to [`BUSY_TIMEOUT`] for each other). `synchronous = NORMAL`: in WAL
 //! mode every commit survives a crash of the process (`kill -9`); an operating-system crash may
 //! lose the last commits, and the delivery states are ordered so that a lost commit can only
 //! cause a message to be sent again, never skipped (see `issues.rs`).
 //!
-//! The schema is versioned (`PRAGMA user_version`) and migrated forward on open (`schema.rs`).
+//! The schema is versioned (`PRAGMA user_version`; a table on PostgreSQL) and migrated forward on
+//! open (`schema.rs`), the same versions on both backends.
 //! Subscribers live in `subscribers.rs`, digest issues and deliveries in `issues.rs`, deferred deliveries in `deferrals.rs`, bounces and complaints in `bounces.rs`, the schedule's fires in `runs.rs`, rate limits in `limits.rs`, the totals of `/metrics` in `counters.rs`, pruning old deliveries in `prune.rs`, the
-//! one-sender and one-daemon locks in `lock.rs`, the CSV form of the subscriber list in `csv.rs`.
+//! one-sender and one-daemon locks in `lock.rs`, the CSV form of the subscriber list in `csv.rs`, the copy of an SQLite store into PostgreSQL in `copy.rs`.
 
 mod bounces;
+mod connect;
+mod copy;
 mod counters;
 mod csv;
+pub(crate) mod db;
 mod deferrals;
 mod identity;
 mod issues;
@@ -25,22 +31,26 @@ mod shared;
 mod subscribers;
 
 pub use bounces::{BounceEffect, BounceKind, BouncePolicy};
+pub use connect::{Location, PostgresTarget};
 pub use counters::Totals;
 pub use csv::{export_csv, parse_import};
+pub use db::DbError;
 pub use identity::{MAX_NAME_CHARS, normalize_email, normalize_name, sending_address};
 pub use issues::{Delivery, DeliveryChange, DeliveryState, Issue, IssueStatus, IssueSummary};
 pub use limits::Limit;
 pub use lock::{DaemonLock, SendLock};
 pub use prune::PruneReport;
 pub use runs::{Run, RunOutcome};
-pub use shared::{SharedStore, StoreGuard};
+pub use shared::{SharedStore, StoreGuard, with_store};
 pub use subscribers::{Confirmation, ImportReport, ImportRow, Status, Subscriber};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
+
+use db::{Conn, Db, params};
 
 /// The store's file name inside the subscribers folder.
 pub const STORE_FILE: &str = "kurier.sqlite";
@@ -49,23 +59,25 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// An open store.
 pub struct Store {
-    conn: Connection,
-    path: PathBuf,
+    db: Db,
+    location: Location,
 }
 
 /// What went wrong with the store or with what was asked of it.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("{path}: {source}")]
-    Sqlite { path: PathBuf, source: rusqlite::Error },
-    #[error("{path}: {message}")]
-    Migration { path: PathBuf, message: String },
-    #[error("{path}: {message}; restore the store from a backup")]
-    Damaged { path: PathBuf, message: String },
+    #[error("{store}: {source}")]
+    Database { store: String, source: DbError },
+    #[error("{store}: cannot connect: {message}")]
+    Connect { store: String, message: String },
+    #[error("{store}: {message}")]
+    Migration { store: String, message: String },
+    #[error("{store}: {message}; restore the store from a backup")]
+    Damaged { store: String, message: String },
     #[error("cannot create {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("{path} has schema version {found}, newer than this kurier knows ({known}); upgrade kurier")]
-    TooNew { path: PathBuf, found: i64, known: i64 },
+    #[error("{store} has schema version {found}, newer than this kurier knows ({known}); upgrade kurier")]
+    TooNew { store: String, found: i64, known: i64 },
     #[error("`{0}` is not a valid e-mail address")]
     InvalidEmail(String),
     #[error("the name cannot be used: {0}")]
@@ -99,49 +111,83 @@ impl Store {
         Store::open(&dir.join(STORE_FILE))
     }
 
-    /// Opens (creating if needed) the store at `path` and migrates it to the current schema.
+    /// Opens (creating if needed) the SQLite store at `path` and migrates it to the current schema.
     pub fn open(path: &Path) -> Result<Store> {
-        let sqlite = sqlite_error(path);
+        let name = path.display().to_string();
+        let sqlite = |source| StoreError::Database { store: name.clone(), source: DbError::Sqlite(source) };
         let conn = Connection::open(path).map_err(sqlite)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
+        conn.set_prepared_statement_cache_capacity(64);
         conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get::<_, String>(0)).map_err(sqlite)?;
         conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;").map_err(sqlite)?;
-        let mut store = Store { conn, path: path.to_owned() };
+        let db = Db { conn: Conn::Sqlite(conn), name };
+        Store::ready(db, Location::Sqlite(path.parent().unwrap_or(Path::new(".")).to_owned()))
+    }
+
+    /// Migrates a new connection's store to the current schema.
+    fn ready(db: Db, location: Location) -> Result<Store> {
+        let mut store = Store { db, location };
         schema::migrate(&mut store)?;
-        store.rekey_unicode_addresses()?;
+        if !store.db.is_postgres() {
+            store.rekey_unicode_addresses()?;
+        }
         Ok(store)
     }
 
-    /// How long a statement waits for another connection's write lock.
+    /// Where the store is.
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    /// The store's name in messages: the SQLite file, or the PostgreSQL URL without password.
+    pub fn name(&self) -> &str {
+        &self.db.name
+    }
+
+    /// How long a statement waits for another connection's lock (SQLite's busy timeout,
+    /// PostgreSQL's `lock_timeout`).
     pub fn set_busy_timeout(&self, wait: Duration) -> Result<()> {
-        self.conn.busy_timeout(wait).map_err(|e| self.err(e))
+        match &self.db.conn {
+            Conn::Sqlite(conn) => conn.busy_timeout(wait).map_err(|e| self.err(e)),
+            Conn::Postgres(_) => self.db.batch(&format!("SET lock_timeout = {}", wait.as_millis().max(1))),
+        }
     }
 
     /// Takes the write lock without waiting and gives it back at once: fails when another
-    /// process holds it, or the file cannot be written.
+    /// process holds it, or the store cannot be written (on PostgreSQL: a write that is rolled
+    /// back, which fails on a read-only server or a lost connection).
     pub fn probe_write(&self) -> Result<()> {
-        self.conn.busy_timeout(Duration::ZERO).map_err(|e| self.err(e))?;
-        let result = self.conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;").map_err(|e| self.err(e));
-        let _ = self.conn.execute_batch("ROLLBACK;");
-        self.conn.busy_timeout(shared::BUSY_WAIT).map_err(|e| self.err(e))?;
+        let conn = match &self.db.conn {
+            Conn::Sqlite(conn) => conn,
+            Conn::Postgres(_) => {
+                return self
+                    .db
+                    .transaction(db::Begin::Deferred, || {
+                        // Without waiting for another connection's lock, as on SQLite.
+                        self.db.batch("SET LOCAL lock_timeout = 1")?;
+                        self.db.execute("DELETE FROM meta WHERE key = 'probe'", params![])?;
+                        Err(StoreError::Unavailable)
+                    })
+                    .or_else(|e| if matches!(e, StoreError::Unavailable) { Ok(()) } else { Err(e) });
+            }
+        };
+        conn.busy_timeout(Duration::ZERO).map_err(|e| self.err(e))?;
+        let result = conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;").map_err(|e| self.err(e));
+        let _ = conn.execute_batch("ROLLBACK;");
+        conn.busy_timeout(shared::BUSY_WAIT).map_err(|e| self.err(e))?;
         result
     }
 
-    /// Wraps a SQLite error with the store's path.
-    fn err(&self, source: rusqlite::Error) -> StoreError {
-        sqlite_error(&self.path)(source)
+    /// Wraps a driver's error with the store's name.
+    fn err(&self, source: impl Into<DbError>) -> StoreError {
+        self.db.err(source)
     }
 
     /// The HMAC secret for tokens: generated once and kept in the store.
     pub fn secret(&self) -> Result<Vec<u8>> {
-        let existing: Option<String> = self
-            .conn
-            .query_row("SELECT value FROM meta WHERE key = 'secret'", [], |row| row.get(0))
-            .optional()
-            .map_err(|e| self.err(e))?;
-        if let Some(hex) = existing {
+        if let Some(hex) = self.meta("secret")? {
             return hex::decode(&hex).map_err(|e| StoreError::Damaged {
-                path: self.path.clone(),
+                store: self.db.name.clone(),
                 message: format!("the token secret kept in table `meta` is not hex ({e})"),
             });
         }
@@ -149,9 +195,7 @@ impl Store {
         getrandom::fill(&mut secret).expect("the operating system provides random bytes");
         let hex = hex::encode(&secret);
         // Another process may have won the race: keep whichever secret was stored first.
-        self.conn
-            .execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('secret', ?1)", [&hex])
-            .map_err(|e| self.err(e))?;
+        self.db.execute("INSERT INTO meta (key, value) VALUES ('secret', ?1) ON CONFLICT DO NOTHING", params![hex])?;
         self.secret()
     }
 
@@ -165,35 +209,23 @@ impl Store {
         getrandom::fill(&mut bytes).expect("the operating system provides random bytes");
         let id = hex::encode(bytes);
         // Another process may have won the race: keep whichever id was stored first.
-        self.conn
-            .execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('store_id', ?1)", [&id])
-            .map_err(|e| self.err(e))?;
+        self.db.execute("INSERT INTO meta (key, value) VALUES ('store_id', ?1) ON CONFLICT DO NOTHING", params![id])?;
         Ok(self.meta("store_id")?.unwrap_or(id))
     }
 
     /// A value of the `meta` table.
     pub fn meta(&self, key: &str) -> Result<Option<String>> {
-        self.conn
-            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| row.get(0))
-            .optional()
-            .map_err(|e| self.err(e))
+        self.db.query_opt("SELECT value FROM meta WHERE key = ?1", params![key], |row| row.get(0))
     }
 
     pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
-        self.conn
+        self.db
             .execute(
-                "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = ?2",
-                [key, value],
+                "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2",
+                params![key, value],
             )
             .map(|_| ())
-            .map_err(|e| self.err(e))
     }
-}
-
-/// Wraps a SQLite error with the path of its store; the form of [`Store::err`] to use while a
-/// transaction holds the connection.
-fn sqlite_error(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + Copy + '_ {
-    move |source| StoreError::Sqlite { path: path.to_owned(), source }
 }
 
 /// Timestamps are stored as RFC 3339 UTC text, which sorts as time does.
@@ -203,42 +235,130 @@ pub fn timestamp(at: DateTime<Utc>) -> String {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    use std::ops::{Deref, DerefMut};
+
+    use super::connect::PostgresTarget;
     use super::*;
 
-    pub fn temp_store() -> (tempfile::TempDir, Store) {
+    /// A store made for one test: SQLite in a temporary folder, or PostgreSQL in a database of
+    /// its own.
+    pub struct TestStore {
+        pub store: Store,
+        _dir: tempfile::TempDir,
+    }
+
+    impl TestStore {
+        /// A second connection to the same store.
+        pub fn reopen(&self) -> Store {
+            self.store.location.open().unwrap()
+        }
+    }
+
+    impl Deref for TestStore {
+        type Target = Store;
+        fn deref(&self) -> &Store {
+            &self.store
+        }
+    }
+
+    impl DerefMut for TestStore {
+        fn deref_mut(&mut self) -> &mut Store {
+            &mut self.store
+        }
+    }
+
+    /// The server of the PostgreSQL half of the tests: `KURIER_TEST_POSTGRES_URL` (tests/run.sh
+    /// starts one and sets it). Unset, that half is skipped with a note, unless
+    /// `KURIER_TEST_POSTGRES_REQUIRED` is set (as tests/run.sh does): then it is a failure.
+    pub fn test_postgres_url() -> Option<String> {
+        match std::env::var("KURIER_TEST_POSTGRES_URL") {
+            Ok(url) if !url.is_empty() => Some(url),
+            _ => {
+                assert!(
+                    std::env::var_os("KURIER_TEST_POSTGRES_REQUIRED").is_none(),
+                    "KURIER_TEST_POSTGRES_REQUIRED is set but KURIER_TEST_POSTGRES_URL is not"
+                );
+                eprintln!("skipped: the PostgreSQL half of this test (KURIER_TEST_POSTGRES_URL is unset)");
+                None
+            }
+        }
+    }
+
+    /// A new, empty database on the test server; its URL.
+    pub fn fresh_postgres_database(server: &str) -> String {
+        let mut admin = postgres::Client::connect(server, postgres::NoTls).expect("the test PostgreSQL answers");
+        let mut bytes = [0u8; 8];
+        getrandom::fill(&mut bytes).unwrap();
+        let name = format!("kurier_test_{}", hex::encode(bytes));
+        admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+        let mut url = url::Url::parse(server).unwrap();
+        url.set_path(&name);
+        url.to_string()
+    }
+
+    /// Runs `test` on a new SQLite store, then on a new PostgreSQL store when a test server is
+    /// there (see [`test_postgres_url`]).
+    pub fn on_each_backend(test: impl Fn(TestStore)) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open_dir(dir.path()).unwrap();
-        (dir, store)
+        test(TestStore { store, _dir: dir });
+        if let Some(server) = test_postgres_url() {
+            let url = fresh_postgres_database(&server);
+            let location = Location::Postgres(PostgresTarget { url, password: None, ca_file: None });
+            let store = location.open().unwrap();
+            test(TestStore { store, _dir: tempfile::tempdir().unwrap() });
+        }
     }
 
     #[test]
     fn opening_twice_keeps_schema_and_secret() {
-        let (dir, store) = temp_store();
-        let secret = store.secret().unwrap();
-        assert_eq!(secret.len(), 32);
-        let again = Store::open_dir(dir.path()).unwrap();
-        assert_eq!(again.secret().unwrap(), secret);
-        let mode: String = again.conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
-        assert_eq!(mode, "wal");
+        on_each_backend(|store| {
+            let secret = store.secret().unwrap();
+            assert_eq!(secret.len(), 32);
+            let again = store.reopen();
+            assert_eq!(again.secret().unwrap(), secret);
+            assert_eq!(again.schema_version().unwrap(), store.schema_version().unwrap());
+            if !store.db.is_postgres() {
+                let mode: String = again.db.query_value("PRAGMA journal_mode", params![]).unwrap();
+                assert_eq!(mode, "wal");
+            }
+        });
+    }
+
+    #[test]
+    fn a_write_waits_for_another_connections_lock_at_most_the_busy_timeout() {
+        on_each_backend(|store| {
+            store.set_meta("k", "v").unwrap();
+            let holder = store.reopen();
+            holder.db.batch("BEGIN; UPDATE meta SET value = 'held' WHERE key = 'k'").unwrap();
+            store.set_busy_timeout(Duration::from_millis(100)).unwrap();
+            assert!(store.set_meta("k", "w").is_err(), "the lock is held");
+            holder.db.batch("ROLLBACK").unwrap();
+            store.set_meta("k", "w").unwrap();
+            assert_eq!(store.meta("k").unwrap().as_deref(), Some("w"));
+        });
     }
 
     #[test]
     fn a_store_from_a_newer_kurier_is_refused() {
-        let (dir, store) = temp_store();
-        store.conn.execute_batch("PRAGMA user_version = 999").unwrap();
-        drop(store);
-        let err = Store::open_dir(dir.path()).err().unwrap();
-        assert!(err.to_string().contains("schema version 999"), "{err}");
+        on_each_backend(|store| {
+            store.set_schema_version(999).unwrap();
+            let err = store.location.open().err().unwrap();
+            assert!(err.to_string().contains("schema version 999"), "{err}");
+        });
     }
 
     #[test]
     fn a_damaged_token_secret_is_an_error_not_a_shorter_key() {
-        let (dir, store) = temp_store();
-        store.secret().unwrap();
-        store.conn.execute("UPDATE meta SET value = 'zz' || substr(value, 3) WHERE key = 'secret'", []).unwrap();
-        let err = store.secret().unwrap_err().to_string();
-        let path = dir.path().join(STORE_FILE);
-        assert!(err.starts_with(&format!("{}: the token secret", path.display())), "{err}");
-        assert!(err.ends_with("restore the store from a backup"), "{err}");
+        on_each_backend(|store| {
+            store.secret().unwrap();
+            store
+                .db
+                .execute("UPDATE meta SET value = 'zz' || substr(value, 3) WHERE key = 'secret'", params![])
+                .unwrap();
+            let err = store.secret().unwrap_err().to_string();
+            assert!(err.starts_with(&format!("{}: the token secret", store.name())), "{err}");
+            assert!(err.ends_with("restore the store from a backup"), "{err}");
+        });
     }
 }

@@ -9,6 +9,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::db::params;
 use super::{Result, Store, timestamp};
 
 /// What became of a fire.
@@ -66,13 +67,11 @@ impl Store {
         note: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        let inserted = self
-            .conn
-            .execute(
-                "INSERT OR IGNORE INTO digest_runs (fire_at, outcome, missed, note, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                rusqlite::params![timestamp(fire), outcome.as_str(), missed as i64, note, timestamp(now)],
-            )
-            .map_err(|e| self.err(e))?;
+        let inserted = self.db.execute(
+            "INSERT INTO digest_runs (fire_at, outcome, missed, note, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT DO NOTHING",
+            params![timestamp(fire), outcome.as_str(), missed as i64, note, timestamp(now)],
+        )?;
         Ok(inserted == 1)
     }
 
@@ -85,37 +84,28 @@ impl Store {
         note: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        self.conn
-            .execute(
-                "UPDATE digest_runs SET outcome = ?2, issue_id = COALESCE(?3, issue_id), note = ?4, updated_at = ?5
-                 WHERE fire_at = ?1",
-                rusqlite::params![timestamp(fire), outcome.as_str(), issue, note, timestamp(now)],
-            )
-            .map_err(|e| self.err(e))?;
+        self.db.execute(
+            "UPDATE digest_runs SET outcome = ?2, issue_id = COALESCE(?3, issue_id), note = ?4, updated_at = ?5
+             WHERE fire_at = ?1",
+            params![timestamp(fire), outcome.as_str(), issue, note, timestamp(now)],
+        )?;
         Ok(())
     }
 
     /// The latest recorded fire time.
     pub fn last_fire(&self) -> Result<Option<DateTime<Utc>>> {
-        let at: Option<String> = self
-            .conn
-            .query_row("SELECT MAX(fire_at) FROM digest_runs", [], |row| row.get(0))
-            .map_err(|e| self.err(e))?;
+        let at: Option<String> = self.db.query_value("SELECT MAX(fire_at) FROM digest_runs", params![])?;
         Ok(at.and_then(|at| DateTime::parse_from_rfc3339(&at).ok()).map(|at| at.with_timezone(&Utc)))
     }
 
     /// Fires still waiting for the outcome of a run (`running` or `deferred`): after a restart,
     /// the first run serves them.
     pub fn open_fires(&self) -> Result<Vec<DateTime<Utc>>> {
-        let mut statement = self
-            .conn
-            .prepare("SELECT fire_at FROM digest_runs WHERE outcome IN ('running', 'deferred') ORDER BY fire_at")
-            .map_err(|e| self.err(e))?;
-        let fires = statement
-            .query_map([], |row| row.get::<_, String>(0))
-            .map_err(|e| self.err(e))?
-            .collect::<rusqlite::Result<Vec<String>>>()
-            .map_err(|e| self.err(e))?;
+        let fires: Vec<String> = self.db.query_all(
+            "SELECT fire_at FROM digest_runs WHERE outcome IN ('running', 'deferred') ORDER BY fire_at",
+            params![],
+            |row| row.get(0),
+        )?;
         Ok(fires
             .iter()
             .filter_map(|at| DateTime::parse_from_rfc3339(at).ok())
@@ -125,34 +115,27 @@ impl Store {
 
     /// The latest `limit` recorded fires, oldest first.
     pub fn runs(&self, limit: usize) -> Result<Vec<Run>> {
-        let mut statement = self
-            .conn
-            .prepare(
-                "SELECT fire_at, outcome, issue_id, missed, note FROM
-                 (SELECT * FROM digest_runs ORDER BY fire_at DESC LIMIT ?1) ORDER BY fire_at",
-            )
-            .map_err(|e| self.err(e))?;
-        let runs = statement
-            .query_map([limit as i64], |row| {
+        self.db.query_all(
+            "SELECT fire_at, outcome, issue_id, missed, note FROM
+             (SELECT * FROM digest_runs ORDER BY fire_at DESC LIMIT ?1) AS latest ORDER BY fire_at",
+            params![limit as i64],
+            |row| {
                 Ok(Run {
                     fire_at: row.get(0)?,
-                    outcome: RunOutcome::parse(&row.get::<_, String>(1)?),
+                    outcome: RunOutcome::parse(&row.get::<String>(1)?),
                     issue: row.get(2)?,
-                    missed: row.get::<_, i64>(3)? as u64,
+                    missed: row.get::<i64>(3)? as u64,
                     note: row.get(4)?,
                 })
-            })
-            .map_err(|e| self.err(e))?
-            .collect::<rusqlite::Result<Vec<Run>>>()
-            .map_err(|e| self.err(e))?;
-        Ok(runs)
+            },
+        )
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::tests::temp_store;
+    use crate::store::tests::on_each_backend;
 
     fn at(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()
@@ -160,24 +143,27 @@ mod tests {
 
     #[test]
     fn a_fire_is_recorded_once_and_keeps_its_final_outcome() {
-        let (_dir, store) = temp_store();
-        let now = at("2026-11-29T08:00:05Z");
-        let (first, second) = (at("2026-11-29T08:00:00Z"), at("2026-11-29T08:00:02Z"));
-        assert!(store.record_fire(first, 0, RunOutcome::Running, None, now).unwrap());
-        assert!(!store.record_fire(first, 0, RunOutcome::Running, None, now).unwrap(), "recorded twice");
-        assert!(store.record_fire(second, 3, RunOutcome::Deferred, Some("previous issue still sending"), now).unwrap());
-        assert_eq!(store.open_fires().unwrap(), [first, second]);
-        assert_eq!(store.last_fire().unwrap(), Some(second));
+        on_each_backend(|store| {
+            let now = at("2026-11-29T08:00:05Z");
+            let (first, second) = (at("2026-11-29T08:00:00Z"), at("2026-11-29T08:00:02Z"));
+            assert!(store.record_fire(first, 0, RunOutcome::Running, None, now).unwrap());
+            assert!(!store.record_fire(first, 0, RunOutcome::Running, None, now).unwrap(), "recorded twice");
+            assert!(
+                store.record_fire(second, 3, RunOutcome::Deferred, Some("previous issue still sending"), now).unwrap()
+            );
+            assert_eq!(store.open_fires().unwrap(), [first, second]);
+            assert_eq!(store.last_fire().unwrap(), Some(second));
 
-        let (one, two) = (store.record_skipped_issue(now).unwrap(), store.record_skipped_issue(now).unwrap());
-        store.set_run_outcome(first, RunOutcome::Sent, Some(one), None, now).unwrap();
-        store.set_run_outcome(second, RunOutcome::Skipped, Some(two), Some("deferred"), now).unwrap();
-        assert!(store.open_fires().unwrap().is_empty());
-        let runs = store.runs(10).unwrap();
-        assert_eq!(runs.len(), 2);
-        assert_eq!((runs[0].outcome, runs[0].issue, runs[0].missed), (RunOutcome::Sent, Some(one), 0));
-        assert_eq!(runs[1].outcome, RunOutcome::Skipped);
-        assert_eq!((runs[1].missed, runs[1].note.as_deref()), (3, Some("deferred")));
-        assert_eq!(store.runs(1).unwrap()[0].fire_at, "2026-11-29T08:00:02.000Z");
+            let (one, two) = (store.record_skipped_issue(now).unwrap(), store.record_skipped_issue(now).unwrap());
+            store.set_run_outcome(first, RunOutcome::Sent, Some(one), None, now).unwrap();
+            store.set_run_outcome(second, RunOutcome::Skipped, Some(two), Some("deferred"), now).unwrap();
+            assert!(store.open_fires().unwrap().is_empty());
+            let runs = store.runs(10).unwrap();
+            assert_eq!(runs.len(), 2);
+            assert_eq!((runs[0].outcome, runs[0].issue, runs[0].missed), (RunOutcome::Sent, Some(one), 0));
+            assert_eq!(runs[1].outcome, RunOutcome::Skipped);
+            assert_eq!((runs[1].missed, runs[1].note.as_deref()), (3, Some("deferred")));
+            assert_eq!(store.runs(1).unwrap()[0].fire_at, "2026-11-29T08:00:02.000Z");
+        });
     }
 }

@@ -9,17 +9,16 @@
 //! Callers in async code run their store work on a blocking thread (`http::blocking`).
 
 use std::ops::{Deref, DerefMut};
-use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use super::{Result, Store, StoreError};
+use super::{Location, Result, Store, StoreError};
 
 /// How long a statement of the shared connection waits for another process's write lock.
 pub const BUSY_WAIT: Duration = Duration::from_secs(2);
 
 pub struct SharedStore {
-    dir: PathBuf,
+    location: Location,
     slot: Mutex<Option<Store>>,
 }
 
@@ -40,10 +39,10 @@ impl DerefMut for StoreGuard<'_> {
 }
 
 impl SharedStore {
-    /// The store in the subscribers folder `dir`, opened now if it can be; the error, if any,
-    /// says why it could not.
-    pub fn open(dir: &Path) -> (SharedStore, Option<StoreError>) {
-        let shared = SharedStore { dir: dir.to_owned(), slot: Mutex::new(None) };
+    /// The store at `location`, opened now if it can be; the error, if any, says why it could
+    /// not.
+    pub fn open(location: &Location) -> (SharedStore, Option<StoreError>) {
+        let shared = SharedStore { location: location.clone(), slot: Mutex::new(None) };
         let error = shared.get().err();
         (shared, error)
     }
@@ -52,7 +51,7 @@ impl SharedStore {
     pub fn get(&self) -> Result<StoreGuard<'_>> {
         let mut slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
         if slot.is_none() {
-            let store = Store::open_dir(&self.dir)?;
+            let store = self.location.open()?;
             store.set_busy_timeout(BUSY_WAIT)?;
             *slot = Some(store);
         }
@@ -70,5 +69,19 @@ impl SharedStore {
             *slot = None;
         }
         result
+    }
+}
+
+/// Runs `work` on the store held by an engine (the digest's send) on a blocking thread, so that
+/// no async worker waits for the store or the network to it.
+pub async fn with_store<T: Send + 'static>(
+    store: &Arc<Mutex<Store>>,
+    work: impl FnOnce(&mut Store) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let store = Arc::clone(store);
+    let run = move || work(&mut store.lock().unwrap_or_else(|p| p.into_inner()));
+    match tokio::task::spawn_blocking(run).await {
+        Ok(result) => result,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
     }
 }

@@ -9,11 +9,10 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, Row, params};
-
+use super::db::{Begin, DbError, Row, params};
 use super::identity::{key, normalize_email, normalize_name};
 use super::{Result, Store, StoreError, timestamp};
+use chrono::{DateTime, Utc};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Status {
@@ -104,7 +103,7 @@ pub struct ImportReport {
 
 const COLUMNS: &str = "id, email, name, status, created_at, updated_at, version, status_reason";
 
-fn from_row(row: &Row<'_>) -> rusqlite::Result<Subscriber> {
+fn from_row(row: &Row<'_>) -> std::result::Result<Subscriber, DbError> {
     let status: String = row.get(3)?;
     Ok(Subscriber {
         id: row.get(0)?,
@@ -133,32 +132,24 @@ impl Store {
         }
         let at = timestamp(now);
         let confirmed = (status == Status::Active).then(|| at.clone());
-        self.conn
-            .execute(
-                "INSERT INTO subscribers (email, email_key, name, status, created_at, updated_at, confirmed_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
-                params![email, key(&email), normalize_name(name)?, status.as_str(), at, confirmed],
-            )
-            .map_err(|e| self.err(e))?;
+        self.db.execute(
+            "INSERT INTO subscribers (email, email_key, name, status, created_at, updated_at, confirmed_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
+            params![email, key(&email), normalize_name(name)?, status.as_str(), at, confirmed],
+        )?;
         self.subscriber_by_email(&email)?.ok_or_else(|| StoreError::NotFound(email))
     }
 
     pub fn subscriber_by_email(&self, email: &str) -> Result<Option<Subscriber>> {
-        self.conn
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM subscribers WHERE email_key = ?1"),
-                [key(email.trim())],
-                from_row,
-            )
-            .optional()
-            .map_err(|e| self.err(e))
+        self.db.query_opt(
+            &format!("SELECT {COLUMNS} FROM subscribers WHERE email_key = ?1"),
+            params![key(email.trim())],
+            from_row,
+        )
     }
 
     pub fn subscriber(&self, id: i64) -> Result<Option<Subscriber>> {
-        self.conn
-            .query_row(&format!("SELECT {COLUMNS} FROM subscribers WHERE id = ?1"), [id], from_row)
-            .optional()
-            .map_err(|e| self.err(e))
+        self.db.query_opt(&format!("SELECT {COLUMNS} FROM subscribers WHERE id = ?1"), params![id], from_row)
     }
 
     /// Sets the status of the subscriber `id`, with the time of the change. Even a status set
@@ -166,16 +157,13 @@ impl Store {
     /// confirmation link stale.
     pub fn set_status(&self, id: i64, status: Status, now: DateTime<Utc>) -> Result<()> {
         let at = timestamp(now);
-        let changed = self
-            .conn
-            .execute(
-                "UPDATE subscribers SET status = ?2, updated_at = ?3, version = version + 1, status_reason = NULL,
-                    confirmed_at = CASE WHEN ?2 = 'active' THEN ?3 ELSE confirmed_at END,
-                    unsubscribed_at = CASE WHEN ?2 = 'unsubscribed' THEN ?3 ELSE unsubscribed_at END
-                 WHERE id = ?1",
-                params![id, status.as_str(), at],
-            )
-            .map_err(|e| self.err(e))?;
+        let changed = self.db.execute(
+            "UPDATE subscribers SET status = ?2, updated_at = ?3, version = version + 1, status_reason = NULL,
+                confirmed_at = CASE WHEN ?2 = 'active' THEN ?3 ELSE confirmed_at END,
+                unsubscribed_at = CASE WHEN ?2 = 'unsubscribed' THEN ?3 ELSE unsubscribed_at END
+             WHERE id = ?1",
+            params![id, status.as_str(), at],
+        )?;
         if changed == 0 {
             return Err(StoreError::NotFound(format!("subscriber {id}")));
         }
@@ -187,14 +175,11 @@ impl Store {
     /// works once. One statement, so two clicks racing cannot both confirm.
     pub fn confirm(&self, id: i64, version: i64, now: DateTime<Utc>) -> Result<Confirmation> {
         let at = timestamp(now);
-        let changed = self
-            .conn
-            .execute(
-                "UPDATE subscribers SET status = 'active', updated_at = ?3, confirmed_at = ?3, version = version + 1
-                 WHERE id = ?1 AND version = ?2 AND status = 'pending'",
-                params![id, version, at],
-            )
-            .map_err(|e| self.err(e))?;
+        let changed = self.db.execute(
+            "UPDATE subscribers SET status = 'active', updated_at = ?3, confirmed_at = ?3, version = version + 1
+             WHERE id = ?1 AND version = ?2 AND status = 'pending'",
+            params![id, version, at],
+        )?;
         Ok(match changed {
             0 if self.subscriber(id)?.is_none() => Confirmation::Unknown,
             0 => Confirmation::Stale,
@@ -230,27 +215,19 @@ impl Store {
         status: Option<Status>,
         mut each: impl FnMut(Subscriber) -> std::result::Result<(), E>,
     ) -> std::result::Result<(), E> {
-        let mut statement = self
-            .conn
-            .prepare(&format!("SELECT {COLUMNS} FROM subscribers WHERE ?1 IS NULL OR status = ?1 ORDER BY id"))
-            .map_err(|e| self.err(e))?;
-        let rows = statement.query_map([status.map(Status::as_str)], from_row).map_err(|e| self.err(e))?;
-        for row in rows {
-            each(row.map_err(|e| self.err(e))?)?;
-        }
-        Ok(())
+        let sql =
+            format!("SELECT {COLUMNS} FROM subscribers WHERE CAST(?1 AS TEXT) IS NULL OR status = ?1 ORDER BY id");
+        self.db
+            .query_each(&sql, params![status.map(Status::as_str)], |row| each(from_row(row).map_err(|e| self.err(e))?))
     }
 
     /// The first subscriber (by id) of `status`.
     pub fn first_subscriber(&self, status: Status) -> Result<Option<Subscriber>> {
-        self.conn
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM subscribers WHERE status = ?1 ORDER BY id LIMIT 1"),
-                [status.as_str()],
-                from_row,
-            )
-            .optional()
-            .map_err(|e| self.err(e))
+        self.db.query_opt(
+            &format!("SELECT {COLUMNS} FROM subscribers WHERE status = ?1 ORDER BY id LIMIT 1"),
+            params![status.as_str()],
+            from_row,
+        )
     }
 
     /// Number of subscribers of each status, counted from the table (the tests' reference for
@@ -260,12 +237,9 @@ impl Store {
         Status::ALL
             .into_iter()
             .map(|status| {
-                self.conn
-                    .query_row("SELECT COUNT(*) FROM subscribers WHERE status = ?1", [status.as_str()], |r| {
-                        r.get::<_, i64>(0)
-                    })
+                self.db
+                    .query_value::<i64>("SELECT COUNT(*) FROM subscribers WHERE status = ?1", params![status.as_str()])
                     .map(|count| (status, count as u64))
-                    .map_err(|e| self.err(e))
             })
             .collect()
     }
@@ -280,55 +254,55 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<ImportReport> {
         let at = timestamp(now);
-        let sqlite = super::sqlite_error(&self.path);
-        self.conn
-            .execute_batch("CREATE TEMP TABLE IF NOT EXISTS import_seen (key TEXT PRIMARY KEY, line INTEGER NOT NULL); DELETE FROM import_seen;")
-            .map_err(sqlite)?;
-        let tx = self.conn.transaction().map_err(sqlite)?;
-        let mut report = ImportReport::default();
-        {
-            let mut seen = tx
-                .prepare("INSERT INTO import_seen (key, line) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING")
-                .map_err(sqlite)?;
-            let mut first_line = tx.prepare("SELECT line FROM import_seen WHERE key = ?1").map_err(sqlite)?;
-            let mut exists =
-                tx.prepare("SELECT EXISTS (SELECT 1 FROM subscribers WHERE email_key = ?1)").map_err(sqlite)?;
-            let mut insert = tx
-                .prepare(
-                    "INSERT INTO subscribers (email, email_key, name, status, created_at, updated_at, confirmed_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
-                )
-                .map_err(sqlite)?;
+        let db = &self.db;
+        db.batch(
+            "CREATE TEMP TABLE IF NOT EXISTS import_seen (key TEXT PRIMARY KEY, line BIGINT NOT NULL);
+             DELETE FROM import_seen;",
+        )?;
+        db.transaction(Begin::Deferred, || {
+            let mut report = ImportReport::default();
             for row in rows {
                 let row = row?;
                 let email = normalize_email(&row.email)
                     .map_err(|e| StoreError::Import { line: row.line, reason: e.to_string() })?;
                 let email_key = key(&email);
-                if seen.execute(params![email_key, row.line as i64]).map_err(sqlite)? == 0 {
-                    let first: i64 = first_line.query_row([&email_key], |r| r.get(0)).map_err(sqlite)?;
+                let new = db.execute(
+                    "INSERT INTO import_seen (key, line) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",
+                    params![email_key, row.line as i64],
+                )?;
+                if new == 0 {
+                    let first: i64 =
+                        db.query_value("SELECT line FROM import_seen WHERE key = ?1", params![email_key])?;
                     let reason = format!("{email} is already on line {first}");
                     return Err(StoreError::Import { line: row.line, reason });
                 }
-                if exists.query_row([&email_key], |r| r.get::<_, bool>(0)).map_err(sqlite)? {
+                let exists: bool = db.query_value(
+                    "SELECT EXISTS (SELECT 1 FROM subscribers WHERE email_key = ?1)",
+                    params![email_key],
+                )?;
+                if exists {
                     report.already_present += 1;
                     continue;
                 }
                 let name = normalize_name(row.name.as_deref())
                     .map_err(|e| StoreError::Import { line: row.line, reason: format!("name: {e}") })?;
                 let confirmed = (row.status == Status::Active).then(|| at.clone());
-                insert.execute(params![email, email_key, name, row.status.as_str(), at, confirmed]).map_err(sqlite)?;
+                db.execute(
+                    "INSERT INTO subscribers (email, email_key, name, status, created_at, updated_at, confirmed_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
+                    params![email, email_key, name, row.status.as_str(), at, confirmed],
+                )?;
                 report.added += 1;
             }
-        }
-        tx.commit().map_err(sqlite)?;
-        Ok(report)
+            Ok(report)
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::tests::temp_store;
+    use crate::store::tests::on_each_backend;
 
     fn now() -> DateTime<Utc> {
         "2026-11-26T08:00:00Z".parse().unwrap()
@@ -336,93 +310,100 @@ mod tests {
 
     #[test]
     fn addresses_are_validated_and_unique_regardless_of_case() {
-        let (_dir, store) = temp_store();
-        store.add_subscriber("Anna@Example.org", Some("Anna"), Status::Active, now()).unwrap();
-        let err = store.add_subscriber("anna@example.ORG", None, Status::Pending, now()).unwrap_err();
-        assert!(matches!(err, StoreError::Duplicate { status: Status::Active, .. }), "{err}");
-        for bad in ["anna", "anna@", "a b@example.org", "x@example.org\r\nBcc: y@example.org", ""] {
-            assert!(
-                matches!(store.add_subscriber(bad, None, Status::Active, now()), Err(StoreError::InvalidEmail(_))),
-                "{bad:?}"
-            );
-        }
+        on_each_backend(|store| {
+            store.add_subscriber("Anna@Example.org", Some("Anna"), Status::Active, now()).unwrap();
+            let err = store.add_subscriber("anna@example.ORG", None, Status::Pending, now()).unwrap_err();
+            assert!(matches!(err, StoreError::Duplicate { status: Status::Active, .. }), "{err}");
+            for bad in ["anna", "anna@", "a b@example.org", "x@example.org\r\nBcc: y@example.org", ""] {
+                assert!(
+                    matches!(store.add_subscriber(bad, None, Status::Active, now()), Err(StoreError::InvalidEmail(_))),
+                    "{bad:?}"
+                );
+            }
+        });
     }
 
     #[test]
     fn names_lose_line_breaks() {
-        let (_dir, store) = temp_store();
-        let s = store.add_subscriber("a@example.org", Some("Anna\r\nNowak"), Status::Active, now()).unwrap();
-        assert_eq!(s.name.as_deref(), Some("Anna Nowak"));
+        on_each_backend(|store| {
+            let s = store.add_subscriber("a@example.org", Some("Anna\r\nNowak"), Status::Active, now()).unwrap();
+            assert_eq!(s.name.as_deref(), Some("Anna Nowak"));
+        });
     }
 
     #[test]
     fn unsubscribing_keeps_the_record_and_lists_filter_by_status() {
-        let (_dir, store) = temp_store();
-        store.add_subscriber("a@example.org", None, Status::Active, now()).unwrap();
-        store.add_subscriber("b@example.org", None, Status::Pending, now()).unwrap();
-        store.unsubscribe_email("A@example.org", now()).unwrap();
-        assert_eq!(store.subscribers(None).unwrap().len(), 2);
-        let unsubscribed = store.subscribers(Some(Status::Unsubscribed)).unwrap();
-        assert_eq!(unsubscribed.iter().map(|s| s.email.as_str()).collect::<Vec<_>>(), ["a@example.org"]);
-        assert!(matches!(store.unsubscribe_email("c@example.org", now()), Err(StoreError::NotFound(_))));
+        on_each_backend(|store| {
+            store.add_subscriber("a@example.org", None, Status::Active, now()).unwrap();
+            store.add_subscriber("b@example.org", None, Status::Pending, now()).unwrap();
+            store.unsubscribe_email("A@example.org", now()).unwrap();
+            assert_eq!(store.subscribers(None).unwrap().len(), 2);
+            let unsubscribed = store.subscribers(Some(Status::Unsubscribed)).unwrap();
+            assert_eq!(unsubscribed.iter().map(|s| s.email.as_str()).collect::<Vec<_>>(), ["a@example.org"]);
+            assert!(matches!(store.unsubscribe_email("c@example.org", now()), Err(StoreError::NotFound(_))));
+        });
     }
 
     #[test]
     fn addresses_at_an_ip_literal_are_refused_with_their_own_reason() {
-        let (_dir, mut store) = temp_store();
-        for literal in ["a@[127.0.0.1]", "a@[IPv6:::1]"] {
-            let err = store.add_subscriber(literal, None, Status::Pending, now()).unwrap_err();
-            assert!(matches!(err, StoreError::AddressLiteral(_)), "{literal}: {err}");
-            assert!(err.to_string().contains("IP address"), "{err}");
-        }
-        let row = ImportRow { line: 4, email: "b@[10.0.0.1]".into(), name: None, status: Status::Active };
-        let err = store.import([row].map(Ok), now()).unwrap_err();
-        assert!(err.to_string().starts_with("line 4: `b@[10.0.0.1]` has an IP address for a domain"), "{err}");
-        assert!(store.subscribers(None).unwrap().is_empty());
+        on_each_backend(|mut store| {
+            for literal in ["a@[127.0.0.1]", "a@[IPv6:::1]"] {
+                let err = store.add_subscriber(literal, None, Status::Pending, now()).unwrap_err();
+                assert!(matches!(err, StoreError::AddressLiteral(_)), "{literal}: {err}");
+                assert!(err.to_string().contains("IP address"), "{err}");
+            }
+            let row = ImportRow { line: 4, email: "b@[10.0.0.1]".into(), name: None, status: Status::Active };
+            let err = store.import([row].map(Ok), now()).unwrap_err();
+            assert!(err.to_string().starts_with("line 4: `b@[10.0.0.1]` has an IP address for a domain"), "{err}");
+            assert!(store.subscribers(None).unwrap().is_empty());
+        });
     }
 
     #[test]
     fn a_confirmation_works_once_and_only_at_the_version_it_was_issued_for() {
-        let (_dir, store) = temp_store();
-        let s = store.add_subscriber("a@example.org", None, Status::Pending, now()).unwrap();
-        assert_eq!(store.confirm(s.id, s.version + 1, now()).unwrap(), Confirmation::Stale);
-        assert_eq!(store.confirm(s.id, s.version, now()).unwrap(), Confirmation::Confirmed);
-        assert_eq!(store.subscriber(s.id).unwrap().unwrap().status, Status::Active);
-        assert_eq!(store.confirm(s.id, s.version, now()).unwrap(), Confirmation::Stale, "used twice");
-        assert_eq!(store.confirm(s.id + 100, 0, now()).unwrap(), Confirmation::Unknown);
+        on_each_backend(|store| {
+            let s = store.add_subscriber("a@example.org", None, Status::Pending, now()).unwrap();
+            assert_eq!(store.confirm(s.id, s.version + 1, now()).unwrap(), Confirmation::Stale);
+            assert_eq!(store.confirm(s.id, s.version, now()).unwrap(), Confirmation::Confirmed);
+            assert_eq!(store.subscriber(s.id).unwrap().unwrap().status, Status::Active);
+            assert_eq!(store.confirm(s.id, s.version, now()).unwrap(), Confirmation::Stale, "used twice");
+            assert_eq!(store.confirm(s.id + 100, 0, now()).unwrap(), Confirmation::Unknown);
+        });
     }
 
     #[test]
     fn unsubscribing_and_subscribing_again_make_the_old_confirmation_stale() {
-        let (_dir, store) = temp_store();
-        let s = store.add_subscriber("a@example.org", None, Status::Pending, now()).unwrap();
-        let first = s.version;
-        store.unsubscribe_email("a@example.org", now()).unwrap();
-        // Re-armed by the form: pending again, with a newer link mailed.
-        store.set_status(s.id, Status::Pending, now()).unwrap();
-        let rearmed = store.subscriber(s.id).unwrap().unwrap();
-        assert_eq!(rearmed.status, Status::Pending);
-        assert_eq!(store.confirm(s.id, first, now()).unwrap(), Confirmation::Stale);
-        assert_eq!(store.subscriber(s.id).unwrap().unwrap().status, Status::Pending);
-        // A second subscription while pending replaces the first link too.
-        store.set_status(s.id, Status::Pending, now()).unwrap();
-        assert_eq!(store.confirm(s.id, rearmed.version, now()).unwrap(), Confirmation::Stale);
-        let latest = store.subscriber(s.id).unwrap().unwrap().version;
-        assert_eq!(store.confirm(s.id, latest, now()).unwrap(), Confirmation::Confirmed);
+        on_each_backend(|store| {
+            let s = store.add_subscriber("a@example.org", None, Status::Pending, now()).unwrap();
+            let first = s.version;
+            store.unsubscribe_email("a@example.org", now()).unwrap();
+            // Re-armed by the form: pending again, with a newer link mailed.
+            store.set_status(s.id, Status::Pending, now()).unwrap();
+            let rearmed = store.subscriber(s.id).unwrap().unwrap();
+            assert_eq!(rearmed.status, Status::Pending);
+            assert_eq!(store.confirm(s.id, first, now()).unwrap(), Confirmation::Stale);
+            assert_eq!(store.subscriber(s.id).unwrap().unwrap().status, Status::Pending);
+            // A second subscription while pending replaces the first link too.
+            store.set_status(s.id, Status::Pending, now()).unwrap();
+            assert_eq!(store.confirm(s.id, rearmed.version, now()).unwrap(), Confirmation::Stale);
+            let latest = store.subscriber(s.id).unwrap().unwrap().version;
+            assert_eq!(store.confirm(s.id, latest, now()).unwrap(), Confirmation::Confirmed);
+        });
     }
 
     #[test]
     fn import_is_all_or_nothing_and_never_resubscribes() {
-        let (_dir, mut store) = temp_store();
-        store.add_subscriber("old@example.org", None, Status::Unsubscribed, now()).unwrap();
-        let row = |line, email: &str| ImportRow { line, email: email.into(), name: None, status: Status::Active };
-        let err = store.import([row(2, "a@example.org"), row(3, "not-an-address")].map(Ok), now()).unwrap_err();
-        assert!(err.to_string().starts_with("line 3: `not-an-address` is not a valid e-mail address"), "{err}");
-        assert_eq!(store.subscribers(None).unwrap().len(), 1);
-        let err = store.import([row(2, "a@example.org"), row(3, "A@example.org")].map(Ok), now()).unwrap_err();
-        assert!(err.to_string().contains("line 3: A@example.org is already on line 2"), "{err}");
-        let report = store.import([row(2, "a@example.org"), row(3, "OLD@example.org")].map(Ok), now()).unwrap();
-        assert_eq!(report, ImportReport { added: 1, already_present: 1 });
-        assert_eq!(store.subscriber_by_email("old@example.org").unwrap().unwrap().status, Status::Unsubscribed);
+        on_each_backend(|mut store| {
+            store.add_subscriber("old@example.org", None, Status::Unsubscribed, now()).unwrap();
+            let row = |line, email: &str| ImportRow { line, email: email.into(), name: None, status: Status::Active };
+            let err = store.import([row(2, "a@example.org"), row(3, "not-an-address")].map(Ok), now()).unwrap_err();
+            assert!(err.to_string().starts_with("line 3: `not-an-address` is not a valid e-mail address"), "{err}");
+            assert_eq!(store.subscribers(None).unwrap().len(), 1);
+            let err = store.import([row(2, "a@example.org"), row(3, "A@example.org")].map(Ok), now()).unwrap_err();
+            assert!(err.to_string().contains("line 3: A@example.org is already on line 2"), "{err}");
+            let report = store.import([row(2, "a@example.org"), row(3, "OLD@example.org")].map(Ok), now()).unwrap();
+            assert_eq!(report, ImportReport { added: 1, already_present: 1 });
+            assert_eq!(store.subscriber_by_email("old@example.org").unwrap().unwrap().status, Status::Unsubscribed);
+        });
     }
 }

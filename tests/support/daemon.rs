@@ -152,7 +152,10 @@ impl Daemon {
             builder = builder.header(*k, *v);
         }
         let request = builder.body(body.map(<[u8]>::to_vec).unwrap_or_default()).unwrap();
-        let mut response = self.agent.run(request).unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+        let mut response = self
+            .agent
+            .run(request)
+            .unwrap_or_else(|e| panic!("{method} {url}: {e}; the daemon's log:\n{}", self.logs()));
         let status = response.status().as_u16();
         let headers = response
             .headers()

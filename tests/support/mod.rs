@@ -19,9 +19,51 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Whether the tests run on the PostgreSQL store: `KURIER_TEST_BACKEND=postgres` (tests/run.sh
+/// runs the store's integration tests once on each backend). Each site then gets a fresh
+/// database on `KURIER_TEST_POSTGRES_URL`'s server, passed to kurier as `KURIER_STORE_URL`.
+pub fn postgres_backend() -> bool {
+    std::env::var("KURIER_TEST_BACKEND").is_ok_and(|b| b == "postgres")
+}
+
+/// For a test of what only SQLite has (its file, its locks): says so and tells the caller to
+/// skip the test on the PostgreSQL backend.
+pub fn sqlite_only(test: &str) -> bool {
+    if postgres_backend() {
+        eprintln!("skipped on PostgreSQL: {test} is about the SQLite file");
+    }
+    postgres_backend()
+}
+
+/// A new, empty database on the test PostgreSQL server, when there is one (tests/run.sh starts
+/// it); without one, `None` and a note that the test is skipped — a failure when
+/// `KURIER_TEST_POSTGRES_REQUIRED` is set.
+pub fn test_database(test: &str) -> Option<String> {
+    if std::env::var("KURIER_TEST_POSTGRES_URL").is_ok_and(|url| !url.is_empty()) {
+        return Some(fresh_database());
+    }
+    assert!(std::env::var_os("KURIER_TEST_POSTGRES_REQUIRED").is_none(), "{test} needs KURIER_TEST_POSTGRES_URL");
+    eprintln!("skipped: {test} needs a PostgreSQL server (KURIER_TEST_POSTGRES_URL is unset)");
+    None
+}
+
+/// A new, empty database on the test PostgreSQL server; its URL.
+fn fresh_database() -> String {
+    let server = std::env::var("KURIER_TEST_POSTGRES_URL")
+        .expect("KURIER_TEST_BACKEND=postgres needs KURIER_TEST_POSTGRES_URL (tests/run.sh sets both)");
+    let mut admin = postgres::Client::connect(&server, postgres::NoTls).expect("the test PostgreSQL answers");
+    let name = format!("kurier_site_{:016x}", fastrand::u64(..));
+    admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+    let mut url = url::Url::parse(&server).unwrap();
+    url.set_path(&name);
+    url.to_string()
+}
+
 /// A copy of `tests/fixtures/<name>` in a fresh temporary folder, removed when dropped.
 pub struct TempSite {
     dir: tempfile::TempDir,
+    /// The site's PostgreSQL database, on that backend.
+    store_url: std::cell::RefCell<Option<String>>,
 }
 
 impl TempSite {
@@ -40,7 +82,35 @@ impl TempSite {
     }
 
     pub fn empty() -> TempSite {
-        TempSite { dir: tempfile::tempdir().unwrap() }
+        TempSite {
+            dir: tempfile::tempdir().unwrap(),
+            store_url: std::cell::RefCell::new(postgres_backend().then(fresh_database)),
+        }
+    }
+
+    /// The site's PostgreSQL database (given to kurier as `KURIER_STORE_URL`), on that backend.
+    pub fn store_url(&self) -> Option<String> {
+        self.store_url.borrow().clone()
+    }
+
+    /// A new, empty store in place of the site's (a reinstall): the SQLite folder removed, or a
+    /// fresh PostgreSQL database.
+    pub fn new_store(&self) {
+        match postgres_backend() {
+            true => *self.store_url.borrow_mut() = Some(fresh_database()),
+            false => std::fs::remove_dir_all(self.path("subscribers")).unwrap(),
+        }
+    }
+
+    /// The site's store, opened as kurier opens it.
+    pub fn store(&self) -> kurier::store::Store {
+        let location = match self.store_url() {
+            Some(url) => {
+                kurier::store::Location::Postgres(kurier::store::PostgresTarget { url, password: None, ca_file: None })
+            }
+            None => kurier::store::Location::Sqlite(self.path("subscribers")),
+        };
+        location.open().unwrap()
     }
 
     pub fn root(&self) -> &Path {
@@ -140,6 +210,10 @@ impl TempSite {
     fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_kurier"));
         command.arg("--root").arg(self.root()).args(args).env("RUST_LOG", "warn").env_remove("KURIER_SMTP_URL");
+        command.env_remove("KURIER_STORE_URL");
+        if let Some(url) = self.store_url() {
+            command.env("KURIER_STORE_URL", url);
+        }
         for (key, value) in env {
             command.env(key, value);
         }
