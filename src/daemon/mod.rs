@@ -498,6 +498,7 @@ impl Daemon {
     /// Records what this build read and the feeds being served (`build_cache`), so that the
     /// next start of an unchanged site serves them at once.
     fn remember(&self, site: &Site) {
+        let started = Instant::now();
         let etags: std::collections::HashMap<String, String> =
             self.state.feeds.read().unwrap_or_else(|p| p.into_inner()).etags().collect();
         let mut paths: Vec<String> = etags.keys().cloned().collect();
@@ -507,6 +508,7 @@ impl Daemon {
         crate::publish::remember(&self.root, &self.config, site, revisions, &out_dir, &paths, |path| {
             etags.get(path).cloned()
         });
+        tracing::debug!(ms = format!("{:.1}", started.elapsed().as_secs_f64() * 1000.0), "build recorded");
     }
 
     /// The fast first stage of a rebuild after posts were edited in place (same id, permalink and
