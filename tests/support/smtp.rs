@@ -50,6 +50,15 @@ impl Received {
     }
 }
 
+/// Now on the sink's clock (`time.monotonic()` in Python: Linux's `CLOCK_MONOTONIC`), to compare
+/// with the times it stamps.
+pub fn sink_clock() -> f64 {
+    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec into the struct we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    now.tv_sec as f64 + now.tv_nsec as f64 * 1e-9
+}
+
 impl Sink {
     pub fn start() -> Sink {
         Sink::start_with(&[])
