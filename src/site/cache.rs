@@ -238,7 +238,7 @@ impl PostCache {
         let (posts, mut errors) = split(self.entries.values().cloned());
         // Unreadable files without a kept version are missing from the feeds: an error.
         errors.extend(self.unreadable().filter(|(_, kept)| !kept).map(|(error, _)| error.clone()));
-        let published: HashSet<&Path> =
+        let published: rustc_hash::FxHashSet<&Path> =
             previous.map(|site| site.posts.iter().map(|p| p.source.as_path()).collect()).unwrap_or_default();
         let warnings = self.warnings.clone();
         assemble(posts, errors, warnings, config, now, |post| published.contains(post.source.as_path()), previous)

@@ -39,10 +39,10 @@ pub use related::{Terms, link as link_related, same_inputs as same_related_input
 pub use scan::{Scan, Warning, in_sections, is_post_file, scan};
 pub use slug::slugify;
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use chrono::{DateTime, Utc};
+use rustc_hash::FxHashMap;
 
 use crate::config::Config;
 
@@ -88,34 +88,41 @@ impl Site {
     /// changed (`related::same_inputs`): an edit that leaves every post's terms, tags, date and id
     /// as they were is not linked again.
     pub fn from_posts(
-        mut posts: Vec<Post>,
+        posts: Vec<Post>,
         mut errors: Vec<PostError>,
         config: &Config,
         now: DateTime<Utc>,
         published: impl Fn(&Post) -> bool,
         previous: Option<&Site>,
     ) -> Loaded {
-        posts.sort_by_cached_key(|post| (post.date, !published(post), post.source.clone()));
-        let mut urls: HashMap<String, PathBuf> = HashMap::new();
-        let mut ids: HashMap<String, PathBuf> = HashMap::new();
-        let mut visible = Vec::with_capacity(posts.len());
+        // By index, not by moving the posts: every post is looked at, only the visible are kept.
+        let published: Vec<bool> = posts.iter().map(&published).collect();
+        let mut order: Vec<usize> = (0..posts.len()).collect();
+        order.sort_by(|&a, &b| {
+            let (pa, pb) = (&posts[a], &posts[b]);
+            pa.date.cmp(&pb.date).then((!published[a]).cmp(&!published[b])).then_with(|| pa.source.cmp(&pb.source))
+        });
+        let mut urls: FxHashMap<&str, usize> = FxHashMap::default();
+        let mut ids: FxHashMap<&str, usize> = FxHashMap::default();
+        let mut kept = Vec::with_capacity(posts.len());
         let mut next_publication: Option<DateTime<Utc>> = None;
         let mut warnings = Vec::new();
-        for post in posts {
+        for &index in &order {
+            let post = &posts[index];
             warnings.extend(post.warnings.iter().cloned());
             if post.draft {
                 continue;
             }
-            if let Some(first) = urls.get(&post.url) {
-                errors.push(duplicate(&post, "permalink", &post.url, first));
+            if let Some(&first) = urls.get(post.url.as_str()) {
+                errors.push(duplicate(post, "permalink", &post.url, &posts[first].source));
                 continue;
             }
-            if let Some(first) = ids.get(&post.id) {
-                errors.push(duplicate(&post, "id", &post.id, first));
+            if let Some(&first) = ids.get(post.id.as_str()) {
+                errors.push(duplicate(post, "id", &post.id, &posts[first].source));
                 continue;
             }
-            urls.insert(post.url.clone(), post.source.clone());
-            ids.insert(post.id.clone(), post.source.clone());
+            urls.insert(&post.url, index);
+            ids.insert(&post.id, index);
             if !post.in_feeds {
                 continue;
             }
@@ -132,8 +139,10 @@ impl Site {
             if let Some(expiry) = expiry {
                 next(expiry);
             }
-            visible.push(post);
+            kept.push(index);
         }
+        let mut posts: Vec<Option<Post>> = posts.into_iter().map(Some).collect();
+        let mut visible: Vec<Post> = kept.iter().map(|&i| posts[i].take().expect("each post is kept once")).collect();
         visible.sort_by(|a, b| b.date.cmp(&a.date).then_with(|| a.id.cmp(&b.id)));
         warnings.extend(tags::separate(&mut visible));
         let count = config.feeds.related;

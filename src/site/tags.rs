@@ -18,11 +18,22 @@ fn folded(name: &str) -> String {
 pub fn separate(posts: &mut [Post]) -> Vec<Warning> {
     // slug → folded name → (the names seen, the first post that used it).
     let mut by_slug: BTreeMap<String, BTreeMap<String, (BTreeSet<String>, PathBuf)>> = BTreeMap::new();
+    // A site has far fewer tag names than tagged posts: each name is folded once.
+    let mut folded_names: rustc_hash::FxHashMap<&str, String> = rustc_hash::FxHashMap::default();
     for post in posts.iter() {
         for (name, slug) in post.tags.iter().zip(&post.tag_slugs) {
-            let tags = by_slug.entry(slug.clone()).or_default();
-            let (names, _) = tags.entry(folded(name)).or_insert_with(|| (BTreeSet::new(), post.source.clone()));
-            names.insert(name.clone());
+            if !by_slug.contains_key(slug) {
+                by_slug.insert(slug.clone(), BTreeMap::new());
+            }
+            let tags = by_slug.get_mut(slug).expect("inserted above");
+            let key = folded_names.entry(name).or_insert_with(|| folded(name));
+            if !tags.contains_key(key.as_str()) {
+                tags.insert(key.clone(), (BTreeSet::new(), post.source.clone()));
+            }
+            let (names, _) = tags.get_mut(key.as_str()).expect("inserted above");
+            if !names.contains(name) {
+                names.insert(name.clone());
+            }
         }
     }
     let mut warnings = Vec::new();
