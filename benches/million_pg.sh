@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # A million subscribers on PostgreSQL: `kurier subscribers import` of a 100,000- and a
 # 1,000,000-row CSV (each into a fresh database), then `kurier digest send` with the file
-# transport (no [smtp]) until it logs "issue frozen with its recipients" for the 1,000,000
-# active subscribers — the send itself is stopped there. Prints wall time, the freeze's ms
-# and each process's peak RSS (GNU time). Uses the PostgreSQL of KURIER_TEST_POSTGRES_URL, or
+# transport (no [smtp]) until it logs "issue frozen with its recipients" for all of them
+# (active) — the send itself is stopped there; then the same list imported into an SQLite
+# store and copied into another fresh database by `kurier store migrate --to`. Prints wall
+# time, the freeze's ms and each process's peak RSS (GNU time). Uses the PostgreSQL of KURIER_TEST_POSTGRES_URL, or
 # starts the tests' throw-away one (tests/postgres.sh). Usage: benches/million_pg.sh [SIZES…]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,6 +50,16 @@ PY
     kill "$(pgrep -P "$timer")" 2>/dev/null || true
     wait "$timer" || true
     tail -n 1 "$work/send-$n.log"
+  )
+  # The same list in SQLite, then moved to PostgreSQL.
+  "$psql" -q "$KURIER_TEST_POSTGRES_URL" -c "DROP DATABASE $db" -c "CREATE DATABASE $db"
+  lite="$work/lite-$n"
+  mkdir -p "$lite"
+  cp -r kurier.toml content "$lite/"
+  (
+    cd "$lite"
+    /usr/bin/time -f "import of $n rows into SQLite: %e s wall, peak RSS %M KiB" "$KURIER" subscribers import "$work/list-$n.csv"
+    /usr/bin/time -f "store migrate of $n subscribers: %e s wall, peak RSS %M KiB" "$KURIER" store migrate --to "$url"
   )
   "$psql" -q "$KURIER_TEST_POSTGRES_URL" -c "DROP DATABASE $db"
 done
