@@ -7,7 +7,8 @@
 //! `/metrics` totals agree. Ids are kept (tokens and VERP addresses name subscribers and issues by
 //! id), and so is `meta`: the token secret and the store id, so links already mailed keep working
 //! and Message-IDs stay unique. The counters are not copied: the target's triggers count the rows
-//! as they arrive, and the check compares their totals with the source's.
+//! as they arrive, and the check compares their totals with the source's. Rows go up to
+//! [`MAX_ROWS_PER_INSERT`] per statement.
 
 use super::db::{Begin, Param, params};
 use super::{Result, Store, StoreError};
@@ -94,6 +95,11 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
     ("pruned_counts", &[("issue_id", Int), ("state", Text), ("count", Int)]),
 ];
 
+/// Parameters per statement: fewer than either backend allows (SQLite 32,766, PostgreSQL 65,535).
+const MAX_PARAMETERS: usize = 30_000;
+/// Rows per INSERT of the copy.
+const MAX_ROWS_PER_INSERT: usize = 1000;
+
 /// Tables whose `id` the target numbers itself from now on: its sequence must start after the
 /// copied ids.
 const NUMBERED: &[&str] = &["subscribers", "issues", "bounces"];
@@ -116,11 +122,32 @@ impl Store {
                 for (table, columns) in TABLES {
                     let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
                     let select = format!("SELECT {} FROM {table}", names.join(", "));
-                    let placeholders: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
-                    let insert = format!("INSERT INTO {table} ({}) VALUES ({})", names.join(", "), placeholders.join(", "));
+                    // Many rows per INSERT: a round trip per row would make a million
+                    // subscribers a million round trips to PostgreSQL.
+                    let per_insert = (MAX_PARAMETERS / columns.len()).min(MAX_ROWS_PER_INSERT);
+                    let insert = |rows: usize| {
+                        let row = |r: usize| {
+                            let numbers: Vec<String> =
+                                (1..=columns.len()).map(|c| format!("?{}", r * columns.len() + c)).collect();
+                            format!("({})", numbers.join(", "))
+                        };
+                        let values: Vec<String> = (0..rows).map(row).collect();
+                        format!("INSERT INTO {table} ({}) VALUES {}", names.join(", "), values.join(", "))
+                    };
+                    let full = insert(per_insert);
+                    let flush = |values: &mut Vec<Box<dyn Param>>| {
+                        let rows = values.len() / columns.len();
+                        if rows > 0 {
+                            let params: Vec<&dyn Param> = values.iter().map(|v| v.as_ref()).collect();
+                            let sql = if rows == per_insert { full.clone() } else { insert(rows) };
+                            target.db.execute(&sql, &params)?;
+                        }
+                        values.clear();
+                        Ok::<(), StoreError>(())
+                    };
                     let mut count = 0u64;
+                    let mut values: Vec<Box<dyn Param>> = Vec::with_capacity(per_insert * columns.len());
                     source.query_each(&select, params![], |row| {
-                        let mut values: Vec<Box<dyn Param>> = Vec::with_capacity(columns.len());
                         for (index, (_, kind)) in columns.iter().enumerate() {
                             let value: Box<dyn Param> = match kind {
                                 Int => Box::new(row.get::<Option<i64>>(index).map_err(|e| source.err(e))?),
@@ -128,11 +155,13 @@ impl Store {
                             };
                             values.push(value);
                         }
-                        let values: Vec<&dyn Param> = values.iter().map(|v| v.as_ref()).collect();
-                        target.db.execute(&insert, &values)?;
                         count += 1;
+                        if values.len() == per_insert * columns.len() {
+                            flush(&mut values)?;
+                        }
                         Ok::<(), StoreError>(())
                     })?;
+                    flush(&mut values)?;
                     let written: i64 = target.db.query_value(&format!("SELECT COUNT(*) FROM {table}"), params![])?;
                     if written as u64 != count {
                         return Err(refuse(format!("table {table}: {count} rows read, {written} written")));
@@ -217,6 +246,28 @@ mod tests {
         let err = source.copy_into(&target).unwrap_err().to_string();
         assert!(err.contains("must be empty"), "{err}");
         assert_eq!(target.totals().unwrap().subscribers.values().sum::<u64>(), 6);
+    }
+
+    #[test]
+    fn a_store_of_several_inserts_per_table_is_copied_row_for_row() {
+        let Some((_dir, mut source, target)) = stores() else { return };
+        let now = now();
+        // 2,345 subscribers and as many deliveries: two full INSERTs and a shorter last one.
+        let rows = (0..2345u64).map(|i| {
+            let status = if i % 7 == 0 { Status::Pending } else { Status::Active };
+            Ok(crate::store::ImportRow { line: i + 1, email: format!("r{i}@example.org"), name: None, status })
+        });
+        source.import(rows, now).unwrap();
+        source.unsubscribe_email("r2344@example.org", now).unwrap();
+        let issue = source.create_issue("Temat", &[], "", now).unwrap();
+        let copied = source.copy_into(&target).unwrap();
+        let count = |table: &str| copied.iter().find(|(t, _)| *t == table).unwrap().1;
+        let active = 2345 - 2345usize.div_ceil(7) - 1;
+        assert_eq!((count("subscribers"), count("deliveries")), (2345, active as u64));
+        assert_eq!(target.totals().unwrap(), source.totals().unwrap());
+        assert_eq!(target.subscribers(None).unwrap(), source.subscribers(None).unwrap());
+        assert_eq!(target.issue_summaries().unwrap()[0].counts, source.issue_summaries().unwrap()[0].counts);
+        assert_eq!(target.issue_summaries().unwrap()[0].id, issue.id);
     }
 
     #[test]

@@ -3,34 +3,44 @@
 //! A header row is optional on import (a first row whose first field is `email` is one). Status
 //! defaults to `active`: an imported list is one the operator already has consent for.
 
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::io::{Read, Write};
+use std::rc::Rc;
 
 use super::{ImportRow, Result, Status, Store, StoreError};
 
-/// Reads an import file into rows, one at a time (the file's bytes are held, a row at a time is
-/// made): the first bad row ends the iteration with an error naming its line.
-pub fn parse_import(mut reader: impl Read) -> Result<ImportRows> {
-    let mut bytes = Vec::new();
-    reader.read_to_end(&mut bytes).map_err(|e| StoreError::Import { line: 0, reason: e.to_string() })?;
+/// Reads an import file as rows, one at a time, as it is read (a list of a million is never
+/// all in memory): the first bad row ends the iteration with an error naming its line.
+pub fn parse_import<R: Read>(reader: R) -> Result<ImportRows<R>> {
+    let window = Window::default();
     let csv = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .trim(csv::Trim::All)
-        .from_reader(std::io::Cursor::new(bytes));
-    Ok(ImportRows { csv, record: csv::StringRecord::new(), lines: LineCounter::default(), index: 0, failed: false })
+        .from_reader(Tee { inner: reader, window: window.clone() });
+    Ok(ImportRows {
+        csv,
+        record: csv::StringRecord::new(),
+        lines: LineCounter::default(),
+        window,
+        index: 0,
+        failed: false,
+    })
 }
 
 /// The rows of an import file, as [`parse_import`] reads them.
-pub struct ImportRows {
-    csv: csv::Reader<std::io::Cursor<Vec<u8>>>,
+pub struct ImportRows<R> {
+    csv: csv::Reader<Tee<R>>,
     record: csv::StringRecord,
     // Lines are counted from byte offsets: the csv crate's own line numbers skip blank lines.
     lines: LineCounter,
+    window: Window,
     index: usize,
     failed: bool,
 }
 
-impl Iterator for ImportRows {
+impl<R: Read> Iterator for ImportRows<R> {
     type Item = Result<ImportRow>;
 
     fn next(&mut self) -> Option<Result<ImportRow>> {
@@ -47,14 +57,14 @@ impl Iterator for ImportRows {
     }
 }
 
-impl ImportRows {
+impl<R: Read> ImportRows<R> {
     /// The next record: `Ok(None)` at the end, `Ok(Some(None))` for a record that is no row (a
     /// header, a blank line).
     fn next_record(&mut self) -> Result<Option<Option<ImportRow>>> {
         let read = self.csv.read_record(&mut self.record);
-        let bytes = self.csv.get_ref().get_ref();
+        let mut window = self.window.0.borrow_mut();
         let more = read.map_err(|e| StoreError::Import {
-            line: e.position().map_or(0, |p| self.lines.line_at(bytes, p.byte())),
+            line: e.position().map_or(0, |p| self.lines.line_at(&mut window, p.byte())),
             reason: e.to_string(),
         })?;
         if !more {
@@ -63,7 +73,7 @@ impl ImportRows {
         let index = self.index;
         self.index += 1;
         // A record's position is where the reader started it, before any blank lines it skipped.
-        let line = self.record.position().map_or(index as u64 + 1, |p| self.lines.line_at(bytes, p.byte()));
+        let line = self.record.position().map_or(index as u64 + 1, |p| self.lines.line_at(&mut window, p.byte()));
         let record = &self.record;
         let email = record.get(0).unwrap_or_default();
         if (index == 0 && email.eq_ignore_ascii_case("email")) || record.iter().all(str::is_empty) {
@@ -82,28 +92,52 @@ impl ImportRows {
     }
 }
 
+/// The bytes the CSV reader has read that the line counter has not passed yet: what it
+/// buffers ahead of the record it returns, and no more.
+#[derive(Clone, Default)]
+struct Window(Rc<RefCell<Unread>>);
+
+#[derive(Default)]
+struct Unread {
+    /// The file offset of `bytes[0]`.
+    start: u64,
+    bytes: VecDeque<u8>,
+}
+
+/// The file, with each byte read also put into the [`Window`].
+struct Tee<R> {
+    inner: R,
+    window: Window,
+}
+
+impl<R: Read> Read for Tee<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.window.0.borrow_mut().bytes.extend(&buf[..n]);
+        Ok(n)
+    }
+}
+
 /// The line of a byte offset, for offsets that never go back (the records of one reading):
-/// each byte is looked at once, so naming lines costs nothing as the file grows.
+/// each byte is looked at once, then dropped from the window, so naming lines costs nothing
+/// as the file grows.
 #[derive(Default)]
 struct LineCounter {
-    /// Offset counted up to, and the line it is on (from 1).
-    at: usize,
+    /// The line (from 1) of the window's start.
     line: u64,
 }
 
 impl LineCounter {
-    /// The line of the first character at or after `byte` of `bytes` that is not a line break.
-    fn line_at(&mut self, bytes: &[u8], byte: u64) -> u64 {
-        let mut to = (byte as usize).min(bytes.len());
-        while to < bytes.len() && matches!(bytes[to], b'\n' | b'\r') {
+    /// The line of the first character at or after `byte` that is not a line break.
+    fn line_at(&mut self, window: &mut Unread, byte: u64) -> u64 {
+        let end = window.start + window.bytes.len() as u64;
+        let mut to = byte.clamp(window.start, end);
+        while to < end && matches!(window.bytes[(to - window.start) as usize], b'\n' | b'\r') {
             to += 1;
         }
-        if to < self.at {
-            // Not expected (positions only grow), but stay right if it happens.
-            return bytes[..to].iter().filter(|&&b| b == b'\n').count() as u64 + 1;
-        }
-        self.line = self.line.max(1) + bytes[self.at..to].iter().filter(|&&b| b == b'\n').count() as u64;
-        self.at = to;
+        let passed = (to - window.start) as usize;
+        self.line = self.line.max(1) + window.bytes.drain(..passed).filter(|&b| b == b'\n').count() as u64;
+        window.start = to;
         self.line
     }
 }
@@ -159,5 +193,21 @@ mod tests {
         assert!(err.to_string().starts_with("line 50102: unknown status `vip`"), "{err}");
         let rows = parse(&text[..text.find("zle@").unwrap()]).unwrap();
         assert_eq!((rows.len(), rows[1001].line, rows[1001].email.as_str()), (50_000, 1007, "r1001@example.org"));
+    }
+
+    #[test]
+    fn a_long_file_is_read_as_it_goes_keeping_only_the_bytes_ahead_of_the_row() {
+        let text: String = (0..100_000).map(|i| format!("r{i}@example.org,R{i}\n")).collect();
+        let mut rows = parse_import(text.as_bytes()).unwrap();
+        let mut count = 0;
+        // Not `for`: the window is looked at between rows.
+        loop {
+            let Some(row) = rows.next() else { break };
+            assert_eq!(row.unwrap().line, count + 1);
+            count += 1;
+            let held = rows.window.0.borrow().bytes.len();
+            assert!(held <= 64 * 1024, "{held} bytes held at row {count} of {} bytes", text.len());
+        }
+        assert_eq!(count, 100_000);
     }
 }

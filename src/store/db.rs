@@ -258,6 +258,18 @@ impl Db {
         }
     }
 
+    /// Runs `work` with the PostgreSQL client itself, for what the shared SQL cannot say (arrays
+    /// bound as one parameter: the batches of `bulk.rs`); `None` on SQLite.
+    pub fn with_postgres<T: Send>(
+        &self,
+        work: impl FnOnce(&mut postgres::Client) -> std::result::Result<T, postgres::Error> + Send,
+    ) -> Option<Result<T>> {
+        match &self.conn {
+            Conn::Sqlite(_) => None,
+            Conn::Postgres(pg) => Some(pg.borrow_mut().run(|pg| work(pg.client())).map_err(|e| self.err(e))),
+        }
+    }
+
     /// Runs statements without parameters, separated by `;`.
     pub fn batch(&self, sql: &str) -> Result<()> {
         match &self.conn {

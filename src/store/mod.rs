@@ -11,9 +11,10 @@
 //! The schema is versioned (`PRAGMA user_version`; a table on PostgreSQL) and migrated forward on
 //! open (`schema.rs`), the same versions on both backends.
 //! Subscribers live in `subscribers.rs`, digest issues and deliveries in `issues.rs`, deferred deliveries in `deferrals.rs`, bounces and complaints in `bounces.rs`, the schedule's fires in `runs.rs`, rate limits in `limits.rs`, the totals of `/metrics` in `counters.rs`, pruning old deliveries in `prune.rs`, the
-//! one-sender and one-daemon locks in `lock.rs`, the CSV form of the subscriber list in `csv.rs`, the copy of an SQLite store into PostgreSQL in `copy.rs`.
+//! one-sender and one-daemon locks in `lock.rs`, the CSV form of the subscriber list in `csv.rs`, its import on PostgreSQL in batches in `bulk.rs`, the copy of an SQLite store into PostgreSQL in `copy.rs`.
 
 mod bounces;
+mod bulk;
 mod connect;
 mod copy;
 mod counters;

@@ -247,7 +247,7 @@ impl Store {
     /// Imports rows in one transaction: all of them, or — on the first bad row — none. Rows are
     /// taken one at a time (from [`super::parse_import`]): the addresses seen so far are kept in
     /// a temporary table, not in memory, so a list of a million costs no more memory than one of
-    /// ten.
+    /// ten. On PostgreSQL the rows go in batches (`bulk.rs`), with the same errors.
     pub fn import(
         &mut self,
         rows: impl IntoIterator<Item = Result<ImportRow>>,
@@ -259,6 +259,9 @@ impl Store {
             "CREATE TEMP TABLE IF NOT EXISTS import_seen (key TEXT PRIMARY KEY, line BIGINT NOT NULL);
              DELETE FROM import_seen;",
         )?;
+        if db.is_postgres() {
+            return db.transaction(Begin::Deferred, || self.import_in_batches(rows, &at));
+        }
         db.transaction(Begin::Deferred, || {
             let mut report = ImportReport::default();
             for row in rows {
@@ -302,6 +305,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::MAX_NAME_CHARS;
     use crate::store::tests::on_each_backend;
 
     fn now() -> DateTime<Utc> {
@@ -388,6 +392,56 @@ mod tests {
             assert_eq!(store.confirm(s.id, rearmed.version, now()).unwrap(), Confirmation::Stale);
             let latest = store.subscriber(s.id).unwrap().unwrap().version;
             assert_eq!(store.confirm(s.id, latest, now()).unwrap(), Confirmation::Confirmed);
+        });
+    }
+
+    #[test]
+    fn a_bad_line_far_into_a_large_import_is_named_and_nothing_is_imported() {
+        on_each_backend(|mut store| {
+            // 2,500 rows: several of the PostgreSQL import's batches (`bulk.rs`).
+            let rows = |bad: &dyn Fn(u64) -> Option<ImportRow>| {
+                (2..2502u64)
+                    .map(|line| {
+                        bad(line).unwrap_or(ImportRow {
+                            line,
+                            email: format!("r{line}@example.org"),
+                            name: Some(format!("R{line}")),
+                            status: Status::Active,
+                        })
+                    })
+                    .map(Ok)
+                    .collect::<Vec<_>>()
+            };
+            let row = |line, email: &str, name: Option<String>| {
+                Some(ImportRow { line, email: email.into(), name, status: Status::Active })
+            };
+            let mut expect = |rows: Vec<Result<ImportRow>>, start: &str| {
+                let err = store.import(rows, now()).unwrap_err().to_string();
+                assert!(err.starts_with(start), "{err}");
+            };
+            let invalid = |line| if line == 2401 { row(line, "not-an-address", None) } else { None };
+            expect(rows(&invalid), "line 2401: `not-an-address` is not a valid e-mail address");
+            // A duplicate of a row in an earlier batch names that row's line.
+            let again = |line| if line == 2200 { row(line, "R3@Example.org", None) } else { None };
+            expect(rows(&again), "line 2200: R3@Example.org is already on line 3");
+            // Two bad rows of one batch: the first in the file is named, whatever its kind.
+            let long = "n".repeat(MAX_NAME_CHARS + 1);
+            let two = |line| match line {
+                1500 => row(line, "long@example.org", Some(long.clone())),
+                1600 => row(line, "also bad", None),
+                _ => None,
+            };
+            expect(rows(&two), "line 1500: name:");
+            // A row that fails to parse ends the import with its own error, naming its line.
+            let mut parsed = rows(&|_| None);
+            parsed[2300] = Err(StoreError::Import { line: 2302, reason: "unknown status `vip`".into() });
+            expect(parsed, "line 2302: unknown status `vip`");
+            assert!(store.subscribers(None).unwrap().is_empty(), "nothing imported");
+            let report = store.import(rows(&|_| None), now()).unwrap();
+            assert_eq!(report, ImportReport { added: 2500, already_present: 0 });
+            let all = store.subscribers(None).unwrap();
+            assert_eq!((all.len(), all[2499].email.as_str()), (2500, "r2501@example.org"));
+            assert_eq!(store.count_by_status().unwrap()[1], (Status::Active, 2500));
         });
     }
 
