@@ -754,10 +754,15 @@ fn an_unchanged_site_is_served_from_its_last_build_at_start_and_a_changed_one_is
             })
             .collect()
     };
-    // The first start builds and records what it wrote.
+    // The first start builds, and records what it wrote once the site has been quiet a moment.
     let daemon = start(&site, &sink);
     let built = served(&daemon);
     assert!(!daemon.logs().contains("serving its feeds"), "{}", daemon.logs());
+    let deadline = Instant::now() + PATIENCE;
+    while !site.path(".kurier-build-cache").exists() {
+        assert!(Instant::now() < deadline, "the build was never recorded: {}", daemon.logs());
+        std::thread::sleep(Duration::from_millis(50));
+    }
     assert!(daemon.terminate(PATIENCE).success());
     let times: Vec<_> = feeds
         .iter()
@@ -783,6 +788,11 @@ fn an_unchanged_site_is_served_from_its_last_build_at_start_and_a_changed_one_is
     let text = std::fs::read_to_string(&post).unwrap();
     site.write("content/2026-03-10-trzeci.md", &text.replace("uspokaja", "uspokaja wyraźnie"));
     daemon.wait_for_body("/atom.xml", "uspokaja wyraźnie", PATIENCE).expect("the edit was never served");
+    // Stopped at once after the edit: the build of it is recorded at the stop, not lost.
+    assert!(daemon.terminate(PATIENCE).success());
+    let daemon = start(&site, &sink);
+    assert!(daemon.logs().contains("serving its feeds"), "{}", daemon.logs());
+    assert!(daemon.get("/atom.xml").text().contains("uspokaja wyraźnie"));
     assert!(daemon.terminate(PATIENCE).success());
     let after: Vec<_> = feeds
         .iter()
