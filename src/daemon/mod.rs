@@ -457,7 +457,7 @@ impl Daemon {
     fn rebuild(&mut self, cause: &str, started: Instant) {
         let now = Utc::now();
         let before_site = started.elapsed();
-        let loaded = self.cache.site(&self.config, now, self.site.as_ref());
+        let loaded = self.cache.site(&self.config, now, self.site.as_mut());
         let after_site = started.elapsed();
         for error in &loaded.errors {
             tracing::warn!("{error}");
@@ -553,11 +553,9 @@ impl Daemon {
                 patched = false;
                 break;
             }
+            // Its related list is its old version's until the full rebuild links the site again.
             let mut new = new.clone();
             new.related = old.related.clone();
-            // Its related lists are now those of its old version: the full rebuild links again.
-            site.related_stale |=
-                !crate::site::same_related_inputs(std::slice::from_ref(old), std::slice::from_ref(&new));
             site.posts[index] = new;
             edited.insert(index);
         }

@@ -228,20 +228,22 @@ impl PostCache {
     pub fn into_site(self, config: &Config, now: DateTime<Utc>) -> Loaded {
         let (posts, mut errors) = split(self.entries.into_values());
         errors.splice(0..0, self.unreadable.into_values());
-        assemble(posts, errors, self.warnings, config, now, |_| false, None)
+        with_scan_warnings(Site::from_posts(posts, errors, config, now, |_| false, None, false), self.warnings)
     }
 
     /// The site as of `now`, keeping the cache for the next rebuild. `previous` is the site
     /// published last: of two posts that claim one permalink or id on the same date, the one
-    /// already published keeps it.
-    pub fn site(&self, config: &Config, now: DateTime<Utc>, previous: Option<&Site>) -> Loaded {
+    /// already published keeps it; its related links are taken from it and updated (the site
+    /// returned keeps them for the next rebuild).
+    pub fn site(&self, config: &Config, now: DateTime<Utc>, mut previous: Option<&mut Site>) -> Loaded {
         let (posts, mut errors) = split(self.entries.values().cloned());
         // Unreadable files without a kept version are missing from the feeds: an error.
         errors.extend(self.unreadable().filter(|(_, kept)| !kept).map(|(error, _)| error.clone()));
+        let linked = previous.as_mut().and_then(|site| site.linked.take());
         let published: rustc_hash::FxHashSet<&Path> =
             previous.map(|site| site.posts.iter().map(|p| p.source.as_path()).collect()).unwrap_or_default();
-        let warnings = self.warnings.clone();
-        assemble(posts, errors, warnings, config, now, |post| published.contains(post.source.as_path()), previous)
+        let published = |post: &Post| published.contains(post.source.as_path());
+        with_scan_warnings(Site::from_posts(posts, errors, config, now, published, linked, true), self.warnings.clone())
     }
 }
 
@@ -258,24 +260,14 @@ fn split(entries: impl Iterator<Item = Result<Post, PostError>>) -> (Vec<Post>, 
     (posts, errors)
 }
 
-/// The site of `posts`, with the scan's warnings before the site's own.
-fn assemble(
-    posts: Vec<Post>,
-    errors: Vec<PostError>,
-    warnings: Vec<Warning>,
-    config: &Config,
-    now: DateTime<Utc>,
-    published: impl Fn(&Post) -> bool,
-    previous: Option<&Site>,
-) -> Loaded {
-    let mut loaded = Site::from_posts(posts, errors, config, now, published, previous);
+/// `loaded` with the scan's warnings before the site's own.
+fn with_scan_warnings(mut loaded: Loaded, warnings: Vec<Warning>) -> Loaded {
     loaded.warnings.splice(0..0, warnings);
     loaded
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::related;
     use super::*;
 
     fn config() -> Config {
@@ -299,7 +291,7 @@ mod tests {
     }
 
     #[test]
-    fn related_lists_are_kept_only_while_nothing_they_are_made_of_changed() {
+    fn related_lists_after_an_edit_are_those_linking_from_nothing_makes() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("content")).unwrap();
         let write = |name: &str, title: &str, tag: &str, text: &str| {
@@ -317,7 +309,8 @@ mod tests {
         };
         let now = "2026-11-26T00:00:00Z".parse().unwrap();
         let mut cache = PostCache::load(dir.path(), &config(1)).unwrap();
-        let first = cache.site(&config(1), now, None).site;
+        let mut first = cache.site(&config(1), now, None).site;
+        assert!(first.linked.is_some(), "a cached site keeps what linking made");
         let lists = |site: &Site| site.posts.iter().map(|p| (p.title.clone(), p.related.clone())).collect::<Vec<_>>();
         // What linking from nothing makes of the posts as they are now.
         let linked = |cache: &PostCache, related: usize| lists(&cache.site(&config(related), now, None).site);
@@ -325,20 +318,19 @@ mod tests {
         // A title that gains a word too short to be a term: the same terms, the same lists.
         write("a.md", "Sen i", "inne", "Sen, bezsenność i zasypianie.");
         cache.refresh(dir.path(), &config(1), &[PathBuf::from("content/a.md")]);
-        let kept = cache.site(&config(1), now, Some(&first)).site;
-        assert!(related::same_inputs(&first.posts, &kept.posts));
+        let mut kept = cache.site(&config(1), now, Some(&mut first)).site;
+        assert!(first.linked.is_none(), "taken over by the next site");
         assert_eq!(lists(&kept), linked(&cache, 1));
 
         // A text that now speaks of stress: its list is made again, and differs.
         write("a.md", "Sen i", "inne", "Kortyzol, napięcie, stres, kortyzol, napięcie mięśni.");
         cache.refresh(dir.path(), &config(1), &[PathBuf::from("content/a.md")]);
-        let relinked = cache.site(&config(1), now, Some(&kept)).site;
-        assert!(!related::same_inputs(&kept.posts, &relinked.posts));
+        let mut relinked = cache.site(&config(1), now, Some(&mut kept)).site;
         assert_eq!(lists(&relinked), linked(&cache, 1));
         assert_ne!(lists(&relinked), lists(&kept));
 
         // More related posts asked for: made again, though no post changed.
-        let more = cache.site(&config(2), now, Some(&relinked)).site;
+        let more = cache.site(&config(2), now, Some(&mut relinked)).site;
         assert_eq!(lists(&more), linked(&cache, 2));
         assert_ne!(lists(&more), lists(&relinked), "longer lists");
     }

@@ -35,11 +35,12 @@ pub use frozen::{FrozenPost, RelatedPost, freeze};
 pub use html::escape_html;
 pub use locale::{Locale, Plural, Strings};
 pub use post::{Post, PostError, revision};
-pub use related::{Terms, link as link_related, same_inputs as same_related_inputs};
+pub use related::{Linked, Terms, link as link_related};
 pub use scan::{Scan, Warning, in_sections, is_post_file, scan};
 pub use slug::slugify;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use rustc_hash::FxHashMap;
@@ -58,11 +59,9 @@ pub struct Site {
     /// (or with a `publishDate`) in the future appears, or a visible post's `expiryDate`
     /// passes — so a daemon can rebuild then.
     pub next_publication: Option<DateTime<Utc>>,
-    /// How many related posts each post's list was made for (`feeds.related`).
-    pub related_count: usize,
-    /// Some post was replaced after its related lists were made, by a version whose terms, tags
-    /// or categories differ (the daemon's fast edit stage): the lists must be made again.
-    pub related_stale: bool,
+    /// What linking related posts made, kept for the next link after an edit (the daemon's);
+    /// `None` when not asked for.
+    pub linked: Option<Arc<Linked>>,
 }
 
 /// A loaded site and the posts that could not be read.
@@ -84,16 +83,16 @@ impl Site {
     /// the one published first keeps it — the earlier date, then the one `published` says is
     /// already in the feeds, then the first by path — so a new file can never take a live
     /// post's place; the other is reported.
-    /// `previous`, the site built last, lends its related lists when nothing they are made of
-    /// changed (`related::same_inputs`): an edit that leaves every post's terms, tags, date and id
-    /// as they were is not linked again.
+    /// `linked`, what the link of the site built last made, is updated rather than made again
+    /// (only what an edit can change is redone); `keep`: the result keeps it for the next time.
     pub fn from_posts(
         posts: Vec<Post>,
         mut errors: Vec<PostError>,
         config: &Config,
         now: DateTime<Utc>,
         published: impl Fn(&Post) -> bool,
-        previous: Option<&Site>,
+        linked: Option<Arc<Linked>>,
+        keep: bool,
     ) -> Loaded {
         // By index, not by moving the posts: every post is looked at, only the visible are kept.
         let published: Vec<bool> = posts.iter().map(&published).collect();
@@ -146,21 +145,15 @@ impl Site {
         visible.sort_by(|a, b| b.date.cmp(&a.date).then_with(|| a.id.cmp(&b.id)));
         warnings.extend(tags::separate(&mut visible));
         let count = config.feeds.related;
-        let reusable = |site: &&Site| {
-            site.related_count == count && !site.related_stale && related::same_inputs(&site.posts, &visible)
+        let linked = match linked {
+            Some(linked) => Arc::unwrap_or_clone(linked).update(&visible, count),
+            None => Linked::new(&visible, count),
         };
-        match previous.filter(reusable) {
-            Some(site) => {
-                for (post, before) in visible.iter_mut().zip(&site.posts) {
-                    post.related.clone_from(&before.related);
-                }
-            }
-            None => related::link(&mut visible, count),
-        }
+        linked.apply(&mut visible);
         errors.sort_by(|a, b| a.path.cmp(&b.path).then(a.line.cmp(&b.line)));
         // Posts were read in date order; report by file, as errors are.
         warnings.sort_by(|a: &Warning, b: &Warning| a.path.cmp(&b.path).then(a.line.cmp(&b.line)));
-        let site = Site { posts: visible, next_publication, related_count: count, related_stale: false };
+        let site = Site { posts: visible, next_publication, linked: keep.then(|| Arc::new(linked)) };
         Loaded { site, errors, warnings }
     }
 }
@@ -332,9 +325,9 @@ mod tests {
         let first = cache.site(&config, now, None).site;
         assert_eq!(first.posts[0].title, "A", "no site before: the first by path");
         std::fs::remove_file(dir.path().join("content/a.md")).unwrap();
-        let only_b = PostCache::load(dir.path(), &config).unwrap().site(&config, now, None).site;
+        let mut only_b = PostCache::load(dir.path(), &config).unwrap().site(&config, now, None).site;
         std::fs::write(dir.path().join("content/a.md"), post("A")).unwrap();
-        let again = PostCache::load(dir.path(), &config).unwrap().site(&config, now, Some(&only_b));
+        let again = PostCache::load(dir.path(), &config).unwrap().site(&config, now, Some(&mut only_b));
         assert_eq!(again.site.posts.iter().map(|p| p.title.as_str()).collect::<Vec<_>>(), ["B"]);
         assert_eq!(again.errors.len(), 1);
     }

@@ -9,7 +9,7 @@
 //! themselves). No term is dropped for being common: there is no cut-off tuned to one corpus shape.
 //!
 //! Linking runs in named steps, each a function below:
-//! 1. [`weigh`]: every post's unit vector over all its dimensions, heaviest first.
+//! 1. [`Vocabulary::weigh`]: every post's unit vector over all its dimensions, heaviest first.
 //! 2. [`index`]: an inverted index (term → posts) of each post's [`TOP_TERMS`] heaviest
 //!    dimensions, each term keeping its [`POSTINGS`] heaviest posts (static index pruning by
 //!    weight, Carmel et al., SIGIR 2001): a common term is rarely among a post's heaviest, and a
@@ -24,15 +24,17 @@
 //!    2 cos(a, b) − r(a) − r(b), where r(x) is the mean cosine of x's [`HUB_NEIGHBOURS`] nearest.
 //!
 //! Deterministic: terms and postings are visited in a fixed order, and ties are broken by date
-//! (newer first), then id.
+//! (newer first), then id. What a link made is kept ([`Linked`]) so that the daemon, after an edit,
+//! redoes only the steps of the posts the edit can change, to the same result bit for bit.
 
+mod linked;
 mod terms;
 
 use std::cmp::Ordering;
 
-use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
+pub use linked::Linked;
 pub use terms::{TermCounter, Terms};
 
 use super::Post;
@@ -49,7 +51,7 @@ pub const HUB_NEIGHBOURS: usize = 10;
 /// The count a tag or category stands for: a word of the title, which is counted twice.
 const TAG_COUNT: f32 = 2.0;
 
-/// A post's unit vector: (term id, weight), heaviest first.
+/// A post's unit vector: (term id, weight), heaviest first, ties by term key.
 type Vector = Vec<(u32, f32)>;
 /// (score, post index) pairs, best first.
 type Scored = Vec<(f32, u32)>;
@@ -58,82 +60,73 @@ type Order<'a> = dyn Fn(&(f32, u32), &(f32, u32)) -> Ordering + Sync + 'a;
 
 /// Sets `related` on every post: at most `count` indices into `posts`, best first.
 pub fn link(posts: &mut [Post], count: usize) {
-    for post in posts.iter_mut() {
-        post.related.clear();
-    }
-    if count == 0 || posts.len() < 2 {
-        return;
-    }
-    let order = |a: &(f32, u32), b: &(f32, u32)| {
+    Linked::new(posts, count).apply(posts);
+}
+
+/// Best first: higher score, then newer, then lower id — the final order of a post's list.
+fn final_order(posts: &[Post]) -> impl Fn(&(f32, u32), &(f32, u32)) -> Ordering + Sync + '_ {
+    |a: &(f32, u32), b: &(f32, u32)| {
         let (pa, pb) = (&posts[a.1 as usize], &posts[b.1 as usize]);
         b.0.total_cmp(&a.0).then_with(|| pb.date.cmp(&pa.date)).then_with(|| pa.id.cmp(&pb.id))
-    };
-    let (vectors, vocabulary) = weigh(posts);
-    let postings = index(&vectors, vocabulary);
-    let neighbours = nearest(&vectors, &postings, vocabulary, CANDIDATES.max(count));
-    let hubness = hubness(&neighbours);
-    let related = rank(neighbours, &hubness, count, &order);
-    for (post, related) in posts.iter_mut().zip(related) {
-        post.related = related;
     }
 }
 
-/// Whether [`link`] would make the same lists of `after` as it made of `before`: the same posts in
-/// the same order with the same terms, tags, categories, dates and ids — everything it reads (the
-/// number of posts in a list is the caller's to compare).
-pub fn same_inputs(before: &[Post], after: &[Post]) -> bool {
-    before.len() == after.len()
-        && before.iter().zip(after).all(|(a, b)| {
-            a.id == b.id
-                && a.date == b.date
-                && a.tag_slugs == b.tag_slugs
-                && a.category_slugs == b.category_slugs
-                && (std::sync::Arc::ptr_eq(&a.terms, &b.terms) || a.terms == b.terms)
-        })
+/// The dimensions of a post: its words' keys (sorted, unique) and then its tags' and categories'
+/// (sorted, unique), with the count each stands for.
+fn dimensions<'a>(terms: &'a Terms, tags: &'a [u64]) -> impl Iterator<Item = (u64, f32)> + 'a {
+    let tag_tf = 1.0 + TAG_COUNT.ln();
+    terms.iter().map(|(term, tf)| (term, 1.0 + (tf as f32).ln())).chain(tags.iter().map(move |&tag| (tag, tag_tf)))
 }
 
-/// Every post's unit TF-IDF vector over all its words, tags and categories, heaviest first, and
-/// the number of distinct terms (term ids are given in post order).
-fn weigh(posts: &[Post]) -> (Vec<Vector>, usize) {
-    let n = posts.len();
-    let tags: Vec<Vec<u64>> = posts
-        .iter()
-        .map(|post| {
-            let mut keys: Vec<u64> =
-                post.tag_slugs.iter().chain(&post.category_slugs).map(|s| terms::tag_key(s)).collect();
-            keys.sort_unstable();
-            keys.dedup();
-            keys
-        })
-        .collect();
-    // term → (id, document frequency), for words and tags alike.
-    let mut ids: FxHashMap<u64, (u32, u32)> = FxHashMap::default();
-    for (post, tags) in posts.iter().zip(&tags) {
-        for term in post.terms.iter().map(|(term, _)| term).chain(tags.iter().copied()) {
-            let next = ids.len() as u32;
-            ids.entry(term).or_insert((next, 0)).1 += 1;
+/// The keys of a post's tags and categories, sorted, each once.
+fn tag_keys(post: &Post) -> Vec<u64> {
+    let mut keys: Vec<u64> = post.tag_slugs.iter().chain(&post.category_slugs).map(|s| terms::tag_key(s)).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
+/// The vocabulary of a site: term key → (term id, document frequency), and each id's key.
+#[derive(Debug, Clone, Default)]
+struct Vocabulary {
+    terms: FxHashMap<u64, (u32, u32)>,
+    keys: Vec<u64>,
+}
+
+impl Vocabulary {
+    /// Counts one post's dimensions in (`by` = 1) or out (`by` = -1).
+    fn count(&mut self, dimensions: impl Iterator<Item = u64>, by: i32) {
+        for key in dimensions {
+            let next = self.keys.len() as u32;
+            let entry = self.terms.entry(key).or_insert((next, 0));
+            if entry.0 == next {
+                self.keys.push(key);
+            }
+            entry.1 = entry.1.wrapping_add_signed(by);
         }
     }
-    let tag_tf = 1.0 + TAG_COUNT.ln();
-    let vectors = posts
-        .par_iter()
-        .zip(&tags)
-        .map(|(post, tags)| {
-            let weigh = |term: u64, tf: f32| {
-                let (id, df) = ids[&term];
+
+    /// How many posts have the term `key` (0 for a term no post has).
+    fn frequency(&self, key: u64) -> u32 {
+        self.terms.get(&key).map_or(0, |&(_, df)| df)
+    }
+
+    /// A post's unit TF-IDF vector over all its dimensions, in a site of `n` posts.
+    fn weigh(&self, terms: &Terms, tags: &[u64], n: usize) -> Vector {
+        let vector = dimensions(terms, tags)
+            .map(|(term, tf)| {
+                let (id, df) = self.terms[&term];
                 (id, tf * ((n + 1) as f32 / df as f32).ln())
-            };
-            let words = post.terms.iter().map(|(term, tf)| weigh(term, 1.0 + (tf as f32).ln()));
-            let vector: Vector = words.chain(tags.iter().map(|&tag| weigh(tag, tag_tf))).collect();
-            unit(vector)
-        })
-        .collect();
-    (vectors, ids.len())
+            })
+            .collect();
+        unit(vector, &self.keys)
+    }
 }
 
-/// `vector` sorted heaviest first (ties by term id) and scaled to length 1; empty if it is zero.
-fn unit(mut vector: Vector) -> Vector {
-    vector.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+/// `vector` sorted heaviest first (ties by term key, which no other post's edit can reorder) and
+/// scaled to length 1; empty if it is zero.
+fn unit(mut vector: Vector, keys: &[u64]) -> Vector {
+    vector.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then_with(|| keys[a.0 as usize].cmp(&keys[b.0 as usize])));
     let norm = vector.iter().map(|(_, w)| w * w).sum::<f32>().sqrt();
     if norm == 0.0 {
         return Vec::new();
@@ -159,58 +152,99 @@ fn index(vectors: &[Vector], vocabulary: usize) -> Vec<Vec<(u32, f32)>> {
     postings
 }
 
-/// Each post's best `candidates` among the posts its heavy terms reach through `postings`, scored
-/// by their exact cosine over all dimensions, best first.
-fn nearest(vectors: &[Vector], postings: &[Vec<(u32, f32)>], vocabulary: usize, candidates: usize) -> Vec<Scored> {
-    let n = vectors.len();
-    (0..n)
-        .into_par_iter()
-        .map_init(
-            // `touched` has room for every post and one more: each is written before it is known
-            // to be new, and only kept (counted) if it is.
-            || (vec![0f32; n], vec![0u32; n + 1], Scored::new(), vec![0f32; vocabulary]),
-            |(scores, touched, reached_posts, dense), index| {
-                // Score every post reached, this one too (left out below): without a branch on
-                // whether a post was reached before, which a processor mispredicts half the time.
-                let mut reached = 0;
-                for &(term, weight) in vectors[index].iter().take(TOP_TERMS) {
-                    for &(other, other_weight) in &postings[term as usize] {
-                        touched[reached] = other;
-                        reached += usize::from(scores[other as usize] == 0.0);
-                        scores[other as usize] += weight * other_weight;
-                    }
-                }
-                let touched = &touched[..reached];
-                reached_posts.clear();
-                reached_posts.extend(
-                    touched
-                        .iter()
-                        .filter(|&&other| other as usize != index)
-                        .map(|&other| (scores[other as usize], other)),
-                );
-                for &other in touched {
-                    scores[other as usize] = 0.0;
-                }
-                if reached_posts.len() > candidates {
-                    reached_posts.select_nth_unstable_by(candidates - 1, by_score);
-                }
-                // A list of its own size: the thousands reached on a site of few topics are not kept.
-                let mut found: Scored = reached_posts[..reached_posts.len().min(candidates)].to_vec();
-                // The exact cosine: this post spread over a dense array, each candidate summed on it.
-                for &(term, weight) in &vectors[index] {
-                    dense[term as usize] = weight;
-                }
-                for (score, other) in &mut found {
-                    *score = vectors[*other as usize].iter().map(|&(term, w)| dense[term as usize] * w).sum();
-                }
-                for &(term, _) in &vectors[index] {
-                    dense[term as usize] = 0.0;
-                }
-                found.sort_unstable_by(by_score);
-                found
-            },
-        )
-        .collect()
+/// The working memory of [`nearest`] on one thread, for a site of `posts` and `vocabulary` terms.
+struct Scratch {
+    scores: Vec<f32>,
+    /// Room for every post and one more: each is written before it is known to be new, and only
+    /// kept (counted) if it is.
+    touched: Vec<u32>,
+    reached: Scored,
+    dense: Vec<f32>,
+}
+
+impl Scratch {
+    fn new(posts: usize, vocabulary: usize) -> Scratch {
+        Scratch {
+            scores: vec![0.0; posts],
+            touched: vec![0; posts + 1],
+            reached: Scored::new(),
+            dense: vec![0.0; vocabulary],
+        }
+    }
+
+    /// Runs `score` with `vector` spread over the dense array (zeroed again after).
+    fn spread<T>(&mut self, vector: &Vector, score: impl FnOnce(&[f32]) -> T) -> T {
+        for &(term, weight) in vector {
+            self.dense[term as usize] = weight;
+        }
+        let result = score(&self.dense);
+        for &(term, _) in vector {
+            self.dense[term as usize] = 0.0;
+        }
+        result
+    }
+}
+
+/// The exact cosine of two unit vectors, one of them spread over `dense`.
+fn cosine(dense: &[f32], vector: &Vector) -> f32 {
+    vector.iter().map(|&(term, w)| dense[term as usize] * w).sum()
+}
+
+/// A post's candidates: the posts reached through the postings of its heavy terms, best by the
+/// partial score summed over those terms, then scored by their exact cosine.
+#[derive(Debug, Clone, Default)]
+struct Found {
+    /// (exact cosine, post), best first.
+    cosines: Scored,
+    /// (partial score, post) of the same posts, best first.
+    partials: Scored,
+    /// The best post reached but not kept, if any: (partial score, post).
+    loser: Option<(f32, u32)>,
+}
+
+/// Post `index`'s best `candidates` among the posts its heavy terms reach through `postings`,
+/// scored by their exact cosine over all dimensions.
+fn nearest(
+    index: usize,
+    vectors: &[Vector],
+    postings: &[Vec<(u32, f32)>],
+    candidates: usize,
+    s: &mut Scratch,
+) -> Found {
+    // Score every post reached, this one too (left out below): without a branch on whether a post
+    // was reached before, which a processor mispredicts half the time.
+    let mut reached = 0;
+    for &(term, weight) in vectors[index].iter().take(TOP_TERMS) {
+        for &(other, other_weight) in &postings[term as usize] {
+            s.touched[reached] = other;
+            reached += usize::from(s.scores[other as usize] == 0.0);
+            s.scores[other as usize] += weight * other_weight;
+        }
+    }
+    let touched = &s.touched[..reached];
+    s.reached.clear();
+    s.reached.extend(
+        touched.iter().filter(|&&other| other as usize != index).map(|&other| (s.scores[other as usize], other)),
+    );
+    for &other in touched {
+        s.scores[other as usize] = 0.0;
+    }
+    let mut loser = None;
+    if s.reached.len() > candidates {
+        s.reached.select_nth_unstable_by(candidates - 1, by_score);
+        loser = s.reached[candidates..].iter().copied().min_by(by_score);
+    }
+    // A list of its own size: the thousands reached on a site of few topics are not kept.
+    let mut partials: Scored = s.reached[..s.reached.len().min(candidates)].to_vec();
+    partials.sort_unstable_by(by_score);
+    let mut cosines = partials.clone();
+    s.spread(&vectors[index], |dense| {
+        for (score, other) in &mut cosines {
+            *score = cosine(dense, &vectors[*other as usize]);
+        }
+    });
+    cosines.sort_unstable_by(by_score);
+    Found { cosines, partials, loser }
 }
 
 /// Higher score first, then lower index: a total order, cheaper than the posts' date and id
@@ -219,27 +253,19 @@ fn by_score(a: &(f32, u32), b: &(f32, u32)) -> Ordering {
     b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1))
 }
 
-/// CSLS's r(x) of every post: the mean cosine of its [`HUB_NEIGHBOURS`] nearest posts (a post with
+/// CSLS's r(x) of a post: the mean cosine of its [`HUB_NEIGHBOURS`] nearest posts (a post with
 /// fewer candidates counts the missing ones as 0, as an all-pairs comparison would).
-fn hubness(neighbours: &[Scored]) -> Vec<f32> {
-    neighbours
-        .iter()
-        .map(|list| list.iter().take(HUB_NEIGHBOURS).map(|&(cosine, _)| cosine).sum::<f32>() / HUB_NEIGHBOURS as f32)
-        .collect()
+fn hubness(neighbours: &Scored) -> f32 {
+    neighbours.iter().take(HUB_NEIGHBOURS).map(|&(cosine, _)| cosine).sum::<f32>() / HUB_NEIGHBOURS as f32
 }
 
-/// Each post's `count` best neighbours by CSLS, 2 cos(a, b) − r(a) − r(b): r(a) is the same for
-/// all of a's neighbours, so they are ordered by 2 cos(a, b) − r(b).
-fn rank(neighbours: Vec<Scored>, hubness: &[f32], count: usize, order: &Order) -> Vec<Vec<usize>> {
-    neighbours
-        .into_par_iter()
-        .map(|list| {
-            let mut scored: Scored =
-                list.into_iter().map(|(cosine, other)| (2.0 * cosine - hubness[other as usize], other)).collect();
-            scored.sort_by(order);
-            scored.into_iter().take(count).map(|(_, other)| other as usize).collect()
-        })
-        .collect()
+/// A post's `count` best neighbours by CSLS, 2 cos(a, b) − r(a) − r(b): r(a) is the same for all
+/// of a's neighbours, so they are ordered by 2 cos(a, b) − r(b).
+fn rank(neighbours: &Scored, hubness: &[f32], count: usize, order: &Order) -> Vec<usize> {
+    let mut scored: Scored =
+        neighbours.iter().map(|&(cosine, other)| (2.0 * cosine - hubness[other as usize], other)).collect();
+    scored.sort_by(order);
+    scored.into_iter().take(count).map(|(_, other)| other as usize).collect()
 }
 
 #[cfg(test)]
@@ -248,7 +274,8 @@ mod tests {
 
     /// A unit vector giving each of `terms` the same weight.
     fn flat(terms: impl Iterator<Item = u32>) -> Vector {
-        unit(terms.map(|term| (term, 1.0)).collect())
+        let keys: Vec<u64> = (0..2000).collect();
+        unit(terms.map(|term| (term, 1.0)).collect(), &keys)
     }
 
     #[test]
@@ -280,7 +307,7 @@ mod tests {
         let top = TOP_TERMS as u32;
         let vectors = vec![flat(0..top + 16), flat((0..top).chain(1000..1016)), flat(0..top + 16)];
         let postings = index(&vectors, 1016);
-        let neighbours = nearest(&vectors, &postings, 1016, CANDIDATES);
+        let neighbours = [nearest(0, &vectors, &postings, CANDIDATES, &mut Scratch::new(3, 1016)).cosines];
         let found: Vec<u32> = neighbours[0].iter().map(|&(_, post)| post).collect();
         assert_eq!(found, [2, 1]);
         let shared = top as f32 / (top + 16) as f32;
@@ -290,8 +317,8 @@ mod tests {
 
     #[test]
     fn hubness_is_the_mean_cosine_of_the_ten_nearest_missing_ones_counting_zero() {
-        let neighbours = vec![vec![(0.5, 1), (0.4, 2), (0.3, 3)], (1..=12).map(|i| (0.5, i)).collect(), vec![]];
-        let hubness = hubness(&neighbours);
+        let neighbours = [vec![(0.5, 1), (0.4, 2), (0.3, 3)], (1..=12).map(|i| (0.5, i)).collect(), vec![]];
+        let hubness: Vec<f32> = neighbours.iter().map(hubness).collect();
         assert!((hubness[0] - 0.12).abs() < 1e-6, "{hubness:?}");
         assert!((hubness[1] - 0.5).abs() < 1e-6, "{hubness:?}");
         assert_eq!(hubness[2], 0.0);
@@ -301,9 +328,9 @@ mod tests {
     fn a_hub_near_to_everything_ranks_below_a_post_near_to_this_one_alone() {
         // Post 1 is a little nearer to post 0 by cosine, but as near to every post (r = 0.4); post
         // 2 is near to post 0 alone (r = 0.1): 2 × 0.45 − 0.1 = 0.8 beats 2 × 0.5 − 0.4 = 0.6.
-        let neighbours = vec![vec![(0.5, 1), (0.45, 2), (0.2, 3)], vec![(0.5, 0)], vec![(0.45, 0)], vec![(0.2, 0)]];
+        let neighbours = [vec![(0.5, 1), (0.45, 2), (0.2, 3)], vec![(0.5, 0)], vec![(0.45, 0)], vec![(0.2, 0)]];
         let hubness = [0.1, 0.4, 0.1, 0.02];
-        let related = rank(neighbours, &hubness, 2, &by_score);
+        let related: Vec<Vec<usize>> = neighbours.iter().map(|list| rank(list, &hubness, 2, &by_score)).collect();
         assert_eq!(related, [vec![2, 1], vec![0], vec![0], vec![0]]);
     }
 }
