@@ -185,11 +185,13 @@ rm -rf "$NOISE/hugo-full"; hugo --quiet --config hugo-full.toml --source "$NOISE
 python3 benches/hugo_related.py "$NOISE/hugo-full" | tee "$OUT/related-hugo.txt"
 fi
 
-# One post edited on the 10,000- and the 100,000-post site, two kinds of edit in turn: its title
-# gains a word too short to be a term (the terms of every post stay as they were, so related
-# posts are not linked again), and its text gains a sentence of new words (every post is linked
-# again). For each: the time from the end of the debounce to the edited post's feeds on disk and to
-# the related posts of the whole site settled (the daemon's own measurements, logged per stage).
+# One post edited on the 10,000- and the 100,000-post site, three kinds of edit in turn: its title
+# gains a word too short to be a term (the terms of every post stay as they were: related lists
+# are kept), its text gains a sentence of words no other post has (related posts are updated step
+# by step), and its text gains common words of the other language, which thousands of posts have
+# (their weights change: related posts are linked from nothing). For each: the time from the end
+# of the debounce to the edited post's feeds on disk and to the related posts of the whole site
+# settled (the daemon's own measurements, logged per stage).
 if want incremental; then
 for POSTS in 10000 100000; do
   SITE=$OUT/site-$POSTS-t200
@@ -200,12 +202,16 @@ for POSTS in 10000 100000; do
   until grep -q "kurier is running" "$OUT/daemon.log" && grep -q "rebuilt\|kept as they are" "$OUT/daemon.log"; do sleep 0.2; done
   POST=$SITE/content/posts/$(ls "$SITE/content/posts" | sed -n "$((POSTS / 2))p")
   for run in $(seq "$RUNS"); do
-    for KIND in title text; do
+    for KIND in title text common; do
       before=$(grep -c "rebuilt changed=\"content" "$OUT/daemon.log" || true)
       if [ "$KIND" = title ]; then
         sed -i "s/^title = \"\(.*\)\"/title = \"\1 e\"/" "$POST"
-      else
+      elif [ "$KIND" = text ]; then
         echo "Zdanie nowe numer $run: kalibracja$run, rekalibracja$run." >> "$POST"
+      else
+        PL=(ciało głowa ręka serce oczy słowo rzecz część koniec początek)
+        EN=(body head hand heart eyes word thing part end beginning)
+        echo "${PL[2 * run - 2]}, ${PL[2 * run - 1]}; ${EN[2 * run - 2]}, ${EN[2 * run - 1]}." >> "$POST"
       fi
       until [ "$(grep -c "rebuilt changed=\"content" "$OUT/daemon.log" || true)" -gt "$before" ]; do sleep 0.1; done
       grep "edit published" "$OUT/daemon.log" | tail -n 1 | sed "s/.*ms=\"\([0-9.]*\)\".*/incremental.$POSTS.$KIND.event_to_disk_ms \1/" >> "$RESULTS"

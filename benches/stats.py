@@ -52,7 +52,7 @@ target("100k posts, build into an empty folder: peak MiB", "scale.100000.empty_o
 target("related step, 10k / 1k posts (quadratic: 100)", "scale.10000.related_ms", "scale.1000.related_ms", 100)
 target("related step, 100k / 10k posts (quadratic: 100)", "scale.100000.related_ms", "scale.10000.related_ms", 100)
 for posts in (10000, 100000):
-    for kind in ("title", "text"):
+    for kind in ("title", "text", "common"):
         k = f"{posts // 1000}k, {kind} edit"
         target(f"{k}: the edited post's feeds on disk, ms", f"incremental.{posts}.{kind}.event_to_disk_ms", None, 50 if posts == 10000 else 100)
         target(f"{k}: related posts settled, ms", f"incremental.{posts}.{kind}.related_settled_ms", None, 100)

@@ -58,6 +58,9 @@ pub fn separate(posts: &mut [Post]) -> Vec<Warning> {
             renamed.insert((slug.clone(), folded_name.clone()), candidate);
         }
     }
+    if renamed.is_empty() {
+        return warnings;
+    }
     for post in posts.iter_mut() {
         for (name, slug) in post.tags.iter().zip(post.tag_slugs.iter_mut()) {
             if let Some(new) = renamed.get(&(slug.clone(), folded(name))) {
