@@ -16,6 +16,14 @@ fn folded(name: &str) -> String {
 
 /// Gives distinct tags distinct slugs across `posts` and reports every merge it makes.
 pub fn separate(posts: &mut [Post]) -> Vec<Warning> {
+    // Most sites spell each tag one way: then there is nothing to merge or rename.
+    let mut spelling: rustc_hash::FxHashMap<&str, &str> = rustc_hash::FxHashMap::default();
+    let one_spelling = posts.iter().all(|post| {
+        post.tags.iter().zip(&post.tag_slugs).all(|(name, slug)| *spelling.entry(slug).or_insert(name) == name)
+    });
+    if one_spelling {
+        return Vec::new();
+    }
     // slug → folded name → (the names seen, the first post that used it).
     let mut by_slug: BTreeMap<String, BTreeMap<String, (BTreeSet<String>, PathBuf)>> = BTreeMap::new();
     // A site has far fewer tag names than tagged posts: each name is folded once.
