@@ -5,7 +5,8 @@
 //! memory stays flat however many subscribers there are, and several nodes on one PostgreSQL
 //! store send one issue together, each delivery once. A node with nothing left to claim waits
 //! while other nodes still hold unsettled deliveries of the issue: if one of them dies, its
-//! deliveries come back when its lease ends and are sent by those still there. For each delivery a worker commits `sending`, runs the SMTP transaction under a
+//! deliveries come back when its lease ends and are sent by those still there. (Its own
+//! unsettled deliveries are its other workers', which need no waiting for.) For each delivery a worker commits `sending`, runs the SMTP transaction under a
 //! deadline, and commits `sent` or `failed` (see `store/issues.rs` for why this order makes a
 //! crash cost at most `concurrency` duplicates and never a miss). A `sent` is held by its worker
 //! and committed with the `sending` of the worker's next message, in one transaction before that
@@ -156,7 +157,7 @@ struct Run {
 /// What a worker does next.
 enum Next {
     Deliver(Delivery),
-    /// Nothing to claim now, but other workers or nodes hold unsettled deliveries.
+    /// Nothing to claim now, but other nodes hold unsettled deliveries.
     Wait,
     Done,
 }
@@ -241,7 +242,7 @@ impl Run {
             let now = Utc::now();
             let claimed = store.claim_deliveries(issue, &node, batch, now)?;
             let live = store.live_nodes(&node, now)?;
-            let unsettled = if claimed.is_empty() { store.deliveries_unsettled(issue)? } else { 0 };
+            let unsettled = if claimed.is_empty() { store.deliveries_unsettled_elsewhere(issue, &node)? } else { 0 };
             Ok((claimed, live, unsettled))
         })
         .await?;

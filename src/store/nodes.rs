@@ -178,14 +178,16 @@ impl Store {
         Ok(deliveries)
     }
 
-    /// Deliveries of `issue` not settled yet (pending or sending), claimed or not: while there
-    /// are any, a node that has nothing to claim waits for them to settle, or for a dead
-    /// node's leases to end.
-    pub fn deliveries_unsettled(&self, issue: i64) -> Result<u64> {
+    /// Deliveries of `issue` not settled yet (pending or sending) that are not `node`'s own: while
+    /// there are any, a node that has nothing to claim waits for them to settle, or for a dead
+    /// node's leases to end. Its own are its workers' (in flight, or sent and about to be
+    /// recorded): those it need not wait for.
+    pub fn deliveries_unsettled_elsewhere(&self, issue: i64, node: &Node) -> Result<u64> {
         self.db
             .query_value::<i64>(
-                "SELECT COUNT(*) FROM deliveries WHERE issue_id = ?1 AND state IN ('pending', 'sending')",
-                params![issue],
+                "SELECT COUNT(*) FROM deliveries WHERE issue_id = ?1 AND state IN ('pending', 'sending')
+                   AND COALESCE(node, '') <> ?2",
+                params![issue, node.id],
             )
             .map(|n| n as u64)
     }
@@ -301,7 +303,8 @@ mod tests {
             store.set_delivery(issue.id, sent, DeliveryState::Sent, Some("250"), 0, now()).unwrap();
             assert_eq!(store.claim_deliveries(issue.id, &a, 10, now()).unwrap().len(), 2);
             assert!(store.claim_deliveries(issue.id, &a, 10, now()).unwrap().is_empty());
-            assert_eq!(store.deliveries_unsettled(issue.id).unwrap(), 9);
+            assert_eq!(store.deliveries_unsettled_elsewhere(issue.id, &a).unwrap(), 4, "b's");
+            assert_eq!(store.deliveries_unsettled_elsewhere(issue.id, &b).unwrap(), 5, "a's");
             let later = now() + chrono::Duration::seconds(31);
             store.beat(&a, later).unwrap(); // a is alive: its own claims are kept
             store.beat(&b, later - chrono::Duration::seconds(1)).unwrap();
