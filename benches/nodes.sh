@@ -85,7 +85,7 @@ one_run() {
     pids+=("$!")
   done
   for i in $(seq "$nodes"); do
-    wait_until "grep -q 'sending digest' '$dir/node-$i.log'" 120
+    wait_until "grep -qs 'sending digest' '$dir/node-$i.log'" 120
   done
   echo '{"data_delay_ms": 20}' >"$dir/rules.json"
   wait_until "[ \"\$('$psql' -Atq '$url' -c 'SELECT status FROM issues WHERE id = 1')\" = sent ]" 900
