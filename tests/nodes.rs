@@ -34,12 +34,17 @@ impl Cluster {
     /// The digest fixture with `subscribers` active readers and `schedule`, checked out once per
     /// node; `None` (the test is skipped) without a test PostgreSQL.
     fn new(test: &str, subscribers: usize, schedule: &str) -> Option<Cluster> {
+        Cluster::with(test, subscribers, schedule, "")
+    }
+
+    /// [`Cluster::new`] with `smtp` added to the `[smtp]` section.
+    fn with(test: &str, subscribers: usize, schedule: &str, smtp: &str) -> Option<Cluster> {
         let url = support::test_database(test)?;
         let sites: Vec<TempSite> = NODES.iter().map(|_| TempSite::fixture_on("digest", &url)).collect();
         // The sink may hold messages at the end of DATA for a while: a long SMTP deadline.
         let config = sites[0]
             .read("kurier.toml")
-            .replace("timeout_seconds = 5", "timeout_seconds = 120")
+            .replace("timeout_seconds = 5", &format!("timeout_seconds = 120\n{smtp}"))
             .replace("max_posts = 10", &format!("max_posts = 10\nschedule = \"{schedule}\""))
             + &format!("\n[http]\nlisten = \"127.0.0.1:0\"\n\n[store]\nlease_seconds = {LEASE_SECONDS}\n");
         for site in &sites {
@@ -185,8 +190,7 @@ fn the_schedule_fires_once_with_three_nodes() {
     let recipients = 30;
     // A fire 15 s from now, in the site's time zone: after the three nodes have started (a node
     // that starts later finds it missed, and acts on it then: once either way).
-    let fire = (chrono::Utc::now() + chrono::Duration::seconds(15)).with_timezone(&chrono_tz::Europe::Warsaw);
-    let schedule = format!("{} {} {} {} {} *", fire.second(), fire.minute(), fire.hour(), fire.day(), fire.month());
+    let schedule = fire_in(15);
     let Some(cluster) = Cluster::new("the schedule fires once", recipients, &schedule) else { return };
     let nodes = cluster.start_all();
     for node in &nodes {
@@ -204,6 +208,45 @@ fn the_schedule_fires_once_with_three_nodes() {
     assert!(runs[0].contains(" sent issue 1"), "{status}");
     let frozen = logs_of(&nodes).matches("issue frozen with its recipients").count();
     assert_eq!(frozen, 1, "one node made the issue:\n{}", logs_of(&nodes));
+}
+
+/// A schedule that fires once, `seconds` from now, in the fixture's time zone.
+fn fire_in(seconds: i64) -> String {
+    let fire = (chrono::Utc::now() + chrono::Duration::seconds(seconds)).with_timezone(&chrono_tz::Europe::Warsaw);
+    format!("{} {} {} {} {} *", fire.second(), fire.minute(), fire.hour(), fire.day(), fire.month())
+}
+
+#[test]
+fn the_site_wide_rate_is_shared_among_the_live_nodes() {
+    // rate_per_second = 4 for the site, two nodes: each sends at 2 a second. In any stretch of
+    // T seconds each node starts at most 2T + 1 messages, both together 4T + 2: the k-th RCPT
+    // (from 0) cannot come before (k - 1) / 4 s after the first. Unshared (4 a second each),
+    // the 16 messages would all be out 2 s after the first, before the bound's 3.5 s. A busy
+    // machine can only make an RCPT late, never early, so the bound holds under any load. The
+    // fire comes 20 s after the start, when both nodes' heartbeats are on record.
+    let recipients = 16;
+    let schedule = fire_in(20);
+    let Some(cluster) = Cluster::with("the rate is shared", recipients, &schedule, "rate_per_second = 4") else {
+        return;
+    };
+    let nodes: Vec<Daemon> = (0..2).map(|node| cluster.start(node)).collect();
+    for node in &nodes {
+        assert!(node.wait_for_log("digest run done", 1, PATIENCE), "{}", logs_of(&nodes));
+    }
+    assert!(cluster.sink.wait_for(recipients, PATIENCE));
+    let logs = logs_of(&nodes);
+    let shared = "live nodes changed: the rate is shared among them issue=1 nodes=2";
+    assert_eq!(logs.matches(shared).count(), 2, "{logs}");
+    let mut at: Vec<f64> = cluster.sink.rcpts().iter().map(|r| r.at).collect();
+    at.sort_by(f64::total_cmp);
+    assert_eq!(at.len(), recipients, "{:?}", cluster.sink.rcpts());
+    for (k, &when) in at.iter().enumerate() {
+        let after = when - at[0];
+        let bound = (k as f64 - 1.0) / 4.0;
+        assert!(after >= bound, "RCPT {k} came {after:.3} s after the first, before {bound} s: {at:?}\n{logs}");
+    }
+    let shares = sent_per_node(&cluster.status());
+    assert!(shares.len() == 2 && shares.values().all(|n| *n > 0), "{shares:?}");
 }
 
 #[test]
