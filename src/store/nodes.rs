@@ -98,10 +98,23 @@ impl Store {
         Ok(())
     }
 
+    /// `node` starts: claims under its name are a previous process's (one that died, under a
+    /// `[store] node` that stays across restarts), which the new heartbeat would otherwise keep
+    /// alive with nobody to send them: they are released. Then the first heartbeat. A node name
+    /// is for one process at a time.
+    pub fn arrive(&self, node: &Node, now: DateTime<Utc>) -> Result<()> {
+        self.release_claims(node)?;
+        self.beat(node, now)
+    }
+
     /// `node` leaves: its heartbeat row goes (the others' share of the rate grows at once) and
     /// its claims are released, so that the other nodes send them without waiting for a lease.
     pub fn leave(&self, node: &Node) -> Result<()> {
         self.db.execute("DELETE FROM nodes WHERE id = ?1", params![node.id])?;
+        self.release_claims(node)
+    }
+
+    fn release_claims(&self, node: &Node) -> Result<()> {
         self.db.execute(
             "UPDATE deliveries SET lease_until = NULL WHERE node = ?1 AND lease_until IS NOT NULL",
             params![node.id],
@@ -212,18 +225,25 @@ pub struct Heartbeat {
 }
 
 impl Heartbeat {
+    /// Starts the heartbeat of `node`: the first one (with [`Store::arrive`]) before it returns,
+    /// so that the node's first claims come after it, if the store can be reached now; the
+    /// thread tries again otherwise.
     pub fn start(location: Location, node: Node) -> Heartbeat {
         let (stop, stopped) = mpsc::channel::<()>();
+        let first = location.open().and_then(|store| store.arrive(&node, Utc::now()).map(|()| store));
+        let mut arrived = first.is_ok();
+        let mut store = first.ok();
         let thread = std::thread::Builder::new()
             .name("kurier-heartbeat".to_owned())
             .spawn(move || {
-                let mut store: Option<Store> = None;
                 let mut failing = false;
                 loop {
                     let beat = match &store {
                         Some(store) => store.beat(&node, Utc::now()),
                         None => location.open().and_then(|opened| {
-                            let beat = opened.beat(&node, Utc::now());
+                            let beat =
+                                if arrived { opened.beat(&node, Utc::now()) } else { opened.arrive(&node, Utc::now()) };
+                            arrived |= beat.is_ok();
                             store = Some(opened);
                             beat
                         }),
@@ -315,6 +335,26 @@ mod tests {
             let by_node = store.deliveries_by_node(issue.id).unwrap();
             assert!(by_node.contains(&("a".to_owned(), DeliveryState::Sent, 1)), "{by_node:?}");
             assert!(by_node.contains(&("a".to_owned(), DeliveryState::Pending, 9)), "{by_node:?}");
+        });
+    }
+
+    #[test]
+    fn a_node_restarting_under_its_name_takes_back_what_its_previous_process_claimed() {
+        on_each_backend(|mut store| {
+            for i in 0..3 {
+                store.add_subscriber(&format!("r{i}@example.org"), None, Status::Active, now()).unwrap();
+            }
+            let issue = store.create_issue("T", &[], "", now()).unwrap();
+            let a = node("a");
+            store.beat(&a, now()).unwrap();
+            assert_eq!(store.claim_deliveries(issue.id, &a, 10, now()).unwrap().len(), 3);
+            // a dies and comes back at once under its name: its heartbeat is live, the claims
+            // are nobody's to send until it arrives.
+            let later = now() + chrono::Duration::seconds(40);
+            store.beat(&a, later).unwrap();
+            assert!(store.claim_deliveries(issue.id, &a, 10, later).unwrap().is_empty());
+            store.arrive(&a, later).unwrap();
+            assert_eq!(store.claim_deliveries(issue.id, &a, 10, later).unwrap().len(), 3);
         });
     }
 
