@@ -299,13 +299,18 @@ mod tests {
         Node { id: id.to_owned(), lease: Duration::from_secs(30) }
     }
 
+    /// An issue to `recipients` new active subscribers, `r0@example.org`…
+    fn issue_to(store: &mut Store, recipients: usize) -> crate::store::Issue {
+        for i in 0..recipients {
+            store.add_subscriber(&format!("r{i}@example.org"), None, Status::Active, now()).unwrap();
+        }
+        store.create_issue("T", &[], "", now()).unwrap()
+    }
+
     #[test]
     fn claims_do_not_overlap_a_dead_nodes_lease_ends_and_the_sender_is_recorded() {
         on_each_backend(|mut store| {
-            for i in 0..10 {
-                store.add_subscriber(&format!("r{i}@example.org"), None, Status::Active, now()).unwrap();
-            }
-            let issue = store.create_issue("T", &[], "", now()).unwrap();
+            let issue = issue_to(&mut store, 10);
             let other = store.reopen();
             let (a, b) = (node("a"), node("b"));
             let first = store.claim_deliveries(issue.id, &a, 4, now()).unwrap();
@@ -341,10 +346,7 @@ mod tests {
     #[test]
     fn a_node_restarting_under_its_name_takes_back_what_its_previous_process_claimed() {
         on_each_backend(|mut store| {
-            for i in 0..3 {
-                store.add_subscriber(&format!("r{i}@example.org"), None, Status::Active, now()).unwrap();
-            }
-            let issue = store.create_issue("T", &[], "", now()).unwrap();
+            let issue = issue_to(&mut store, 3);
             let a = node("a");
             store.beat(&a, now()).unwrap();
             assert_eq!(store.claim_deliveries(issue.id, &a, 10, now()).unwrap().len(), 3);
