@@ -12,6 +12,9 @@
 //!   recorded run, deferred while another is sending, retried when it fails; a run missed while
 //!   the daemon was down is sent once at start-up, and an unfinished issue is resumed then
 //!   (`digests.rs`);
+//! - on PostgreSQL it is a node of its store (`store/nodes.rs`): a heartbeat on a thread of its
+//!   own while it runs; it fires the schedule and sends like every other node, one issue per
+//!   fire for all of them;
 //! - bounces and complaints are read from `[bounces] maildir` (`maildir.rs`);
 //! - on SIGINT/SIGTERM it stops taking work, lets the digest in flight finish the messages it
 //!   holds (the rest stay pending for the next start), lets HTTP requests finish, and exits 0.
