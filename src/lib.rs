@@ -16,7 +16,7 @@
 //! | [`build_cache`] | what the last build read and wrote (sizes, times, content hashes; the daemon's also ETags): an unchanged site is not built again, and the daemon serves its feeds at start before reading a post |
 //! | [`publish`] | the `build` and `check` commands: load, render, write, report; `check` also renders a sample digest and checks the mail settings |
 //! | [`init`] | the `init` command: a new working site |
-//! | [`store`] | SQLite (the default) or PostgreSQL behind one `Store`: schema migrations (the same versions per dialect), subscribers, issues, deliveries, pruning; rate limits and the `/metrics` counters (kept by triggers); the send and daemon locks |
+//! | [`store`] | SQLite (the default) or PostgreSQL behind one `Store`: schema migrations (the same versions per dialect), subscribers, issues, deliveries, pruning; rate limits and the `/metrics` counters (kept by triggers); the nodes sharing a PostgreSQL store (heartbeats, leased claims on deliveries); SQLite's send and daemon locks |
 //! | [`render`] | Tera: built-in and site templates (another tool's left out, `templates/kurier/`), their filters (dates and plurals from `site::Locale`); the page context |
 //! | [`mail`] | lettre only: messages, bodies encoded once per issue, list headers, DKIM, SMTP connections, transports, tokens |
 //! | [`bounce`] | bounces and complaints coming back: DSN, ARF and MTA formats (`parse`, pure), applied to the store; the maildir |

@@ -338,7 +338,14 @@ fn digest_command(root: &Path, command: DigestCommand, now: chrono::DateTime<chr
                     let _ = stop_tx.send(true);
                 });
                 let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
-                digest::send(root, &config, dry_run, now, stop, progress).await
+                // On PostgreSQL this command is a node while it sends (its heartbeat counts it
+                // in the rate's share; its claims are its own), named after host and process.
+                let node = store::Node::of_command(&config.store);
+                let location = store::Location::of(root, &config);
+                let _heartbeat = (!dry_run && location.sqlite_dir().is_none())
+                    .then(|| store::Heartbeat::start(location, node.clone()));
+                let options = digest::SendOptions { dry_run, now, progress, node, fire: None };
+                digest::send(root, &config, options, stop).await
             })?;
             print_outcome(&outcome);
             Ok(match outcome.failed_and_deferred() {
@@ -383,6 +390,10 @@ fn print_status(root: &Path, config: &kurier::config::Config) -> anyhow::Result<
         }
         for (email, retry_at, reply) in &issue.deferrals {
             println!("  deferred {email} until {retry_at}: {reply}");
+        }
+        for (node, counts) in &issue.nodes {
+            let counts: Vec<String> = counts.iter().map(|(state, n)| format!("{state} {n}")).collect();
+            println!("  node {node}: {}", counts.join(", "));
         }
         if !issue.bounces.is_empty() {
             let counts: Vec<String> = issue.bounces.iter().map(|(kind, n)| format!("{} {n}", kind.as_str())).collect();

@@ -4,7 +4,8 @@
 # Debian's chromium (the digest's layout is checked in headless Chromium), spamassassin (the
 # digest is scored with local tests) and sfeed (another feed reader), starts a throw-away
 # PostgreSQL (tests/postgres.sh: the store's tests run on it as well as on SQLite), then runs every
-# Rust test, and the integration tests that use the store a second time on PostgreSQL.
+# Rust test (tests/nodes.rs: several daemons on one PostgreSQL database), and the integration
+# tests that use the store a second time on PostgreSQL.
 # Arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -11,7 +11,7 @@ mod permalink;
 mod store;
 
 pub use permalink::{Permalink, PermalinkParts};
-pub use store::{StoreBackend, StoreConfig, display_url, parse_url as parse_store_url};
+pub use store::{StoreBackend, StoreConfig, check_node as check_store_node, display_url, parse_url as parse_store_url};
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -513,7 +513,8 @@ impl Config {
         self.bounces.address.clone().or_else(|| Some(format!("bounces@{}", self.sender_domain()?)))
     }
 
-    /// Applies the environment overrides of §2: `KURIER_SMTP_URL`, `KURIER_SMTP_PASSWORD`,
+    /// Applies the environment overrides of §2 (and `KURIER_STORE_URL`, `KURIER_STORE_PASSWORD`,
+    /// `KURIER_STORE_NODE`): `KURIER_SMTP_URL`, `KURIER_SMTP_PASSWORD`,
     /// `KURIER_SECRET`. `get` reads a variable (the process environment at the edge, a map in
     /// tests).
     pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) {
@@ -548,6 +549,10 @@ impl Config {
             self.store.backend = store::parse_url(&url).unwrap_or(StoreBackend::Postgres(url));
         }
         self.store.password = get("KURIER_STORE_PASSWORD").filter(|p| !p.is_empty()).map(Secret);
+        if let Some(node) = get("KURIER_STORE_NODE").filter(|n| !n.trim().is_empty()) {
+            // A name that cannot be one is left out (the default, host and process, is used).
+            self.store.node = store::check_node(node.trim()).ok();
+        }
     }
 
     /// The base of kurier's own HTTP links, ending in `/`.

@@ -3,6 +3,10 @@
 //! "postgres://user@host/database"`: a PostgreSQL database, its password from
 //! `KURIER_STORE_PASSWORD` or the URL, TLS checked against the system's roots or `ca_file`.
 //! `KURIER_STORE_URL` replaces the URL of the file. `Debug` never shows a password.
+//!
+//! On PostgreSQL every `kurier run` is a node (`store/nodes.rs`): `node` names it (default: the
+//! host name and the process id, so that two processes on one host differ), `lease_seconds`
+//! is how long its heartbeat and its claims on deliveries count without being renewed.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -12,13 +16,33 @@ use serde::Deserialize;
 use super::Secret;
 
 /// `[store]` as written.
-#[derive(Clone, Default, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawStore {
     #[serde(default)]
     pub url: Option<String>,
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
+    #[serde(default)]
+    pub node: Option<String>,
+    #[serde(default = "default_lease_seconds")]
+    pub lease_seconds: u64,
+}
+
+/// How long a node's heartbeat and its claims count: long enough that a node which is only slow
+/// (a long SMTP transaction, a busy database) keeps them with heartbeats every few seconds,
+/// short enough that the deliveries of a node that died are sent by the others within half a
+/// minute.
+pub const DEFAULT_LEASE_SECONDS: u64 = 30;
+
+fn default_lease_seconds() -> u64 {
+    DEFAULT_LEASE_SECONDS
+}
+
+impl Default for RawStore {
+    fn default() -> Self {
+        RawStore { url: None, ca_file: None, node: None, lease_seconds: DEFAULT_LEASE_SECONDS }
+    }
 }
 
 /// Which kind of store, from the URL.
@@ -39,11 +63,23 @@ pub struct StoreConfig {
     pub ca_file: Option<PathBuf>,
     /// From `KURIER_STORE_PASSWORD`, never from the file.
     pub password: Option<Secret>,
+    /// `[store] node` (or `KURIER_STORE_NODE`): this process's name among the nodes of one
+    /// PostgreSQL store; `None`: the host name and the process id.
+    pub node: Option<String>,
+    /// `[store] lease_seconds`: a node is live while its heartbeat is younger than this, and a
+    /// delivery it claimed is taken over by another node this long after its last renewal.
+    pub lease_seconds: u64,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { backend: StoreBackend::Sqlite(None), ca_file: None, password: None }
+        StoreConfig {
+            backend: StoreBackend::Sqlite(None),
+            ca_file: None,
+            password: None,
+            node: None,
+            lease_seconds: DEFAULT_LEASE_SECONDS,
+        }
     }
 }
 
@@ -58,13 +94,19 @@ impl fmt::Debug for StoreBackend {
 
 impl fmt::Debug for StoreConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let StoreConfig { backend, ca_file, password } = self;
+        let StoreConfig { backend, ca_file, password, node, lease_seconds } = self;
         let url = match backend {
             StoreBackend::Sqlite(None) => "sqlite (subscribers_dir)".to_owned(),
             StoreBackend::Sqlite(Some(dir)) => format!("sqlite:{}", dir.display()),
             StoreBackend::Postgres(url) => display_url(url),
         };
-        f.debug_struct("StoreConfig").field("url", &url).field("ca_file", ca_file).field("password", password).finish()
+        f.debug_struct("StoreConfig")
+            .field("url", &url)
+            .field("ca_file", ca_file)
+            .field("password", password)
+            .field("node", node)
+            .field("lease_seconds", lease_seconds)
+            .finish()
     }
 }
 
@@ -92,8 +134,25 @@ impl RawStore {
             Some(url) => parse_url(url).map_err(|e| format!("store.url: {e}"))?,
             None => StoreBackend::Sqlite(None),
         };
-        Ok(StoreConfig { backend, ca_file: self.ca_file, password: None })
+        if self.lease_seconds < 2 {
+            return Err("store.lease_seconds must be at least 2 (heartbeats come several times a lease)".to_owned());
+        }
+        let node = match self.node.map(|n| n.trim().to_owned()) {
+            Some(node) => Some(check_node(&node).map_err(|e| format!("store.node: {e}"))?),
+            None => None,
+        };
+        Ok(StoreConfig { backend, ca_file: self.ca_file, password: None, node, lease_seconds: self.lease_seconds })
     }
+}
+
+/// A node's name as given, if it can be one: 1 to 64 letters, digits, `.`, `-` and `_` (it
+/// appears in logs, `digest status` and a `/metrics` label).
+pub fn check_node(node: &str) -> Result<String, String> {
+    let fits = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
+    if node.is_empty() || node.len() > 64 || !node.chars().all(fits) {
+        return Err(format!("`{node}` is not a node name: 1 to 64 letters, digits, `.`, `-` or `_`"));
+    }
+    Ok(node.to_owned())
 }
 
 /// A PostgreSQL URL as it may be shown: without a password, in the user part or the query.
@@ -123,5 +182,19 @@ mod tests {
         assert!(matches!(parse_url("postgresql://k@db/lista").unwrap(), StoreBackend::Postgres(_)));
         assert!(parse_url("mysql://k@db/lista").unwrap_err().contains("must start with"));
         assert!(parse_url("sqlite:").is_err());
+    }
+
+    #[test]
+    fn a_node_name_is_short_and_plain_and_a_lease_at_least_two_seconds() {
+        let raw = |node: Option<&str>, lease_seconds| RawStore {
+            node: node.map(str::to_owned),
+            lease_seconds,
+            ..RawStore::default()
+        };
+        assert_eq!(raw(Some(" web-1.example_a "), 30).validate().unwrap().node.as_deref(), Some("web-1.example_a"));
+        assert_eq!(raw(None, 30).validate().unwrap().lease_seconds, DEFAULT_LEASE_SECONDS);
+        assert!(raw(Some("a b"), 30).validate().err().unwrap().starts_with("store.node: "));
+        assert!(raw(Some(""), 30).validate().is_err());
+        assert!(raw(None, 1).validate().err().unwrap().contains("lease_seconds"));
     }
 }

@@ -9,6 +9,11 @@
 //! the latest of them and sent once at start-up (product.md §8). Fires left `running` or
 //! `deferred` by a daemon that stopped are served by the first run of the next one.
 //!
+//! With several nodes on one PostgreSQL store the records are the site's, not a node's: every
+//! node records the same fires (the fire time is the key, so once), each node's run for a fire
+//! sends the one issue made for it — by whichever node came first (`store/issues.rs`) — with
+//! the others, and each records the same outcome for it.
+//!
 //! Fire times come from wall-clock evaluation of the schedule (`schedule.rs`), so a DST change
 //! neither skips nor doubles one.
 
@@ -24,7 +29,7 @@ use crate::config::Config;
 use crate::digest::{self, DigestError, Outcome};
 use crate::http::AppState;
 use crate::schedule::Schedule;
-use crate::store::{RunOutcome, StoreError};
+use crate::store::{Node, RunOutcome, StoreError};
 
 /// The `meta` key of the time from which fires count: the first start, or a schedule change.
 const SCHEDULE_SINCE: &str = "digest_last_run";
@@ -48,6 +53,8 @@ struct Running {
 
 pub(super) struct Digests {
     root: PathBuf,
+    /// This daemon among the nodes of its store: its claims on deliveries are recorded as its.
+    node: Node,
     state: Arc<AppState>,
     schedule: Schedule,
     /// The latest fire acted on; the next fire is the first after it.
@@ -71,9 +78,16 @@ pub(super) struct Digests {
 impl Digests {
     /// Reads where the schedule stands. A store that cannot be read does not stop the daemon:
     /// fires count from now, and the store is asked again at the first run.
-    pub(super) fn start(root: PathBuf, state: Arc<AppState>, schedule: Schedule, now: DateTime<Utc>) -> Digests {
+    pub(super) fn start(
+        root: PathBuf,
+        node: Node,
+        state: Arc<AppState>,
+        schedule: Schedule,
+        now: DateTime<Utc>,
+    ) -> Digests {
         let mut digests = Digests {
             root,
+            node,
             state,
             schedule,
             last_fire: now,
@@ -151,9 +165,9 @@ impl Digests {
         if self.running.is_some() {
             return;
         }
-        let (root, config, stop) = (self.root.clone(), Arc::clone(config), stop.clone());
+        let (root, config, stop, node) = (self.root.clone(), Arc::clone(config), stop.clone(), self.node.clone());
         let task = tokio::spawn(async move {
-            if let Some(report) = digest::retry_deferred(&root, &config, stop).await? {
+            if let Some(report) = digest::retry_deferred(&root, &config, &node, stop).await? {
                 tracing::info!(
                     sent = report.sent,
                     failed = report.failed,
@@ -264,8 +278,16 @@ impl Digests {
         let root = self.root.clone();
         let config = Arc::clone(config);
         let stop = stop.clone();
-        let task =
-            tokio::spawn(async move { digest::send(&root, &config, false, Utc::now(), stop, false).await.map(Some) });
+        // One issue per fire, whichever node fires first: the issue is keyed by the latest fire
+        // this run serves (the same on every node, from the same schedule and records).
+        let options = digest::SendOptions {
+            dry_run: false,
+            now: Utc::now(),
+            progress: false,
+            node: self.node.clone(),
+            fire: fires.iter().max().copied(),
+        };
+        let task = tokio::spawn(async move { digest::send(&root, &config, options, stop).await.map(Some) });
         self.running = Some(Running { task, fires, retry_only: false });
     }
 

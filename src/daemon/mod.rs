@@ -12,6 +12,9 @@
 //!   recorded run, deferred while another is sending, retried when it fails; a run missed while
 //!   the daemon was down is sent once at start-up, and an unfinished issue is resumed then
 //!   (`digests.rs`);
+//! - on PostgreSQL it is a node of its store (`store/nodes.rs`): a heartbeat on a thread of its
+//!   own while it runs; it fires the schedule and sends like every other node, one issue per
+//!   fire for all of them;
 //! - bounces and complaints are read from `[bounces] maildir` (`maildir.rs`);
 //! - on SIGINT/SIGTERM it stops taking work, lets the digest in flight finish the messages it
 //!   holds (the rest stay pending for the next start), lets HTTP requests finish, and exits 0.
@@ -37,7 +40,7 @@ use crate::http::{self, AppState, FeedCache, Metrics};
 use crate::mail::Transport;
 use crate::schedule::Schedule;
 use crate::site::{PostCache, Site};
-use crate::store::{DaemonLock, SharedStore};
+use crate::store::{DaemonLock, Heartbeat, Node, SharedStore};
 use crate::watch::Changes;
 
 /// How often a store that could not be opened is tried again.
@@ -85,6 +88,9 @@ struct Daemon {
     store_check: Option<tokio::time::Instant>,
     /// One daemon per SQLite store, held while this one runs.
     _daemon_lock: Option<DaemonLock>,
+    /// On PostgreSQL: this node's heartbeat, refreshed on a thread of its own; dropped last
+    /// (the node leaves when the daemon has stopped sending).
+    _heartbeat: Option<Heartbeat>,
     /// What the last build read and wrote, when the site is still exactly that: the first build
     /// only checks that the posts it read are those, and keeps the feeds being served.
     fresh: Option<build_cache::Cache>,
@@ -131,8 +137,16 @@ fn start(
 ) -> anyhow::Result<(Daemon, mpsc::UnboundedReceiver<Changes>, crate::watch::Watcher)> {
     let config = Arc::new(load_config(&root)?);
     let location = crate::store::Location::of(&root, &config);
-    // One daemon per SQLite store. A PostgreSQL store takes none: several nodes are to share
-    // one database (issue 10); until the leases of that work, its send lock keeps one sender.
+    // One daemon per SQLite store. A PostgreSQL store takes none: several nodes share one
+    // database, each with a heartbeat (`store/nodes.rs`), and all of them send.
+    let node = Node::of(&config.store);
+    let heartbeat = match &location {
+        crate::store::Location::Postgres(_) => {
+            tracing::info!(node = %node.id, lease_seconds = node.lease.as_secs(), "this daemon is a node of its store");
+            Some(Heartbeat::start(location.clone(), node.clone()))
+        }
+        crate::store::Location::Sqlite(_) => None,
+    };
     let daemon_lock = match location.sqlite_dir().map(DaemonLock::acquire) {
         None => None,
         Some(Ok(lock)) => Some(lock),
@@ -182,7 +196,7 @@ fn start(
         config: Arc::clone(&config),
         state: Arc::clone(&state),
         cache: PostCache::default(),
-        digests: digests::Digests::start(root, state, schedule, Utc::now()),
+        digests: digests::Digests::start(root, node, state, schedule, Utc::now()),
         stop: stop_rx.clone(),
         next_publication: None,
         site: None,
@@ -192,6 +206,7 @@ fn start(
         write_retry: None,
         store_check,
         _daemon_lock: daemon_lock,
+        _heartbeat: heartbeat,
         fresh,
         record_at: None,
     };

@@ -25,7 +25,9 @@ use crate::mail::{self, Letter, Tokens, Transport};
 use crate::render::{RenderError, Templates};
 use crate::site::FrozenPost;
 use crate::site::Site;
-use crate::store::{Delivery, Issue, IssueSummary, Location, SendLock, Status, Store, StoreError, with_store};
+use crate::store::{
+    Created, Delivery, Issue, IssueSummary, Location, Node, SendLock, Status, Store, StoreError, with_store,
+};
 use content::IssueContent;
 
 #[derive(Debug, thiserror::Error)]
@@ -346,25 +348,39 @@ impl Outcome {
     }
 }
 
-/// Sends the due issue (resuming an unfinished one first), then the deferred deliveries of
-/// earlier issues whose retry time has come, holding the store's send lock.
+/// How a send is made: by whom, when, for which fire of the schedule.
+#[derive(Debug, Clone)]
+pub struct SendOptions {
+    pub dry_run: bool,
+    pub now: DateTime<Utc>,
+    /// A progress bar on stderr.
+    pub progress: bool,
+    /// The node that sends (its claims on deliveries are recorded under its id).
+    pub node: Node,
+    /// The fire of the schedule this send is for (`None`: by hand): one issue per fire,
+    /// whichever node comes first; the others send it with that node.
+    pub fire: Option<DateTime<Utc>>,
+}
+
+/// Sends the due issue (resuming an unfinished one first, or joining the one another node made
+/// for the same fire), then the deferred deliveries of earlier issues whose retry time has come.
+/// On SQLite it holds the store's send lock; on PostgreSQL every node sends, each delivery
+/// claimed by one (`store/nodes.rs`).
 pub async fn send(
     root: &Path,
     config: &Config,
-    dry_run: bool,
-    now: DateTime<Utc>,
+    options: SendOptions,
     stop: watch::Receiver<bool>,
-    progress: bool,
 ) -> Result<Outcome, DigestError> {
     // The store's work (and the site's loading and rendering) on a blocking thread.
-    let (owned_root, owned_config) = (root.to_owned(), config.clone());
-    let (prepared, _lock) = blocking(move || prepare(&owned_root, &owned_config, dry_run, now)).await?;
+    let (owned_root, owned_config, owned_options) = (root.to_owned(), config.clone(), options.clone());
+    let (prepared, _lock) = blocking(move || prepare(&owned_root, &owned_config, &owned_options)).await?;
+    let SendOptions { progress, node, .. } = options;
     let (store, mailer, issue, content, resumed) = match prepared {
         Prepared::Done(outcome) => return Ok(outcome),
         Prepared::Skipped { store, mailer, issue } => {
-            let earlier =
-                retry_deferred_with(root, config, Arc::new(Mutex::new(store)), &Arc::new(mailer), stop, Some(issue))
-                    .await?;
+            let store = Arc::new(Mutex::new(store));
+            let earlier = retry_deferred_with(root, config, store, &Arc::new(mailer), &node, stop, Some(issue)).await?;
             return Ok(Outcome::Skipped { issue, earlier });
         }
         Prepared::Send { store, mailer, issue, content, resumed } => (store, mailer, issue, content, resumed),
@@ -373,11 +389,11 @@ pub async fn send(
     let described = transport.describe();
     let mailer = Arc::new(mailer);
     let store = Arc::new(Mutex::new(store));
-    let report =
-        send_issue(&store, &issue, content, &mailer, &transport, config, stop.clone(), progress, resumed).await?;
+    let sender = Sender { mailer: &mailer, transport: &transport, config, node: &node };
+    let report = send_issue(&store, &issue, content, &sender, stop.clone(), progress, resumed).await?;
     let id = issue.id;
     let issue = with_store(&store, move |store| store.issue(id)).await?.unwrap_or(issue);
-    let earlier = retry_deferred_with(root, config, store, &mailer, stop, Some(issue.id)).await?;
+    let earlier = retry_deferred_with(root, config, store, &mailer, &node, stop, Some(issue.id)).await?;
     Ok(Outcome::Sent { issue, resumed, report, transport: described, earlier })
 }
 
@@ -395,16 +411,19 @@ enum Prepared {
 
 /// The blocking part of [`send`]: the store opened and locked, the plan made, a new issue
 /// rendered and created with its recipients.
-fn prepare(
-    root: &Path,
-    config: &Config,
-    dry_run: bool,
-    now: DateTime<Utc>,
-) -> Result<(Prepared, Option<SendLock>), DigestError> {
+fn prepare(root: &Path, config: &Config, options: &SendOptions) -> Result<(Prepared, Option<SendLock>), DigestError> {
+    let SendOptions { dry_run, now, fire, .. } = *options;
     let location = Location::of(root, config);
     let mut store = location.open()?;
-    let lock = if dry_run { None } else { Some(SendLock::acquire_at(&location)?) };
+    let lock = if dry_run { None } else { lock_sending(&location, &store)? };
     let mailer = Mailer::new(root, config, &store)?;
+    // The fire's issue, made by another node, sent or skipped already: nothing more to do.
+    if let Some(issue) = fire.map(|fire| store.issue_for_fire(fire)).transpose()?.flatten()
+        && issue.status != crate::store::IssueStatus::Sending
+    {
+        tracing::info!(issue = issue.id, "this fire's issue was made by another node and is done");
+        return Ok((Prepared::Done(done_outcome(issue)), lock));
+    }
     let plan = plan(root, config, &store, &mailer.templates, now)?;
     let active = store.totals()?.subscribers.get(&Status::Active).copied().unwrap_or(0);
     if dry_run {
@@ -432,9 +451,18 @@ fn prepare(
             if !store.digests_started()? {
                 store.start_digests(&baseline, now)?;
             }
-            let issue = store.record_skipped_issue(now)?;
-            tracing::info!(issue, "digest skipped: no new posts");
-            return Ok((Prepared::Skipped { store, mailer, issue }, lock));
+            match store.record_skipped_issue_for(fire, now)? {
+                Created::New(issue) => {
+                    tracing::info!(issue = issue.id, "digest skipped: no new posts");
+                    return Ok((Prepared::Skipped { store, mailer, issue: issue.id }, lock));
+                }
+                // Another node made the fire's issue while this one read its posts as sent.
+                Created::Existing(issue) if issue.status == crate::store::IssueStatus::Sending => {
+                    tracing::info!(issue = issue.id, "another node made the issue first: sending it with that node");
+                    (issue, true)
+                }
+                Created::Existing(issue) => return Ok((Prepared::Done(done_outcome(issue)), lock)),
+            }
         }
         Plan::New { subject, posts, baseline } => {
             // Rendered once before the issue exists: a template error must not leave an issue
@@ -445,19 +473,52 @@ fn prepare(
                 store.start_digests(&baseline, now)?;
             }
             let freezing = std::time::Instant::now();
-            let issue = store.create_issue(&subject, &posts, "", now)?;
-            let ms = freezing.elapsed().as_secs_f64() * 1e3;
-            tracing::info!(issue = issue.id, recipients = active, ms, "issue frozen with its recipients");
-            (issue, false)
+            match store.create_issue_for(fire, &subject, &posts, "", now)? {
+                Created::New(issue) => {
+                    let ms = freezing.elapsed().as_secs_f64() * 1e3;
+                    tracing::info!(issue = issue.id, recipients = active, ms, "issue frozen with its recipients");
+                    (issue, false)
+                }
+                Created::Existing(issue) if issue.status == crate::store::IssueStatus::Sending => {
+                    tracing::info!(issue = issue.id, "another node made the issue first: sending it with that node");
+                    (issue, true)
+                }
+                Created::Existing(issue) => return Ok((Prepared::Done(done_outcome(issue)), lock)),
+            }
         }
     };
     let content = match rendered {
-        // The send lock is held: nobody else created an issue meanwhile, but check anyway.
+        // Another node may have made the issue first (its id is then another).
         Some((id, content)) if id == issue.id => content,
         _ => mailer.content(&issue)?,
     };
     store.set_archive(issue.id, &content.archive_html)?;
     Ok((Prepared::Send { store, mailer, issue, content, resumed }, lock))
+}
+
+/// Takes SQLite's send lock (one sender per SQLite store), and releases the leases a sender
+/// that died left behind: none of their holders is alive. On PostgreSQL no lock: every node
+/// sends, each delivery claimed by one.
+fn lock_sending(location: &Location, store: &Store) -> Result<Option<SendLock>, DigestError> {
+    let lock = SendLock::acquire_at(location)?;
+    if lock.is_some() {
+        store.release_leases()?;
+    }
+    Ok(lock)
+}
+
+/// What a send did for a fire whose issue another node made and finished (sent or skipped).
+fn done_outcome(issue: Issue) -> Outcome {
+    match issue.status {
+        crate::store::IssueStatus::Skipped => Outcome::Skipped { issue: issue.id, earlier: None },
+        _ => Outcome::Sent {
+            issue,
+            resumed: true,
+            report: send::Report::default(),
+            transport: "another node".to_owned(),
+            earlier: None,
+        },
+    }
 }
 
 /// Runs blocking work (the store, the site) on a blocking thread.
@@ -473,18 +534,19 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) 
 pub async fn retry_deferred(
     root: &Path,
     config: &Config,
+    node: &Node,
     stop: watch::Receiver<bool>,
 ) -> Result<Option<send::Report>, DigestError> {
     let (owned_root, owned_config) = (root.to_owned(), config.clone());
     let (store, _lock, mailer) = blocking(move || -> Result<_, DigestError> {
         let location = Location::of(&owned_root, &owned_config);
         let store = location.open()?;
-        let lock = SendLock::acquire_at(&location)?;
+        let lock = lock_sending(&location, &store)?;
         let mailer = Mailer::new(&owned_root, &owned_config, &store)?;
         Ok((store, lock, mailer))
     })
     .await?;
-    retry_deferred_with(root, config, Arc::new(Mutex::new(store)), &Arc::new(mailer), stop, None).await
+    retry_deferred_with(root, config, Arc::new(Mutex::new(store)), &Arc::new(mailer), node, stop, None).await
 }
 
 /// The deferred deliveries due now, of every issue but `except` (just sent, which took its
@@ -494,6 +556,7 @@ async fn retry_deferred_with(
     config: &Config,
     store: Arc<Mutex<Store>>,
     mailer: &Arc<Mailer>,
+    node: &Node,
     stop: watch::Receiver<bool>,
     except: Option<i64>,
 ) -> Result<Option<send::Report>, DigestError> {
@@ -510,26 +573,33 @@ async fn retry_deferred_with(
         }
         let Some(issue) = with_store(&store, move |store| store.issue(id)).await? else { continue };
         let content = mailer.content(&issue)?;
-        let report = send_issue(&store, &issue, content, mailer, &transport, config, stop.clone(), false, true).await?;
+        let sender = Sender { mailer, transport: &transport, config, node };
+        let report = send_issue(&store, &issue, content, &sender, stop.clone(), false, true).await?;
         total.add(&report);
     }
     Ok(Some(total))
 }
 
+/// Who sends an issue, and through what.
+struct Sender<'a> {
+    mailer: &'a Arc<Mailer>,
+    transport: &'a Arc<Transport>,
+    config: &'a Config,
+    node: &'a Node,
+}
+
 /// Sends what is left to send of one issue: its pending deliveries and its deferred ones
 /// whose time has come.
-#[allow(clippy::too_many_arguments)]
 async fn send_issue(
     store: &Arc<Mutex<Store>>,
     issue: &Issue,
     content: IssueContent,
-    mailer: &Arc<Mailer>,
-    transport: &Arc<Transport>,
-    config: &Config,
+    sender: &Sender<'_>,
     stop: watch::Receiver<bool>,
     progress: bool,
     resumed: bool,
 ) -> Result<send::Report, DigestError> {
+    let Sender { mailer, transport, config, node } = *sender;
     let id = issue.id;
     let todo = with_store(store, move |store| store.deliveries_left(id, Utc::now())).await?;
     let bar = if progress { progress_bar(todo) } else { indicatif::ProgressBar::hidden() };
@@ -539,13 +609,13 @@ async fn send_issue(
     let compose: Arc<send::Compose> = Arc::new(move |delivery: &Delivery| {
         composer.letter(&content, issue_id, delivery.subscriber_id, &delivery.email, delivery.name.as_deref())
     });
-    tracing::info!(issue = issue_id, resumed, recipients = todo, transport = %transport.describe(), "sending digest");
+    tracing::info!(issue = issue_id, resumed, recipients = todo, node = %node.id, transport = %transport.describe(), "sending digest");
     let report = send::run(
         Arc::clone(store),
         issue_id,
         Arc::clone(transport),
         compose,
-        send::Settings::new(config.smtp.as_ref(), bounce_policy(config)),
+        send::Settings::new(config.smtp.as_ref(), bounce_policy(config), node.clone()),
         stop,
         bar,
     )

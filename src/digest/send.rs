@@ -1,8 +1,12 @@
 //! The delivery engine: every pending delivery of an issue, sent once, through faults.
 //!
-//! `concurrency` workers (one SMTP connection each, kept for the run) page through the issue's deliveries
-//! in subscriber order, a few hundred at a time, so memory stays flat however many subscribers
-//! there are. For each delivery a worker commits `sending`, runs the SMTP transaction under a
+//! `concurrency` workers (one SMTP connection each, kept for the run) take the issue's deliveries
+//! in subscriber order from small batches their node claims with a lease (`store/nodes.rs`), so
+//! memory stays flat however many subscribers there are, and several nodes on one PostgreSQL
+//! store send one issue together, each delivery once. A node with nothing left to claim waits
+//! while other nodes still hold unsettled deliveries of the issue: if one of them dies, its
+//! deliveries come back when its lease ends and are sent by those still there. (Its own
+//! unsettled deliveries are its other workers', which need no waiting for.) For each delivery a worker commits `sending`, runs the SMTP transaction under a
 //! deadline, and commits `sent` or `failed` (see `store/issues.rs` for why this order makes a
 //! crash cost at most `concurrency` duplicates and never a miss). A `sent` is held by its worker
 //! and committed with the `sending` of the worker's next message, in one transaction before that
@@ -15,7 +19,8 @@
 //! the next issue. A delivery deferred for `retry_hours` is given up as failed. Permanent failures
 //! (5xx) are recorded with the server's reply and not retried. After `pause_after_failures`
 //! consecutive failures every worker pauses for `pause_seconds`: a server that is down is given
-//! time instead of being hammered. A stop request (SIGINT/SIGTERM in the daemon) lets every
+//! time instead of being hammered. `rate_per_second` is the whole site's: each node sends at
+//! that rate divided by the live nodes, counted again at every claim. A stop request (SIGINT/SIGTERM in the daemon) lets every
 //! worker finish the message it holds and take no other.
 
 use std::collections::VecDeque;
@@ -33,13 +38,16 @@ use crate::config::SmtpConfig;
 use crate::mail::transport::{SendError, Session};
 use crate::mail::{Masked, MessageError, Transport, mask_addresses};
 use crate::store::{
-    BounceKind, BouncePolicy, Delivery, DeliveryChange, DeliveryState, Status, Store, StoreError, with_store,
+    BounceKind, BouncePolicy, Delivery, DeliveryChange, DeliveryState, Node, Status, Store, StoreError, with_store,
 };
 
 /// The longest a deferred delivery waits between two retries.
 const RETRY_MAX: Duration = Duration::from_secs(4 * 3600);
-/// Deliveries fetched from the store at a time.
-const PAGE: usize = 256;
+/// Deliveries claimed at a time, per worker: small, so that several nodes share an issue evenly
+/// and a node that dies holds few.
+const CLAIM_PER_WORKER: usize = 2;
+/// How often a node with nothing to claim looks again while other nodes hold deliveries.
+const SETTLE_POLL: Duration = Duration::from_millis(300);
 
 /// How a run sends.
 #[derive(Debug, Clone)]
@@ -56,10 +64,12 @@ pub struct Settings {
     pub pause_for: Duration,
     /// What a permanent failure or a given-up delivery does to its subscriber.
     pub bounces: BouncePolicy,
+    /// Who sends: claims are recorded under this node's id.
+    pub node: Node,
 }
 
 impl Settings {
-    pub fn new(smtp: Option<&SmtpConfig>, bounces: BouncePolicy) -> Settings {
+    pub fn new(smtp: Option<&SmtpConfig>, bounces: BouncePolicy, node: Node) -> Settings {
         match smtp {
             Some(smtp) => Settings {
                 concurrency: smtp.concurrency,
@@ -71,6 +81,7 @@ impl Settings {
                 pause_after_failures: smtp.pause_after_failures,
                 pause_for: Duration::from_secs(smtp.pause_seconds),
                 bounces,
+                node,
             },
             // Writing files into outbox/.
             None => Settings {
@@ -83,6 +94,7 @@ impl Settings {
                 pause_after_failures: 10,
                 pause_for: Duration::from_secs(1),
                 bounces,
+                node,
             },
         }
     }
@@ -132,18 +144,22 @@ struct Run {
     settings: Settings,
     stop: watch::Receiver<bool>,
     progress: ProgressBar,
-    /// Held while a page is fetched, so that one worker fetches it and the others wait.
-    pages: tokio::sync::Mutex<Pages>,
+    /// Held while a batch is claimed, so that one worker claims it and the others wait.
+    pages: tokio::sync::Mutex<VecDeque<Delivery>>,
+    /// The live nodes at the last claim (the rate is shared among them).
+    live_nodes: AtomicU64,
     consecutive_failures: AtomicU32,
     paused_until: Mutex<Option<Instant>>,
     next_slot: Mutex<Instant>,
     counts: [AtomicU64; 5],
 }
 
-struct Pages {
-    after: i64,
-    buffer: VecDeque<Delivery>,
-    exhausted: bool,
+/// What a worker does next.
+enum Next {
+    Deliver(Delivery),
+    /// Nothing to claim now, but other nodes hold unsettled deliveries.
+    Wait,
+    Done,
 }
 
 const SENT: usize = 0;
@@ -173,7 +189,8 @@ pub async fn run(
         settings,
         stop,
         progress,
-        pages: tokio::sync::Mutex::new(Pages { after: 0, buffer: VecDeque::new(), exhausted: false }),
+        pages: tokio::sync::Mutex::new(VecDeque::new()),
+        live_nodes: AtomicU64::new(1),
         consecutive_failures: AtomicU32::new(0),
         paused_until: Mutex::new(None),
         next_slot: Mutex::new(Instant::now()),
@@ -213,19 +230,31 @@ impl Run {
         *self.stop.borrow()
     }
 
-    async fn next(&self) -> Result<Option<Delivery>, StoreError> {
-        let mut pages = self.pages.lock().await;
-        if pages.buffer.is_empty() && !pages.exhausted {
-            let (issue, after) = (self.issue, pages.after);
-            let page =
-                with_store(&self.store, move |store| store.deliveries_to_make(issue, after, PAGE, Utc::now())).await?;
-            pages.exhausted = page.len() < PAGE;
-            if let Some(last) = page.last() {
-                pages.after = last.subscriber_id;
-            }
-            pages.buffer.extend(page);
+    /// The next delivery of this node's claims, claiming a batch when they are used up.
+    async fn next(&self) -> Result<Next, StoreError> {
+        let mut buffer = self.pages.lock().await;
+        if let Some(delivery) = buffer.pop_front() {
+            return Ok(Next::Deliver(delivery));
         }
-        Ok(pages.buffer.pop_front())
+        let (issue, node) = (self.issue, self.settings.node.clone());
+        let batch = self.settings.concurrency.max(1) * CLAIM_PER_WORKER;
+        let (claimed, live, unsettled) = with_store(&self.store, move |store| {
+            let now = Utc::now();
+            let claimed = store.claim_deliveries(issue, &node, batch, now)?;
+            let live = store.live_nodes(&node, now)?;
+            let unsettled = if claimed.is_empty() { store.deliveries_unsettled_elsewhere(issue, &node)? } else { 0 };
+            Ok((claimed, live, unsettled))
+        })
+        .await?;
+        if self.live_nodes.swap(live, Ordering::Relaxed) != live {
+            tracing::info!(issue, nodes = live, "live nodes changed: the rate is shared among them");
+        }
+        buffer.extend(claimed);
+        Ok(match buffer.pop_front() {
+            Some(delivery) => Next::Deliver(delivery),
+            None if unsettled > 0 => Next::Wait,
+            None => Next::Done,
+        })
     }
 
     fn change(&self, delivery: &Delivery, state: DeliveryState, reply: Option<&str>, attempts: u32) -> DeliveryChange {
@@ -307,7 +336,8 @@ impl Run {
             }
         }
         if self.settings.rate_per_second > 0 {
-            let interval = Duration::from_secs_f64(1.0 / f64::from(self.settings.rate_per_second));
+            let nodes = self.live_nodes.load(Ordering::Relaxed).max(1) as f64;
+            let interval = Duration::from_secs_f64(nodes / f64::from(self.settings.rate_per_second));
             let slot = {
                 let mut next = lock(&self.next_slot);
                 let slot = (*next).max(Instant::now());
@@ -370,8 +400,17 @@ async fn worker(run: Arc<Run>) -> Result<(), StoreError> {
     let mut result = Ok(());
     while !run.stopped() {
         let delivery = match run.next().await {
-            Ok(Some(delivery)) => delivery,
-            Ok(None) => break,
+            Ok(Next::Deliver(delivery)) => delivery,
+            Ok(Next::Done) => break,
+            Ok(Next::Wait) => {
+                // What this worker holds is committed first: others may be waiting for it.
+                if let Err(e) = run.flush(&mut held).await {
+                    result = Err(e);
+                    break;
+                }
+                run.sleep(SETTLE_POLL).await;
+                continue;
+            }
             Err(e) => {
                 result = Err(e);
                 break;
@@ -531,8 +570,10 @@ mod tests {
         // half (the jitter is real), the ceilings are 100 ms × 2^(attempt−1) written out, they
         // never shrink, and no attempt, however late, waits more than five minutes.
         fastrand::seed(13);
-        let settings =
-            Settings { retry_base: Duration::from_millis(100), ..Settings::new(None, BouncePolicy::default()) };
+        let settings = Settings {
+            retry_base: Duration::from_millis(100),
+            ..Settings::new(None, BouncePolicy::default(), Node::of(&Default::default()))
+        };
         let ms = Duration::from_millis;
         let cap = Duration::from_secs(300);
         let ceilings = [

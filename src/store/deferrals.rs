@@ -23,7 +23,8 @@ impl Store {
         self.db
             .execute(
                 "UPDATE deliveries SET state = 'deferred', last_reply = ?3, retry_at = ?4,
-                    deferred_since = COALESCE(deferred_since, ?5), updated_at = ?5
+                    deferred_since = COALESCE(deferred_since, ?5), updated_at = ?5,
+                    lease_until = NULL
                  WHERE issue_id = ?1 AND subscriber_id = ?2",
                 params![issue, subscriber, reply, timestamp(retry_at), timestamp(now)],
             )

@@ -127,6 +127,22 @@ pub struct Delivery {
     pub deferred_since: Option<DateTime<Utc>>,
 }
 
+/// What [`Store::create_issue_for`] did.
+#[derive(Debug)]
+pub enum Created {
+    New(Issue),
+    /// An unfinished issue, or the fire's own issue, made by another node first.
+    Existing(Issue),
+}
+
+impl Created {
+    pub fn issue(self) -> Issue {
+        match self {
+            Created::New(issue) | Created::Existing(issue) => issue,
+        }
+    }
+}
+
 /// An issue with its delivery counts, for `digest status`.
 #[derive(Debug, Clone)]
 pub struct IssueSummary {
@@ -143,6 +159,8 @@ pub struct IssueSummary {
     pub deferrals: Vec<(String, String, String)>,
     /// Bounces and complaints about this issue, by kind.
     pub bounces: BTreeMap<super::BounceKind, u64>,
+    /// Per node that claimed deliveries of this issue: its deliveries by state (who sent what).
+    pub nodes: BTreeMap<String, BTreeMap<DeliveryState, u64>>,
 }
 
 const ISSUE_COLUMNS: &str = "id, status, created_at, finished_at, subject, posts_json, archive_html";
@@ -219,14 +237,39 @@ impl Store {
         archive_html: &str,
         now: DateTime<Utc>,
     ) -> Result<Issue> {
+        Ok(self.create_issue_for(None, subject, posts, archive_html, now)?.issue())
+    }
+
+    /// [`Store::create_issue`] for the schedule's `fire` (`None`: a send by hand), once per fire
+    /// whichever node comes first: in a transaction that takes the store's write lock (one
+    /// creator at a time), an unfinished issue or the fire's own issue, if another node made
+    /// one, is given back instead of a new one; and the fire time is a unique key of `issues`,
+    /// so a second issue for one fire cannot be stored even by a creator that skipped the checks.
+    pub fn create_issue_for(
+        &mut self,
+        fire: Option<DateTime<Utc>>,
+        subject: &str,
+        posts: &[FrozenPost],
+        archive_html: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Created> {
         let at = timestamp(now);
+        let fire_at = fire.map(timestamp);
         let posts_json = serde_json::to_string(posts).expect("plain data serializes");
         let db = &self.db;
-        let id = db.transaction(Begin::Deferred, || {
+        let created = db.transaction(Begin::Immediate, || {
+            if let Some(issue) = self.unfinished_issue()? {
+                return Ok(Err(issue.id));
+            }
+            if let Some(fire) = fire
+                && let Some(issue) = self.issue_for_fire(fire)?
+            {
+                return Ok(Err(issue.id));
+            }
             let id: i64 = db.query_value(
-                "INSERT INTO issues (status, created_at, subject, posts_json, archive_html)
-                 VALUES ('sending', ?1, ?2, ?3, ?4) RETURNING id",
-                params![at, subject, posts_json, archive_html],
+                "INSERT INTO issues (status, created_at, subject, posts_json, archive_html, fire_at)
+                 VALUES ('sending', ?1, ?2, ?3, ?4, ?5) RETURNING id",
+                params![at, subject, posts_json, archive_html, fire_at],
             )?;
             for (position, post) in posts.iter().enumerate() {
                 db.execute(
@@ -240,9 +283,20 @@ impl Store {
                  SELECT CAST(?1 AS BIGINT), id, 'pending', ?2 FROM subscribers WHERE status = 'active'",
                 params![id, at],
             )?;
-            Ok(id)
+            Ok(Ok(id))
         })?;
-        self.issue(id)?.ok_or_else(|| StoreError::NotFound(format!("issue {id}")))
+        let id = created.unwrap_or_else(|existing| existing);
+        let issue = self.issue(id)?.ok_or_else(|| StoreError::NotFound(format!("issue {id}")))?;
+        Ok(if created.is_ok() { Created::New(issue) } else { Created::Existing(issue) })
+    }
+
+    /// The issue made for the schedule's `fire`, if one was (sent, sending or skipped).
+    pub fn issue_for_fire(&self, fire: DateTime<Utc>) -> Result<Option<Issue>> {
+        self.db.query_opt(
+            &format!("SELECT {ISSUE_COLUMNS} FROM issues WHERE fire_at = ?1"),
+            params![timestamp(fire)],
+            issue_from_row,
+        )
     }
 
     /// Stores the "view in browser" page of an issue.
@@ -257,11 +311,32 @@ impl Store {
 
     /// Records that a digest was due and had nothing new to send.
     pub fn record_skipped_issue(&self, now: DateTime<Utc>) -> Result<i64> {
+        Ok(self.record_skipped_issue_for(None, now)?.issue().id)
+    }
+
+    /// [`Store::record_skipped_issue`] for the schedule's `fire`: once per fire. The fire's
+    /// issue, if another node made one first, is given back instead — skipped, or one with
+    /// posts that node found before this one read them as sent.
+    pub fn record_skipped_issue_for(&self, fire: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Result<Created> {
         let at = timestamp(now);
-        self.db.query_value(
-            "INSERT INTO issues (status, created_at, finished_at) VALUES ('skipped', ?1, ?1) RETURNING id",
-            params![at],
-        )
+        let inserted: Option<i64> = self.db.query_opt(
+            "INSERT INTO issues (status, created_at, finished_at, fire_at) VALUES ('skipped', ?1, ?1, ?2)
+             ON CONFLICT DO NOTHING RETURNING id",
+            params![at, fire.map(timestamp)],
+            |row| row.get(0),
+        )?;
+        let (id, issue) = match (inserted, fire) {
+            (Some(id), _) => (id, None),
+            (None, Some(fire)) => match self.issue_for_fire(fire)? {
+                Some(issue) => (issue.id, Some(issue)),
+                None => return Err(StoreError::NotFound(format!("the issue of the fire at {}", timestamp(fire)))),
+            },
+            (None, None) => return Err(StoreError::NotFound("the skipped issue just recorded".to_owned())),
+        };
+        match issue {
+            Some(issue) => Ok(Created::Existing(issue)),
+            None => Ok(Created::New(self.issue(id)?.ok_or_else(|| StoreError::NotFound(format!("issue {id}")))?)),
+        }
     }
 
     /// Up to `limit` deliveries of `issue` still to make (pending, interrupted while sending, or
@@ -327,22 +402,57 @@ impl Store {
         self.set_deliveries(&[&change], now)
     }
 
-    /// Sets several deliveries' states in one transaction (`digest/commits.rs`).
+    /// Sets several deliveries' states in one transaction (`digest/commits.rs`), in one
+    /// statement when no delivery moves twice: on PostgreSQL the counters' triggers then take
+    /// their row locks once, in one order, so that several nodes committing at once never
+    /// deadlock (`schema.rs`, migration 9).
     pub fn set_deliveries(&mut self, changes: &[&DeliveryChange], now: DateTime<Utc>) -> Result<()> {
         let at = timestamp(now);
-        self.db.transaction(Begin::Deferred, || {
-            for change in changes {
-                let state = change.state.as_str();
-                let attempts = i64::from(change.attempts);
-                self.db.execute(
-                    "UPDATE deliveries SET state = ?3, last_reply = COALESCE(?4, last_reply),
-                        attempts = attempts + ?5, updated_at = ?6
-                     WHERE issue_id = ?1 AND subscriber_id = ?2",
-                    params![change.issue, change.subscriber, state, change.reply, attempts, at],
-                )?;
-            }
-            Ok(())
-        })
+        let distinct: HashSet<(i64, i64)> = changes.iter().map(|c| (c.issue, c.subscriber)).collect();
+        if distinct.len() < changes.len() {
+            return self.db.transaction(Begin::Deferred, || {
+                changes.iter().try_for_each(|change| self.set_deliveries_at(std::slice::from_ref(change), &at))
+            });
+        }
+        self.db.transaction(Begin::Deferred, || self.set_deliveries_at(changes, &at))
+    }
+
+    /// One statement moving `changes` (each delivery at most once).
+    fn set_deliveries_at(&self, changes: &[&DeliveryChange], at: &str) -> Result<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let values: Vec<String> = (0..changes.len())
+            .map(|i| {
+                let p = 2 + i * 5;
+                format!(
+                    "(CAST(?{} AS BIGINT), CAST(?{} AS BIGINT), CAST(?{} AS TEXT), CAST(?{} AS TEXT), CAST(?{} AS BIGINT))",
+                    p,
+                    p + 1,
+                    p + 2,
+                    p + 3,
+                    p + 4
+                )
+            })
+            .collect();
+        let owned: Vec<(&str, i64)> = changes.iter().map(|c| (c.state.as_str(), i64::from(c.attempts))).collect();
+        let mut params: Vec<&dyn super::db::Param> = vec![&at];
+        for (change, (state, attempts)) in changes.iter().zip(&owned) {
+            params.extend([&change.issue as &dyn super::db::Param, &change.subscriber, state, &change.reply, attempts]);
+        }
+        self.db.execute(
+            &format!(
+                "WITH moved (issue_id, subscriber_id, state, reply, attempts) AS (VALUES {})
+                 UPDATE deliveries SET state = moved.state, last_reply = COALESCE(moved.reply, last_reply),
+                     attempts = deliveries.attempts + moved.attempts, updated_at = ?1,
+                     lease_until = CASE WHEN moved.state = 'sending' THEN lease_until END
+                 FROM moved
+                 WHERE deliveries.issue_id = moved.issue_id AND deliveries.subscriber_id = moved.subscriber_id",
+                values.join(", ")
+            ),
+            &params,
+        )?;
+        Ok(())
     }
 
     /// Marks the issue sent when no delivery is left to make; says whether it did.
@@ -405,6 +515,13 @@ impl Store {
                     failures: failed,
                     deferrals: deferred,
                     bounces: self.bounce_counts(Some(issue.id))?,
+                    nodes: self.deliveries_by_node(issue.id)?.into_iter().filter(|(node, _, _)| !node.is_empty()).fold(
+                        BTreeMap::new(),
+                        |mut nodes, (node, state, n)| {
+                            nodes.entry(node).or_insert_with(BTreeMap::new).insert(state, n);
+                            nodes
+                        },
+                    ),
                 })
             })
             .collect()
@@ -453,6 +570,44 @@ mod tests {
             assert_eq!(todo.iter().map(|d| d.subscriber_id).collect::<Vec<_>>(), [a.id]);
             assert_eq!(store.excluded_post_ids().unwrap(), HashSet::from(["p1".to_owned(), "p2".to_owned()]));
             assert_eq!(store.unfinished_issue().unwrap().unwrap().posts, [post("p1"), post("p2")]);
+        });
+    }
+
+    #[test]
+    fn one_issue_per_fire_whichever_of_three_nodes_comes_first_and_once_it_is_done() {
+        on_each_backend(|mut store| {
+            let a = store.add_subscriber("a@example.org", None, Status::Active, now()).unwrap();
+            let fire = now();
+            // Three nodes create the fire's issue at the same moment, each on its connection.
+            let nodes: Vec<Store> = (0..3).map(|_| store.reopen()).collect();
+            let created: Vec<Created> = std::thread::scope(|scope| {
+                let racing: Vec<_> = nodes
+                    .into_iter()
+                    .map(|mut node| {
+                        scope.spawn(move || node.create_issue_for(Some(fire), "T", &[post("p1")], "", now()))
+                    })
+                    .collect();
+                racing.into_iter().map(|r| r.join().unwrap().unwrap()).collect()
+            });
+            assert_eq!(created.iter().filter(|c| matches!(c, Created::New(_))).count(), 1, "{created:?}");
+            let ids: HashSet<i64> = created.into_iter().map(|c| c.issue().id).collect();
+            assert_eq!(ids.len(), 1);
+            let id = *ids.iter().next().unwrap();
+            assert_eq!(store.issue_for_fire(fire).unwrap().unwrap().id, id);
+            // Sent: a node that comes late gets the fire's issue back, not a new or skipped one.
+            store.set_delivery(id, a.id, DeliveryState::Sent, Some("250"), 1, now()).unwrap();
+            assert!(store.finish_issue_if_done(id, now()).unwrap());
+            let late = store.create_issue_for(Some(fire), "T", &[post("p2")], "", now()).unwrap();
+            assert!(matches!(&late, Created::Existing(issue) if issue.id == id), "{late:?}");
+            let again = store.record_skipped_issue_for(Some(fire), now()).unwrap();
+            assert!(matches!(&again, Created::Existing(issue) if issue.id == id && issue.status == IssueStatus::Sent));
+            // The next fire has one of its own, skipped once however many nodes record it.
+            let next = now() + chrono::Duration::hours(1);
+            let skipped = store.record_skipped_issue_for(Some(next), next).unwrap();
+            assert!(matches!(skipped, Created::New(_)), "{skipped:?}");
+            let late = store.reopen().record_skipped_issue_for(Some(next), next).unwrap();
+            assert!(matches!(late, Created::Existing(issue) if issue.status == IssueStatus::Skipped));
+            assert_eq!(store.issue_summaries().unwrap().len(), 2);
         });
     }
 

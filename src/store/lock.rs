@@ -1,8 +1,7 @@
 //! Locks on the SQLite store's folder, operating-system file locks (`flock` on Unix), so they are
 //! released when the process ends however it ends — a `kill -9` never leaves a stale lock behind.
-//! On PostgreSQL the send lock is a session advisory lock on a connection of its own, released as
-//! the connection ends, however it ends; there is no daemon lock, since several nodes are to share
-//! one database (issue 10).
+//! PostgreSQL has neither: several nodes share one database and all of them send, each delivery
+//! claimed by one of them with a lease (`nodes.rs`).
 //!
 //! - `send.lock` ([`SendLock`]): one sender per store, held while a digest is sent (by the
 //!   daemon or by `kurier digest send`).
@@ -13,11 +12,7 @@
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
-use super::db::params;
-use super::{Location, Result, Store, StoreError};
-
-/// The advisory lock key of the send lock on PostgreSQL.
-const SEND_LOCK_KEY: i64 = 0x6b75_7269_6572_0002;
+use super::{Location, Result, StoreError};
 
 pub const LOCK_FILE: &str = "send.lock";
 pub const DAEMON_LOCK_FILE: &str = "daemon.lock";
@@ -29,7 +24,6 @@ pub struct SendLock {
 
 enum Held {
     File(#[allow(dead_code)] File),
-    Postgres(#[allow(dead_code)] Box<Store>),
 }
 
 impl SendLock {
@@ -39,21 +33,13 @@ impl SendLock {
         Ok(SendLock { _held: Held::File(file) })
     }
 
-    /// Takes the send lock of the store at `location`, or fails at once if another process
-    /// has it. Blocks: call it from a blocking thread.
-    // TODO(issue 10, point 2): on PostgreSQL every node is to send, claiming deliveries with
-    // leases; until then one sender at a time, as on SQLite.
-    pub fn acquire_at(location: &Location) -> Result<SendLock> {
+    /// Takes the send lock of the SQLite store at `location`, or fails at once if another
+    /// process has it; `None` on PostgreSQL, where every node sends, each delivery claimed by
+    /// one (`nodes.rs`).
+    pub fn acquire_at(location: &Location) -> Result<Option<SendLock>> {
         match location {
-            Location::Sqlite(dir) => SendLock::acquire(dir),
-            Location::Postgres(_) => {
-                let store = location.open()?;
-                let held: bool = store.db.query_value("SELECT pg_try_advisory_lock(?1)", params![SEND_LOCK_KEY])?;
-                if !held {
-                    return Err(StoreError::Locked(PathBuf::from(format!("{} (advisory lock)", location.name()))));
-                }
-                Ok(SendLock { _held: Held::Postgres(Box::new(store)) })
-            }
+            Location::Sqlite(dir) => SendLock::acquire(dir).map(Some),
+            Location::Postgres(_) => Ok(None),
         }
     }
 }
@@ -102,18 +88,6 @@ mod tests {
         assert!(matches!(SendLock::acquire(dir.path()), Err(StoreError::Locked(_))));
         drop(first);
         SendLock::acquire(dir.path()).unwrap();
-    }
-
-    #[test]
-    fn a_second_sender_is_refused_on_postgres_too_until_the_first_lets_go() {
-        let Some(server) = crate::store::tests::test_postgres_url() else { return };
-        let url = crate::store::tests::fresh_postgres_database(&server);
-        let location = Location::Postgres(super::super::connect::PostgresTarget { url, password: None, ca_file: None });
-        let first = SendLock::acquire_at(&location).unwrap();
-        let err = SendLock::acquire_at(&location).err().unwrap();
-        assert!(matches!(err, StoreError::Locked(_)), "{err}");
-        drop(first);
-        SendLock::acquire_at(&location).unwrap();
     }
 
     #[test]

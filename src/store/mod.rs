@@ -10,7 +10,7 @@
 //!
 //! The schema is versioned (`PRAGMA user_version`; a table on PostgreSQL) and migrated forward on
 //! open (`schema.rs`), the same versions on both backends.
-//! Subscribers live in `subscribers.rs`, digest issues and deliveries in `issues.rs`, deferred deliveries in `deferrals.rs`, bounces and complaints in `bounces.rs`, the schedule's fires in `runs.rs`, rate limits in `limits.rs`, the totals of `/metrics` in `counters.rs`, pruning old deliveries in `prune.rs`, the
+//! Subscribers live in `subscribers.rs`, digest issues and deliveries in `issues.rs`, deferred deliveries in `deferrals.rs`, bounces and complaints in `bounces.rs`, the schedule's fires in `runs.rs`, the nodes sharing a store and their claims on deliveries in `nodes.rs`, rate limits in `limits.rs`, the totals of `/metrics` in `counters.rs`, pruning old deliveries in `prune.rs`, the
 //! one-sender and one-daemon locks in `lock.rs`, the CSV form of the subscriber list in `csv.rs`, its import on PostgreSQL in batches in `bulk.rs`, the copy of an SQLite store into PostgreSQL in `copy.rs`.
 
 mod bounces;
@@ -25,6 +25,7 @@ mod identity;
 mod issues;
 mod limits;
 mod lock;
+mod nodes;
 mod prune;
 mod runs;
 mod schema;
@@ -37,9 +38,10 @@ pub use counters::Totals;
 pub use csv::{export_csv, parse_import};
 pub use db::DbError;
 pub use identity::{MAX_NAME_CHARS, normalize_email, normalize_name, sending_address};
-pub use issues::{Delivery, DeliveryChange, DeliveryState, Issue, IssueStatus, IssueSummary};
+pub use issues::{Created, Delivery, DeliveryChange, DeliveryState, Issue, IssueStatus, IssueSummary};
 pub use limits::Limit;
 pub use lock::{DaemonLock, SendLock};
+pub use nodes::{Heartbeat, Node};
 pub use prune::PruneReport;
 pub use runs::{Run, RunOutcome};
 pub use shared::{SharedStore, StoreGuard, with_store};

@@ -216,6 +216,22 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (issue_id, state)
     );
     "#,
+    // 9: several nodes on one store (nodes.rs): their heartbeats, the node and lease of each
+    // delivery, and the fire time an issue was made for (one issue per fire, whichever node
+    // fires first). A delivery is leased while it is claimed and not yet settled: the index
+    // holds only those rows.
+    r#"
+    CREATE TABLE nodes (
+        id           TEXT PRIMARY KEY,
+        started_at   TEXT NOT NULL,
+        heartbeat_at TEXT NOT NULL
+    );
+    ALTER TABLE deliveries ADD COLUMN node TEXT;
+    ALTER TABLE deliveries ADD COLUMN lease_until TEXT;
+    CREATE INDEX deliveries_leased ON deliveries (node) WHERE lease_until IS NOT NULL;
+    ALTER TABLE issues ADD COLUMN fire_at TEXT;
+    CREATE UNIQUE INDEX issues_fire ON issues (fire_at);
+    "#,
 ];
 
 /// PostgreSQL's: entry `i` makes the change of SQLite's entry `i`.
@@ -369,6 +385,38 @@ const POSTGRES_MIGRATIONS: &[&str] = &[
         count    BIGINT NOT NULL,
         PRIMARY KEY (issue_id, state)
     );
+    "#,
+    // 9
+    r#"
+    CREATE TABLE nodes (
+        id           TEXT PRIMARY KEY,
+        started_at   TEXT NOT NULL,
+        heartbeat_at TEXT NOT NULL
+    );
+    ALTER TABLE deliveries ADD COLUMN node TEXT, ADD COLUMN lease_until TEXT;
+    CREATE INDEX deliveries_leased ON deliveries (node) WHERE lease_until IS NOT NULL;
+    ALTER TABLE issues ADD COLUMN fire_at TEXT;
+    CREATE UNIQUE INDEX issues_fire ON issues (fire_at);
+
+    -- Several nodes commit delivery states at once, and every commit moves counter rows: each
+    -- statement now takes their locks in one order, (name, shard), so that two nodes' commits
+    -- wait for each other instead of deadlocking. The rest is migration 7's.
+    CREATE OR REPLACE FUNCTION count_rows() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+        counted TEXT := format('%L || %I AS name, %I %% 16 AS shard', TG_ARGV[0] || ':', TG_ARGV[1], TG_ARGV[2]);
+    BEGIN
+        EXECUTE format(
+            'INSERT INTO counters (name, shard, value)
+             SELECT name, shard, SUM(delta) FROM (%s) moved GROUP BY name, shard HAVING SUM(delta) <> 0
+             ORDER BY name, shard
+             ON CONFLICT (name, shard) DO UPDATE SET value = counters.value + EXCLUDED.value',
+            CASE TG_OP
+                WHEN 'INSERT' THEN format('SELECT %s, 1 AS delta FROM new_rows', counted)
+                WHEN 'DELETE' THEN format('SELECT %s, -1 AS delta FROM old_rows', counted)
+                ELSE format('SELECT %s, -1 AS delta FROM old_rows UNION ALL SELECT %s, 1 FROM new_rows', counted, counted)
+            END);
+        RETURN NULL;
+    END $$;
     "#,
 ];
 

@@ -48,7 +48,7 @@ pub fn test_database(test: &str) -> Option<String> {
 }
 
 /// A new, empty database on the test PostgreSQL server; its URL.
-fn fresh_database() -> String {
+pub fn fresh_database() -> String {
     let server = std::env::var("KURIER_TEST_POSTGRES_URL")
         .expect("KURIER_TEST_BACKEND=postgres needs KURIER_TEST_POSTGRES_URL (tests/run.sh sets both)");
     let mut admin = postgres::Client::connect(&server, postgres::NoTls).expect("the test PostgreSQL answers");
@@ -86,6 +86,14 @@ impl TempSite {
             dir: tempfile::tempdir().unwrap(),
             store_url: std::cell::RefCell::new(postgres_backend().then(fresh_database)),
         }
+    }
+
+    /// A copy of `tests/fixtures/<name>` whose store is the PostgreSQL database at `url`
+    /// (several sites on one database: the nodes of one site, each with its checkout).
+    pub fn fixture_on(name: &str, url: &str) -> TempSite {
+        let site = TempSite::fixture(name);
+        *site.store_url.borrow_mut() = Some(url.to_owned());
+        site
     }
 
     /// The site's PostgreSQL database (given to kurier as `KURIER_STORE_URL`), on that backend.

@@ -1,0 +1,384 @@
+//! Nodes: the processes that send from one store, and their claims on deliveries.
+//!
+//! On PostgreSQL several `kurier run` processes (on several machines, with the same
+//! `kurier.toml`) share one database, and every one of them sends. Each is a *node* with a
+//! readable id (`[store] node`, else the host name and the process id) and a row in `nodes`
+//! whose heartbeat it refreshes every few seconds from a thread of its own ([`Heartbeat`]). A
+//! node is live while its heartbeat is younger than `[store] lease_seconds`.
+//!
+//! Deliveries are claimed a few at a time ([`Store::claim_deliveries`]): the claim records the
+//! node and a lease expiry on each row, in one statement that skips rows another node is
+//! claiming at that moment (`FOR UPDATE SKIP LOCKED`; SQLite, whose one writer at a time makes
+//! the statement atomic anyway, runs it without). A claim holds while its lease has not expired
+//! *or* its node's heartbeat is live: the heartbeat renews every claim of its node at once by
+//! writing one row, not the claimed rows themselves (which the node's commits are writing at the
+//! same time: two writers of the same rows in different orders deadlock). The move to an end
+//! state (sent, failed, skipped, deferred, or back to pending at a stop) clears the lease and
+//! keeps the node, which is how `digest status` knows who sent what. A node that dies stops
+//! beating: `lease_seconds` later its rows are claimable again, and the only messages sent twice
+//! are those whose SMTP transaction it had finished without committing `sent` — at most one per
+//! worker (`digest/send.rs`), its concurrency.
+//!
+//! Time is each node's clock: the nodes' clocks must agree (NTP) to well within a lease.
+
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::db::params;
+use super::{Delivery, DeliveryState, Location, Result, Status, Store, timestamp};
+use crate::config::StoreConfig;
+
+/// Who sends: a node's id and how long its heartbeat and claims count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    pub id: String,
+    pub lease: Duration,
+}
+
+impl Node {
+    /// The node of `kurier run`: `[store] node`, else the host name and the process id.
+    pub fn of(store: &StoreConfig) -> Node {
+        Node {
+            id: store.node.clone().unwrap_or_else(Node::process_id),
+            lease: Duration::from_secs(store.lease_seconds),
+        }
+    }
+
+    /// The node of a command (`kurier digest send`): the host name and the process id, never
+    /// `[store] node`, which belongs to the daemon of this machine.
+    pub fn of_command(store: &StoreConfig) -> Node {
+        Node { id: Node::process_id(), lease: Duration::from_secs(store.lease_seconds) }
+    }
+
+    /// `host-pid`: two processes on one host differ; readable in logs and `digest status`.
+    fn process_id() -> String {
+        format!("{}-{}", hostname(), std::process::id())
+    }
+
+    /// How often the heartbeat is refreshed: several times a lease, at most every 5 s.
+    pub fn heartbeat_every(&self) -> Duration {
+        (self.lease / 3).min(Duration::from_secs(5))
+    }
+
+    fn lease_until(&self, now: DateTime<Utc>) -> String {
+        timestamp(now + chrono::Duration::from_std(self.lease).unwrap_or(chrono::Duration::MAX))
+    }
+
+    fn live_since(&self, now: DateTime<Utc>) -> String {
+        timestamp(now - chrono::Duration::from_std(self.lease).unwrap_or(chrono::Duration::MAX))
+    }
+}
+
+/// The host's name, cut to the characters and length a node id may have.
+fn hostname() -> String {
+    let mut buffer = [0u8; 256];
+    // SAFETY: gethostname writes at most `len` bytes into the buffer we own.
+    let named = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) } == 0;
+    let end = buffer.iter().position(|b| *b == 0).unwrap_or(buffer.len());
+    let name: String = String::from_utf8_lossy(&buffer[..end])
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        .take(48)
+        .collect();
+    if named && !name.is_empty() { name } else { "kurier".to_owned() }
+}
+
+impl Store {
+    /// Refreshes `node`'s heartbeat (registering it if new), which keeps its claims.
+    pub fn beat(&self, node: &Node, now: DateTime<Utc>) -> Result<()> {
+        let at = timestamp(now);
+        self.db.execute(
+            "INSERT INTO nodes (id, started_at, heartbeat_at) VALUES (?1, ?2, ?2)
+             ON CONFLICT (id) DO UPDATE SET heartbeat_at = ?2",
+            params![node.id, at],
+        )?;
+        Ok(())
+    }
+
+    /// `node` starts: claims under its name are a previous process's (one that died, under a
+    /// `[store] node` that stays across restarts), which the new heartbeat would otherwise keep
+    /// alive with nobody to send them: they are released. Then the first heartbeat. A node name
+    /// is for one process at a time.
+    pub fn arrive(&self, node: &Node, now: DateTime<Utc>) -> Result<()> {
+        self.release_claims(node)?;
+        self.beat(node, now)
+    }
+
+    /// `node` leaves: its heartbeat row goes (the others' share of the rate grows at once) and
+    /// its claims are released, so that the other nodes send them without waiting for a lease.
+    pub fn leave(&self, node: &Node) -> Result<()> {
+        self.db.execute("DELETE FROM nodes WHERE id = ?1", params![node.id])?;
+        self.release_claims(node)
+    }
+
+    fn release_claims(&self, node: &Node) -> Result<()> {
+        self.db.execute(
+            "UPDATE deliveries SET lease_until = NULL WHERE node = ?1 AND lease_until IS NOT NULL",
+            params![node.id],
+        )?;
+        Ok(())
+    }
+
+    /// The nodes whose heartbeat is younger than `node`'s lease, at least 1 (the caller).
+    pub fn live_nodes(&self, node: &Node, now: DateTime<Utc>) -> Result<u64> {
+        let live: i64 =
+            self.db.query_value("SELECT COUNT(*) FROM nodes WHERE heartbeat_at > ?1", params![node.live_since(now)])?;
+        Ok(live.max(1) as u64)
+    }
+
+    /// Every node on record with its start and last heartbeat, by id.
+    pub fn nodes(&self) -> Result<Vec<(String, String, String)>> {
+        self.db.query_all("SELECT id, started_at, heartbeat_at FROM nodes ORDER BY id", params![], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })
+    }
+
+    /// Releases every lease: the sender that holds SQLite's send lock is the only one, so no
+    /// claim of another process is alive.
+    pub fn release_leases(&self) -> Result<()> {
+        self.db.execute("UPDATE deliveries SET lease_until = NULL WHERE lease_until IS NOT NULL", params![])?;
+        Ok(())
+    }
+
+    /// Claims up to `limit` deliveries of `issue` still to make (pending, interrupted while
+    /// sending, or deferred with a retry time at or before `now`) that no claim holds — none, or
+    /// one whose lease has expired and whose node's heartbeat is not live — in subscriber
+    /// order, for `node`.
+    pub fn claim_deliveries(&self, issue: i64, node: &Node, limit: usize, now: DateTime<Utc>) -> Result<Vec<Delivery>> {
+        let skip_locked = if self.db.is_postgres() { "FOR UPDATE SKIP LOCKED" } else { "" };
+        let claimed = self.db.query_all(
+            &format!(
+                "WITH picked AS (
+                     SELECT subscriber_id FROM deliveries
+                     WHERE issue_id = ?1
+                       AND (state IN ('pending', 'sending') OR (state = 'deferred' AND retry_at <= ?4))
+                       AND (lease_until IS NULL OR (lease_until < ?4 AND NOT EXISTS (
+                           SELECT 1 FROM nodes WHERE nodes.id = deliveries.node AND nodes.heartbeat_at > ?6)))
+                     ORDER BY subscriber_id LIMIT ?5 {skip_locked})
+                 UPDATE deliveries SET node = ?2, lease_until = ?3
+                 FROM picked WHERE deliveries.issue_id = ?1 AND deliveries.subscriber_id = picked.subscriber_id
+                 RETURNING deliveries.subscriber_id, state, attempts, deferred_since"
+            ),
+            params![issue, node.id, node.lease_until(now), timestamp(now), limit as i64, node.live_since(now)],
+            |row| Ok((row.get::<i64>(0)?, row.get::<String>(1)?, row.get::<i64>(2)?, row.get::<Option<String>>(3)?)),
+        )?;
+        let mut deliveries = Vec::with_capacity(claimed.len());
+        for (subscriber_id, state, attempts, deferred_since) in claimed {
+            let (email, name, status): (String, Option<String>, String) = self
+                .db
+                .query_opt(
+                    "SELECT email, name, status FROM subscribers WHERE id = ?1",
+                    params![subscriber_id],
+                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                )?
+                .ok_or_else(|| super::StoreError::NotFound(format!("subscriber {subscriber_id}")))?;
+            deliveries.push(Delivery {
+                subscriber_id,
+                email,
+                name,
+                subscriber_status: status.parse().unwrap_or(Status::Bounced),
+                state: DeliveryState::parse(&state),
+                attempts: attempts.clamp(0, i64::from(u32::MAX)) as u32,
+                deferred_since: deferred_since
+                    .and_then(|at| DateTime::parse_from_rfc3339(&at).ok())
+                    .map(|at| at.with_timezone(&Utc)),
+            });
+        }
+        deliveries.sort_by_key(|d| d.subscriber_id);
+        Ok(deliveries)
+    }
+
+    /// Deliveries of `issue` not settled yet (pending or sending) that are not `node`'s own: while
+    /// there are any, a node that has nothing to claim waits for them to settle, or for a dead
+    /// node's leases to end. Its own are its workers' (in flight, or sent and about to be
+    /// recorded): those it need not wait for.
+    pub fn deliveries_unsettled_elsewhere(&self, issue: i64, node: &Node) -> Result<u64> {
+        self.db
+            .query_value::<i64>(
+                "SELECT COUNT(*) FROM deliveries WHERE issue_id = ?1 AND state IN ('pending', 'sending')
+                   AND COALESCE(node, '') <> ?2",
+                params![issue, node.id],
+            )
+            .map(|n| n as u64)
+    }
+
+    /// Per node, the deliveries of `issue` it settled, by state (rows never claimed, made before
+    /// nodes were recorded, are under "").
+    pub fn deliveries_by_node(&self, issue: i64) -> Result<Vec<(String, DeliveryState, u64)>> {
+        self.db.query_all(
+            "SELECT COALESCE(node, ''), state, COUNT(*) FROM deliveries WHERE issue_id = ?1
+             GROUP BY COALESCE(node, ''), state ORDER BY 1, 2",
+            params![issue],
+            |row| Ok((row.get(0)?, DeliveryState::parse(&row.get::<String>(1)?), row.get::<i64>(2)? as u64)),
+        )
+    }
+}
+
+/// A node's heartbeat, refreshed by a thread of its own on a connection of its own (no store
+/// call on an async worker) until dropped; then the node leaves ([`Store::leave`]).
+pub struct Heartbeat {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Heartbeat {
+    /// Starts the heartbeat of `node`: the first one (with [`Store::arrive`]) before it returns,
+    /// so that the node's first claims come after it, if the store can be reached now; the
+    /// thread tries again otherwise.
+    pub fn start(location: Location, node: Node) -> Heartbeat {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let first = location.open().and_then(|store| store.arrive(&node, Utc::now()).map(|()| store));
+        let mut arrived = first.is_ok();
+        let mut store = first.ok();
+        let thread = std::thread::Builder::new()
+            .name("kurier-heartbeat".to_owned())
+            .spawn(move || {
+                let mut failing = false;
+                loop {
+                    let beat = match &store {
+                        Some(store) => store.beat(&node, Utc::now()),
+                        None => location.open().and_then(|opened| {
+                            let beat =
+                                if arrived { opened.beat(&node, Utc::now()) } else { opened.arrive(&node, Utc::now()) };
+                            arrived |= beat.is_ok();
+                            store = Some(opened);
+                            beat
+                        }),
+                    };
+                    match beat {
+                        Ok(()) if failing => {
+                            tracing::info!(node = %node.id, "heartbeat recorded again");
+                            failing = false;
+                        }
+                        Ok(()) => {}
+                        Err(e) => {
+                            if !failing {
+                                tracing::error!(node = %node.id, error = %e, "cannot record the node's heartbeat");
+                            }
+                            failing = true;
+                            store = None;
+                        }
+                    }
+                    if !matches!(stopped.recv_timeout(node.heartbeat_every()), Err(mpsc::RecvTimeoutError::Timeout)) {
+                        break;
+                    }
+                }
+                if let Some(store) = store
+                    && let Err(e) = store.leave(&node)
+                {
+                    tracing::warn!(node = %node.id, error = %e, "cannot record that the node leaves");
+                }
+            })
+            .expect("a thread can be started");
+        Heartbeat { stop: Some(stop), thread: Some(thread) }
+    }
+}
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::tests::on_each_backend;
+
+    fn now() -> DateTime<Utc> {
+        "2026-11-30T08:00:00Z".parse().unwrap()
+    }
+
+    fn node(id: &str) -> Node {
+        Node { id: id.to_owned(), lease: Duration::from_secs(30) }
+    }
+
+    /// An issue to `recipients` new active subscribers, `r0@example.org`…
+    fn issue_to(store: &mut Store, recipients: usize) -> crate::store::Issue {
+        for i in 0..recipients {
+            store.add_subscriber(&format!("r{i}@example.org"), None, Status::Active, now()).unwrap();
+        }
+        store.create_issue("T", &[], "", now()).unwrap()
+    }
+
+    #[test]
+    fn claims_do_not_overlap_a_dead_nodes_lease_ends_and_the_sender_is_recorded() {
+        on_each_backend(|mut store| {
+            let issue = issue_to(&mut store, 10);
+            let other = store.reopen();
+            let (a, b) = (node("a"), node("b"));
+            let first = store.claim_deliveries(issue.id, &a, 4, now()).unwrap();
+            let second = other.claim_deliveries(issue.id, &b, 4, now()).unwrap();
+            let ids = |d: &[Delivery]| d.iter().map(|d| d.subscriber_id).collect::<Vec<_>>();
+            assert_eq!(first.len(), 4);
+            assert_eq!(second.len(), 4);
+            assert!(ids(&first).iter().all(|id| !ids(&second).contains(id)), "{first:?} {second:?}");
+            assert_eq!(first[0].email, "r0@example.org");
+            // a sends one; b dies holding four. The rest (2) is free; b's four come back only
+            // when its lease has ended and its heartbeat is no longer live.
+            store.beat(&b, now()).unwrap();
+            let sent = first[0].subscriber_id;
+            store.set_delivery(issue.id, sent, DeliveryState::Sending, None, 1, now()).unwrap();
+            store.set_delivery(issue.id, sent, DeliveryState::Sent, Some("250"), 0, now()).unwrap();
+            assert_eq!(store.claim_deliveries(issue.id, &a, 10, now()).unwrap().len(), 2);
+            assert!(store.claim_deliveries(issue.id, &a, 10, now()).unwrap().is_empty());
+            assert_eq!(store.deliveries_unsettled_elsewhere(issue.id, &a).unwrap(), 4, "b's");
+            assert_eq!(store.deliveries_unsettled_elsewhere(issue.id, &b).unwrap(), 5, "a's");
+            let later = now() + chrono::Duration::seconds(31);
+            store.beat(&a, later).unwrap(); // a is alive: its own claims are kept
+            store.beat(&b, later - chrono::Duration::seconds(1)).unwrap();
+            assert!(store.claim_deliveries(issue.id, &a, 10, later).unwrap().is_empty(), "b is alive: kept");
+            store.beat(&b, now()).unwrap();
+            let taken = store.claim_deliveries(issue.id, &a, 10, later).unwrap();
+            assert_eq!(ids(&taken), ids(&second), "b's claims are taken over, a's kept");
+            let by_node = store.deliveries_by_node(issue.id).unwrap();
+            assert!(by_node.contains(&("a".to_owned(), DeliveryState::Sent, 1)), "{by_node:?}");
+            assert!(by_node.contains(&("a".to_owned(), DeliveryState::Pending, 9)), "{by_node:?}");
+        });
+    }
+
+    #[test]
+    fn a_node_restarting_under_its_name_takes_back_what_its_previous_process_claimed() {
+        on_each_backend(|mut store| {
+            let issue = issue_to(&mut store, 3);
+            let a = node("a");
+            store.beat(&a, now()).unwrap();
+            assert_eq!(store.claim_deliveries(issue.id, &a, 10, now()).unwrap().len(), 3);
+            // a dies and comes back at once under its name: its heartbeat is live, the claims
+            // are nobody's to send until it arrives.
+            let later = now() + chrono::Duration::seconds(40);
+            store.beat(&a, later).unwrap();
+            assert!(store.claim_deliveries(issue.id, &a, 10, later).unwrap().is_empty());
+            store.arrive(&a, later).unwrap();
+            assert_eq!(store.claim_deliveries(issue.id, &a, 10, later).unwrap().len(), 3);
+        });
+    }
+
+    #[test]
+    fn a_node_is_live_while_its_heartbeat_is_younger_than_the_lease_and_leaves_at_once() {
+        on_each_backend(|store| {
+            let (a, b) = (node("a"), node("b"));
+            assert_eq!(store.live_nodes(&a, now()).unwrap(), 1, "at least the caller");
+            store.beat(&a, now()).unwrap();
+            store.beat(&b, now() - chrono::Duration::seconds(20)).unwrap();
+            assert_eq!(store.live_nodes(&a, now()).unwrap(), 2);
+            assert_eq!(store.live_nodes(&a, now() + chrono::Duration::seconds(15)).unwrap(), 1, "b's beat is 35 s old");
+            store.leave(&a).unwrap();
+            assert_eq!(store.nodes().unwrap().len(), 1);
+        });
+    }
+
+    #[test]
+    fn a_default_node_id_is_the_host_and_the_process() {
+        let node = Node::of(&StoreConfig::default());
+        assert!(node.id.ends_with(&format!("-{}", std::process::id())), "{}", node.id);
+        assert!(crate::config::check_store_node(&node.id).is_ok(), "{}", node.id);
+        assert_eq!(node.heartbeat_every(), Duration::from_secs(5));
+    }
+}
