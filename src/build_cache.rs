@@ -92,26 +92,43 @@ fn identity(path: &Path) -> Option<(u64, u128, u64)> {
 /// Whether the files under `root` are exactly what `cache` says the last build read and wrote,
 /// as of `now`. Reads and hashes every post file; looks up every feed file's identity.
 pub fn is_fresh(cache: &Cache, root: &Path, config: &Config, now: DateTime<Utc>) -> bool {
-    if cache.key != key(root, config) || cache.until.is_some_and(|until| now >= until) {
-        return false;
+    out_of_date(cache, root, config, now).is_none()
+}
+
+/// Why the record does not describe the site as it is now (the first difference found), or
+/// `None` when it does.
+pub fn out_of_date(cache: &Cache, root: &Path, config: &Config, now: DateTime<Utc>) -> Option<&'static str> {
+    if cache.key != key(root, config) {
+        return Some("another version of kurier, kurier.toml or the templates");
     }
-    let Ok(mut scan) = site::scan(root) else { return false };
+    if cache.until.is_some_and(|until| now >= until) {
+        return Some("a post's publication or expiry time has passed");
+    }
+    let Ok(mut scan) = site::scan(root) else { return Some("content/ cannot be scanned") };
     scan.files.retain(|file| site::in_sections(file, &config.content));
-    if !scan.warnings.is_empty() || scan.files.len() != cache.inputs.len() {
-        return false;
+    let same_list = scan.files.len() == cache.inputs.len()
+        && scan.files.iter().zip(&cache.inputs).all(|(file, seen)| file.to_str() == Some(&seen.path));
+    if !scan.warnings.is_empty() || !same_list {
+        return Some("posts were added, removed or renamed");
     }
-    let same_list = scan.files.iter().zip(&cache.inputs).all(|(file, seen)| file.to_str() == Some(&seen.path));
     let out_dir = root.join(&config.output_dir);
-    same_list
-        && cache.inputs.par_iter().all(|seen| {
-            let relative = Path::new(&seen.path);
-            matches(seen, &root.join(relative), |bytes| site::revision(relative, bytes))
-        })
-        && cache
-            .outputs
-            .par_iter()
-            .all(|seen| identity(&out_dir.join(&seen.path)) == Some((seen.size, seen.mtime_ns, seen.hash)))
-        && no_stale_tag_feeds(&out_dir, cache)
+    if !cache.inputs.par_iter().all(|seen| {
+        let relative = Path::new(&seen.path);
+        matches(seen, &root.join(relative), |bytes| site::revision(relative, bytes))
+    }) {
+        return Some("a post changed");
+    }
+    if !cache
+        .outputs
+        .par_iter()
+        .all(|seen| identity(&out_dir.join(&seen.path)) == Some((seen.size, seen.mtime_ns, seen.hash)))
+    {
+        return Some("a feed in the output folder changed");
+    }
+    if !no_stale_tag_feeds(&out_dir, cache) {
+        return Some("the output folder holds a tag feed the build did not write");
+    }
+    None
 }
 
 /// Whether the posts just read (`revisions`, as `PostCache::revisions` gives them) are exactly

@@ -432,7 +432,8 @@ fn a_zola_sites_own_templates_leave_kuriers_pages_working_and_kurier_can_have_it
     let form = daemon.get("/subscribe");
     assert_eq!(form.status, 200, "{}", form.text());
     assert!(form.text().contains("name=\"email\""), "kurier's built-in subscribe form: {}", form.text());
-    assert!(daemon.logs().contains("templates/page.html cannot render kurier's pages"), "{}", daemon.logs());
+    let warning = "templates/page.html cannot render kurier's pages";
+    assert!(daemon.wait_for_log(warning, 1, support::PATIENCE), "{}", daemon.logs());
 
     // kurier's own folder: its page is used, and nothing else of templates/ is read.
     site.write(

@@ -171,7 +171,15 @@ fn start(
     let transport = Transport::new(&root, &config)?;
     let schedule = Schedule::parse(&config.digest.schedule, config.timezone)?;
     let fresh = build_cache::load(&root).filter(|cache| {
-        cache.outputs.iter().all(|seen| seen.etag.is_some()) && build_cache::is_fresh(cache, &root, &config, Utc::now())
+        let why = if cache.outputs.iter().any(|seen| seen.etag.is_none()) {
+            Some("recorded by `kurier build`, without the ETags of its feeds")
+        } else {
+            build_cache::out_of_date(cache, &root, &config, Utc::now())
+        };
+        if let Some(why) = why {
+            tracing::info!("the last build's record is out of date ({why}): building the site");
+        }
+        why.is_none()
     });
     let state = Arc::new(AppState {
         config: RwLock::new(Arc::clone(&config)),
