@@ -208,6 +208,7 @@ def main():
     parser.add_argument("--max-seconds", type=float, default=300.0)
     parser.add_argument("--results")
     args = parser.parse_args()
+    args.kurier = os.path.abspath(args.kurier)
 
     work = tempfile.mkdtemp(prefix="kurier-latency-", dir=os.path.dirname(os.path.abspath(args.corpus)))
     site = os.path.join(work, "site")
@@ -260,6 +261,7 @@ def main():
         sink.terminate()
         sink.wait()
         drop_database()
+        shutil.rmtree(work, ignore_errors=True)
 
     print(f"backend {args.backend}: {args.recipients} recipients, {args.rate:g} requests/s per endpoint, "
           f"window {window:.1f} s ({'until the digest run was done' if done else 'cut at --max-seconds'}), "
@@ -283,7 +285,6 @@ def main():
                 results.write(f"latency.{args.backend}.{c.name}.{label} {value:.2f}\n")
     if peak and results:
         results.write(f"latency.{args.backend}.kurier_run.peak_mib {int(peak.group(1)) / 1024:.1f}\n")
-    shutil.rmtree(work)
 
 
 if __name__ == "__main__":

@@ -157,6 +157,7 @@ pub fn export_csv(store: &Store, writer: impl Write) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::on_blocking_thread;
     use crate::store::tests::on_each_backend;
     use chrono::{DateTime, Utc};
 
@@ -218,6 +219,14 @@ mod tests {
                             ola@example.org,Ola,active,2026-11-06T13:00:00.000Z\n";
             assert_eq!(export(&store, false), expected);
             assert_eq!(export(&store, true), expected, "inside a runtime");
+            // On one of a runtime's blocking threads, where the store's calls run directly.
+            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).build().unwrap();
+            let on_blocking = runtime.block_on(async {
+                let store = store.reopen();
+                let work = move || on_blocking_thread(|| export(&store, false));
+                tokio::task::spawn_blocking(work).await.unwrap()
+            });
+            assert_eq!(on_blocking, expected, "on a blocking thread");
             let mut active = Vec::new();
             store
                 .for_each_subscriber(Some(Status::Active), |s| {

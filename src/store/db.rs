@@ -182,10 +182,33 @@ impl Postgres {
     }
 }
 
+thread_local! {
+    /// Whether this thread is one of tokio's blocking threads, running work given to
+    /// [`on_blocking_thread`].
+    static BLOCKING_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `work` — given to `tokio::task::spawn_blocking` — marked as running on a blocking
+/// thread: there the PostgreSQL client can run its own runtime (tokio forbids that only on a
+/// thread that is running a runtime: an async worker, or inside `block_on`), so the store's
+/// calls need no thread of their own. Each call spawning one cost a thread start and two waits
+/// for the scheduler per statement — several per HTTP request, each long on a busy machine.
+pub fn on_blocking_thread<T>(work: impl FnOnce() -> T) -> T {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            BLOCKING_THREAD.with(|flag| flag.set(self.0));
+        }
+    }
+    let _reset = Reset(BLOCKING_THREAD.with(|flag| flag.replace(true)));
+    work()
+}
+
 /// Runs `work` on this thread, or on a scoped thread of its own where a tokio runtime is
-/// entered: the PostgreSQL client's runtime cannot run inside another's.
+/// entered, unless this is a blocking thread ([`on_blocking_thread`]): the PostgreSQL client's
+/// runtime cannot run inside another's.
 pub fn outside_runtime<T: Send>(work: impl FnOnce() -> T + Send) -> T {
-    if tokio::runtime::Handle::try_current().is_err() {
+    if tokio::runtime::Handle::try_current().is_err() || BLOCKING_THREAD.with(std::cell::Cell::get) {
         return work();
     }
     std::thread::scope(|scope| match scope.spawn(work).join() {
@@ -301,7 +324,7 @@ impl Db {
             }
             Conn::Postgres(pg) => {
                 let mut pg = pg.borrow_mut();
-                if tokio::runtime::Handle::try_current().is_ok() {
+                if tokio::runtime::Handle::try_current().is_ok() && !BLOCKING_THREAD.with(std::cell::Cell::get) {
                     return self.query_each_beside(&mut pg, sql, params, each);
                 }
                 let statement = pg.statement(sql).map_err(|e| self.err(e))?;
