@@ -2,7 +2,7 @@
 # kurier's benchmarks, side by side with their references, in one run (not part of CI):
 #   benches/run.sh [RUNS] [SECTIONS]   (default 5 runs; sections builds,digest,memory)
 # SECTIONS is a comma-separated list of: builds, startup, hundredk, digest, memory, related,
-# incremental.
+# incremental, latency.
 # Needs Debian's hugo and postfix (for smtp-sink; both installed here if missing), GNU time,
 # Python 3 (aiosmtpd's venv from tests/run.sh for the related section). Results:
 # target/bench/results.txt (raw samples), target/bench/summary.txt (medians, then one line per
@@ -219,6 +219,23 @@ for POSTS in 10000 100000; do
     done
   done
   kill -TERM $DAEMON; wait $DAEMON || true
+done
+fi
+
+# HTTP latency of one `kurier run` node while it creates and sends a 100,000-recipient issue into
+# smtp-sink and rebuilds the 10,000-post site over and over (benches/latency.py): on PostgreSQL
+# (the throw-away server of tests/postgres.sh unless KURIER_TEST_POSTGRES_URL is set), then on
+# SQLite. Open-loop client, LATENCY_RATE requests/s per endpoint (default 25).
+if want latency; then
+SITE=$OUT/site-10000-t200
+[ -d "$SITE" ] || python3 benches/corpus.py --posts 10000 --topics 200 --out "$SITE" > /dev/null
+if [ -z "${KURIER_TEST_POSTGRES_URL:-}" ]; then
+  # shellcheck source=/dev/null
+  source tests/postgres.sh
+fi
+for BACKEND in postgres sqlite; do
+  python3 benches/latency.py "$KURIER" "$SITE" "$BACKEND" --rate "${LATENCY_RATE:-25}" \
+    --results "$RESULTS" | tee "$OUT/latency-$BACKEND.txt"
 done
 fi
 

@@ -59,3 +59,6 @@ for posts in (10000, 100000):
 target("digest, 8 connections, smtp-sink: kurier / raw client msg/s", "digest.smtp.kurier_msgs_per_s", "digest.smtp.raw_client_msgs_per_s", 0.8, at_least=True)
 for transport in ("file", "smtp"):
     target(f"digest ({transport}): peak MiB, 1,000,000 / 10,000 recipients", f"digest_{transport}.1000000.peak_mib", f"digest_{transport}.10000.peak_mib", 1.25)
+for backend in ("postgres", "sqlite"):
+    for endpoint in ("healthz", "rss", "rss_conditional", "subscribe"):
+        target(f"latency under load ({backend}): {endpoint} p99, ms", f"latency.{backend}.{endpoint}.p99_ms", None, 50)

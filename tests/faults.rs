@@ -522,8 +522,8 @@ fn a_locked_store_degrades_subscriptions_and_defers_the_digest_and_nothing_dies(
     drop(lock);
     assert!(sink.wait_for(2, support::PATIENCE), "the digest never went out:\n{}", daemon.logs());
     assert_eq!(subscribe(&daemon, "nowa@example.org").status, 202);
-    // Healthy again, once the daemon's own last writes of the issue are done (the probe takes
-    // the write lock without waiting, so it can meet one of them: seen in a full run).
+    // Healthy again, once the daemon's own last writes of the issue are done (the probe waits
+    // for the write lock at most `store::PROBE_WAIT`, and a loaded run can meet a longer one).
     let health = daemon.wait_for_body("/healthz", "ok\n", support::PATIENCE);
     assert!(health.is_some_and(|reply| reply.status == 200), "{}", daemon.logs());
     assert!(daemon.terminate(support::PATIENCE).success());

@@ -104,6 +104,7 @@ pub async fn run(root: &Path) -> anyhow::Result<()> {
     // Before anything else: a stop during start-up ends the daemon cleanly (exit 0).
     let stop_rx = crate::shutdown::listen();
     let root = root.canonicalize().with_context(|| format!("cannot open {}", root.display()))?;
+    rebuilds_yield_to_requests();
     let (mut daemon, changes, _watcher) = start(root, &stop_rx)?;
     // The feeds of an unchanged site are served at once; otherwise nothing is served before the
     // first build has written them (a reader is refused a connection, not sent a 404).
@@ -341,6 +342,28 @@ fn mailer_for(
         tracing::warn!("{warning}");
     }
     Ok((mailer, store_error))
+}
+
+/// The niceness of the threads that rebuild the site (rayon's pool).
+const REBUILD_NICENESS: libc::c_int = 10;
+
+/// Lowers the priority of the rebuild's threads (rayon's pool, which reads posts and renders
+/// feeds on every core) so that the threads answering HTTP and sending mail run first when the
+/// machine is busy: a full rebuild of a large site takes every core for seconds, and requests
+/// at normal priority would otherwise wait for their time slices behind it. On an idle machine
+/// a rebuild is as fast as before. The pool is made once per process; if something made it
+/// already, it is left as it is.
+fn rebuilds_yield_to_requests() {
+    let built = rayon::ThreadPoolBuilder::new()
+        .start_handler(|_| {
+            // SAFETY: setpriority with `who` 0 changes the calling thread alone (on Linux, the
+            // niceness is per thread) and reads no memory of ours.
+            unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, REBUILD_NICENESS) };
+        })
+        .build_global();
+    if let Err(e) = built {
+        tracing::debug!(error = %e, "rebuild threads keep their priority");
+    }
 }
 
 /// Sleeps until `at`, or forever.

@@ -523,7 +523,7 @@ fn done_outcome(issue: Issue) -> Outcome {
 
 /// Runs blocking work (the store, the site) on a blocking thread.
 async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
-    match tokio::task::spawn_blocking(work).await {
+    match tokio::task::spawn_blocking(|| crate::store::on_blocking_thread(work)).await {
         Ok(value) => value,
         Err(e) => std::panic::resume_unwind(e.into_panic()),
     }

@@ -157,6 +157,111 @@ pub fn export_csv(store: &Store, writer: impl Write) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::on_blocking_thread;
+    use crate::store::tests::on_each_backend;
+    use chrono::{DateTime, Utc};
+
+    fn at(time: &str) -> DateTime<Utc> {
+        time.parse().unwrap()
+    }
+
+    /// The export of `store`, written where a tokio runtime is entered (as the daemon's
+    /// blocking threads are) or not (the command line).
+    fn export(store: &Store, in_runtime: bool) -> String {
+        let mut out = Vec::new();
+        if in_runtime {
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let _entered = runtime.enter();
+            export_csv(store, &mut out).unwrap();
+        } else {
+            export_csv(store, &mut out).unwrap();
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn the_streamed_export_is_row_for_row_the_list_as_it_was_written_whole() {
+        on_each_backend(|mut store| {
+            store
+                .add_subscriber(
+                    "Anna@Example.org",
+                    Some("Anna \"Ania\" Nowak"),
+                    Status::Active,
+                    at("2026-11-01T08:00:00Z"),
+                )
+                .unwrap();
+            store.add_subscriber("jan@example.org", None, Status::Pending, at("2026-11-02T09:30:00Z")).unwrap();
+            store
+                .add_subscriber(
+                    "ela@example.org",
+                    Some("Ela, z przecinkiem"),
+                    Status::Active,
+                    at("2026-11-03T10:00:00Z"),
+                )
+                .unwrap();
+            store
+                .add_subscriber("zażółć@example.org", Some("Gęślą Jaźń"), Status::Active, at("2026-11-04T11:00:00Z"))
+                .unwrap();
+            store.unsubscribe_email("jan@example.org", at("2026-11-05T12:00:00Z")).unwrap();
+            let rows = [ImportRow {
+                line: 2,
+                email: "ola@example.org".into(),
+                name: Some("Ola".into()),
+                status: Status::Active,
+            }];
+            store.import(rows.map(Ok), at("2026-11-06T13:00:00Z")).unwrap();
+            // What `export` wrote when it loaded the whole list first (before it streamed).
+            let expected = "email,name,status,created_at\n\
+                            Anna@Example.org,\"Anna \"\"Ania\"\" Nowak\",active,2026-11-01T08:00:00.000Z\n\
+                            jan@example.org,,unsubscribed,2026-11-02T09:30:00.000Z\n\
+                            ela@example.org,\"Ela, z przecinkiem\",active,2026-11-03T10:00:00.000Z\n\
+                            zażółć@example.org,Gęślą Jaźń,active,2026-11-04T11:00:00.000Z\n\
+                            ola@example.org,Ola,active,2026-11-06T13:00:00.000Z\n";
+            assert_eq!(export(&store, false), expected);
+            assert_eq!(export(&store, true), expected, "inside a runtime");
+            // On one of a runtime's blocking threads, where the store's calls run directly.
+            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).build().unwrap();
+            let on_blocking = runtime.block_on(async {
+                let store = store.reopen();
+                let work = move || on_blocking_thread(|| export(&store, false));
+                tokio::task::spawn_blocking(work).await.unwrap()
+            });
+            assert_eq!(on_blocking, expected, "on a blocking thread");
+            let mut active = Vec::new();
+            store
+                .for_each_subscriber(Some(Status::Active), |s| {
+                    active.push(s.email);
+                    Ok::<(), StoreError>(())
+                })
+                .unwrap();
+            assert_eq!(active, ["Anna@Example.org", "ela@example.org", "zażółć@example.org", "ola@example.org"]);
+        });
+    }
+
+    #[test]
+    fn a_walk_of_many_rows_inside_a_runtime_keeps_the_order_and_stops_at_an_error() {
+        on_each_backend(|mut store| {
+            // More rows than a PostgreSQL walk inside a runtime holds at once (ROWS_IN_FLIGHT).
+            let rows = (2..1502u64).map(|line| {
+                Ok(ImportRow { line, email: format!("r{line:05}@example.org"), name: None, status: Status::Active })
+            });
+            store.import(rows, at("2026-11-06T13:00:00Z")).unwrap();
+            let whole = export(&store, false);
+            assert_eq!(whole.lines().count(), 1501);
+            assert_eq!(export(&store, true), whole);
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let _entered = runtime.enter();
+            let mut seen = 0;
+            let stopped = store.for_each_subscriber(None, |_| {
+                seen += 1;
+                if seen == 700 { Err(StoreError::Write("enough".into())) } else { Ok(()) }
+            });
+            assert!(matches!(stopped, Err(StoreError::Write(ref e)) if e == "enough"), "{stopped:?}");
+            assert_eq!(seen, 700);
+            // The connection is usable again after the walk it left.
+            assert_eq!(store.subscribers(None).unwrap().len(), 1500);
+        });
+    }
 
     fn parse(text: &str) -> Result<Vec<ImportRow>> {
         parse_import(text.as_bytes())?.collect()

@@ -138,6 +138,10 @@ pub enum Begin {
     Immediate,
 }
 
+/// Rows a PostgreSQL query read on a thread of its own may hold before they are walked
+/// ([`Db::query_each`] inside a runtime).
+const ROWS_IN_FLIGHT: usize = 256;
+
 /// The advisory lock key of [`Begin::Immediate`] on PostgreSQL ("kurier" in ASCII).
 const IMMEDIATE_LOCK: i64 = 0x6b75_7269_6572;
 
@@ -178,10 +182,33 @@ impl Postgres {
     }
 }
 
+thread_local! {
+    /// Whether this thread is one of tokio's blocking threads, running work given to
+    /// [`on_blocking_thread`].
+    static BLOCKING_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `work` — given to `tokio::task::spawn_blocking` — marked as running on a blocking
+/// thread: there the PostgreSQL client can run its own runtime (tokio forbids that only on a
+/// thread that is running a runtime: an async worker, or inside `block_on`), so the store's
+/// calls need no thread of their own. Each call spawning one cost a thread start and two waits
+/// for the scheduler per statement — several per HTTP request, each long on a busy machine.
+pub fn on_blocking_thread<T>(work: impl FnOnce() -> T) -> T {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            BLOCKING_THREAD.with(|flag| flag.set(self.0));
+        }
+    }
+    let _reset = Reset(BLOCKING_THREAD.with(|flag| flag.replace(true)));
+    work()
+}
+
 /// Runs `work` on this thread, or on a scoped thread of its own where a tokio runtime is
-/// entered: the PostgreSQL client's runtime cannot run inside another's.
+/// entered, unless this is a blocking thread ([`on_blocking_thread`]): the PostgreSQL client's
+/// runtime cannot run inside another's.
 pub fn outside_runtime<T: Send>(work: impl FnOnce() -> T + Send) -> T {
-    if tokio::runtime::Handle::try_current().is_err() {
+    if tokio::runtime::Handle::try_current().is_err() || BLOCKING_THREAD.with(std::cell::Cell::get) {
         return work();
     }
     std::thread::scope(|scope| match scope.spawn(work).join() {
@@ -297,19 +324,8 @@ impl Db {
             }
             Conn::Postgres(pg) => {
                 let mut pg = pg.borrow_mut();
-                if tokio::runtime::Handle::try_current().is_ok() {
-                    // On a thread of its own (see `Postgres::run`): the rows come back at once.
-                    let rows = pg
-                        .run(|pg| {
-                            let statement = pg.statement(sql)?;
-                            pg.client().query(&statement, &postgres_params(params))
-                        })
-                        .map_err(|e| self.err(e))?;
-                    drop(pg);
-                    for row in &rows {
-                        each(&Row::Postgres(row))?;
-                    }
-                    return Ok(());
+                if tokio::runtime::Handle::try_current().is_ok() && !BLOCKING_THREAD.with(std::cell::Cell::get) {
+                    return self.query_each_beside(&mut pg, sql, params, each);
                 }
                 let statement = pg.statement(sql).map_err(|e| self.err(e))?;
                 let mut rows = pg.client().query_raw(&statement, postgres_params(params)).map_err(|e| self.err(e))?;
@@ -319,6 +335,46 @@ impl Db {
                 Ok(())
             }
         }
+    }
+
+    /// [`Db::query_each`] where a tokio runtime is entered: the client reads the rows on a
+    /// thread of its own (see `Postgres::run`) and hands them over a few at a time through a
+    /// bounded channel, so that they are still never all in memory. An error of `each` drops
+    /// the channel, which ends the reading.
+    fn query_each_beside<E: From<StoreError>>(
+        &self,
+        pg: &mut Postgres,
+        sql: &str,
+        params: &[&dyn Param],
+        mut each: impl FnMut(&Row<'_>) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        let (rows_tx, rows) = std::sync::mpsc::sync_channel::<postgres::Row>(ROWS_IN_FLIGHT);
+        std::thread::scope(|scope| {
+            let reader = scope.spawn(move || {
+                let statement = pg.statement(sql)?;
+                let mut iter = pg.client().query_raw(&statement, postgres_params(params))?;
+                while let Some(row) = iter.next()? {
+                    if rows_tx.send(row).is_err() {
+                        break;
+                    }
+                }
+                Ok::<(), postgres::Error>(())
+            });
+            let mut walked = Ok(());
+            for row in &rows {
+                walked = each(&Row::Postgres(&row));
+                if walked.is_err() {
+                    break;
+                }
+            }
+            drop(rows);
+            let read = match reader.join() {
+                Ok(read) => read,
+                Err(panic) => std::panic::resume_unwind(panic),
+            };
+            walked?;
+            read.map_err(|e| E::from(self.err(e)))
+        })
     }
 
     /// Every row of a query, each made into a `T` by `map`.

@@ -36,7 +36,7 @@ pub use bounces::{BounceEffect, BounceKind, BouncePolicy};
 pub use connect::{Location, PostgresTarget};
 pub use counters::Totals;
 pub use csv::{export_csv, parse_import};
-pub use db::DbError;
+pub use db::{DbError, on_blocking_thread};
 pub use identity::{MAX_NAME_CHARS, normalize_email, normalize_name, sending_address};
 pub use issues::{Created, Delivery, DeliveryChange, DeliveryState, Issue, IssueStatus, IssueSummary};
 pub use limits::Limit;
@@ -107,6 +107,12 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// How long [`Store::probe_write`] waits for the write lock: longer than the daemon's own
+/// writes hold it while it sends (a commit per message; `/healthz` answered 503 for 9 % of its
+/// probes during a 100,000-recipient send when it did not wait at all), far shorter than a lock
+/// that is a problem (another process's session), and than `/healthz`'s own deadline.
+pub const PROBE_WAIT: Duration = Duration::from_millis(500);
+
 impl Store {
     /// Opens (creating if needed) the store in the subscribers folder `dir`.
     pub fn open_dir(dir: &Path) -> Result<Store> {
@@ -156,25 +162,26 @@ impl Store {
         }
     }
 
-    /// Takes the write lock without waiting and gives it back at once: fails when another
-    /// process holds it, or the store cannot be written (on PostgreSQL: a write that is rolled
-    /// back, which fails on a read-only server or a lost connection).
+    /// Takes the write lock, waiting at most [`PROBE_WAIT`], and gives it back at once: fails
+    /// when another process holds it longer, or the store cannot be written (on PostgreSQL: a
+    /// write that is rolled back, which fails on a read-only server or a lost connection).
     pub fn probe_write(&self) -> Result<()> {
         let conn = match &self.db.conn {
             Conn::Sqlite(conn) => conn,
             Conn::Postgres(_) => {
-                return self
-                    .db
-                    .transaction(db::Begin::Deferred, || {
-                        // Without waiting for another connection's lock, as on SQLite.
-                        self.db.batch("SET LOCAL lock_timeout = 1")?;
-                        self.db.execute("DELETE FROM meta WHERE key = 'probe'", params![])?;
-                        Err(StoreError::Unavailable)
-                    })
-                    .or_else(|e| if matches!(e, StoreError::Unavailable) { Ok(()) } else { Err(e) });
+                // One round trip (the statements of a batch go together): `/healthz` shares the
+                // daemon's connection with every subscription.
+                let ms = PROBE_WAIT.as_millis();
+                let result = self.db.batch(&format!(
+                    "BEGIN; SET LOCAL lock_timeout = {ms}; DELETE FROM meta WHERE key = 'probe'; ROLLBACK"
+                ));
+                if result.is_err() {
+                    let _ = self.db.batch("ROLLBACK");
+                }
+                return result;
             }
         };
-        conn.busy_timeout(Duration::ZERO).map_err(|e| self.err(e))?;
+        conn.busy_timeout(PROBE_WAIT).map_err(|e| self.err(e))?;
         let result = conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;").map_err(|e| self.err(e));
         let _ = conn.execute_batch("ROLLBACK;");
         conn.busy_timeout(shared::BUSY_WAIT).map_err(|e| self.err(e))?;

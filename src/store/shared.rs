@@ -79,7 +79,7 @@ pub async fn with_store<T: Send + 'static>(
     work: impl FnOnce(&mut Store) -> Result<T> + Send + 'static,
 ) -> Result<T> {
     let store = Arc::clone(store);
-    let run = move || work(&mut store.lock().unwrap_or_else(|p| p.into_inner()));
+    let run = move || super::on_blocking_thread(|| work(&mut store.lock().unwrap_or_else(|p| p.into_inner())));
     match tokio::task::spawn_blocking(run).await {
         Ok(result) => result,
         Err(e) => std::panic::resume_unwind(e.into_panic()),
