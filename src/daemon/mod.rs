@@ -18,6 +18,11 @@
 //! - bounces and complaints are read from `[bounces] maildir` (`maildir.rs`);
 //! - on SIGINT/SIGTERM it stops taking work, lets the digest in flight finish the messages it
 //!   holds (the rest stay pending for the next start), lets HTTP requests finish, and exits 0.
+//!
+//! Threads: this loop runs on the process's main thread (`block_on` in `main.rs`), never on a
+//! runtime worker; its rebuilds (on a rayon pool at lower priority), file reads and the schedule's
+//! store calls block only it. HTTP requests run on the runtime's workers, their store calls and
+//! the digest's sending on blocking threads, the node's heartbeat on a thread of its own.
 
 mod digests;
 mod maildir;
