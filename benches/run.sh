@@ -201,13 +201,19 @@ for POSTS in 10000 100000; do
   DAEMON=$!
   until grep -q "kurier is running" "$OUT/daemon.log" && grep -q "rebuilt\|kept as they are" "$OUT/daemon.log"; do sleep 0.2; done
   POST=$SITE/content/posts/$(ls "$SITE/content/posts" | sed -n "$((POSTS / 2))p")
+  # The post is put back as it was at the end (also at the start, after a run that was cut short),
+  # so that every run edits the same post with words new to it.
+  [ -f "$OUT/edited-post-$POSTS" ] && cp "$OUT/edited-post-$POSTS" "$POST"
+  cp "$POST" "$OUT/edited-post-$POSTS"
   for run in $(seq "$RUNS"); do
     for KIND in title text common; do
       before=$(grep -c "rebuilt changed=\"content" "$OUT/daemon.log" || true)
       if [ "$KIND" = title ]; then
         sed -i "s/^title = \"\(.*\)\"/title = \"\1 e\"/" "$POST"
       elif [ "$KIND" = text ]; then
-        echo "Zdanie nowe numer $run: kalibracja$run, rekalibracja$run." >> "$POST"
+        # Stems are a word's first six characters: a letter in front makes them new each run.
+        L=$(printf "\\$(printf '%03o' $((96 + run)))")
+        echo "Zdanie nowe numer $run: ${L}kalibracja, ${L}rekalibracja." >> "$POST"
       else
         PL=(ciało głowa ręka serce oczy słowo rzecz część koniec początek)
         EN=(body head hand heart eyes word thing part end beginning)
@@ -219,6 +225,7 @@ for POSTS in 10000 100000; do
     done
   done
   kill -TERM $DAEMON; wait $DAEMON || true
+  cp "$OUT/edited-post-$POSTS" "$POST" && rm "$OUT/edited-post-$POSTS"
 done
 fi
 
