@@ -1,5 +1,7 @@
-//! The daemon's one connection to the store, shared by the HTTP handlers and the digest
-//! schedule, which survives a store that is missing, locked or read-only.
+//! The daemon's connections to the store, shared by the HTTP handlers and the digest schedule,
+//! which survive a store that is missing, locked or read-only: one to an SQLite file (its writes
+//! are one at a time whatever the connections), [`POSTGRES_CONNECTIONS`] to PostgreSQL, so that
+//! a request does not wait behind another's round trips to the server.
 //!
 //! A daemon must go on publishing feeds whatever the store does (product.md §10): so the store
 //! may be closed (it could not be opened at start-up, or was closed after a fault), and every
@@ -17,9 +19,15 @@ use super::{Location, Result, Store, StoreError};
 /// How long a statement of the shared connection waits for another process's write lock.
 pub const BUSY_WAIT: Duration = Duration::from_secs(2);
 
+/// Connections a daemon keeps to a PostgreSQL store for its requests and its schedule (the
+/// digest's sending has its own).
+pub const POSTGRES_CONNECTIONS: usize = 4;
+
 pub struct SharedStore {
     location: Location,
-    slot: Mutex<Option<Store>>,
+    slots: Vec<Mutex<Option<Store>>>,
+    /// The slot the next `get` tries first: uses are spread over the connections.
+    next: std::sync::atomic::AtomicUsize,
 }
 
 /// The open store, while it is held.
@@ -42,14 +50,24 @@ impl SharedStore {
     /// The store at `location`, opened now if it can be; the error, if any, says why it could
     /// not.
     pub fn open(location: &Location) -> (SharedStore, Option<StoreError>) {
-        let shared = SharedStore { location: location.clone(), slot: Mutex::new(None) };
+        let connections = if location.sqlite_dir().is_some() { 1 } else { POSTGRES_CONNECTIONS };
+        let slots = (0..connections).map(|_| Mutex::new(None)).collect();
+        let shared = SharedStore { location: location.clone(), slots, next: Default::default() };
         let error = shared.get().err();
         (shared, error)
     }
 
-    /// The store, opened first if it is not open.
+    /// A connection to the store, opened first if it is not open: the first free one, else the
+    /// next in turn once it is free.
     pub fn get(&self) -> Result<StoreGuard<'_>> {
-        let mut slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
+        let first = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.slots.len();
+        let turn = || (0..self.slots.len()).map(|i| &self.slots[(first + i) % self.slots.len()]);
+        let free = turn().find_map(|slot| match slot.try_lock() {
+            Ok(guard) => Some(guard),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        });
+        let mut slot = free.unwrap_or_else(|| self.slots[first].lock().unwrap_or_else(|p| p.into_inner()));
         if slot.is_none() {
             let store = self.location.open()?;
             store.set_busy_timeout(BUSY_WAIT)?;
@@ -83,5 +101,41 @@ pub async fn with_store<T: Send + 'static>(
     match tokio::task::spawn_blocking(run).await {
         Ok(result) => result,
         Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::connect::PostgresTarget;
+    use super::*;
+
+    #[test]
+    fn on_postgres_a_use_of_the_store_does_not_wait_for_another_to_end() {
+        let Some(server) = crate::store::tests::test_postgres_url() else { return };
+        let url = crate::store::tests::fresh_postgres_database(&server);
+        let location = Location::Postgres(PostgresTarget { url, password: None, ca_file: None });
+        // Every connection held at once, each working (with one connection the second use would
+        // wait for the first for ever: the bound below is for that, not for speed).
+        let (done, result) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let (shared, error) = SharedStore::open(&location);
+            assert!(error.is_none(), "{error:?}");
+            let held: Vec<StoreGuard<'_>> = (0..POSTGRES_CONNECTIONS).map(|_| shared.get().unwrap()).collect();
+            let working = held.iter().filter(|store| store.totals().is_ok()).count();
+            done.send(working).unwrap();
+        });
+        let working = result.recv_timeout(Duration::from_secs(120)).expect("a use waited for another to end");
+        assert_eq!(working, POSTGRES_CONNECTIONS);
+    }
+
+    #[test]
+    fn on_sqlite_the_daemon_keeps_one_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let (shared, error) = SharedStore::open(&Location::Sqlite(dir.path().join("subscribers")));
+        assert!(error.is_none(), "{error:?}");
+        assert_eq!(shared.slots.len(), 1);
+        let store = shared.get().unwrap();
+        assert!(matches!(shared.slots[0].try_lock(), Err(std::sync::TryLockError::WouldBlock)));
+        drop(store);
     }
 }
