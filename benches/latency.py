@@ -101,6 +101,8 @@ def site_config(text, http_port, sink_port, store_url, fire):
     """The corpus's kurier.toml with the bench's schedule, listener, sink and store."""
     cron = f"{fire.second} {fire.minute} {fire.hour} * * *"
     text = text.replace("[digest]\n", f'[digest]\nschedule = "{cron}"\n', 1)
+    # The corpus's own listener (other sections add one) gives way to the bench's.
+    text = re.sub(r"(?ms)^\[http\]\n.*?(?=^\[|\Z)", "", text)
     text += (
         f'[http]\nlisten = "127.0.0.1:{http_port}"\ntrusted_proxies = ["127.0.0.1"]\n'
         f'[smtp]\nurl = "smtp://127.0.0.1:{sink_port}"\nconcurrency = 8\ntimeout_seconds = 30\n'
