@@ -5,11 +5,13 @@
 //! the terms it gained or lost; with those, the weights of every post that has one of them. From
 //! the posts whose vectors changed (V), the rest follows step by step, each set exact:
 //! - postings change only for terms among the heaviest of a changed vector (before or after);
-//! - a post's candidates are found again (A) when one of its heaviest terms has changed postings
-//!   or its own vector changed; any other post reaches the same candidates with the same partial
-//!   scores, so only the exact cosines of its candidates in V are taken again (B);
-//! - CSLS's r(x) is taken again for A and B; a list is ranked again when its post is in A or B,
-//!   or one of its candidates' r changed.
+//! - a post's candidates are found from nothing when its own vector changed or a post outside V
+//!   came into or left a postings list it reads; chosen again among the same posts, with V's
+//!   partial scores taken again, when only V's weights in those lists changed (unless the best
+//!   post left out could now get in); else only the exact cosines of its candidates in V are
+//!   taken again;
+//! - CSLS's r(x) is taken again for every post whose candidates changed; a list is ranked again
+//!   when its post's candidates or one of its candidates' r changed.
 //!
 //! Nothing depends on the order of term ids (ties between terms are broken by their keys), so a
 //! term first seen in the edit can take the next free id.
@@ -22,7 +24,7 @@ use rustc_hash::FxHashMap;
 
 use super::{
     CANDIDATES, Found, Post, Scored, Scratch, TOP_TERMS, Terms, Vector, Vocabulary, by_score, cosine, final_order,
-    hubness, index, nearest, rank, tag_keys,
+    hubness, index, index_of, nearest, rank, tag_keys,
 };
 
 /// An update changing the vectors of more than 1/this of the posts links from nothing: past that,
@@ -64,7 +66,11 @@ struct Input {
 
 impl Input {
     fn of(post: &Post) -> Input {
-        Input { id: post.id.clone(), date: post.date, terms: Arc::clone(&post.terms), tags: tag_keys(post) }
+        Input::with_tags(post, tag_keys(post))
+    }
+
+    fn with_tags(post: &Post, tags: Vec<u64>) -> Input {
+        Input { id: post.id.clone(), date: post.date, terms: Arc::clone(&post.terms), tags }
     }
 
     fn dimensions(&self) -> impl Iterator<Item = u64> + '_ {
@@ -135,7 +141,7 @@ impl Linked {
             if self.inputs[i].same_dimensions(post, &tags) {
                 continue;
             }
-            let before = std::mem::replace(&mut self.inputs[i], Input { tags, ..Input::of(post) });
+            let before = std::mem::replace(&mut self.inputs[i], Input::with_tags(post, tags));
             for key in before.dimensions().chain(self.inputs[i].dimensions()) {
                 frequencies.entry(key).or_insert_with(|| self.vocabulary.frequency(key));
             }
@@ -183,18 +189,20 @@ impl Linked {
         for (&i, vector) in v.iter().zip(weighed) {
             self.vectors[i] = vector;
         }
-        let postings = index(&self.vectors, terms);
+        // Only those terms' postings are made again; terms first seen in the edit have none yet.
+        let mut postings = index_of(&self.vectors, terms, |term| heavy[term]);
+        self.postings.resize_with(terms, Vec::new);
         // Terms whose postings changed, and of those the ones where a post outside V came or went.
         let mut changed_postings = vec![false; terms];
         let mut moved_outside_v = vec![false; terms];
-        for term in 0..terms {
-            let old = self.postings.get(term).map_or(&[][..], Vec::as_slice);
-            if heavy[term] && !same_bits(old, &postings[term]) {
+        for term in (0..terms).filter(|&term| heavy[term]) {
+            let new = std::mem::take(&mut postings[term]);
+            if !same_bits(&self.postings[term], &new) {
                 changed_postings[term] = true;
-                moved_outside_v[term] = moved_outside(old, &postings[term], &in_v);
+                moved_outside_v[term] = moved_outside(&self.postings[term], &new, &in_v);
+                self.postings[term] = new;
             }
         }
-        self.postings = postings;
         // Each post's candidates: found again (its vector changed, or a post outside V came into or
         // left a postings list it reads), chosen again among the same posts with those of V
         // scored again, or only the exact cosines of its candidates in V taken again.

@@ -137,9 +137,14 @@ fn unit(mut vector: Vector, keys: &[u64]) -> Vector {
 /// term id → (post, weight) of the posts that have the term among their [`TOP_TERMS`] heaviest
 /// dimensions: the [`POSTINGS`] heaviest such posts (ties by index), else in post order.
 fn index(vectors: &[Vector], vocabulary: usize) -> Vec<Vec<(u32, f32)>> {
+    index_of(vectors, vocabulary, |_| true)
+}
+
+/// [`index`] of the terms `wanted` says; the other terms' lists are left empty.
+fn index_of(vectors: &[Vector], vocabulary: usize, wanted: impl Fn(usize) -> bool) -> Vec<Vec<(u32, f32)>> {
     let mut postings: Vec<Vec<(u32, f32)>> = vec![Vec::new(); vocabulary];
     for (index, vector) in vectors.iter().enumerate() {
-        for &(term, weight) in vector.iter().take(TOP_TERMS) {
+        for &(term, weight) in vector.iter().take(TOP_TERMS).filter(|&&(term, _)| wanted(term as usize)) {
             postings[term as usize].push((index as u32, weight));
         }
     }
