@@ -206,9 +206,14 @@ pub async fn run(
         }
     }
     run.progress.finish_and_clear();
+    // No worker holds a delivery now: what this node claimed and did not settle (a stop, a store
+    // error) goes back to every node, itself included.
+    let node = run.settings.node.clone();
+    let released = with_store(&run.store, move |store| store.release_claims_of(issue, &node)).await;
     if let Some(e) = first_error {
         return Err(e);
     }
+    released?;
     with_store(&run.store, move |store| store.finish_issue_if_done(issue, Utc::now())).await?;
     let count = |i: usize| run.counts[i].load(Ordering::Relaxed);
     Ok(Report {

@@ -114,6 +114,16 @@ impl Store {
         self.release_claims(node)
     }
 
+    /// Releases `node`'s claims on `issue`: its run of the issue has ended, and no worker of it
+    /// holds a delivery any more (those it claimed and did not reach go back to every node).
+    pub fn release_claims_of(&self, issue: i64, node: &Node) -> Result<()> {
+        self.db.execute(
+            "UPDATE deliveries SET lease_until = NULL WHERE issue_id = ?1 AND node = ?2 AND lease_until IS NOT NULL",
+            params![issue, node.id],
+        )?;
+        Ok(())
+    }
+
     fn release_claims(&self, node: &Node) -> Result<()> {
         self.db.execute(
             "UPDATE deliveries SET lease_until = NULL WHERE node = ?1 AND lease_until IS NOT NULL",
@@ -145,8 +155,10 @@ impl Store {
 
     /// Claims up to `limit` deliveries of `issue` still to make (pending, interrupted while
     /// sending, or deferred with a retry time at or before `now`) that no claim holds — none, or
-    /// one whose lease has expired and whose node's heartbeat is not live — in subscriber
-    /// order, for `node`.
+    /// another node's whose lease has expired and whose heartbeat is not live — in subscriber
+    /// order, for `node`. A node's own claims are never taken back by it, however old (a
+    /// delivery retried for minutes is still in one of its workers' hands; on SQLite there is no
+    /// heartbeat to keep them): they are released when its run ends ([`Store::release_claims_of`]).
     pub fn claim_deliveries(&self, issue: i64, node: &Node, limit: usize, now: DateTime<Utc>) -> Result<Vec<Delivery>> {
         let skip_locked = if self.db.is_postgres() { "FOR UPDATE SKIP LOCKED" } else { "" };
         let claimed = self.db.query_all(
@@ -155,7 +167,8 @@ impl Store {
                      SELECT subscriber_id FROM deliveries
                      WHERE issue_id = ?1
                        AND (state IN ('pending', 'sending') OR (state = 'deferred' AND retry_at <= ?4))
-                       AND (lease_until IS NULL OR (lease_until < ?4 AND NOT EXISTS (
+                       AND (lease_until IS NULL OR (lease_until < ?4 AND deliveries.node IS DISTINCT FROM ?2
+                           AND NOT EXISTS (
                            SELECT 1 FROM nodes WHERE nodes.id = deliveries.node AND nodes.heartbeat_at > ?6)))
                      ORDER BY subscriber_id LIMIT ?5 {skip_locked})
                  UPDATE deliveries SET node = ?2, lease_until = ?3
@@ -227,11 +240,10 @@ pub struct Heartbeat {
 impl Heartbeat {
     /// Starts the heartbeat of `node`: the first one (with [`Store::arrive`]) before it returns,
     /// so that the node's first claims come after it, if the store can be reached now; the
-    /// thread tries again otherwise.
+    /// thread beats again otherwise (without arriving, see there).
     pub fn start(location: Location, node: Node) -> Heartbeat {
         let (stop, stopped) = mpsc::channel::<()>();
         let first = location.open().and_then(|store| store.arrive(&node, Utc::now()).map(|()| store));
-        let mut arrived = first.is_ok();
         let mut store = first.ok();
         let thread = std::thread::Builder::new()
             .name("kurier-heartbeat".to_owned())
@@ -240,10 +252,11 @@ impl Heartbeat {
                 loop {
                     let beat = match &store {
                         Some(store) => store.beat(&node, Utc::now()),
+                        // Only a beat: by now this process may hold claims of its own, which
+                        // arriving would release to the others while its workers send them. A
+                        // previous process's claims go back at the end of this one's run.
                         None => location.open().and_then(|opened| {
-                            let beat =
-                                if arrived { opened.beat(&node, Utc::now()) } else { opened.arrive(&node, Utc::now()) };
-                            arrived |= beat.is_ok();
+                            let beat = opened.beat(&node, Utc::now());
                             store = Some(opened);
                             beat
                         }),
@@ -340,6 +353,25 @@ mod tests {
             let by_node = store.deliveries_by_node(issue.id).unwrap();
             assert!(by_node.contains(&("a".to_owned(), DeliveryState::Sent, 1)), "{by_node:?}");
             assert!(by_node.contains(&("a".to_owned(), DeliveryState::Pending, 9)), "{by_node:?}");
+        });
+    }
+
+    #[test]
+    fn a_node_never_takes_back_its_own_claims_and_gives_them_back_when_its_run_ends() {
+        on_each_backend(|mut store| {
+            let issue = issue_to(&mut store, 3);
+            let other = store.reopen();
+            let (a, b) = (node("a"), node("b"));
+            // No heartbeat, as on SQLite: a's claims are still its workers' long after the lease
+            // (a delivery retried for minutes); neither a nor a live b may take them.
+            assert_eq!(store.claim_deliveries(issue.id, &a, 2, now()).unwrap().len(), 2);
+            let later = now() + chrono::Duration::seconds(300);
+            store.beat(&b, later).unwrap();
+            assert_eq!(store.claim_deliveries(issue.id, &a, 10, later).unwrap().len(), 1, "only the unclaimed one");
+            assert!(store.claim_deliveries(issue.id, &a, 10, later).unwrap().is_empty());
+            // a's run ends: what it claimed and did not settle goes back to every node.
+            store.release_claims_of(issue.id, &a).unwrap();
+            assert_eq!(other.claim_deliveries(issue.id, &b, 10, later).unwrap().len(), 3);
         });
     }
 
