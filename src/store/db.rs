@@ -267,6 +267,15 @@ impl Db {
         matches!(self.conn, Conn::Postgres(_))
     }
 
+    /// Whether the connection is known to be gone (a PostgreSQL server that restarted or a
+    /// network that dropped it; asks nothing of the server). An SQLite file is never gone.
+    pub fn is_closed(&self) -> bool {
+        match &self.conn {
+            Conn::Sqlite(_) => false,
+            Conn::Postgres(pg) => pg.borrow_mut().client().is_closed(),
+        }
+    }
+
     /// Runs one statement; the number of rows it changed.
     pub fn execute(&self, sql: &str, params: &[&dyn Param]) -> Result<u64> {
         match &self.conn {

@@ -114,6 +114,11 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 pub const PROBE_WAIT: Duration = Duration::from_millis(500);
 
 impl Store {
+    /// Whether the connection to the store is known to be gone (see `Db::is_closed`).
+    pub fn is_closed(&self) -> bool {
+        self.db.is_closed()
+    }
+
     /// Opens (creating if needed) the store in the subscribers folder `dir`.
     pub fn open_dir(dir: &Path) -> Result<Store> {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::Io { path: dir.to_owned(), source })?;

@@ -68,6 +68,10 @@ impl SharedStore {
             Err(std::sync::TryLockError::WouldBlock) => None,
         });
         let mut slot = free.unwrap_or_else(|| self.slots[first].lock().unwrap_or_else(|p| p.into_inner()));
+        // A connection the server dropped (a restart) is opened again, here, by whoever meets it.
+        if slot.as_ref().is_some_and(Store::is_closed) {
+            *slot = None;
+        }
         if slot.is_none() {
             let store = self.location.open()?;
             store.set_busy_timeout(BUSY_WAIT)?;
@@ -126,6 +130,27 @@ mod tests {
         });
         let working = result.recv_timeout(Duration::from_secs(120)).expect("a use waited for another to end");
         assert_eq!(working, POSTGRES_CONNECTIONS);
+    }
+
+    #[test]
+    fn on_postgres_a_connection_the_server_dropped_is_opened_again() {
+        let Some(server) = crate::store::tests::test_postgres_url() else { return };
+        let url = crate::store::tests::fresh_postgres_database(&server);
+        let (shared, error) =
+            SharedStore::open(&Location::Postgres(PostgresTarget { url, password: None, ca_file: None }));
+        assert!(error.is_none(), "{error:?}");
+        // Uses one after another go round the connections: open them all, and learn their server
+        // processes.
+        let pid = |store: &StoreGuard<'_>| store.db.query_value::<i64>("SELECT pg_backend_pid()::BIGINT", &[]).unwrap();
+        let pids: Vec<i64> = (0..POSTGRES_CONNECTIONS).map(|_| pid(&shared.get().unwrap())).collect();
+        // The server drops every one of them (as a restart would).
+        let mut admin = postgres::Client::connect(&server, postgres::NoTls).unwrap();
+        for pid in &pids {
+            admin.execute("SELECT pg_terminate_backend($1)", &[&(*pid as i32)]).unwrap();
+        }
+        // Each fails its next use at most; the use after that opens it again.
+        let uses: Vec<bool> = (0..2 * POSTGRES_CONNECTIONS).map(|_| shared.get().unwrap().totals().is_ok()).collect();
+        assert!(uses[POSTGRES_CONNECTIONS..].iter().all(|ok| *ok), "{uses:?}");
     }
 
     #[test]
