@@ -26,7 +26,7 @@ use crate::render::{RenderError, Templates};
 use crate::site::FrozenPost;
 use crate::site::Site;
 use crate::store::{
-    Created, Delivery, Issue, IssueSummary, Location, Node, SendLock, Status, Store, StoreError, with_store,
+    Created, Delivery, Issue, IssueSummary, Location, Node, SendLock, Status, Store, StoreError, blocking, with_store,
 };
 use content::IssueContent;
 
@@ -518,14 +518,6 @@ fn done_outcome(issue: Issue) -> Outcome {
             transport: "another node".to_owned(),
             earlier: None,
         },
-    }
-}
-
-/// Runs blocking work (the store, the site) on a blocking thread.
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
-    match tokio::task::spawn_blocking(|| crate::store::on_blocking_thread(work)).await {
-        Ok(value) => value,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
     }
 }
 

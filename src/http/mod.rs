@@ -141,10 +141,7 @@ pub async fn blocking<T: Send + 'static>(
     work: impl FnOnce(&AppState) -> T + Send + 'static,
 ) -> T {
     let state = Arc::clone(state);
-    match tokio::task::spawn_blocking(move || crate::store::on_blocking_thread(|| work(&state))).await {
-        Ok(value) => value,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
-    }
+    crate::store::blocking(move || work(&state)).await
 }
 
 /// Serves until `shutdown` resolves, then finishes the requests in flight and (for a few

@@ -157,7 +157,6 @@ pub fn export_csv(store: &Store, writer: impl Write) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::on_blocking_thread;
     use crate::store::tests::on_each_backend;
     use chrono::{DateTime, Utc};
 
@@ -223,8 +222,7 @@ mod tests {
             let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).build().unwrap();
             let on_blocking = runtime.block_on(async {
                 let store = store.reopen();
-                let work = move || on_blocking_thread(|| export(&store, false));
-                tokio::task::spawn_blocking(work).await.unwrap()
+                crate::store::blocking(move || export(&store, false)).await
             });
             assert_eq!(on_blocking, expected, "on a blocking thread");
             let mut active = Vec::new();

@@ -193,7 +193,7 @@ thread_local! {
 /// thread that is running a runtime: an async worker, or inside `block_on`), so the store's
 /// calls need no thread of their own. Each call spawning one cost a thread start and two waits
 /// for the scheduler per statement — several per HTTP request, each long on a busy machine.
-pub fn on_blocking_thread<T>(work: impl FnOnce() -> T) -> T {
+fn on_blocking_thread<T>(work: impl FnOnce() -> T) -> T {
     struct Reset(bool);
     impl Drop for Reset {
         fn drop(&mut self) {
@@ -202,6 +202,16 @@ pub fn on_blocking_thread<T>(work: impl FnOnce() -> T) -> T {
     }
     let _reset = Reset(BLOCKING_THREAD.with(|flag| flag.replace(true)));
     work()
+}
+
+/// Runs `work` on one of tokio's blocking threads, marked as such ([`on_blocking_thread`]), and
+/// gives back its value (or its panic): the one way async code uses the store, so that no async
+/// worker waits for it and the PostgreSQL client runs in place.
+pub async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(|| on_blocking_thread(work)).await {
+        Ok(value) => value,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
 }
 
 /// Runs `work` on this thread, or on a scoped thread of its own where a tokio runtime is

@@ -36,7 +36,7 @@ pub use bounces::{BounceEffect, BounceKind, BouncePolicy};
 pub use connect::{Location, PostgresTarget};
 pub use counters::Totals;
 pub use csv::{export_csv, parse_import};
-pub use db::{DbError, on_blocking_thread};
+pub use db::{DbError, blocking};
 pub use identity::{MAX_NAME_CHARS, normalize_email, normalize_name, sending_address};
 pub use issues::{Created, Delivery, DeliveryChange, DeliveryState, Issue, IssueStatus, IssueSummary};
 pub use limits::Limit;

@@ -101,11 +101,7 @@ pub async fn with_store<T: Send + 'static>(
     work: impl FnOnce(&mut Store) -> Result<T> + Send + 'static,
 ) -> Result<T> {
     let store = Arc::clone(store);
-    let run = move || super::on_blocking_thread(|| work(&mut store.lock().unwrap_or_else(|p| p.into_inner())));
-    match tokio::task::spawn_blocking(run).await {
-        Ok(result) => result,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
-    }
+    super::blocking(move || work(&mut store.lock().unwrap_or_else(|p| p.into_inner()))).await
 }
 
 #[cfg(test)]
@@ -145,8 +141,16 @@ mod tests {
         let pids: Vec<i64> = (0..POSTGRES_CONNECTIONS).map(|_| pid(&shared.get().unwrap())).collect();
         // The server drops every one of them (as a restart would).
         let mut admin = postgres::Client::connect(&server, postgres::NoTls).unwrap();
+        let pids: Vec<i32> = pids.iter().map(|&pid| pid as i32).collect();
         for pid in &pids {
-            admin.execute("SELECT pg_terminate_backend($1)", &[&(*pid as i32)]).unwrap();
+            admin.execute("SELECT pg_terminate_backend($1)", &[pid]).unwrap();
+        }
+        // Terminating is asynchronous: wait until the server has no such process left.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let alive = "SELECT COUNT(*) FROM pg_stat_activity WHERE pid = ANY($1)";
+        while admin.query_one(alive, &[&pids]).unwrap().get::<_, i64>(0) > 0 {
+            assert!(std::time::Instant::now() < deadline, "the server never ended its processes");
+            std::thread::sleep(Duration::from_millis(20));
         }
         // Each fails its next use at most; the use after that opens it again.
         let uses: Vec<bool> = (0..2 * POSTGRES_CONNECTIONS).map(|_| shared.get().unwrap().totals().is_ok()).collect();
