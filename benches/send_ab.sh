@@ -11,6 +11,7 @@ N=${3:-20000}
 OUT=$PWD/target/bench/send-ab; rm -rf $OUT; mkdir -p $OUT
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 smtp-sink -u nobody 127.0.0.1:"$PORT" 1024 & SINK=$!
+trap 'kill $SINK' EXIT
 until (exec 3<>/dev/tcp/127.0.0.1/"$PORT") 2>/dev/null; do sleep 0.1; done
 mk() { local dir=$1 port=$2
   rm -rf "$dir" && mkdir -p "$dir" && cp -r tests/fixtures/digest/content "$dir/"
@@ -19,7 +20,8 @@ mk() { local dir=$1 port=$2
   python3 -c "
 print('email,name,status')
 for i in range($3): print(f'r{i:07d}@example.org,Czytelnik {i},active')" > "$dir/list.csv"
-  $NEW --root "$dir" subscribers import "$dir/list.csv" > /dev/null; rm "$dir/list.csv"; }
+  # The old binary makes the store: the new one migrates a copy of it, never the reverse.
+  $OLD --root "$dir" subscribers import "$dir/list.csv" > /dev/null; rm "$dir/list.csv"; }
 mk $OUT/base $PORT $N
 mk $OUT/one file 1; $NEW --root $OUT/one digest send >/dev/null 2>&1; MSG=$(ls $OUT/one/outbox/*.eml | head -1)
 for run in 1 2 3 4 5; do
@@ -34,4 +36,3 @@ for run in 1 2 3 4 5; do
   read -r count seconds < <("$RAW" "$PORT" "$N" 8 "$MSG")
   echo "raw $(echo "scale=1; $count / $seconds" | bc)"
 done
-kill $SINK

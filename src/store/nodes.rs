@@ -21,6 +21,7 @@
 //!
 //! Time is each node's clock: the nodes' clocks must agree (NTP) to well within a lease.
 
+use std::collections::HashMap;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -155,38 +156,38 @@ impl Store {
 
     /// Claims up to `limit` deliveries of `issue` still to make (pending, interrupted while
     /// sending, or deferred with a retry time at or before `now`) that no claim holds — none, or
-    /// another node's whose lease has expired and whose heartbeat is not live — in subscriber
-    /// order, for `node`. A node's own claims are never taken back by it, however old (a
-    /// delivery retried for minutes is still in one of its workers' hands; on SQLite there is no
-    /// heartbeat to keep them): they are released when its run ends ([`Store::release_claims_of`]).
+    /// another node's whose lease has expired and whose heartbeat is not live — for `node`,
+    /// returned in subscriber order. A node's own claims are never taken back by it, however old
+    /// (a delivery retried for minutes is still in one of its workers' hands; on SQLite there is
+    /// no heartbeat to keep them): they are released when its run ends
+    /// ([`Store::release_claims_of`]).
+    ///
+    /// Pending deliveries come first, then interrupted ones, then deferred ones, each state read
+    /// in subscriber order from the index on (issue, state, subscriber): a claim passes only the
+    /// claimed deliveries of that state (a few per worker and node), never those already settled,
+    /// so that its cost does not grow as the issue is sent.
     pub fn claim_deliveries(&self, issue: i64, node: &Node, limit: usize, now: DateTime<Utc>) -> Result<Vec<Delivery>> {
-        let skip_locked = if self.db.is_postgres() { "FOR UPDATE SKIP LOCKED" } else { "" };
-        let claimed = self.db.query_all(
-            &format!(
-                "WITH picked AS (
-                     SELECT subscriber_id FROM deliveries
-                     WHERE issue_id = ?1
-                       AND (state IN ('pending', 'sending') OR (state = 'deferred' AND retry_at <= ?4))
-                       AND (lease_until IS NULL OR (lease_until < ?4 AND deliveries.node IS DISTINCT FROM ?2
-                           AND NOT EXISTS (
-                           SELECT 1 FROM nodes WHERE nodes.id = deliveries.node AND nodes.heartbeat_at > ?6)))
-                     ORDER BY subscriber_id LIMIT ?5 {skip_locked})
-                 UPDATE deliveries SET node = ?2, lease_until = ?3
-                 FROM picked WHERE deliveries.issue_id = ?1 AND deliveries.subscriber_id = picked.subscriber_id
-                 RETURNING deliveries.subscriber_id, state, attempts, deferred_since"
-            ),
-            params![issue, node.id, node.lease_until(now), timestamp(now), limit as i64, node.live_since(now)],
-            |row| Ok((row.get::<i64>(0)?, row.get::<String>(1)?, row.get::<i64>(2)?, row.get::<Option<String>>(3)?)),
-        )?;
+        let claim = self.claim_sql();
+        let (lease_until, now_at, live_since) = (node.lease_until(now), timestamp(now), node.live_since(now));
+        let mut claimed = Vec::new();
+        for state in [DeliveryState::Pending, DeliveryState::Sending, DeliveryState::Deferred] {
+            let wanted = limit.saturating_sub(claimed.len());
+            if wanted == 0 {
+                break;
+            }
+            claimed.extend(self.db.query_all(
+                &claim,
+                params![issue, node.id, lease_until, now_at, wanted as i64, live_since, state.as_str()],
+                |row| {
+                    Ok((row.get::<i64>(0)?, row.get::<String>(1)?, row.get::<i64>(2)?, row.get::<Option<String>>(3)?))
+                },
+            )?);
+        }
+        let mut subscribers = self.claimed_subscribers(claimed.iter().map(|c| c.0))?;
         let mut deliveries = Vec::with_capacity(claimed.len());
         for (subscriber_id, state, attempts, deferred_since) in claimed {
-            let (email, name, status): (String, Option<String>, String) = self
-                .db
-                .query_opt(
-                    "SELECT email, name, status FROM subscribers WHERE id = ?1",
-                    params![subscriber_id],
-                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-                )?
+            let (email, name, status) = subscribers
+                .remove(&subscriber_id)
                 .ok_or_else(|| super::StoreError::NotFound(format!("subscriber {subscriber_id}")))?;
             deliveries.push(Delivery {
                 subscriber_id,
@@ -202,6 +203,43 @@ impl Store {
         }
         deliveries.sort_by_key(|d| d.subscriber_id);
         Ok(deliveries)
+    }
+
+    /// One claim of deliveries in the state `?7`: see [`Store::claim_deliveries`].
+    fn claim_sql(&self) -> String {
+        let skip_locked = if self.db.is_postgres() { "FOR UPDATE SKIP LOCKED" } else { "" };
+        format!(
+            "WITH picked AS (
+                 SELECT subscriber_id FROM deliveries
+                 WHERE issue_id = ?1 AND state = ?7 AND (?7 <> 'deferred' OR retry_at <= ?4)
+                   AND (lease_until IS NULL OR (lease_until < ?4 AND deliveries.node IS DISTINCT FROM ?2
+                       AND NOT EXISTS (
+                       SELECT 1 FROM nodes WHERE nodes.id = deliveries.node AND nodes.heartbeat_at > ?6)))
+                 ORDER BY subscriber_id LIMIT ?5 {skip_locked})
+             UPDATE deliveries SET node = ?2, lease_until = ?3
+             FROM picked WHERE deliveries.issue_id = ?1 AND deliveries.subscriber_id = picked.subscriber_id
+             RETURNING deliveries.subscriber_id, state, attempts, deferred_since"
+        )
+    }
+
+    /// The address, name and status of each subscriber of `ids`, in one statement (SQLite's
+    /// `UPDATE … RETURNING` cannot join them to the claim).
+    fn claimed_subscribers(
+        &self,
+        ids: impl Iterator<Item = i64>,
+    ) -> Result<HashMap<i64, Recipient>> {
+        let ids: Vec<i64> = ids.collect();
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("?{i}")).collect();
+        let params: Vec<&dyn super::db::Param> = ids.iter().map(|id| id as &dyn super::db::Param).collect();
+        let rows = self.db.query_all(
+            &format!("SELECT id, email, name, status FROM subscribers WHERE id IN ({})", placeholders.join(", ")),
+            &params,
+            |row| Ok((row.get::<i64>(0)?, (row.get(1)?, row.get(2)?, row.get(3)?))),
+        )?;
+        Ok(rows.into_iter().collect())
     }
 
     /// Deliveries of `issue` not settled yet (pending or sending) that are not `node`'s own: while
@@ -229,6 +267,9 @@ impl Store {
         )
     }
 }
+
+/// A claimed delivery's subscriber: address, name and status.
+type Recipient = (String, Option<String>, String);
 
 /// A node's heartbeat, refreshed by a thread of its own on a connection of its own (no store
 /// call on an async worker) until dropped; then the node leaves ([`Store::leave`]).
@@ -302,6 +343,7 @@ impl Drop for Heartbeat {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::DeliveryChange;
     use crate::store::tests::on_each_backend;
 
     fn now() -> DateTime<Utc> {
@@ -353,6 +395,69 @@ mod tests {
             let by_node = store.deliveries_by_node(issue.id).unwrap();
             assert!(by_node.contains(&("a".to_owned(), DeliveryState::Sent, 1)), "{by_node:?}");
             assert!(by_node.contains(&("a".to_owned(), DeliveryState::Pending, 9)), "{by_node:?}");
+        });
+    }
+
+    #[test]
+    fn a_claim_reads_one_state_of_the_issue_in_subscriber_order_from_its_index() {
+        // A claim must not pass every delivery already sent: its cost would grow with the issue
+        // (quadratic over a run of a million). SQLite says how it reads the deliveries.
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_dir(dir.path()).unwrap();
+        let plan = store
+            .db
+            .query_all(
+                &format!("EXPLAIN QUERY PLAN {}", store.claim_sql()),
+                params![1_i64, "a", "t", "t", 16_i64, "t", "pending"],
+                |row| row.get::<String>(3),
+            )
+            .unwrap();
+        let reads: Vec<&String> = plan.iter().filter(|step| step.contains("deliveries")).collect();
+        assert!(
+            reads.first().is_some_and(|step| step.contains("deliveries_state (issue_id=? AND state=?)")),
+            "{plan:#?}"
+        );
+        assert!(!plan.iter().any(|step| step.contains("TEMP B-TREE")), "no sort of the issue's deliveries: {plan:#?}");
+    }
+
+    #[test]
+    fn claims_take_pending_then_interrupted_then_due_deferred_deliveries_each_once() {
+        on_each_backend(|mut store| {
+            let issue = issue_to(&mut store, 9);
+            let ids: Vec<i64> =
+                store.deliveries_to_make(issue.id, 0, 100, now()).unwrap().iter().map(|d| d.subscriber_id).collect();
+            let change = |subscriber: i64, state: DeliveryState| DeliveryChange {
+                issue: issue.id,
+                subscriber,
+                state,
+                reply: None,
+                attempts: 0,
+            };
+            // 0–2 sent, 3 interrupted while sending (by a node that is gone), 4 deferred and due, 5
+            // deferred till later, 6–8 pending.
+            let moves = [
+                change(ids[0], DeliveryState::Sent),
+                change(ids[1], DeliveryState::Sent),
+                change(ids[2], DeliveryState::Sent),
+                change(ids[3], DeliveryState::Sending),
+            ];
+            store.set_deliveries(&moves.iter().collect::<Vec<_>>(), now()).unwrap();
+            let (hour, minute) = (chrono::Duration::hours(1), chrono::Duration::minutes(1));
+            store.defer_delivery(issue.id, ids[4], "451 later", now() - minute, now() - hour).unwrap();
+            store.defer_delivery(issue.id, ids[5], "451 later", now() + hour, now() - hour).unwrap();
+            let a = node("a");
+            let first = store.claim_deliveries(issue.id, &a, 4, now()).unwrap();
+            let second = store.claim_deliveries(issue.id, &a, 4, now()).unwrap();
+            let third = store.claim_deliveries(issue.id, &a, 4, now()).unwrap();
+            let got = |d: &[Delivery]| d.iter().map(|d| d.subscriber_id).collect::<Vec<_>>();
+            assert_eq!(
+                got(&first),
+                vec![ids[3], ids[6], ids[7], ids[8]],
+                "pending first, then interrupted; in subscriber order"
+            );
+            assert_eq!(got(&second), vec![ids[4]], "then the deferred delivery that is due, and not the other");
+            assert!(third.is_empty());
+            assert_eq!(first[1].email, "r6@example.org");
         });
     }
 

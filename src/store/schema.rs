@@ -232,6 +232,13 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE issues ADD COLUMN fire_at TEXT;
     CREATE UNIQUE INDEX issues_fire ON issues (fire_at);
     "#,
+    // 10: the deliveries of an issue in one state are indexed in subscriber order, so that a
+    // claim reads the next few pending ones from where they start instead of passing every
+    // delivery already sent (a claim cost grew with the issue: quadratic over a run).
+    r#"
+    DROP INDEX deliveries_state;
+    CREATE INDEX deliveries_state ON deliveries (issue_id, state, subscriber_id);
+    "#,
 ];
 
 /// PostgreSQL's: entry `i` makes the change of SQLite's entry `i`.
@@ -417,6 +424,11 @@ const POSTGRES_MIGRATIONS: &[&str] = &[
             END);
         RETURN NULL;
     END $$;
+    "#,
+    // 10
+    r#"
+    DROP INDEX deliveries_state;
+    CREATE INDEX deliveries_state ON deliveries (issue_id, state, subscriber_id);
     "#,
 ];
 
