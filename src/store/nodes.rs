@@ -167,7 +167,6 @@ impl Store {
     /// claimed deliveries of that state (a few per worker and node), never those already settled,
     /// so that its cost does not grow as the issue is sent.
     pub fn claim_deliveries(&self, issue: i64, node: &Node, limit: usize, now: DateTime<Utc>) -> Result<Vec<Delivery>> {
-        let claim = self.claim_sql();
         let (lease_until, now_at, live_since) = (node.lease_until(now), timestamp(now), node.live_since(now));
         let mut claimed = Vec::new();
         for state in [DeliveryState::Pending, DeliveryState::Sending, DeliveryState::Deferred] {
@@ -176,8 +175,8 @@ impl Store {
                 break;
             }
             claimed.extend(self.db.query_all(
-                &claim,
-                params![issue, node.id, lease_until, now_at, wanted as i64, live_since, state.as_str()],
+                &self.claim_sql(wanted),
+                params![issue, node.id, lease_until, now_at, live_since, state.as_str()],
                 |row| {
                     Ok((row.get::<i64>(0)?, row.get::<String>(1)?, row.get::<i64>(2)?, row.get::<Option<String>>(3)?))
                 },
@@ -205,17 +204,20 @@ impl Store {
         Ok(deliveries)
     }
 
-    /// One claim of deliveries in the state `?7`: see [`Store::claim_deliveries`].
-    fn claim_sql(&self) -> String {
+    /// One claim of up to `limit` deliveries in the state `?6`: see [`Store::claim_deliveries`].
+    /// The limit is written into the statement: PostgreSQL may plan a prepared statement once for
+    /// any parameters, and with an unknown limit it expects thousands of rows and joins them by
+    /// reading the whole table (measured: 140 ms a claim at 300,000 deliveries, against 1 ms).
+    fn claim_sql(&self, limit: usize) -> String {
         let skip_locked = if self.db.is_postgres() { "FOR UPDATE SKIP LOCKED" } else { "" };
         format!(
             "WITH picked AS (
                  SELECT subscriber_id FROM deliveries
-                 WHERE issue_id = ?1 AND state = ?7 AND (?7 <> 'deferred' OR retry_at <= ?4)
+                 WHERE issue_id = ?1 AND state = ?6 AND (?6 <> 'deferred' OR retry_at <= ?4)
                    AND (lease_until IS NULL OR (lease_until < ?4 AND deliveries.node IS DISTINCT FROM ?2
                        AND NOT EXISTS (
-                       SELECT 1 FROM nodes WHERE nodes.id = deliveries.node AND nodes.heartbeat_at > ?6)))
-                 ORDER BY subscriber_id LIMIT ?5 {skip_locked})
+                       SELECT 1 FROM nodes WHERE nodes.id = deliveries.node AND nodes.heartbeat_at > ?5)))
+                 ORDER BY subscriber_id LIMIT {limit} {skip_locked})
              UPDATE deliveries SET node = ?2, lease_until = ?3
              FROM picked WHERE deliveries.issue_id = ?1 AND deliveries.subscriber_id = picked.subscriber_id
              RETURNING deliveries.subscriber_id, state, attempts, deferred_since"
@@ -224,10 +226,7 @@ impl Store {
 
     /// The address, name and status of each subscriber of `ids`, in one statement (SQLite's
     /// `UPDATE … RETURNING` cannot join them to the claim).
-    fn claimed_subscribers(
-        &self,
-        ids: impl Iterator<Item = i64>,
-    ) -> Result<HashMap<i64, Recipient>> {
+    fn claimed_subscribers(&self, ids: impl Iterator<Item = i64>) -> Result<HashMap<i64, Recipient>> {
         let ids: Vec<i64> = ids.collect();
         if ids.is_empty() {
             return Ok(HashMap::new());
@@ -400,24 +399,47 @@ mod tests {
 
     #[test]
     fn a_claim_reads_one_state_of_the_issue_in_subscriber_order_from_its_index() {
-        // A claim must not pass every delivery already sent: its cost would grow with the issue
-        // (quadratic over a run of a million). SQLite says how it reads the deliveries.
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_dir(dir.path()).unwrap();
-        let plan = store
-            .db
-            .query_all(
-                &format!("EXPLAIN QUERY PLAN {}", store.claim_sql()),
-                params![1_i64, "a", "t", "t", 16_i64, "t", "pending"],
-                |row| row.get::<String>(3),
-            )
-            .unwrap();
-        let reads: Vec<&String> = plan.iter().filter(|step| step.contains("deliveries")).collect();
-        assert!(
-            reads.first().is_some_and(|step| step.contains("deliveries_state (issue_id=? AND state=?)")),
-            "{plan:#?}"
-        );
-        assert!(!plan.iter().any(|step| step.contains("TEMP B-TREE")), "no sort of the issue's deliveries: {plan:#?}");
+        // A claim must not pass every delivery already sent, nor read the whole table: its cost
+        // would grow with the issue (quadratic over a run of a million). Each database says how
+        // it reads the deliveries.
+        on_each_backend(|mut store| {
+            let issue = issue_to(&mut store, 2000);
+            store.db.execute("UPDATE deliveries SET state = 'sent' WHERE subscriber_id <= 1900", params![]).unwrap();
+            let plan: Vec<String> = if store.db.is_postgres() {
+                // The plan PostgreSQL may keep for a statement it prepared, whatever the parameters.
+                store.db.batch("ANALYZE; SET plan_cache_mode = force_generic_plan").unwrap();
+                let claim = super::super::db::dollar_placeholders(&store.claim_sql(16));
+                store.db.batch(&format!("PREPARE claim (BIGINT, TEXT, TEXT, TEXT, TEXT, TEXT) AS {claim}")).unwrap();
+                store
+                    .db
+                    .query_all(
+                        &format!("EXPLAIN EXECUTE claim ({}, 'a', 't', 't', 't', 'pending')", issue.id),
+                        params![],
+                        |row| row.get::<String>(0),
+                    )
+                    .unwrap()
+            } else {
+                store
+                    .db
+                    .query_all(
+                        &format!("EXPLAIN QUERY PLAN {}", store.claim_sql(16)),
+                        params![issue.id, "a", "t", "t", "t", "pending"],
+                        |row| row.get::<String>(3),
+                    )
+                    .unwrap()
+            };
+            let text = plan.join("\n");
+            if store.db.is_postgres() {
+                assert!(text.contains("Index Scan using deliveries_state"), "{text}");
+                // It expects the few rows it claims: with an unknown limit it expected a tenth of
+                // the table and, on a large one, joined them by reading all of it.
+                let limit = plan.iter().find(|line| line.trim_start().starts_with("->  Limit")).expect("a limit");
+                assert!(limit.contains(" rows=16 "), "{text}");
+            } else {
+                assert!(text.contains("USING INDEX deliveries_state (issue_id=? AND state=?)"), "{text}");
+                assert!(!text.contains("TEMP B-TREE"), "no sort of the issue's deliveries: {text}");
+            }
+        });
     }
 
     #[test]
