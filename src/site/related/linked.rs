@@ -2,7 +2,8 @@
 //! change — with the same result, bit for bit, as linking every post again.
 //!
 //! An edit of a post's words, tags or categories changes its vector, and the document frequency of
-//! the terms it gained or lost; with those, the weights of every post that has one of them. From
+//! the terms it gained or lost; where that moves a term's idf (rarely, for a common term: the idf
+//! is kept in steps), the weights of every post that has the term. From
 //! the posts whose vectors changed (V), the rest follows step by step, each set exact:
 //! - postings change only for terms among the heaviest of a changed vector (before or after);
 //! - a post's candidates are found from nothing when its own vector changed or a post outside V
@@ -24,7 +25,7 @@ use rustc_hash::FxHashMap;
 
 use super::{
     CANDIDATES, Found, Post, Scored, Scratch, TOP_TERMS, Terms, Vector, Vocabulary, by_score, cosine, final_order,
-    hubness, index, index_of, nearest, rank, tag_keys,
+    hubness, idf, index, index_of, nearest, rank, tag_keys,
 };
 
 /// An update changing the vectors of more than 1/this of the posts links from nothing: past that,
@@ -152,19 +153,21 @@ impl Linked {
         if edited.is_empty() {
             return (self, Redone::default());
         }
-        let mut changed_df = vec![false; self.vocabulary.keys.len()];
+        // Terms whose idf changed: most changes of a common term's frequency leave it as it was.
+        let mut changed_idf = vec![false; self.vocabulary.keys.len()];
         for (key, before) in frequencies {
-            if self.vocabulary.frequency(key) != before {
-                changed_df[self.vocabulary.terms[&key].0 as usize] = true;
+            let after = self.vocabulary.frequency(key);
+            if after != before && (before == 0 || after == 0 || idf(n, before) != idf(n, after)) {
+                changed_idf[self.vocabulary.terms[&key].0 as usize] = true;
             }
         }
-        // V: the edited posts and every post with a term whose frequency changed.
+        // V: the edited posts and every post with a term whose idf changed.
         let mut in_v = vec![false; n];
         for &i in &edited {
             in_v[i] = true;
         }
         let has_changed_term: Vec<bool> =
-            self.vectors.par_iter().map(|vector| vector.iter().any(|&(term, _)| changed_df[term as usize])).collect();
+            self.vectors.par_iter().map(|vector| vector.iter().any(|&(term, _)| changed_idf[term as usize])).collect();
         for (flag, has) in in_v.iter_mut().zip(has_changed_term) {
             *flag |= has;
         }
@@ -562,5 +565,38 @@ mod tests {
         let fewer = &posts[1..];
         let (_, redone) = updated.update_counting(fewer, 3);
         assert_eq!(redone.weighed, fewer.len(), "{redone:?}");
+    }
+
+    #[test]
+    fn a_word_many_posts_have_changes_their_weights_only_when_its_idf_crosses_a_step() {
+        let site = Site::new(500, 50, 6);
+        let n = site.texts.len();
+        let linked = Linked::new(&site.posts(), 3);
+        let common: Vec<String> =
+            site.words[COMMON..COMMON + 20].iter().filter(|w| !site.texts[7].0.contains(w)).cloned().collect();
+        assert!(common.len() >= 5, "post 7 lacks some common words: {common:?}");
+        let (mut alone, mut crossed) = (0, 0);
+        for word in &common {
+            let mut edited = Site { texts: site.texts.clone(), words: site.words.clone(), ..Site::new(0, 1, 0) };
+            edited.texts[7].0.push(word.clone());
+            let posts = edited.posts();
+            let (updated, redone) = linked.clone().update_counting(&posts, 3);
+            assert!(difference(&updated, &Linked::new(&posts, 3)).is_none(), "{word}");
+            // Whether the idf of a term the post gained, one other posts have, moved a step.
+            let moved = updated.inputs[7].dimensions().any(|key| {
+                let (before, after) = (linked.vocabulary.frequency(key), updated.vocabulary.frequency(key));
+                before > 0 && before != after && idf(n, before) != idf(n, after)
+            });
+            if moved {
+                crossed += 1;
+                assert!(redone.weighed > 50, "{word}: {redone:?}");
+            } else {
+                alone += 1;
+                assert_eq!(redone.weighed, 1, "{word}: {redone:?}");
+            }
+        }
+        // Both happen (in these 500 posts one post more moves such a word's idf by about half a
+        // step): without the steps every such edit would weigh all the posts that have the word.
+        assert!(alone > 0 && crossed > 0, "{alone} edits weighed one post, {crossed} weighed all that have the word");
     }
 }
