@@ -215,9 +215,14 @@ for POSTS in 10000 100000; do
         L=$(printf "\\$(printf '%03o' $((96 + run)))")
         echo "Zdanie nowe numer $run: ${L}kalibracja, ${L}rekalibracja." >> "$POST"
       else
-        PL=(ciało głowa ręka serce oczy słowo rzecz część koniec początek)
-        EN=(body head hand heart eyes word thing part end beginning)
-        echo "${PL[2 * run - 2]}, ${PL[2 * run - 1]}; ${EN[2 * run - 2]}, ${EN[2 * run - 1]}." >> "$POST"
+        # Words of benches/corpus.py's common lists: each in about half the posts (those of its
+        # language). Two new ones a run for ten runs; after that the lists come round again.
+        PL=(ciało głowa ręka serce oczy słowo rzecz część koniec początek pytanie odpowiedź powód przykład
+            zdanie decyzja zmiana pomoc wiedza pamięć)
+        EN=(body head hand heart eyes word thing part end beginning question answer reason example
+            sentence decision change help knowledge memory)
+        a=$(((2 * run - 2) % 20)); b=$(((2 * run - 1) % 20))
+        echo "${PL[a]}, ${PL[b]}; ${EN[a]}, ${EN[b]}." >> "$POST"
       fi
       until [ "$(grep -c "rebuilt changed=\"content" "$OUT/daemon.log" || true)" -gt "$before" ]; do sleep 0.1; done
       grep "edit published" "$OUT/daemon.log" | tail -n 1 | sed "s/.*ms=\"\([0-9.]*\)\".*/incremental.$POSTS.$KIND.event_to_disk_ms \1/" >> "$RESULTS"
