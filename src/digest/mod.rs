@@ -1,7 +1,8 @@
 //! Digests: compose an issue from the new posts, freeze it with its recipients, send it.
 //!
 //! `compose.rs` decides which posts (pure), `content.rs` renders the issue once for all
-//! subscribers, `send.rs` is the delivery engine. This file wires them for the `digest`
+//! subscribers, `send.rs` is the delivery engine (`commits.rs` commits its delivery states,
+//! `own_thread.rs` gives a send a thread and runtime of its own). This file wires them for the `digest`
 //! commands and the daemon: [`send`] resumes an unfinished issue or creates the next one (or
 //! records a skipped one), [`preview`] shows the message a subscriber would get, [`status`]
 //! lists the issues.
@@ -9,6 +10,7 @@
 mod commits;
 pub mod compose;
 pub mod content;
+mod own_thread;
 pub mod send;
 
 use std::path::{Path, PathBuf};
@@ -29,6 +31,7 @@ use crate::store::{
     Created, Delivery, Issue, IssueSummary, Location, Node, SendLock, Status, Store, StoreError, blocking, with_store,
 };
 use content::IssueContent;
+use own_thread::run_on_own_thread;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DigestError {
@@ -372,6 +375,17 @@ pub async fn send(
     options: SendOptions,
     stop: watch::Receiver<bool>,
 ) -> Result<Outcome, DigestError> {
+    let (root, config) = (root.to_owned(), config.clone());
+    run_on_own_thread(move || async move { send_here(&root, &config, options, stop).await }).await
+}
+
+/// [`send`], on the runtime it is called on.
+async fn send_here(
+    root: &Path,
+    config: &Config,
+    options: SendOptions,
+    stop: watch::Receiver<bool>,
+) -> Result<Outcome, DigestError> {
     // The store's work (and the site's loading and rendering) on a blocking thread.
     let (owned_root, owned_config, owned_options) = (root.to_owned(), config.clone(), options.clone());
     let (prepared, _lock) = blocking(move || prepare(&owned_root, &owned_config, &owned_options)).await?;
@@ -524,6 +538,17 @@ fn done_outcome(issue: Issue) -> Outcome {
 /// Sends the deferred deliveries, of every issue, whose retry time has come (the daemon's
 /// timer for them). None when there were none.
 pub async fn retry_deferred(
+    root: &Path,
+    config: &Config,
+    node: &Node,
+    stop: watch::Receiver<bool>,
+) -> Result<Option<send::Report>, DigestError> {
+    let (root, config, node) = (root.to_owned(), config.clone(), node.clone());
+    run_on_own_thread(move || async move { retry_deferred_here(&root, &config, &node, stop).await }).await
+}
+
+/// [`retry_deferred`], on the runtime it is called on.
+async fn retry_deferred_here(
     root: &Path,
     config: &Config,
     node: &Node,
