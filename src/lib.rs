@@ -20,7 +20,7 @@
 //! | [`render`] | Tera: built-in and site templates (another tool's left out, `templates/kurier/`), their filters (dates and plurals from `site::Locale`); the page context |
 //! | [`mail`] | lettre only: messages, bodies encoded once per issue, list headers, DKIM, SMTP connections, transports, tokens |
 //! | [`bounce`] | bounces and complaints coming back: DSN, ARF and MTA formats (`parse`, pure), applied to the store; the maildir |
-//! | [`digest`] | which posts (`compose`, pure), the rendered issue (`content`), the delivery engine (`send`) |
+//! | [`digest`] | which posts (`compose`, pure), the rendered issue (`content`), the delivery engine (`send`, its group commit `commits`, on a thread and runtime of its own: `own_thread`) |
 //! | [`schedule`] | cron expression + time zone → fire times, across DST; the missed-run rule |
 //! | [`watch`] | notify events → "these files changed" |
 //! | [`http`] | axum: feeds with conditional GETs (tower-http gzip, an ETag per coding), subscribe/confirm/unsubscribe, archive, health, metrics; the client behind trusted proxies |
