@@ -232,6 +232,11 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE issues ADD COLUMN fire_at TEXT;
     CREATE UNIQUE INDEX issues_fire ON issues (fire_at);
     "#,
+    // 10: nothing on SQLite, whose rate limits take its one write lock (PostgreSQL's are a
+    // function, for one round trip).
+    r#"
+    -- nothing
+    "#,
 ];
 
 /// PostgreSQL's: entry `i` makes the change of SQLite's entry `i`.
@@ -416,6 +421,34 @@ const POSTGRES_MIGRATIONS: &[&str] = &[
                 ELSE format('SELECT %s, -1 AS delta FROM old_rows UNION ALL SELECT %s, 1 FROM new_rows', counted, counted)
             END);
         RETURN NULL;
+    END $$;
+    "#,
+    // 10: a subscription's rate limits in one round trip (limits.rs), each key locked alone:
+    // within every limit, the request counts as a hit of each; over one, of none. The locks
+    // are per key (a subscription no longer waits for another client's, nor for an issue's
+    // freeze), taken in one order; each statement of the function sees what was committed
+    // before it ran, so a request that waited for a key's lock counts the hits of the one it
+    // waited for.
+    r#"
+    CREATE FUNCTION rate_allow(keys TEXT[], hits BIGINT[], since TEXT[], at TEXT, expired TEXT)
+    RETURNS BOOLEAN LANGUAGE plpgsql AS $$
+    DECLARE
+        locked TEXT;
+        within BOOLEAN := TRUE;
+    BEGIN
+        FOR locked IN SELECT DISTINCT k FROM unnest(keys) AS k ORDER BY k LOOP
+            PERFORM pg_advisory_xact_lock(hashtextextended('kurier rate ' || locked, 0));
+        END LOOP;
+        DELETE FROM rate_hits WHERE rate_hits.at <= expired;
+        FOR i IN 1 .. coalesce(array_length(keys, 1), 0) LOOP
+            IF (SELECT COUNT(*) FROM rate_hits WHERE key = keys[i] AND rate_hits.at > since[i]) >= hits[i] THEN
+                within := FALSE;
+            END IF;
+        END LOOP;
+        IF within THEN
+            INSERT INTO rate_hits (key, at) SELECT k, rate_allow.at FROM unnest(keys) AS k;
+        END IF;
+        RETURN within;
     END $$;
     "#,
 ];
