@@ -12,6 +12,7 @@
 # Usage: [FULL_SEND=1] benches/million_pg.sh [SIZES…]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source benches/wait_until.sh
 sizes=("${@:-100000 1000000}")
 read -r -a sizes <<<"${sizes[*]}"
 cargo build --release --quiet
@@ -41,7 +42,7 @@ if [ "${FULL_SEND:-0}" = 1 ]; then
   smtp-sink -u nobody 127.0.0.1:"$sink_port" 1024 &
   sink=$!
   trap 'kill $sink; rm -rf "$work"' EXIT
-  until (exec 3<>/dev/tcp/127.0.0.1/"$sink_port") 2>/dev/null; do sleep 0.1; done
+  wait_until '(exec 3<>/dev/tcp/127.0.0.1/"$sink_port") 2>/dev/null' 30
 fi
 
 for n in "${sizes[@]}"; do
@@ -77,8 +78,10 @@ PY
     /usr/bin/time -f "digest send (stopped after the freeze) at $n: peak RSS %M KiB" \
       "$KURIER" digest send >"$work/send-$n.out" 2>"$work/send-$n.log" &
     timer=$!
+    deadline=$((SECONDS + 600))
     while ! grep -q "issue frozen" "$work/send-$n.log" 2>/dev/null; do
       kill -0 "$timer" 2>/dev/null || { cat "$work/send-$n.log" >&2; exit 1; }
+      [ $SECONDS -lt $deadline ] || { echo "no frozen issue within 600 s" >&2; kill "$timer"; exit 1; }
       sleep 0.2
     done
     grep "issue frozen" "$work/send-$n.log"

@@ -43,14 +43,8 @@ for i in range(int(sys.argv[1])):
     print(f"reader{i}@example.org,Reader {i},active")
 PY
 
-# Waits (at most $2 s) until the command $1 succeeds.
-wait_until() {
-  local deadline=$((SECONDS + $2))
-  until eval "$1"; do
-    [ $SECONDS -lt $deadline ] || { echo "timed out waiting for: $1" >&2; return 1; }
-    sleep 0.1
-  done
-}
+# wait_until COMMAND SECONDS (the run stops if it times out: set -e).
+source benches/wait_until.sh
 
 # One run with $1 nodes; prints its messages/s.
 one_run() {

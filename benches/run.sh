@@ -34,6 +34,8 @@ TIME=/usr/bin/time
 } | tee "$OUT/machine.txt"
 
 record() { echo "$1 $2" >> "$RESULTS"; }
+# wait_until COMMAND SECONDS (the run stops if it times out: set -e).
+source benches/wait_until.sh
 # Runs a command under GNU time; records wall seconds, CPU seconds and peak RSS (MiB).
 measure() {
   local name=$1; shift
@@ -131,7 +133,7 @@ start_sink() {
   PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   smtp-sink -u nobody 127.0.0.1:"$PORT" 1024 &
   SINK=$!
-  until (exec 3<>/dev/tcp/127.0.0.1/"$PORT") 2>/dev/null; do sleep 0.1; done
+  wait_until '(exec 3<>/dev/tcp/127.0.0.1/"$PORT") 2>/dev/null' 30
 }
 
 # kurier's digest send, 8 connections, into smtp-sink, beside the raw client sending one
@@ -199,7 +201,7 @@ for POSTS in 10000 100000; do
   grep -q '^\[http\]' "$SITE/kurier.toml" || printf '[http]\nlisten = "127.0.0.1:0"\n' >> "$SITE/kurier.toml"
   RUST_LOG=info,kurier::daemon=debug "$KURIER" --root "$SITE" run > "$OUT/daemon.out" 2> "$OUT/daemon.log" &
   DAEMON=$!
-  until grep -q "kurier is running" "$OUT/daemon.log" && grep -q "rebuilt\|kept as they are" "$OUT/daemon.log"; do sleep 0.2; done
+  wait_until 'grep -q "kurier is running" "$OUT/daemon.log" && grep -q "rebuilt\|kept as they are" "$OUT/daemon.log"' 600
   POST=$SITE/content/posts/$(ls "$SITE/content/posts" | sed -n "$((POSTS / 2))p")
   # The post is put back as it was at the end (also at the start, after a run that was cut short),
   # so that every run edits the same post with words new to it.
@@ -224,7 +226,7 @@ for POSTS in 10000 100000; do
         a=$(((2 * run - 2) % 20)); b=$(((2 * run - 1) % 20))
         echo "${PL[a]}, ${PL[b]}; ${EN[a]}, ${EN[b]}." >> "$POST"
       fi
-      until [ "$(grep -c "rebuilt changed=\"content" "$OUT/daemon.log" || true)" -gt "$before" ]; do sleep 0.1; done
+      wait_until '[ "$(grep -c "rebuilt changed=\"content" "$OUT/daemon.log" || true)" -gt "$before" ]' 300
       grep "edit published" "$OUT/daemon.log" | tail -n 1 | sed "s/.*ms=\"\([0-9.]*\)\".*/incremental.$POSTS.$KIND.event_to_disk_ms \1/" >> "$RESULTS"
       grep "rebuilt changed=\"content" "$OUT/daemon.log" | tail -n 1 | sed "s/.*ms=\"\([0-9.]*\)\".*/incremental.$POSTS.$KIND.related_settled_ms \1/" >> "$RESULTS"
     done

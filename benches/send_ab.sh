@@ -5,6 +5,7 @@
 #   benches/send_ab.sh OLD_KURIER NEW_KURIER [N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source benches/wait_until.sh
 OLD=${1:?usage: benches/send_ab.sh OLD_KURIER NEW_KURIER [N]}; NEW=${2:?}
 RAW=$(ls -t target/release/deps/raw_smtp-* | grep -v '\.d$' | head -n1)
 N=${3:-20000}
@@ -12,7 +13,7 @@ OUT=$PWD/target/bench/send-ab; rm -rf $OUT; mkdir -p $OUT
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 smtp-sink -u nobody 127.0.0.1:"$PORT" 1024 & SINK=$!
 trap 'kill $SINK' EXIT
-until (exec 3<>/dev/tcp/127.0.0.1/"$PORT") 2>/dev/null; do sleep 0.1; done
+wait_until '(exec 3<>/dev/tcp/127.0.0.1/"$PORT") 2>/dev/null' 30
 mk() { local dir=$1 port=$2
   rm -rf "$dir" && mkdir -p "$dir" && cp -r tests/fixtures/digest/content "$dir/"
   sed '/# The tests point/,$d' tests/fixtures/digest/kurier.toml > "$dir/kurier.toml"

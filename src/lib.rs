@@ -39,7 +39,10 @@
 //! so a blocking client keeps one API for both backends without an async rewrite of every
 //! caller; sqlx would also bring its own SQLite driver beside rusqlite and compile-time query
 //! checks that need a database at build time. The client runs a small runtime of its own, so
-//! `store::db` keeps it off threads where tokio's runtime is entered.
+//! `store::db` keeps it off threads where tokio's runtime is entered. The daemon's few connections
+//! (`store::shared`) are a list and a condition variable rather than r2d2 or deadpool: each is a
+//! `Store` of either backend, and one that cannot be opened must fail its request at once (a
+//! daemon serves its feeds without a store), where those pools wait and retry to a timeout.
 
 pub mod bounce;
 pub mod build_cache;

@@ -20,7 +20,8 @@
 //! (5xx) are recorded with the server's reply and not retried. After `pause_after_failures`
 //! consecutive failures every worker pauses for `pause_seconds`: a server that is down is given
 //! time instead of being hammered. `rate_per_second` is the whole site's: each node sends at
-//! that rate divided by the live nodes, counted again at every claim. A stop request (SIGINT/SIGTERM in the daemon) lets every
+//! that rate divided by the live nodes, counted at most once per heartbeat interval (a claim
+//! after that counts them again). A stop request (SIGINT/SIGTERM in the daemon) lets every
 //! worker finish the message it holds and take no other.
 
 use std::collections::VecDeque;
@@ -146,8 +147,10 @@ struct Run {
     progress: ProgressBar,
     /// Held while a batch is claimed, so that one worker claims it and the others wait.
     pages: tokio::sync::Mutex<VecDeque<Delivery>>,
-    /// The live nodes at the last claim (the rate is shared among them).
+    /// The live nodes when last counted (the rate is shared among them).
     live_nodes: AtomicU64,
+    /// When the live nodes are counted again: at a claim, at most once per heartbeat interval.
+    count_live: Every,
     consecutive_failures: AtomicU32,
     paused_until: Mutex<Option<Instant>>,
     next_slot: Mutex<Instant>,
@@ -180,6 +183,7 @@ pub async fn run(
 ) -> Result<Report, StoreError> {
     let started = Instant::now();
     let workers = settings.concurrency.max(1);
+    let count_live = Every::new(settings.node.heartbeat_every());
     let run = Arc::new(Run {
         commits: Committer::start(Arc::clone(&store)),
         store,
@@ -191,6 +195,7 @@ pub async fn run(
         progress,
         pages: tokio::sync::Mutex::new(VecDeque::new()),
         live_nodes: AtomicU64::new(1),
+        count_live,
         consecutive_failures: AtomicU32::new(0),
         paused_until: Mutex::new(None),
         next_slot: Mutex::new(Instant::now()),
@@ -230,6 +235,28 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Says a thing is due at most once per `interval`: the first time it is asked, then once
+/// `interval` has passed since it last said so.
+struct Every {
+    interval: Duration,
+    last: Mutex<Option<Instant>>,
+}
+
+impl Every {
+    fn new(interval: Duration) -> Every {
+        Every { interval, last: Mutex::new(None) }
+    }
+
+    fn due(&self, now: Instant) -> bool {
+        let mut last = lock(&self.last);
+        let due = last.is_none_or(|at| now.saturating_duration_since(at) >= self.interval);
+        if due {
+            *last = Some(now);
+        }
+        due
+    }
+}
+
 impl Run {
     fn stopped(&self) -> bool {
         *self.stop.borrow()
@@ -243,15 +270,18 @@ impl Run {
         }
         let (issue, node) = (self.issue, self.settings.node.clone());
         let batch = self.settings.concurrency.max(1) * CLAIM_PER_WORKER;
+        let count_live = self.count_live.due(Instant::now());
         let (claimed, live, unsettled) = with_store(&self.store, move |store| {
             let now = Utc::now();
             let claimed = store.claim_deliveries(issue, &node, batch, now)?;
-            let live = store.live_nodes(&node, now)?;
+            let live = if count_live { Some(store.live_nodes(&node, now)?) } else { None };
             let unsettled = if claimed.is_empty() { store.deliveries_unsettled_elsewhere(issue, &node)? } else { 0 };
             Ok((claimed, live, unsettled))
         })
         .await?;
-        if self.live_nodes.swap(live, Ordering::Relaxed) != live {
+        if let Some(live) = live
+            && self.live_nodes.swap(live, Ordering::Relaxed) != live
+        {
             tracing::info!(issue, nodes = live, "live nodes changed: the rate is shared among them");
         }
         buffer.extend(claimed);
@@ -547,6 +577,21 @@ async fn defer_or_give_up(run: &Run, delivery: &Delivery, error: &SendError) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_live_nodes_are_counted_at_most_once_per_heartbeat_interval() {
+        let node = Node { id: "a".to_owned(), lease: Duration::from_secs(30) };
+        let count = Every::new(node.heartbeat_every());
+        let start = Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        // The first claim counts; claims and idle polls within 5 s do not; the next one after does.
+        assert!(count.due(at(0)));
+        assert!(!count.due(at(300)));
+        assert!(!count.due(at(4_999)));
+        assert!(count.due(at(5_000)));
+        assert!(!count.due(at(9_999)));
+        assert!(count.due(at(10_000)));
+    }
 
     #[test]
     fn deferred_deliveries_wait_minutes_then_hours_and_at_most_four_hours() {

@@ -25,7 +25,7 @@ use super::confirmations::Job;
 use super::pages::{self, Page};
 use super::{AppState, RETRY_AFTER_SECONDS};
 use crate::mail::mask_addresses;
-use crate::store::{Limit, Status, StoreError, Subscriber, normalize_email, normalize_name};
+use crate::store::{Limit, StoreError, Subscriber, normalize_email, normalize_name};
 
 /// Confirmation mails to one address per hour.
 const PER_ADDRESS: (u32, Duration) = (3, Duration::from_secs(3600));
@@ -199,7 +199,8 @@ enum Armed {
 }
 
 /// Counts the subscription against the limits of its client and its address (kept in the
-/// store, `store/limits.rs`), then — within them — arms it.
+/// store, `store/limits.rs`), then — within them — makes the address pending
+/// ([`crate::store::Store::subscribe`]). Two statements on PostgreSQL, on one connection.
 fn limit_and_arm(state: &AppState, client: IpAddr, email: &str, name: Option<&str>) -> Result<Armed, StoreError> {
     let now = Utc::now();
     let mut store = state.store()?;
@@ -211,29 +212,10 @@ fn limit_and_arm(state: &AppState, client: IpAddr, email: &str, name: Option<&st
         ],
         now,
     )?;
-    drop(store);
     if !within {
         return Ok(Armed::Limited);
     }
-    arm(state, email, name).map(Armed::Pending)
-}
-
-/// Makes `email` pending (adding it when new) and returns the subscriber to mail a
-/// confirmation; none when the address is active already (nothing to confirm).
-fn arm(state: &AppState, email: &str, name: Option<&str>) -> Result<Option<Subscriber>, StoreError> {
-    let now = Utc::now();
-    let store = state.store()?;
-    match store.subscriber_by_email(email)? {
-        // Active: nothing to confirm. Bounced or complained: the operator's to reset, never a
-        // stranger's (no mail to a complainer, and the same answer as for anyone: no oracle).
-        Some(s) if matches!(s.status, Status::Active | Status::Bounced | Status::Complained) => Ok(None),
-        Some(s) => {
-            // A new version: the links mailed before this one stop working.
-            store.set_status(s.id, Status::Pending, now)?;
-            store.subscriber(s.id)?.map(Some).ok_or_else(|| StoreError::NotFound(format!("subscriber {}", s.id)))
-        }
-        None => store.add_subscriber(email, name, Status::Pending, now).map(Some),
-    }
+    store.subscribe(email, name, now).map(Armed::Pending)
 }
 
 #[cfg(test)]

@@ -143,7 +143,7 @@ pub enum Begin {
 const ROWS_IN_FLIGHT: usize = 256;
 
 /// The advisory lock key of [`Begin::Immediate`] on PostgreSQL ("kurier" in ASCII).
-const IMMEDIATE_LOCK: i64 = 0x6b75_7269_6572;
+pub(super) const IMMEDIATE_LOCK: i64 = 0x6b75_7269_6572;
 
 pub enum Conn {
     Sqlite(rusqlite::Connection),
@@ -313,6 +313,26 @@ impl Db {
         match &self.conn {
             Conn::Sqlite(_) => None,
             Conn::Postgres(pg) => Some(pg.borrow_mut().run(|pg| work(pg.client())).map_err(|e| self.err(e))),
+        }
+    }
+
+    /// The rows of `sql`, prepared once per connection like every statement, with parameters
+    /// only PostgreSQL binds (arrays); `None` on SQLite.
+    pub fn query_postgres(
+        &self,
+        sql: &str,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> Option<Result<Vec<postgres::Row>>> {
+        match &self.conn {
+            Conn::Sqlite(_) => None,
+            Conn::Postgres(pg) => Some(
+                pg.borrow_mut()
+                    .run(|pg| {
+                        let statement = pg.statement(sql)?;
+                        pg.client().query(&statement, params)
+                    })
+                    .map_err(|e| self.err(e)),
+            ),
         }
     }
 

@@ -64,6 +64,8 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Store {
     db: Db,
     location: Location,
+    /// The token secret once read ([`Store::secret_once`]): it never changes once made.
+    secret: std::sync::OnceLock<Vec<u8>>,
 }
 
 /// What went wrong with the store or with what was asked of it.
@@ -140,7 +142,7 @@ impl Store {
 
     /// Migrates a new connection's store to the current schema.
     fn ready(db: Db, location: Location) -> Result<Store> {
-        let mut store = Store { db, location };
+        let mut store = Store { db, location, secret: std::sync::OnceLock::new() };
         schema::migrate(&mut store)?;
         if !store.db.is_postgres() {
             store.rekey_unicode_addresses()?;
@@ -212,6 +214,16 @@ impl Store {
         // Another process may have won the race: keep whichever secret was stored first.
         self.db.execute("INSERT INTO meta (key, value) VALUES ('secret', ?1) ON CONFLICT DO NOTHING", params![hex])?;
         self.secret()
+    }
+
+    /// [`Store::secret`], read from the store at the first call on this connection only: the
+    /// rate limits of every subscription need it, and a round trip each time is not free.
+    pub fn secret_once(&self) -> Result<Vec<u8>> {
+        if let Some(secret) = self.secret.get() {
+            return Ok(secret.clone());
+        }
+        let secret = self.secret()?;
+        Ok(self.secret.get_or_init(|| secret).clone())
     }
 
     /// A random id of this store, made once: it makes Message-IDs unique across stores (a

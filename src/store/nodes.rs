@@ -19,18 +19,28 @@
 //! are those whose SMTP transaction it had finished without committing `sent` — at most one per
 //! worker (`digest/send.rs`), its concurrency.
 //!
+//! A node that stops cleanly deletes its row ([`Store::leave`]); the row of one that died is
+//! deleted by any live node once it has been silent for [`FORGET_AFTER`] (each node's heartbeat
+//! thread looks at its start and then every [`FORGET_EVERY`]), so `nodes` holds the nodes of the
+//! last day, not every process that ever ran. Its name stays on the deliveries it settled.
+//!
 //! Time is each node's clock: the nodes' clocks must agree (NTP) to well within a lease.
 
 use std::collections::HashMap;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
 use super::db::params;
 use super::{Delivery, DeliveryState, Location, Result, Status, Store, timestamp};
 use crate::config::StoreConfig;
+
+/// A node silent for this long is dead for good: its row is deleted.
+pub const FORGET_AFTER: Duration = Duration::from_secs(24 * 3600);
+/// How often a live node deletes the rows of dead ones.
+pub const FORGET_EVERY: Duration = Duration::from_secs(3600);
 
 /// Who sends: a node's id and how long its heartbeat and claims count.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,6 +123,12 @@ impl Store {
     pub fn leave(&self, node: &Node) -> Result<()> {
         self.db.execute("DELETE FROM nodes WHERE id = ?1", params![node.id])?;
         self.release_claims(node)
+    }
+
+    /// Deletes the rows of nodes silent for more than [`FORGET_AFTER`] at `now`; how many.
+    pub fn forget_dead_nodes(&self, now: DateTime<Utc>) -> Result<u64> {
+        let silent_since = timestamp(now - chrono::Duration::from_std(FORGET_AFTER).unwrap_or(chrono::Duration::MAX));
+        self.db.execute("DELETE FROM nodes WHERE heartbeat_at < ?1", params![silent_since])
     }
 
     /// Releases `node`'s claims on `issue`: its run of the issue has ended, and no worker of it
@@ -289,6 +305,7 @@ impl Heartbeat {
             .name("kurier-heartbeat".to_owned())
             .spawn(move || {
                 let mut failing = false;
+                let mut forgotten_at: Option<Instant> = None;
                 loop {
                     let beat = match &store {
                         Some(store) => store.beat(&node, Utc::now()),
@@ -301,6 +318,17 @@ impl Heartbeat {
                             beat
                         }),
                     };
+                    if beat.is_ok()
+                        && forgotten_at.is_none_or(|at| at.elapsed() >= FORGET_EVERY)
+                        && let Some(store) = &store
+                    {
+                        forgotten_at = Some(Instant::now());
+                        match store.forget_dead_nodes(Utc::now()) {
+                            Ok(0) => {}
+                            Ok(n) => tracing::info!(nodes = n, "forgot nodes silent for more than a day"),
+                            Err(e) => tracing::warn!(error = %e, "cannot forget the nodes silent for more than a day"),
+                        }
+                    }
                     match beat {
                         Ok(()) if failing => {
                             tracing::info!(node = %node.id, "heartbeat recorded again");
@@ -530,6 +558,39 @@ mod tests {
             assert_eq!(store.live_nodes(&a, now() + chrono::Duration::seconds(15)).unwrap(), 1, "b's beat is 35 s old");
             store.leave(&a).unwrap();
             assert_eq!(store.nodes().unwrap().len(), 1);
+        });
+    }
+
+    #[test]
+    fn nodes_silent_for_more_than_a_day_are_forgotten_and_no_other() {
+        on_each_backend(|store| {
+            let (dead, sleeping, live) = (node("dead"), node("sleeping"), node("live"));
+            let day = chrono::Duration::from_std(FORGET_AFTER).unwrap();
+            store.beat(&dead, now() - day - chrono::Duration::seconds(1)).unwrap();
+            store.beat(&sleeping, now() - day + chrono::Duration::seconds(60)).unwrap();
+            store.beat(&live, now()).unwrap();
+            assert_eq!(store.forget_dead_nodes(now()).unwrap(), 1);
+            let left: Vec<String> = store.nodes().unwrap().into_iter().map(|(id, _, _)| id).collect();
+            assert_eq!(left, ["live", "sleeping"]);
+        });
+    }
+
+    #[test]
+    fn a_heartbeat_forgets_dead_nodes_at_its_start_and_its_row_goes_when_it_stops() {
+        on_each_backend(|store| {
+            let dead = node("dead");
+            store.beat(&dead, Utc::now() - chrono::Duration::days(3)).unwrap();
+            let heartbeat = Heartbeat::start(store.location().clone(), node("live"));
+            // The thread forgets after its first beat: wait for it (bounded: it may never).
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            while store.nodes().unwrap().iter().any(|(id, _, _)| id == "dead") {
+                assert!(std::time::Instant::now() < deadline, "the dead node was never forgotten");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let ids: Vec<String> = store.nodes().unwrap().into_iter().map(|(id, _, _)| id).collect();
+            assert_eq!(ids, ["live"]);
+            drop(heartbeat);
+            assert!(store.nodes().unwrap().is_empty(), "a node that stops deletes its row");
         });
     }
 

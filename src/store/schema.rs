@@ -234,7 +234,9 @@ const MIGRATIONS: &[&str] = &[
     "#,
     // 10: the deliveries of an issue in one state are indexed in subscriber order, so that a
     // claim reads the next few pending ones from where they start instead of passing every
-    // delivery already sent (a claim cost grew with the issue: quadratic over a run).
+    // delivery already sent (a claim cost grew with the issue: quadratic over a run). (On
+    // PostgreSQL the subscription's rate limits also become a function, for one round trip;
+    // SQLite's take its one write lock.)
     r#"
     DROP INDEX deliveries_state;
     CREATE INDEX deliveries_state ON deliveries (issue_id, state, subscriber_id);
@@ -430,6 +432,12 @@ const POSTGRES_MIGRATIONS: &[&str] = &[
     // statement it counted: 180 µs an UPDATE of one delivery, against 32 µs with a function of
     // plain statements per table (measured here, 2,000 updates). One such function per table is
     // made below from one text; each keeps migration 9's order of counter rows.
+    // Also: a subscription's rate limits in one round trip (limits.rs), each key locked alone:
+    // within every limit, the request counts as a hit of each; over one, of none. The locks
+    // are per key (a subscription no longer waits for another client's, nor for an issue's
+    // freeze), taken in one order; each statement of the function sees what was committed
+    // before it ran, so a request that waited for a key's lock counts the hits of the one it
+    // waited for.
     r#"
     DROP INDEX deliveries_state;
     CREATE INDEX deliveries_state ON deliveries (issue_id, state, subscriber_id);
@@ -479,6 +487,27 @@ const POSTGRES_MIGRATIONS: &[&str] = &[
     CREATE OR REPLACE TRIGGER bounces_counted_in AFTER INSERT ON bounces
         REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION count_bounces();
     DROP FUNCTION count_rows();
+
+    CREATE FUNCTION rate_allow(keys TEXT[], hits BIGINT[], since TEXT[], at TEXT, expired TEXT)
+    RETURNS BOOLEAN LANGUAGE plpgsql AS $$
+    DECLARE
+        locked TEXT;
+        within BOOLEAN := TRUE;
+    BEGIN
+        FOR locked IN SELECT DISTINCT k FROM unnest(keys) AS k ORDER BY k LOOP
+            PERFORM pg_advisory_xact_lock(hashtextextended('kurier rate ' || locked, 0));
+        END LOOP;
+        DELETE FROM rate_hits WHERE rate_hits.at <= expired;
+        FOR i IN 1 .. coalesce(array_length(keys, 1), 0) LOOP
+            IF (SELECT COUNT(*) FROM rate_hits WHERE key = keys[i] AND rate_hits.at > since[i]) >= hits[i] THEN
+                within := FALSE;
+            END IF;
+        END LOOP;
+        IF within THEN
+            INSERT INTO rate_hits (key, at) SELECT k, rate_allow.at FROM unnest(keys) AS k;
+        END IF;
+        RETURN within;
+    END $$;
     "#,
 ];
 

@@ -11,7 +11,7 @@
 //! Callers in async code run their store work on a blocking thread (`http::blocking`).
 
 use std::ops::{Deref, DerefMut};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use super::{Location, Result, Store, StoreError};
@@ -25,24 +25,43 @@ pub const POSTGRES_CONNECTIONS: usize = 4;
 
 pub struct SharedStore {
     location: Location,
-    slots: Vec<Mutex<Option<Store>>>,
-    /// The slot the next `get` tries first: uses are spread over the connections.
-    next: std::sync::atomic::AtomicUsize,
+    /// The connections no use holds; `None` is one to open (again) at its next use.
+    idle: Mutex<Vec<Option<Store>>>,
+    /// Told each time a use gives its connection back: a use that found none free waits for
+    /// whichever frees first.
+    freed: Condvar,
 }
 
-/// The open store, while it is held.
-pub struct StoreGuard<'a>(MutexGuard<'a, Option<Store>>);
+/// The open store, while it is held; given back to the idle ones when dropped.
+pub struct StoreGuard<'a> {
+    shared: &'a SharedStore,
+    /// Always `Some` but in `Drop` and [`StoreGuard::close`].
+    store: Option<Store>,
+}
 
 impl Deref for StoreGuard<'_> {
     type Target = Store;
     fn deref(&self) -> &Store {
-        self.0.as_ref().expect("a guard is made only for an open store")
+        self.store.as_ref().expect("a guard holds its store until it is dropped")
     }
 }
 
 impl DerefMut for StoreGuard<'_> {
     fn deref_mut(&mut self) -> &mut Store {
-        self.0.as_mut().expect("a guard is made only for an open store")
+        self.store.as_mut().expect("a guard holds its store until it is dropped")
+    }
+}
+
+impl StoreGuard<'_> {
+    /// Closes the connection: the next use of its place opens a new one.
+    fn close(mut self) {
+        self.store = None;
+    }
+}
+
+impl Drop for StoreGuard<'_> {
+    fn drop(&mut self) {
+        self.shared.give_back(self.store.take());
     }
 }
 
@@ -51,33 +70,38 @@ impl SharedStore {
     /// not.
     pub fn open(location: &Location) -> (SharedStore, Option<StoreError>) {
         let connections = if location.sqlite_dir().is_some() { 1 } else { POSTGRES_CONNECTIONS };
-        let slots = (0..connections).map(|_| Mutex::new(None)).collect();
-        let shared = SharedStore { location: location.clone(), slots, next: Default::default() };
+        let idle = Mutex::new((0..connections).map(|_| None).collect());
+        let shared = SharedStore { location: location.clone(), idle, freed: Condvar::new() };
         let error = shared.get().err();
         (shared, error)
     }
 
-    /// A connection to the store, opened first if it is not open: the first free one, else the
-    /// next in turn once it is free.
+    /// A connection to the store, opened first if it is not open: an open one that is free,
+    /// else a free place to open one in, else the first that another use gives back.
     pub fn get(&self) -> Result<StoreGuard<'_>> {
-        let first = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.slots.len();
-        let turn = || (0..self.slots.len()).map(|i| &self.slots[(first + i) % self.slots.len()]);
-        let free = turn().find_map(|slot| match slot.try_lock() {
-            Ok(guard) => Some(guard),
-            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
-            Err(std::sync::TryLockError::WouldBlock) => None,
-        });
-        let mut slot = free.unwrap_or_else(|| self.slots[first].lock().unwrap_or_else(|p| p.into_inner()));
+        let slot = {
+            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            while idle.is_empty() {
+                idle = self.freed.wait(idle).unwrap_or_else(|p| p.into_inner());
+            }
+            let open = idle.iter().rposition(Option::is_some).unwrap_or(idle.len() - 1);
+            idle.swap_remove(open)
+        };
+        // From here the place is this use's: the guard gives it back, open or not.
+        let mut guard = StoreGuard { shared: self, store: None };
         // A connection the server dropped (a restart) is opened again, here, by whoever meets it.
-        if slot.as_ref().is_some_and(Store::is_closed) {
-            *slot = None;
-        }
-        if slot.is_none() {
+        guard.store = slot.filter(|store| !store.is_closed());
+        if guard.store.is_none() {
             let store = self.location.open()?;
             store.set_busy_timeout(BUSY_WAIT)?;
-            *slot = Some(store);
+            guard.store = Some(store);
         }
-        Ok(StoreGuard(slot))
+        Ok(guard)
+    }
+
+    fn give_back(&self, store: Option<Store>) {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(store);
+        self.freed.notify_one();
     }
 
     /// Whether the store can be written now: opens it if needed and takes (then gives back)
@@ -87,8 +111,7 @@ impl SharedStore {
         let store = self.get()?;
         let result = store.probe_write();
         if result.is_err() && store.totals().is_err() {
-            let mut slot = store.0;
-            *slot = None;
+            store.close();
         }
         result
     }
@@ -108,6 +131,16 @@ pub async fn with_store<T: Send + 'static>(
 mod tests {
     use super::super::connect::PostgresTarget;
     use super::*;
+
+    /// The test server's URL and a shared store on a fresh database of it, if there is one.
+    fn on_postgres() -> Option<(String, SharedStore)> {
+        let server = crate::store::tests::test_postgres_url()?;
+        let url = crate::store::tests::fresh_postgres_database(&server);
+        let (shared, error) =
+            SharedStore::open(&Location::Postgres(PostgresTarget { url, password: None, ca_file: None }));
+        assert!(error.is_none(), "{error:?}");
+        Some((server, shared))
+    }
 
     #[test]
     fn on_postgres_a_use_of_the_store_does_not_wait_for_another_to_end() {
@@ -130,15 +163,12 @@ mod tests {
 
     #[test]
     fn on_postgres_a_connection_the_server_dropped_is_opened_again() {
-        let Some(server) = crate::store::tests::test_postgres_url() else { return };
-        let url = crate::store::tests::fresh_postgres_database(&server);
-        let (shared, error) =
-            SharedStore::open(&Location::Postgres(PostgresTarget { url, password: None, ca_file: None }));
-        assert!(error.is_none(), "{error:?}");
-        // Uses one after another go round the connections: open them all, and learn their server
-        // processes.
+        let Some((server, shared)) = on_postgres() else { return };
+        // Every connection held at once: open them all, and learn their server processes.
         let pid = |store: &StoreGuard<'_>| store.db.query_value::<i64>("SELECT pg_backend_pid()::BIGINT", &[]).unwrap();
-        let pids: Vec<i64> = (0..POSTGRES_CONNECTIONS).map(|_| pid(&shared.get().unwrap())).collect();
+        let held: Vec<StoreGuard<'_>> = (0..POSTGRES_CONNECTIONS).map(|_| shared.get().unwrap()).collect();
+        let pids: Vec<i64> = held.iter().map(pid).collect();
+        drop(held);
         // The server drops every one of them (as a restart would).
         let mut admin = postgres::Client::connect(&server, postgres::NoTls).unwrap();
         let pids: Vec<i32> = pids.iter().map(|&pid| pid as i32).collect();
@@ -153,8 +183,36 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
         }
         // Each fails its next use at most; the use after that opens it again.
-        let uses: Vec<bool> = (0..2 * POSTGRES_CONNECTIONS).map(|_| shared.get().unwrap().totals().is_ok()).collect();
-        assert!(uses[POSTGRES_CONNECTIONS..].iter().all(|ok| *ok), "{uses:?}");
+        let all_at_once = || {
+            let held: Vec<StoreGuard<'_>> = (0..POSTGRES_CONNECTIONS).map(|_| shared.get().unwrap()).collect();
+            held.iter().map(|store| store.totals().is_ok()).collect::<Vec<bool>>()
+        };
+        all_at_once();
+        let uses = all_at_once();
+        assert!(uses.iter().all(|ok| *ok), "{uses:?}");
+    }
+
+    #[test]
+    fn on_postgres_a_use_takes_the_first_connection_that_frees() {
+        let Some((_, shared)) = on_postgres() else { return };
+        let mut held: Vec<StoreGuard<'_>> = (0..POSTGRES_CONNECTIONS).map(|_| shared.get().unwrap()).collect();
+        let (done, result) = std::sync::mpsc::channel();
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let store = shared.get().unwrap();
+                done.send(store.totals().is_ok()).unwrap();
+            });
+            // Every connection is held: the use waits…
+            assert!(result.recv_timeout(Duration::from_millis(200)).is_err(), "a use went past a held connection");
+            // …until one frees, whichever it is (the last taken here; a use that picked its
+            // connection in turn would wait for the first). The bound is for a use that waits for
+            // ever, not for speed.
+            drop(held.pop());
+            let worked =
+                result.recv_timeout(Duration::from_secs(120)).expect("the use never took the freed connection");
+            assert!(worked);
+        });
+        assert_eq!(shared.idle.lock().unwrap().len(), 1, "the connection was given back");
     }
 
     #[test]
@@ -162,9 +220,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (shared, error) = SharedStore::open(&Location::Sqlite(dir.path().join("subscribers")));
         assert!(error.is_none(), "{error:?}");
-        assert_eq!(shared.slots.len(), 1);
+        assert_eq!(shared.idle.lock().unwrap().len(), 1);
         let store = shared.get().unwrap();
-        assert!(matches!(shared.slots[0].try_lock(), Err(std::sync::TryLockError::WouldBlock)));
+        assert!(shared.idle.lock().unwrap().is_empty(), "the one connection is held");
         drop(store);
+        assert!(matches!(shared.idle.lock().unwrap().as_slice(), [Some(_)]), "and given back open");
     }
 }

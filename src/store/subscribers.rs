@@ -140,6 +140,27 @@ impl Store {
         self.subscriber_by_email(&email)?.ok_or_else(|| StoreError::NotFound(email))
     }
 
+    /// A subscription of `email` from the form, in one statement: a new address is added
+    /// pending; a pending or unsubscribed one is made pending again, a new version (the links
+    /// mailed before stop working; its name is left as it was). Gives back the subscriber to
+    /// mail a confirmation; none when the address is active (nothing to confirm), bounced or
+    /// complained (the operator's to reset, never a stranger's).
+    pub fn subscribe(&self, email: &str, name: Option<&str>, now: DateTime<Utc>) -> Result<Option<Subscriber>> {
+        let email = normalize_email(email)?;
+        self.db.query_opt(
+            &format!(
+                "INSERT INTO subscribers (email, email_key, name, status, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, 'pending', ?4, ?4)
+                 ON CONFLICT (email_key) DO UPDATE
+                     SET status = 'pending', updated_at = ?4, version = subscribers.version + 1, status_reason = NULL
+                     WHERE subscribers.status IN ('pending', 'unsubscribed')
+                 RETURNING {COLUMNS}"
+            ),
+            params![email, key(&email), normalize_name(name)?, timestamp(now)],
+            from_row,
+        )
+    }
+
     pub fn subscriber_by_email(&self, email: &str) -> Result<Option<Subscriber>> {
         self.db.query_opt(
             &format!("SELECT {COLUMNS} FROM subscribers WHERE email_key = ?1"),
@@ -392,6 +413,45 @@ mod tests {
             assert_eq!(store.confirm(s.id, rearmed.version, now()).unwrap(), Confirmation::Stale);
             let latest = store.subscriber(s.id).unwrap().unwrap().version;
             assert_eq!(store.confirm(s.id, latest, now()).unwrap(), Confirmation::Confirmed);
+        });
+    }
+
+    #[test]
+    fn a_subscription_from_the_form_adds_or_re_arms_in_one_statement_and_leaves_the_rest_alone() {
+        on_each_backend(|store| {
+            // New: added pending, with its name.
+            let new = store.subscribe(" Nowa@Example.org ", Some("Ola"), now()).unwrap().unwrap();
+            assert_eq!(
+                (new.email.as_str(), new.name.as_deref(), new.status),
+                ("Nowa@Example.org", Some("Ola"), Status::Pending)
+            );
+            // Pending again (in another case): a new version, the first link stale, the name kept.
+            let again = store.subscribe("nowa@example.org", Some("Other"), now()).unwrap().unwrap();
+            assert_eq!((again.id, again.version, again.name.as_deref()), (new.id, new.version + 1, Some("Ola")));
+            assert_eq!(store.confirm(new.id, new.version, now()).unwrap(), Confirmation::Stale);
+            // Unsubscribed: pending again.
+            store.unsubscribe_email("nowa@example.org", now()).unwrap();
+            let back = store.subscriber(new.id).unwrap().unwrap();
+            let rearmed = store.subscribe("nowa@example.org", None, now()).unwrap().unwrap();
+            assert_eq!((rearmed.status, rearmed.version), (Status::Pending, back.version + 1));
+            assert_eq!(store.confirm(new.id, rearmed.version, now()).unwrap(), Confirmation::Confirmed);
+            // Active, bounced, complained: nothing to confirm, and nothing changes.
+            let bounced = store.add_subscriber("b@example.org", None, Status::Active, now()).unwrap();
+            store.set_status(bounced.id, Status::Bounced, now()).unwrap();
+            let complained = store.add_subscriber("c@example.org", None, Status::Active, now()).unwrap();
+            store.set_status(complained.id, Status::Complained, now()).unwrap();
+            for email in ["nowa@example.org", "b@example.org", "c@example.org"] {
+                let before = store.subscriber_by_email(email).unwrap().unwrap();
+                assert_eq!(store.subscribe(email, None, now()).unwrap(), None, "{email}");
+                assert_eq!(store.subscriber_by_email(email).unwrap().unwrap(), before, "{email}");
+            }
+            assert!(matches!(store.subscribe("a@[127.0.0.1]", None, now()), Err(StoreError::AddressLiteral(_))));
+            // The counters of `/metrics` followed every one of these.
+            let totals = store.totals().unwrap();
+            for (status, n) in store.count_by_status().unwrap() {
+                assert_eq!(totals.subscribers.get(&status).copied().unwrap_or(0), n, "{status}");
+            }
+            assert_eq!(totals.subscribers.get(&Status::Active), Some(&1));
         });
     }
 
