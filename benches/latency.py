@@ -282,6 +282,10 @@ def main():
         clients, rebuilds, window = asyncio.run(measure(http_port, args.rate, log, site, args.max_seconds))
         load_after = open("/proc/loadavg").read().split()[:3]
         done = re.search(r"digest run done.*", log.text())
+        # The issue's deliveries by state as the window closed (the node may still be sending).
+        status = subprocess.run([args.kurier, "--root", site, "digest", "status"], cwd=site,
+                                capture_output=True, text=True).stdout
+        status = next((line for line in status.splitlines() if line.startswith("issue ")), "?")
         os.kill(int(subprocess.check_output(["pgrep", "-P", str(daemon.pid)]).split()[0]), signal.SIGTERM)
         daemon.wait(timeout=120)
         peak = re.search(r"peak RSS (\d+) KiB", log.text())
@@ -298,6 +302,7 @@ def main():
           f"{rebuilds} full rebuilds in it")
     print(f"load average before / after: {' '.join(load_before)} / {' '.join(load_after)}")
     print(f"digest: {done.group(0) if done else 'not done in the window'}")
+    print(f"digest status at the end of the window: {status}")
     print(f"kurier run peak RSS: {peak.group(1) if peak else '?'} KiB")
     results = open(args.results, "a") if args.results else None
     for c in clients:
