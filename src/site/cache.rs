@@ -93,8 +93,9 @@ pub fn restore_content(
         let bytes = std::fs::read(root.join(&post.source)).map_err(|e| changed(format!("cannot read again: {e}")))?;
         let again = post::parse(&post.source, &bytes, Path::new(CONTENT_DIR), config)
             .map_err(|e| changed(format!("changed during the build: {}", e.reason)))?;
-        post.content_html = again.content_html;
-        post.content_dropped = false;
+        let read = post.read_mut();
+        read.content_html = again.content_html.clone();
+        read.content_dropped = false;
         Ok(())
     })
 }
@@ -119,8 +120,9 @@ impl PostCache {
         let mut kept = slots.into_kept();
         for post in cache.entries.values_mut().filter_map(|entry| entry.as_mut().ok()) {
             if let Some(html) = kept.remove(&post.source) {
-                post.content_html = html;
-                post.content_dropped = false;
+                let read = post.read_mut();
+                read.content_html = html;
+                read.content_dropped = false;
             }
         }
         Ok(cache)
@@ -240,9 +242,10 @@ impl PostCache {
         // Unreadable files without a kept version are missing from the feeds: an error.
         errors.extend(self.unreadable().filter(|(_, kept)| !kept).map(|(error, _)| error.clone()));
         let linked = previous.as_mut().and_then(|site| site.linked.take());
-        let published: rustc_hash::FxHashSet<&Path> =
-            previous.map(|site| site.posts.iter().map(|p| p.source.as_path()).collect()).unwrap_or_default();
-        let published = |post: &Post| published.contains(post.source.as_path());
+        // By the path's bytes: hashing a `Path` splits it into components first.
+        let published: rustc_hash::FxHashSet<&std::ffi::OsStr> =
+            previous.map(|site| site.posts.iter().map(|p| p.source.as_os_str()).collect()).unwrap_or_default();
+        let published = |post: &Post| published.contains(post.source.as_os_str());
         with_scan_warnings(Site::from_posts(posts, errors, config, now, published, linked, true), self.warnings.clone())
     }
 }
@@ -269,6 +272,7 @@ fn with_scan_warnings(mut loaded: Loaded, warnings: Vec<Warning>) -> Loaded {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::site::ReadPost;
 
     fn config() -> Config {
         Config::parse("title = \"T\"\nbase_url = \"https://example.org/\"\n", Path::new("kurier.toml")).unwrap()
@@ -333,6 +337,44 @@ mod tests {
         let more = cache.site(&config(2), now, Some(&mut relinked)).site;
         assert_eq!(lists(&more), linked(&cache, 2));
         assert_ne!(lists(&more), lists(&relinked), "longer lists");
+    }
+
+    #[test]
+    fn sites_share_what_was_read_with_the_cache_and_a_renamed_tag_copies_only_its_posts() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("content")).unwrap();
+        let write = |name: &str, tag: &str| {
+            let post = format!("+++\ntitle = \"{name}\"\ndate = 2026-01-01\ntags = [\"{tag}\"]\n+++\nx\n");
+            std::fs::write(dir.path().join("content").join(format!("{name}.md")), post).unwrap();
+        };
+        write("a", "zdrowie psychiczne");
+        write("b", "zdrowie-psychiczne");
+        write("c", "stres");
+        let now = "2026-11-26T00:00:00Z".parse().unwrap();
+        let cache = PostCache::load(dir.path(), &config()).unwrap();
+        let first = cache.site(&config(), now, None).site;
+        let cached = |name: &str| match cache.get(Path::new(&format!("content/{name}.md"))) {
+            Some(Ok(post)) => &**post as *const ReadPost,
+            _ => panic!("{name} is cached"),
+        };
+        let in_site = |site: &Site, name: &str| {
+            let post = site.posts.iter().find(|p| p.title == name).expect("in the site");
+            (&**post as *const ReadPost, post.tag_slugs.clone())
+        };
+        // Two tags, one slug: the posts of one of them get another (`tags::separate`).
+        let (a, a_slugs) = in_site(&first, "a");
+        let (b, b_slugs) = in_site(&first, "b");
+        let (c, _) = in_site(&first, "c");
+        assert_ne!(a_slugs, b_slugs, "the two spellings are told apart");
+        let renamed = if a_slugs == ["zdrowie-psychiczne"] { ("b", b) } else { ("a", a) };
+        let kept = if renamed.0 == "a" { ("b", b) } else { ("a", a) };
+        assert_ne!(renamed.1, cached(renamed.0), "the renamed post is the site's own copy");
+        assert_eq!(kept.1, cached(kept.0), "a post the rename leaves alone is the cache's");
+        assert_eq!(c, cached("c"));
+        // A second site out of the same cache: still one copy of each post that was not renamed.
+        let second = cache.site(&config(), now, None).site;
+        assert_eq!(in_site(&second, "c").0, cached("c"));
+        assert_eq!(in_site(&second, kept.0).0, cached(kept.0));
     }
 
     #[test]

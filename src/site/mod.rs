@@ -34,7 +34,7 @@ pub use date::local as local_datetime;
 pub use frozen::{FrozenPost, RelatedPost, freeze};
 pub use html::escape_html;
 pub use locale::{Locale, Plural, Strings};
-pub use post::{Post, PostError, revision};
+pub use post::{Post, PostError, ReadPost, revision};
 pub use related::{Linked, Terms, link as link_related};
 pub use scan::{Scan, Warning, in_sections, is_post_file, scan};
 pub use slug::slugify;

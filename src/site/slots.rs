@@ -55,8 +55,9 @@ impl FeedSlots {
     /// Takes `post`'s HTML out of it, keeping it while a feed can list the post; frees the HTML
     /// of the posts this one pushes out of the last list they were in.
     pub fn take(&self, post: &mut Post) {
-        let html = std::mem::replace(&mut post.content_html, Arc::from(""));
-        post.content_dropped = true;
+        let read = post.read_mut();
+        let html = std::mem::replace(&mut read.content_html, Arc::from(""));
+        read.content_dropped = true;
         let visible = !post.draft
             && post.in_feeds
             && post.visible_from().with_timezone(&Utc) <= self.now

@@ -70,9 +70,17 @@ pub fn separate(posts: &mut [Post]) -> Vec<Warning> {
         return warnings;
     }
     for post in posts.iter_mut() {
-        for (name, slug) in post.tags.iter().zip(post.tag_slugs.iter_mut()) {
-            if let Some(new) = renamed.get(&(slug.clone(), folded(name))) {
-                *slug = new.clone();
+        let new: Vec<Option<&String>> = post
+            .tags
+            .iter()
+            .zip(&post.tag_slugs)
+            .map(|(name, slug)| renamed.get(&(slug.clone(), folded(name))))
+            .collect();
+        if new.iter().any(Option::is_some) {
+            for (slug, new) in post.read_mut().tag_slugs.iter_mut().zip(new) {
+                if let Some(new) = new {
+                    *slug = new.clone();
+                }
             }
         }
     }
