@@ -629,7 +629,7 @@ impl Daemon {
             // Its related list is its old version's until the full rebuild links the site again.
             let mut new = new.clone();
             new.related = old.related.clone();
-            site.posts[index] = new;
+            site.replace(index, new);
             edited.insert(index);
         }
         tracing::debug!(replaced_ms = started.elapsed().as_secs_f64() * 1e3, "edit replaced");

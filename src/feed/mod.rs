@@ -16,8 +16,6 @@ mod json;
 pub mod output;
 mod rss;
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, FixedOffset};
 
 use crate::config::Config;
@@ -115,30 +113,12 @@ pub fn channels_matching<'a>(
         config,
     }];
     if config.feeds.tags {
-        let mut tags: BTreeMap<String, (String, Vec<&Post>)> = BTreeMap::new();
-        for post in &site.posts {
-            for (tag, slug) in post.tags.iter().zip(&post.tag_slugs) {
-                if slug.is_empty() || !tag_wanted(slug) {
-                    continue;
-                }
-                if !tags.contains_key(slug.as_str()) {
-                    tags.insert(slug.clone(), (tag.clone(), Vec::new()));
-                }
-                let (name, posts) = tags.get_mut(slug.as_str()).expect("inserted above");
-                if tag < name {
-                    *name = tag.clone();
-                }
-                if posts.len() < limit && !posts.iter().any(|p| std::ptr::eq(*p, post)) {
-                    posts.push(post);
-                }
-            }
-        }
-        for (slug, (name, posts)) in tags {
+        for (slug, tagged) in site.tags.iter().filter(|(slug, _)| tag_wanted(slug)) {
             channels.push(Channel {
-                title: format!("{} – {}", config.title, name),
-                description: format!("{}: {}", config.title, name),
+                title: format!("{} – {}", config.title, tagged.name),
+                description: format!("{}: {}", config.title, tagged.name),
                 dir: format!("{TAGS_DIR}/{slug}/"),
-                posts,
+                posts: tagged.posts.iter().take(limit).map(|&at| &site.posts[at]).collect(),
                 site,
                 config,
             });

@@ -27,6 +27,7 @@ mod shortcodes;
 mod slots;
 mod slug;
 mod source;
+mod tagged;
 mod tags;
 
 pub use cache::{PostCache, restore_content};
@@ -38,6 +39,7 @@ pub use post::{Post, PostError, ReadPost, revision};
 pub use related::{Linked, Terms, link as link_related};
 pub use scan::{Scan, Warning, in_sections, is_post_file, scan};
 pub use slug::slugify;
+pub use tagged::{TagIndex, Tagged};
 
 use std::path::Path;
 use std::sync::Arc;
@@ -62,6 +64,9 @@ pub struct Site {
     /// What linking related posts made, kept for the next link after an edit (the daemon's);
     /// `None` when not asked for.
     pub linked: Option<Arc<Linked>>,
+    /// Each tag's posts, which the tag feeds list: made with the site; a post an edit replaces
+    /// goes through [`Site::replace`], which keeps it.
+    pub tags: TagIndex,
 }
 
 /// A loaded site and the posts that could not be read.
@@ -74,6 +79,14 @@ pub struct Loaded {
 }
 
 impl Site {
+    /// Puts `post` in the place of `posts[at]` — an edit that keeps the post's date and id, and
+    /// so its place — keeping the tag index; returns the post it replaced.
+    pub fn replace(&mut self, at: usize, post: Post) -> Post {
+        let old = std::mem::replace(&mut self.posts[at], post);
+        self.tags.replace(&self.posts, at, &old);
+        old
+    }
+
     /// Reads every post under `root/content`, as of `now`.
     pub fn load(root: &Path, config: &Config, now: DateTime<Utc>) -> std::io::Result<Loaded> {
         Ok(PostCache::load(root, config)?.into_site(config, now))
@@ -153,7 +166,8 @@ impl Site {
         errors.sort_by(|a, b| a.path.cmp(&b.path).then(a.line.cmp(&b.line)));
         // Posts were read in date order; report by file, as errors are.
         warnings.sort_by(|a: &Warning, b: &Warning| a.path.cmp(&b.path).then(a.line.cmp(&b.line)));
-        let site = Site { posts: visible, next_publication, linked: keep.then(|| Arc::new(linked)) };
+        let tags = TagIndex::new(&visible);
+        let site = Site { posts: visible, next_publication, linked: keep.then(|| Arc::new(linked)), tags };
         Loaded { site, errors, warnings }
     }
 }
