@@ -99,7 +99,7 @@ def postgres_database():
         [psql, "-q", server, "-c", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"], check=False)
 
 
-def site_config(text, http_port, sink_port, store_url, fire):
+def site_config(text, http_port, sink_port, store_url, fire, send_rate=None):
     """The corpus's kurier.toml with the bench's schedule, listener, sink and store."""
     cron = f"{fire.second} {fire.minute} {fire.hour} * * *"
     text = text.replace("[digest]\n", f'[digest]\nschedule = "{cron}"\n', 1)
@@ -109,6 +109,8 @@ def site_config(text, http_port, sink_port, store_url, fire):
         f'[http]\nlisten = "127.0.0.1:{http_port}"\ntrusted_proxies = ["127.0.0.1"]\n'
         f'[smtp]\nurl = "smtp://127.0.0.1:{sink_port}"\nconcurrency = 8\ntimeout_seconds = 30\n'
     )
+    if send_rate:
+        text += f"rate_per_second = {send_rate}\n"
     if store_url:
         text += f'[store]\nurl = "{store_url}"\n'
     return text
@@ -160,6 +162,7 @@ class Client:
     def __init__(self, name, port, rate, make):
         self.name, self.port, self.rate, self.make = name, port, rate, make
         self.latencies, self.statuses, self.failures = [], {}, {}
+        self.planned = []  # the planned time of each answered request, beside its latency
 
     async def one(self, planned, index):
         method, path, headers, body = self.make(index)
@@ -169,6 +172,7 @@ class Client:
             self.failures[str(e)] = self.failures.get(str(e), 0) + 1
             return
         self.latencies.append((time.monotonic() - planned) * 1000)
+        self.planned.append(planned)
         self.statuses[status] = self.statuses.get(status, 0) + 1
         if etag and self.name == "rss":
             ETAG[0] = etag
@@ -237,6 +241,10 @@ def main():
     parser.add_argument("--rate", type=float, default=25.0, help="requests per second per endpoint")
     parser.add_argument("--max-seconds", type=float, default=300.0)
     parser.add_argument("--results")
+    parser.add_argument("--send-rate", type=int,
+                        help="[smtp] rate_per_second of the node (default: none, as fast as it goes)")
+    parser.add_argument("--samples", help="write every answered request here: UTC time planned, endpoint, "
+                        "latency ms (to line the tail up with the daemon's log, kept beside it as FILE.log)")
     args = parser.parse_args()
     args.kurier = os.path.abspath(args.kurier)
 
@@ -268,7 +276,7 @@ def main():
         zone = zoneinfo.ZoneInfo(re.search(r'timezone = "([^"]+)"', text).group(1))
         fire = datetime.datetime.now(zone) + datetime.timedelta(seconds=20)
         with open(os.path.join(site, "kurier.toml"), "w", encoding="utf-8") as f:
-            f.write(site_config(text, http_port, sink_port, store_url, fire))
+            f.write(site_config(text, http_port, sink_port, store_url, fire, args.send_rate))
 
         log = Log(os.path.join(work, "daemon.log"))
         with open(log.path, "w") as err:
@@ -289,6 +297,7 @@ def main():
         os.kill(int(subprocess.check_output(["pgrep", "-P", str(daemon.pid)]).split()[0]), signal.SIGTERM)
         daemon.wait(timeout=120)
         peak = re.search(r"peak RSS (\d+) KiB", log.text())
+        daemon_log = log.text()
     finally:
         if daemon and daemon.poll() is None:
             daemon.kill()
@@ -304,6 +313,16 @@ def main():
     print(f"digest: {done.group(0) if done else 'not done in the window'}")
     print(f"digest status at the end of the window: {status}")
     print(f"kurier run peak RSS: {peak.group(1) if peak else '?'} KiB")
+    if args.samples:
+        # The clients plan on the monotonic clock; the daemon logs UTC.
+        to_wall = time.time() - time.monotonic()
+        with open(args.samples, "w", encoding="utf-8") as f:
+            for c in clients:
+                for planned, latency in zip(c.planned, c.latencies):
+                    stamp = datetime.datetime.fromtimestamp(planned + to_wall, datetime.timezone.utc)
+                    f.write(f"{stamp.isoformat(timespec='milliseconds')} {c.name} {latency:.1f}\n")
+        with open(args.samples + ".log", "w", encoding="utf-8") as f:
+            f.write(daemon_log)
     results = open(args.results, "a") if args.results else None
     for c in clients:
         failures = ", ".join(f"{why}: {n}" for why, n in sorted(c.failures.items())) or "none"
