@@ -11,7 +11,7 @@
 //! | --- | --- |
 //! | [`errors`] | how an error and its causes are told, each cause once (used by every layer and `main`) |
 //! | [`config`] | `kurier.toml` → validated [`config::Config`]; the permalink pattern; environment overrides |
-//! | [`site`] | PURE. `content/` → visible posts: front matter, dates, slugs, Markdown, HTML, excerpts, related posts (after an edit, updated step by step from what the last link made: `Linked`); which posts' HTML a build can need (`slots`); a post as an issue keeps it (`FrozenPost`); the language's dates, plurals and fixed strings (`Locale`) |
+//! | [`site`] | PURE. `content/` → visible posts (each a shared `ReadPost` and its place in one site, so that a daemon's sites and its cache hold one copy): front matter, dates, slugs, Markdown, HTML, excerpts, related posts (after an edit, updated step by step from what the last link made: `Linked`); each tag's posts (`TagIndex`, kept through an edit's `Site::replace`); which posts' HTML a build can need (`slots`); a post as an issue keeps it (`FrozenPost`); the language's dates, plurals and fixed strings (`Locale`) |
 //! | [`feed`] | PURE. posts → RSS, Atom and JSON Feed bytes (the posts' HTML escaped outside the XML crates, `held`); the atomic writer of the output folder and the feeds' ETags |
 //! | [`build_cache`] | what the last build read and wrote (sizes, times, content hashes; the daemon's also ETags): an unchanged site is not built again, and the daemon serves its feeds at start before reading a post |
 //! | [`publish`] | the `build` and `check` commands: load, render, write, report; `check` also renders a sample digest and checks the mail settings |
