@@ -344,7 +344,7 @@ fn digest_command(root: &Path, command: DigestCommand, now: chrono::DateTime<chr
                 let location = store::Location::of(root, &config);
                 let _heartbeat = (!dry_run && location.sqlite_dir().is_none())
                     .then(|| store::Heartbeat::start(location, node.clone()));
-                let options = digest::SendOptions { dry_run, now, progress, node, fire: None };
+                let options = digest::SendOptions { dry_run, now, progress, node, fire: None, site: None };
                 digest::send(root, &config, options, stop).await
             })?;
             print_outcome(&outcome);

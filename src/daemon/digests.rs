@@ -29,6 +29,7 @@ use crate::config::Config;
 use crate::digest::{self, DigestError, Outcome};
 use crate::http::AppState;
 use crate::schedule::Schedule;
+use crate::site::Site;
 use crate::store::{Node, RunOutcome, StoreError};
 
 /// The `meta` key of the time from which fires count: the first start, or a schedule change.
@@ -206,7 +207,13 @@ impl Digests {
     }
 
     /// Acts on the fires due at `now`.
-    pub(super) fn fire(&mut self, config: &Arc<Config>, stop: &watch::Receiver<bool>, now: DateTime<Utc>) {
+    pub(super) fn fire(
+        &mut self,
+        config: &Arc<Config>,
+        stop: &watch::Receiver<bool>,
+        now: DateTime<Utc>,
+        site: Option<&Site>,
+    ) {
         let Some((fire, missed)) = self.schedule.due(self.last_fire, now) else { return };
         self.last_fire = fire;
         if missed > 0 {
@@ -223,7 +230,7 @@ impl Digests {
         self.record(fire, missed, RunOutcome::Deferred, None, now);
         self.waiting.push(fire);
         if self.retry.is_none() {
-            self.run(config, stop, now);
+            self.run(config, stop, now, site);
         }
     }
 
@@ -235,7 +242,15 @@ impl Digests {
     }
 
     /// Starts a run for the waiting fires (and an unfinished issue), unless one is in progress.
-    pub(super) fn run(&mut self, config: &Arc<Config>, stop: &watch::Receiver<bool>, now: DateTime<Utc>) {
+    /// `site`, the site the daemon publishes, is what a new issue is made from while it is
+    /// current (`digest::SendOptions::site`); the run takes a copy of it.
+    pub(super) fn run(
+        &mut self,
+        config: &Arc<Config>,
+        stop: &watch::Receiver<bool>,
+        now: DateTime<Utc>,
+        site: Option<&Site>,
+    ) {
         if self.running.is_some() {
             return;
         }
@@ -286,6 +301,7 @@ impl Digests {
             progress: false,
             node: self.node.clone(),
             fire: fires.iter().max().copied(),
+            site: site.map(|site| Arc::new(site.clone())),
         };
         let task = tokio::spawn(async move { digest::send(&root, &config, options, stop).await.map(Some) });
         self.running = Some(Running { task, fires, retry_only: false });
@@ -299,6 +315,7 @@ impl Digests {
         config: &Arc<Config>,
         stop: &watch::Receiver<bool>,
         now: DateTime<Utc>,
+        site: Option<&Site>,
     ) {
         let Some(Running { fires, retry_only, .. }) = self.running.take() else { return };
         let settled = match result {
@@ -324,7 +341,7 @@ impl Digests {
             Ok(Err(e)) if retry_only => {
                 tracing::error!(error = %e, "retrying deferred deliveries failed; trying again in a minute");
                 self.next_deferred = Some(now + chrono::Duration::minutes(1));
-                return self.run(config, stop, now);
+                return self.run(config, stop, now, site);
             }
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "digest run failed");
@@ -351,7 +368,7 @@ impl Digests {
             Err(e) => tracing::error!(error = %e, "cannot read when deferred deliveries are due"),
         }
         if !*stop.borrow() && self.retry.is_none() {
-            self.run(config, stop, now);
+            self.run(config, stop, now, site);
         }
     }
 
@@ -403,7 +420,8 @@ impl Digests {
             return;
         }
         match tokio::time::timeout(deadline, self.finished()).await {
-            Ok(result) => self.ended(result, config, stop, Utc::now()),
+            // Stopping: `ended` starts no run, so it needs no site.
+            Ok(result) => self.ended(result, config, stop, Utc::now(), None),
             Err(_) => {
                 tracing::warn!("the digest did not stop in time; its pending deliveries resume at the next start")
             }

@@ -129,7 +129,7 @@ pub async fn run(root: &Path) -> anyhow::Result<()> {
         return Ok(());
     }
     // At start-up: resume an unfinished issue, or send once for a run missed while down.
-    daemon.digests.run(&daemon.config, &stop_rx, Utc::now());
+    daemon.digests.run(&daemon.config, &stop_rx, Utc::now(), daemon.site.as_ref());
     daemon.serve(changes).await;
     tracing::info!("stopping: finishing the messages in flight and the open requests");
     daemon.finish(server).await;
@@ -285,9 +285,11 @@ impl Daemon {
                     self.apply(batch);
                 }
                 _ = sleep_until(self.next_publication) => self.rebuild("a scheduled post's time came", Instant::now()),
-                _ = sleep_until(next_fire) => self.digests.fire(&self.config, &stop_rx, Utc::now()),
-                result = self.digests.finished() => self.digests.ended(result, &self.config, &stop_rx, Utc::now()),
-                _ = sleep_until_instant(retry_at) => self.digests.run(&self.config, &stop_rx, Utc::now()),
+                _ = sleep_until(next_fire) => self.digests.fire(&self.config, &stop_rx, Utc::now(), self.site.as_ref()),
+                result = self.digests.finished() => {
+                    self.digests.ended(result, &self.config, &stop_rx, Utc::now(), self.site.as_ref());
+                }
+                _ = sleep_until_instant(retry_at) => self.digests.run(&self.config, &stop_rx, Utc::now(), self.site.as_ref()),
                 _ = sleep_until_instant(self.read_retry.map(|(at, _)| at)) => self.reread(),
                 _ = sleep_until_instant(self.store_check) => self.check_store(),
                 _ = sleep_until_instant(self.write_retry.map(|(at, _)| at)) => {
