@@ -289,17 +289,32 @@ pub fn python() -> PathBuf {
 /// Every file below `dir`, relative, sorted, with its bytes.
 pub fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut files = Vec::new();
-    collect(dir, dir, &mut files);
+    collect(dir, dir, &mut files, &|_| true);
     files.sort();
     files
 }
 
-fn collect(base: &Path, dir: &Path, files: &mut Vec<(String, Vec<u8>)>) {
+/// The files a build staged below `dir` and has not swapped in yet (`.kurier-*.tmp`): while a
+/// daemon writes they come and go; once it is done, none may be left.
+pub fn is_staged(name: &str) -> bool {
+    name.starts_with(".kurier-") && name.ends_with(".tmp")
+}
+
+/// [`snapshot`] of the files a reader can be served: staged files are left out, unread (a
+/// write in progress removes them as it fails or swaps them in).
+pub fn published(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files = Vec::new();
+    collect(dir, dir, &mut files, &|name| !is_staged(name));
+    files.sort();
+    files
+}
+
+fn collect(base: &Path, dir: &Path, files: &mut Vec<(String, Vec<u8>)>, wanted: &dyn Fn(&str) -> bool) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         if path.is_dir() {
-            collect(base, &path, files);
-        } else {
+            collect(base, &path, files, wanted);
+        } else if path.file_name().is_some_and(|name| wanted(&name.to_string_lossy())) {
             let relative = path.strip_prefix(base).unwrap().to_string_lossy().into_owned();
             files.push((relative, std::fs::read(&path).unwrap()));
         }
