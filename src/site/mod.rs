@@ -80,11 +80,10 @@ pub struct Loaded {
 
 impl Site {
     /// Puts `post` in the place of `posts[at]` — an edit that keeps the post's date and id, and
-    /// so its place — keeping the tag index; returns the post it replaced.
-    pub fn replace(&mut self, at: usize, post: Post) -> Post {
+    /// so its place — keeping the tag index.
+    pub fn replace(&mut self, at: usize, post: Post) {
         let old = std::mem::replace(&mut self.posts[at], post);
         self.tags.replace(&self.posts, at, &old);
-        old
     }
 
     /// Reads every post under `root/content`, as of `now`.

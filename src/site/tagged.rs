@@ -12,14 +12,14 @@ use super::Post;
 
 /// One tag slug: the name its feed is titled with — the smallest of the spellings that share the
 /// slug — and its posts, as indices into `Site::posts`, in that order.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Tagged {
     pub name: String,
     pub posts: Vec<usize>,
 }
 
 /// Every tag slug of a site's posts, in slug order.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct TagIndex(BTreeMap<String, Tagged>);
 
 impl TagIndex {
