@@ -8,7 +8,9 @@ copied to a scratch folder next to it. BACKEND is `sqlite` (the embedded store) 
 (a fresh database on the server of KURIER_TEST_POSTGRES_URL, see tests/postgres.sh).
 
 The node serves the site with N active subscribers (imported first) and a digest schedule that
-fires about 20 s after the start; [smtp] points at Postfix's smtp-sink (8 connections). From the
+fires about 20 s after the start; it is started in a session of its own, as systemd starts a
+service (--shell-session: in this script's, as from a shell); [smtp] points at Postfix's
+smtp-sink (8 connections). From the
 "digest due" log line until "digest run done" (the issue is created, its recipients frozen and
 every message sent), kurier.toml's description is changed again as soon as the last rebuild is
 logged, so that the whole site is read and its feeds rendered and written over and over; and
@@ -243,6 +245,9 @@ def main():
     parser.add_argument("--results")
     parser.add_argument("--send-rate", type=int,
                         help="[smtp] rate_per_second of the node (default: none, as fast as it goes)")
+    parser.add_argument("--shell-session", action="store_true",
+                        help="start the node in this script's session, as from a shell (default: a session of "
+                        "its own, as systemd starts a service; see session_yields_to_other_services)")
     parser.add_argument("--samples", help="write every answered request here: UTC time planned, endpoint, "
                         "latency ms (to line the tail up with the daemon's log, kept beside it as FILE.log)")
     args = parser.parse_args()
@@ -282,7 +287,8 @@ def main():
         with open(log.path, "w") as err:
             daemon = subprocess.Popen(
                 ["/usr/bin/time", "-f", "peak RSS %M KiB", args.kurier, "--root", site, "run"],
-                stdout=subprocess.DEVNULL, stderr=err, env=dict(os.environ, RUST_LOG="info"))
+                stdout=subprocess.DEVNULL, stderr=err, env=dict(os.environ, RUST_LOG="info"),
+                start_new_session=not args.shell_session)
         wait_for(lambda: "kurier is running" in log.text(), "start")
         wait_for(lambda: "rebuilt" in log.text() or "kept as they are" in log.text(), "first build")
         wait_for(lambda: "digest due" in log.text(), "digest fire", timeout=120)
@@ -309,6 +315,7 @@ def main():
     print(f"backend {args.backend}: {args.recipients} recipients, {args.rate:g} requests/s per endpoint, "
           f"window {window:.1f} s ({'until the digest run was done' if done else 'cut at --max-seconds'}), "
           f"{rebuilds} full rebuilds in it")
+    print("node started in this script's session" if args.shell_session else "node started in a session of its own")
     print(f"load average before / after: {' '.join(load_before)} / {' '.join(load_after)}")
     print(f"digest: {done.group(0) if done else 'not done in the window'}")
     print(f"digest status at the end of the window: {status}")

@@ -872,3 +872,42 @@ fn a_text_edit_that_changes_which_posts_are_related_leaves_the_feeds_of_a_fresh_
     fresh.kurier(&["build"]).expect_code(0);
     assert_eq!(served, support::snapshot(&fresh.path("public")));
 }
+
+/// The niceness of each thread of process `pid`, by thread name (`/proc/PID/task/*/stat`).
+fn niceness_of_threads(pid: u32) -> Vec<(String, i64)> {
+    let mut threads = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let stat = std::fs::read_to_string(task.unwrap().path().join("stat")).unwrap();
+        // "TID (NAME) STATE …": the name may hold spaces; the niceness is the 17th field after it.
+        let (name, rest) = stat.split_once(" (").unwrap().1.rsplit_once(") ").unwrap();
+        threads.push((name.to_owned(), rest.split(' ').nth(16).unwrap().parse().unwrap()));
+    }
+    threads
+}
+
+/// Rebuilds yield the CPU: the threads that rebuild (rayon's, named after the binary) run at
+/// niceness 10, the threads that answer requests at 0; and, as Linux shares the CPU among
+/// sessions before it looks at niceness, a daemon that leads its own session (as under systemd)
+/// gives its session's scheduling group niceness 10 too, while one started in someone else's
+/// session (a shell's, here the test's) leaves that session's group alone.
+#[test]
+fn rebuilds_yield_to_requests_and_a_daemon_leading_its_session_to_other_sessions() {
+    let Ok(ours_before) = std::fs::read_to_string("/proc/self/autogroup") else {
+        panic!("this kernel has no autogroups (/proc/self/autogroup): the test cannot see what it checks");
+    };
+    let (alone, shared) = (site(0), site(0));
+    let leader = Daemon::start_in_own_session(&alone, &[]);
+    assert!(leader.wait_for_log("kurier is running", 1, PATIENCE), "{}", leader.logs());
+    let group = std::fs::read_to_string(format!("/proc/{}/autogroup", leader.pid())).unwrap();
+    assert!(group.trim_end().ends_with(" nice 10"), "{group}");
+    assert_ne!(group, ours_before, "the daemon's session is its own");
+    let threads = niceness_of_threads(leader.pid());
+    assert!(threads.iter().any(|(name, nice)| name == "kurier" && *nice == 10), "{threads:?}");
+    let workers: Vec<_> = threads.iter().filter(|(name, _)| name.starts_with("tokio-rt")).collect();
+    assert!(!workers.is_empty() && workers.iter().all(|(_, nice)| *nice == 0), "{threads:?}");
+
+    let member = Daemon::start(&shared, &[]);
+    assert!(member.wait_for_log("kurier is running", 1, PATIENCE), "{}", member.logs());
+    assert_eq!(std::fs::read_to_string(format!("/proc/{}/autogroup", member.pid())).unwrap(), ours_before);
+    assert_eq!(std::fs::read_to_string("/proc/self/autogroup").unwrap(), ours_before);
+}

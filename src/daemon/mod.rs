@@ -113,6 +113,7 @@ pub async fn run(root: &Path) -> anyhow::Result<()> {
     let stop_rx = crate::shutdown::listen();
     let root = root.canonicalize().with_context(|| format!("cannot open {}", root.display()))?;
     rebuilds_yield_to_requests();
+    session_yields_to_other_services();
     let (mut daemon, changes, _watcher) = start(root, &stop_rx)?;
     // The feeds of an unchanged site are served at once; otherwise nothing is served before the
     // first build has written them (a reader is refused a connection, not sent a 404).
@@ -378,6 +379,29 @@ fn rebuilds_yield_to_requests() {
         .build_global();
     if let Err(e) = built {
         tracing::debug!(error = %e, "rebuild threads keep their priority");
+    }
+}
+
+/// Gives this process's session the rebuild's niceness, when the daemon leads the session (a
+/// systemd service, a container's first process, `setsid kurier run`). Linux shares the CPU
+/// first among sessions ("autogroups", on by default in most distributions) and only then
+/// among a session's threads by their niceness: the rebuild's threads at niceness 10 would
+/// still take a whole session's share from PostgreSQL or a mail server on the same machine,
+/// whose backends then wait for a CPU while a request waits for them (measured: `POST
+/// /subscribe` p99 350 ms with the session at niceness 0, 14 ms at 10; BENCHMARKS.md, "HTTP
+/// latency under load"). Within the session, requests still run before rebuilds. A daemon
+/// started from a shell shares the shell's session, which is not its to change; a kernel
+/// without autogroups has no such file, and a process's niceness alone decides.
+fn session_yields_to_other_services() {
+    // SAFETY: getsid(0) and getpid() only read the calling process's ids.
+    let leads_its_session = unsafe { libc::getsid(0) == libc::getpid() };
+    if !leads_its_session {
+        tracing::debug!("the session is the shell's: its scheduling group is left as it is");
+        return;
+    }
+    match std::fs::write("/proc/self/autogroup", REBUILD_NICENESS.to_string()) {
+        Ok(()) => tracing::debug!(niceness = REBUILD_NICENESS, "this session's scheduling group yields to others"),
+        Err(e) => tracing::debug!(error = %e, "no scheduling group of this session to change"),
     }
 }
 

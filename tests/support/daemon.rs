@@ -34,6 +34,15 @@ pub struct Daemon {
     agent: ureq::Agent,
 }
 
+/// How a daemon is started: the test's defaults unless a test says otherwise.
+#[derive(Debug, Default, Clone, Copy)]
+struct Launch {
+    /// `RLIMIT_NOFILE`.
+    descriptors: Option<u64>,
+    /// A session of its own (`setsid`) instead of the test's.
+    own_session: bool,
+}
+
 /// An HTTP response, read whole.
 #[derive(Debug)]
 pub struct Reply {
@@ -55,33 +64,40 @@ impl Daemon {
     /// Starts `kurier run` on the site; its `http.listen` must be `127.0.0.1:0`. Logs at
     /// `info` unless `env` sets `RUST_LOG`.
     pub fn start(site: &TempSite, env: &[(&str, &str)]) -> Daemon {
-        Daemon::start_with(site, env, None)
+        Daemon::start_with(site, env, Launch::default())
     }
 
     /// [`Daemon::start`] with at most `descriptors` open files (`RLIMIT_NOFILE`).
     pub fn start_limited(site: &TempSite, env: &[(&str, &str)], descriptors: u64) -> Daemon {
-        Daemon::start_with(site, env, Some(descriptors))
+        Daemon::start_with(site, env, Launch { descriptors: Some(descriptors), ..Launch::default() })
     }
 
-    fn start_with(site: &TempSite, env: &[(&str, &str)], descriptors: Option<u64>) -> Daemon {
+    /// [`Daemon::start`] as the leader of a session of its own, as systemd starts a service.
+    pub fn start_in_own_session(site: &TempSite, env: &[(&str, &str)]) -> Daemon {
+        Daemon::start_with(site, env, Launch { own_session: true, ..Launch::default() })
+    }
+
+    fn start_with(site: &TempSite, env: &[(&str, &str)], launch: Launch) -> Daemon {
         let mut env: Vec<(&str, &str)> = env.to_vec();
         if !env.iter().any(|(key, _)| *key == "RUST_LOG") {
             env.push(("RUST_LOG", "info"));
         }
         let mut command = site.command_for(&["run"], &env);
-        if let Some(n) = descriptors {
-            use std::os::unix::process::CommandExt;
-            // SAFETY: setrlimit is async-signal-safe; it only touches the child's own limits.
-            unsafe {
-                command.pre_exec(move || {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: setrlimit and setsid are async-signal-safe; they only touch the child itself.
+        unsafe {
+            command.pre_exec(move || {
+                if let Some(n) = launch.descriptors {
                     let limit = libc::rlimit { rlim_cur: n, rlim_max: n };
-                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
-                        Ok(())
-                    } else {
-                        Err(std::io::Error::last_os_error())
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                        return Err(std::io::Error::last_os_error());
                     }
-                });
-            }
+                }
+                if launch.own_session && libc::setsid() < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
         }
         let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("kurier run starts");
         let logs = Arc::new(Mutex::new(String::new()));
