@@ -285,11 +285,15 @@ def main():
 
         log = Log(os.path.join(work, "daemon.log"))
         with open(log.path, "w") as err:
+            # `setsid` makes kurier itself (not `time`) the leader of a new session.
+            own = [] if args.shell_session else ["setsid"]
             daemon = subprocess.Popen(
-                ["/usr/bin/time", "-f", "peak RSS %M KiB", args.kurier, "--root", site, "run"],
-                stdout=subprocess.DEVNULL, stderr=err, env=dict(os.environ, RUST_LOG="info"),
-                start_new_session=not args.shell_session)
+                ["/usr/bin/time", "-f", "peak RSS %M KiB", *own, args.kurier, "--root", site, "run"],
+                stdout=subprocess.DEVNULL, stderr=err, env=dict(os.environ, RUST_LOG="info"))
         wait_for(lambda: "kurier is running" in log.text(), "start")
+        node = int(subprocess.check_output(["pgrep", "-P", str(daemon.pid)]).split()[0])
+        with open(f"/proc/{node}/autogroup", encoding="utf-8") as f:
+            group = f.read().strip()
         wait_for(lambda: "rebuilt" in log.text() or "kept as they are" in log.text(), "first build")
         wait_for(lambda: "digest due" in log.text(), "digest fire", timeout=120)
         load_before = open("/proc/loadavg").read().split()[:3]
@@ -300,7 +304,7 @@ def main():
         status = subprocess.run([args.kurier, "--root", site, "digest", "status"], cwd=site,
                                 capture_output=True, text=True).stdout
         status = next((line for line in status.splitlines() if line.startswith("issue ")), "?")
-        os.kill(int(subprocess.check_output(["pgrep", "-P", str(daemon.pid)]).split()[0]), signal.SIGTERM)
+        os.kill(node, signal.SIGTERM)
         daemon.wait(timeout=120)
         peak = re.search(r"peak RSS (\d+) KiB", log.text())
         daemon_log = log.text()
@@ -315,7 +319,8 @@ def main():
     print(f"backend {args.backend}: {args.recipients} recipients, {args.rate:g} requests/s per endpoint, "
           f"window {window:.1f} s ({'until the digest run was done' if done else 'cut at --max-seconds'}), "
           f"{rebuilds} full rebuilds in it")
-    print("node started in this script's session" if args.shell_session else "node started in a session of its own")
+    where = "this script's session" if args.shell_session else "a session of its own"
+    print(f"node started in {where}; its scheduling group: {group}")
     print(f"load average before / after: {' '.join(load_before)} / {' '.join(load_after)}")
     print(f"digest: {done.group(0) if done else 'not done in the window'}")
     print(f"digest status at the end of the window: {status}")
