@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Node scaling (issue 10, point 5): 1, 2 and 3 `kurier run` nodes on one PostgreSQL database send
 # one issue of RECIPIENTS (default 4,000) into aiosmtpd (tests/smtp_sink.py) that takes 20 ms per
-# message (its `data_delay_ms`: the answer to DATA comes 20 ms late, as from a slow relay). Each
+# message (its `data_delay_ms`: the answer to DATA comes 20 ms late, as from a slow relay), in
+# SINK_PROCESSES (default 4) processes on one port: one Python process alone is busy 70-86 % of a
+# core at 3 nodes' rate, and its queue, not the nodes, would set the pace. Each
 # node is a checkout of its own of tests/fixtures/digest ([smtp] concurrency 4, so N nodes hold
 # 4N connections), the release build, named node-1… by KURIER_STORE_NODE. The sink holds every
 # message until all N nodes log "sending digest" (so that the first node up does not start
@@ -15,6 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-3}
 RECIPIENTS=${2:-4000}
+SINK_PROCESSES=${SINK_PROCESSES:-4}
 cargo build --release --quiet
 KURIER=$PWD/target/release/kurier
 PY=$PWD/target/test-venv/bin/python
@@ -34,7 +37,7 @@ trap cleanup EXIT
 
 echo "date: $(date -u '+%Y-%m-%d %H:%M:%S UTC'); command: benches/nodes.sh $RUNS $RECIPIENTS; commit $(git rev-parse --short HEAD)"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem/{print $2}') GiB; $("$psql" --version)"
-echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg); sink: $SINK_PROCESSES process(es)"
 
 "$PY" - "$RECIPIENTS" >"$work/list.csv" <<'PY'
 import sys
@@ -55,7 +58,7 @@ one_run() {
   local dir="$work/run-$nodes-$run"
   mkdir -p "$dir/sink"
   echo '{"hold_data": true, "data_delay_ms": 20}' >"$dir/rules.json"
-  "$PY" tests/smtp_sink.py --dir "$dir/sink" --rules "$dir/rules.json" >"$dir/sink.out" 2>"$dir/sink.log" &
+  "$PY" tests/smtp_sink.py --dir "$dir/sink" --rules "$dir/rules.json" --processes "$SINK_PROCESSES" >"$dir/sink.out" 2>"$dir/sink.log" &
   local sink=$!
   pids+=("$sink")
   wait_until "grep -q PORT '$dir/sink.out'" 30

@@ -1,6 +1,6 @@
 """A scriptable SMTP sink for kurier's integration tests.
 
-Usage: python tests/smtp_sink.py --dir DIR [--rules FILE]
+Usage: python tests/smtp_sink.py --dir DIR [--rules FILE] [--processes N]
 
 Listens on 127.0.0.1 on a free port chosen by the OS, prints one line `PORT <number>` to
 stdout as soon as it listens, then serves until SIGTERM or SIGINT (exit status 0).
@@ -41,6 +41,12 @@ behaviour while the sink runs; a missing or invalid file means no rules:
 With `--tls-cert CERT --tls-key KEY` the sink speaks TLS: STARTTLS (required before MAIL) with
 `--tls starttls`, TLS from the first byte with `--tls implicit`.
 
+With `--processes N` (for benchmarks, where one Python process would be the bottleneck) N
+processes accept connections on the one port, each with its own event loop: messages are then
+named P-NNNNNN (P the process, 0 to N-1; numbered in order of acceptance within it), the
+session count is DIR/sessions-P, and an `rcpt` rule's counter is each process's own.
+SIGTERM or SIGINT to the first process (the one that printed the port) stops them all.
+
 With `--auth USER:PASSWORD` the sink requires AUTH (PLAIN or LOGIN, without TLS) and accepts
 only those credentials: mail from an unauthenticated client is refused with 530.
 """
@@ -50,6 +56,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import ssl
 import sys
 import time
@@ -74,9 +81,12 @@ def load_rules(path):
 
 
 class Sink:
-    def __init__(self, directory, rules_path):
+    def __init__(self, directory, rules_path, process=None):
         self.dir = directory
         self.rules_path = rules_path
+        # Of a sink in several processes: what its file names start with.
+        self.prefix = "" if process is None else f"{process}-"
+        self.sessions_file = "sessions" if process is None else f"sessions-{process}"
         self.sequence = 0
         self.rejections = {}  # lower-cased address -> times rejected by an `rcpt` rule
         self.open_sessions = 0
@@ -89,7 +99,7 @@ class Sink:
 
     def sessions_changed(self, by):
         self.open_sessions += by
-        self.write_atomically("sessions", f"open {self.open_sessions}\n".encode())
+        self.write_atomically(self.sessions_file, f"open {self.open_sessions}\n".encode())
 
     def write_atomically(self, name, data):
         temporary = os.path.join(self.dir, "." + name + ".tmp")
@@ -133,7 +143,7 @@ class Sink:
             if isinstance(rule, dict):
                 return f"{rule.get('code', 550)} {rule.get('message', 'Rejected after DATA by the sink rules')}"
         self.sequence += 1
-        name = f"{self.sequence:06d}"
+        name = f"{self.prefix}{self.sequence:06d}"
         host, port = session.peer[:2]
         meta = {
             "mail_from": envelope.mail_from,
@@ -177,8 +187,11 @@ class CountedSMTP(SMTP):
             self.sink.sessions_changed(-1)
 
 
-async def serve(directory, rules_path, credentials=None, tls=None, cert=None, key=None, smtputf8=True):
-    sink = Sink(directory, rules_path)
+async def serve(directory, rules_path, credentials=None, tls=None, cert=None, key=None, smtputf8=True,
+                listening=None, process=None):
+    """Serves until SIGTERM or SIGINT: on a new port it prints, or on the socket `listening`
+    (shared by the processes of `--processes`, `process` being this one's number)."""
+    sink = Sink(directory, rules_path, process)
     loop = asyncio.get_running_loop()
     context = None
     if tls:
@@ -204,14 +217,14 @@ async def serve(directory, rules_path, credentials=None, tls=None, cert=None, ke
             **auth,
             **starttls,
         ),
-        "127.0.0.1",
-        0,
-        backlog=512,
+        **(dict(sock=listening) if listening else dict(host="127.0.0.1", port=0, backlog=512)),
         ssl=context if tls == "implicit" else None,
     )
-    print(f"PORT {server.sockets[0].getsockname()[1]}", flush=True)
+    if not listening:
+        print(f"PORT {server.sockets[0].getsockname()[1]}", flush=True)
     stop = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    # The other processes of `--processes` stop when the first tells them (SIGTERM).
+    for signum in (signal.SIGTERM,) if process else (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     await stop.wait()
     server.close()  # open connections are cancelled when asyncio.run returns
@@ -226,11 +239,31 @@ def main():
     parser.add_argument("--tls-cert", help="PEM certificate chain for --tls")
     parser.add_argument("--tls-key", help="PEM private key for --tls")
     parser.add_argument("--no-smtputf8", action="store_true", help="do not offer SMTPUTF8 (RFC 6531)")
+    parser.add_argument("--processes", type=int, default=1, help="processes accepting on the one port")
     args = parser.parse_args()
     os.makedirs(args.dir, exist_ok=True)
-    asyncio.run(
-        serve(args.dir, args.rules, args.auth, args.tls, args.tls_cert, args.tls_key, not args.no_smtputf8)
-    )
+    options = (args.dir, args.rules, args.auth, args.tls, args.tls_cert, args.tls_key, not args.no_smtputf8)
+    if args.processes <= 1:
+        asyncio.run(serve(*options))
+        return 0
+    listening = socket.create_server(("127.0.0.1", 0), backlog=512)
+    print(f"PORT {listening.getsockname()[1]}", flush=True)
+    children = []
+    for process in range(1, args.processes):
+        child = os.fork()
+        if child == 0:
+            # A child stops with the first process, not with a terminal's signal to the group.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            asyncio.run(serve(*options, listening=listening, process=process))
+            os._exit(0)
+        children.append(child)
+    try:
+        asyncio.run(serve(*options, listening=listening, process=0))
+    finally:
+        for child in children:
+            os.kill(child, signal.SIGTERM)
+        for child in children:
+            os.waitpid(child, 0)
     return 0
 
 
