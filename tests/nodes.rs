@@ -284,3 +284,49 @@ fn subscribe_on_one_node_confirm_on_another_unsubscribe_on_a_third() {
         assert_eq!(node.metric("kurier_subscribers{status=\"unsubscribed\"}"), 1.0);
     }
 }
+
+/// Each node builds the feeds from its own checkout (made at another time: other file times):
+/// the same bytes under the same ETags on every node, so a reader that moves between nodes
+/// keeps its cached copy. The gzip coding has a weak tag (compressed as it streams, its bytes
+/// may differ); what it unpacks to is the same everywhere.
+#[test]
+fn every_node_serves_the_same_feed_bytes_under_the_same_etags() {
+    use std::io::Read;
+    let Some(cluster) = Cluster::new("the same feeds on every node", 0, "0 0 0 1 1 *") else { return };
+    let long_ago = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(978_307_200); // 2001-01-01
+    for entry in std::fs::read_dir(cluster.sites[1].path("content")).unwrap() {
+        std::fs::File::options().write(true).open(entry.unwrap().path()).unwrap().set_modified(long_ago).unwrap();
+    }
+    let nodes = cluster.start_all();
+    let mut paths = vec!["/rss.xml".to_owned(), "/atom.xml".to_owned(), "/feed.json".to_owned()];
+    for tag in std::fs::read_dir(cluster.sites[0].path("public/tags")).unwrap() {
+        let tag = tag.unwrap().file_name().into_string().unwrap();
+        paths.extend(["rss.xml", "atom.xml", "feed.json"].map(|feed| format!("/tags/{tag}/{feed}")));
+    }
+    assert!(paths.len() > 3, "the fixture has tag feeds: {paths:?}");
+    let unpacked = |body: &[u8]| {
+        let mut plain = Vec::new();
+        flate2::read::GzDecoder::new(body).read_to_end(&mut plain).unwrap();
+        plain
+    };
+    for path in &paths {
+        let plains: Vec<_> = nodes.iter().map(|node| node.request("GET", path, &[], None)).collect();
+        let etag = plains[0].header("ETag").unwrap_or_else(|| panic!("{path}: no ETag")).to_owned();
+        assert!(!etag.starts_with("W/"), "{path}: {etag}");
+        let gzip = [("Accept-Encoding", "gzip")];
+        let packed: Vec<_> = nodes.iter().map(|node| node.request("GET", path, &gzip, None)).collect();
+        let packed_etag = packed[0].header("ETag").unwrap().to_owned();
+        for ((plain, packed), name) in plains.iter().zip(&packed).zip(NODES) {
+            assert_eq!((plain.status, packed.status), (200, 200), "{name} {path}");
+            assert_eq!(plain.header("ETag"), Some(etag.as_str()), "{name} {path}");
+            assert_eq!(packed.header("ETag"), Some(packed_etag.as_str()), "{name} {path} gzip");
+            assert!(plain.body == plains[0].body, "{name} {path}: other bytes");
+            assert_eq!(unpacked(&packed.body), plain.body, "{name} {path}: gzip unpacks to other bytes");
+        }
+        // A reader that moves to another node keeps its cached copy, in either coding.
+        let again = nodes[2].request("GET", path, &[("If-None-Match", etag.as_str())], None);
+        assert_eq!(again.status, 304, "{path}");
+        let again = nodes[1].request("GET", path, &[gzip[0], ("If-None-Match", packed_etag.as_str())], None);
+        assert_eq!(again.status, 304, "{path} gzip");
+    }
+}

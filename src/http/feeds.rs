@@ -125,9 +125,12 @@ pub async fn serve(State(state): State<Arc<AppState>>, method: Method, uri: Uri)
     (StatusCode::OK, headers, Body::from_stream(ReaderStream::new(opened))).into_response()
 }
 
-/// The feeds' middleware, outside tower-http's compression: gives each coding its own strong
-/// ETag (`"…-gzip"` for the gzip bytes — RFC 9110 §8.8.3: one strong tag, one sequence of bytes),
-/// then answers a conditional request from the final headers with `304 Not Modified` and drops
+/// The feeds' middleware, outside tower-http's compression: gives the gzip coding an ETag of its
+/// own, weak (`W/"…-gzip"`): the gzip bytes are made as the body streams, and the encoder flushes
+/// whenever a read of the file is not back yet, so two answers of the same feed — on two nodes, or
+/// on one — may differ in their bytes, which a strong tag would promise they do not (RFC 9110
+/// §8.8.1; nginx weakens the tags of what it compresses on the fly for the same reason). The plain
+/// bytes keep their strong tag. Then it answers a conditional request from the final headers with `304 Not Modified` and drops
 /// the body unread (RFC 9110 §13.2.2: `If-None-Match` first, `If-Modified-Since` only without it).
 pub async fn conditional(request: Request, next: Next) -> Response {
     // Only the validators are kept from the request, not all of its headers.
@@ -141,7 +144,7 @@ pub async fn conditional(request: Request, next: Next) -> Response {
     }
     let coding = response.headers().get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()).map(str::to_owned);
     if let (Some(coding), Some(tag)) = (coding, response.headers().get(header::ETAG).and_then(|v| v.to_str().ok())) {
-        let tagged = format!("{}-{coding}\"", tag.trim_end_matches('"'));
+        let tagged = format!("W/{}-{coding}\"", tag.trim_end_matches('"'));
         response.headers_mut().insert(header::ETAG, HeaderValue::from_str(&tagged).expect("a valid header"));
     }
     if !not_modified(&asked, response.headers()) {
@@ -161,7 +164,8 @@ fn not_modified(asked: &HeaderMap, response: &HeaderMap) -> bool {
     let header = |map: &HeaderMap, name| map.get(name).and_then(|v: &HeaderValue| v.to_str().ok()).map(str::to_owned);
     if let Some(tags) = header(asked, header::IF_NONE_MATCH) {
         let Some(etag) = header(response, header::ETAG) else { return false };
-        // Weak comparison (RFC 9110 §8.8.3.2): `W/` prefixes are ignored.
+        // Weak comparison (RFC 9110 §8.8.3.2): `W/` prefixes are ignored, on both sides.
+        let etag = etag.trim_start_matches("W/");
         return tags.split(',').map(|t| t.trim().trim_start_matches("W/")).any(|t| t == "*" || t == etag);
     }
     let date = |map: &HeaderMap, name| header(map, name).and_then(|v| httpdate::parse_http_date(&v).ok());
@@ -198,5 +202,11 @@ mod tests {
             &sent
         ));
         assert!(!not_modified(&headers(&[]), &sent), "an unconditional request");
+        // A weak tag of the response (the gzip coding's) matches the same tag, weak or not.
+        let gzip = format!("W/{}-gzip\"", e.etag.trim_end_matches('"'));
+        let sent_gzip = headers(&[(header::ETAG, &gzip)]);
+        assert!(not_modified(&headers(&[(header::IF_NONE_MATCH, &gzip)]), &sent_gzip));
+        assert!(not_modified(&headers(&[(header::IF_NONE_MATCH, &gzip[2..])]), &sent_gzip));
+        assert!(!not_modified(&headers(&[(header::IF_NONE_MATCH, &e.etag)]), &sent_gzip));
     }
 }
