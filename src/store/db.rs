@@ -217,7 +217,31 @@ pub async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'stat
 /// Runs `work` on this thread, or on a scoped thread of its own where a tokio runtime is
 /// entered, unless this is a blocking thread ([`on_blocking_thread`]): the PostgreSQL client's
 /// runtime cannot run inside another's.
+///
+/// # Panics
+///
+/// Inside an async task that is not on a blocking thread: a store call there would hold an
+/// async worker (and every request it serves) for the round trips to the server. Async code
+/// uses the store through [`blocking`]; a thread that only drives a runtime's `block_on` (the
+/// daemon's loop, the command line) is not a worker and may call it directly.
 pub fn outside_runtime<T: Send>(work: impl FnOnce() -> T + Send) -> T {
+    refuse_async_task();
+    run_outside_runtime(work)
+}
+
+/// Panics inside an async task that is not on a blocking thread (see [`outside_runtime`]).
+fn refuse_async_task() {
+    if tokio::runtime::Handle::try_current().is_err() || BLOCKING_THREAD.with(std::cell::Cell::get) {
+        return;
+    }
+    if let Some(task) = tokio::task::try_id() {
+        panic!("a store call in async task {task}, on an async worker: it must go through store::blocking");
+    }
+}
+
+/// [`outside_runtime`] wherever it is called: for closing a connection, which a panic's
+/// unwinding may do anywhere.
+fn run_outside_runtime<T: Send>(work: impl FnOnce() -> T + Send) -> T {
     if tokio::runtime::Handle::try_current().is_err() || BLOCKING_THREAD.with(std::cell::Cell::get) {
         return work();
     }
@@ -231,8 +255,7 @@ impl Drop for Postgres {
     fn drop(&mut self) {
         if let Some(client) = self.client.take() {
             // Closing talks to the server through the client's own runtime.
-            let mut closing = Postgres { client: Some(client), statements: HashMap::new() };
-            closing.run(|pg| drop(pg.client.take()));
+            run_outside_runtime(move || drop(client));
         }
     }
 }
@@ -362,6 +385,7 @@ impl Db {
                 Ok(())
             }
             Conn::Postgres(pg) => {
+                refuse_async_task();
                 let mut pg = pg.borrow_mut();
                 if tokio::runtime::Handle::try_current().is_ok() && !BLOCKING_THREAD.with(std::cell::Cell::get) {
                     return self.query_each_beside(&mut pg, sql, params, each);

@@ -338,6 +338,24 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn on_postgres_a_store_call_on_an_async_worker_panics_and_goes_through_blocking() {
+        on_each_backend(|store| {
+            if !store.db.is_postgres() {
+                return; // SQLite's calls are local file reads and writes, made where they are asked.
+            }
+            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).build().unwrap();
+            let on_worker = store.reopen();
+            let spawned = runtime.block_on(async move { tokio::spawn(async move { on_worker.totals() }).await });
+            assert!(spawned.is_err_and(|e| e.is_panic()), "a store call on an async worker was let through");
+            let through = store.reopen();
+            let blocked = runtime.block_on(crate::store::blocking(move || through.totals()));
+            assert!(blocked.is_ok(), "{blocked:?}");
+            // The thread that drives `block_on` is no worker: the daemon's loop calls the store there.
+            assert!(runtime.block_on(async { store.totals() }).is_ok());
+        });
+    }
+
+    #[test]
     fn opening_twice_keeps_schema_and_secret() {
         on_each_backend(|store| {
             let secret = store.secret().unwrap();
