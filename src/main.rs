@@ -377,11 +377,12 @@ fn print_status(root: &Path, config: &kurier::config::Config) -> anyhow::Result<
     for issue in digest::status(root, config)? {
         let counts: Vec<String> = issue.counts.iter().map(|(state, n)| format!("{state} {n}")).collect();
         println!(
-            "issue {} {} {} ({} posts) {}{}",
+            "issue {} {} {} ({} post{}) {}{}",
             issue.id,
             issue.status.as_str(),
             issue.created_at,
             issue.posts,
+            if issue.posts == 1 { "" } else { "s" },
             if issue.subject.is_empty() { String::new() } else { format!("\"{}\" ", issue.subject) },
             counts.join(", ")
         );

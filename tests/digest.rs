@@ -150,6 +150,8 @@ fn nothing_new_sends_nothing_and_a_new_post_goes_out_alone() {
     }
     let status = site.kurier(&["digest", "status"]).expect_code(0).stdout();
     assert!(status.contains("issue 3 sent"), "{status}");
+    let third = status.lines().find(|l| l.starts_with("issue 3 ")).unwrap();
+    assert!(third.contains(" (1 post) "), "one post, in the singular: {third}");
     assert!(status.contains("issue 2 skipped"), "{status}");
     assert!(status.contains("issue 1 sent"), "{status}");
 }
