@@ -130,8 +130,9 @@ pub async fn serve(State(state): State<Arc<AppState>>, method: Method, uri: Uri)
 /// whenever a read of the file is not back yet, so two answers of the same feed — on two nodes, or
 /// on one — may differ in their bytes, which a strong tag would promise they do not (RFC 9110
 /// §8.8.1; nginx weakens the tags of what it compresses on the fly for the same reason). The plain
-/// bytes keep their strong tag. Then it answers a conditional request from the final headers with `304 Not Modified` and drops
-/// the body unread (RFC 9110 §13.2.2: `If-None-Match` first, `If-Modified-Since` only without it).
+/// bytes keep their strong tag. Then it answers a conditional request from the final headers
+/// with `304 Not Modified` and drops the body unread (RFC 9110 §13.2.2: `If-None-Match` first,
+/// `If-Modified-Since` only without it).
 pub async fn conditional(request: Request, next: Next) -> Response {
     // Only the validators are kept from the request, not all of its headers.
     let asked: HeaderMap = [header::IF_NONE_MATCH, header::IF_MODIFIED_SINCE]
