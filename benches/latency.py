@@ -13,7 +13,8 @@ service (--shell-session: in this script's, as from a shell); [smtp] points at P
 smtp-sink (8 connections). From the
 "digest due" log line until "digest run done" (the issue is created, its recipients frozen and
 every message sent), kurier.toml's description is changed again as soon as the last rebuild is
-logged, so that the whole site is read and its feeds rendered and written over and over; and
+logged, so that the whole site is read and its feeds rendered over and over (only the main feeds,
+which show the description, are written again); and
 an open-loop client sends, at a fixed rate R per endpoint (whatever the server's answers take:
 each request starts at its planned time, on a connection of its own):
 

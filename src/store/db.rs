@@ -177,9 +177,9 @@ impl Postgres {
     }
 
     /// Runs `work` on this thread, or — where a tokio runtime is entered — on a thread of its
-    /// own (see the module's note).
+    /// own (see the module's note). The [`Db`] call that asks has refused an async task already.
     fn run<T: Send>(&mut self, work: impl FnOnce(&mut Postgres) -> T + Send) -> T {
-        outside_runtime(|| work(self))
+        run_outside_runtime(|| work(self))
     }
 }
 
@@ -228,13 +228,19 @@ pub fn outside_runtime<T: Send>(work: impl FnOnce() -> T + Send) -> T {
     run_outside_runtime(work)
 }
 
+/// Whether a tokio runtime is entered on this thread and it is not a blocking thread
+/// ([`on_blocking_thread`]): an async worker, or a thread inside `block_on`.
+fn in_runtime() -> bool {
+    tokio::runtime::Handle::try_current().is_ok() && !BLOCKING_THREAD.with(std::cell::Cell::get)
+}
+
 /// Panics (in a debug build) inside an async task that is not on a blocking thread: a store call
 /// there — a round trip to PostgreSQL, or SQLite's reads, writes and fsyncs — would hold an async
-/// worker, and every request it serves, until it is done. Async code uses the store through [`blocking`]; a
-/// thread that only drives a runtime's `block_on` (the daemon's loop, the command line) is not a
-/// worker and may call it directly.
+/// worker, and every request it serves, until it is done. Async code uses the store through
+/// [`blocking`]; a thread that only drives a runtime's `block_on` (the daemon's loop, the command
+/// line) is not a worker and may call it directly.
 fn refuse_async_task() {
-    if tokio::runtime::Handle::try_current().is_err() || BLOCKING_THREAD.with(std::cell::Cell::get) {
+    if !in_runtime() {
         return;
     }
     if let Some(task) = tokio::task::try_id() {
@@ -250,10 +256,10 @@ fn refuse_async_task() {
     }
 }
 
-/// [`outside_runtime`] wherever it is called: for closing a connection, which a panic's
-/// unwinding may do anywhere.
+/// [`outside_runtime`] without its check: for the [`Db`] calls, which make it first, and for
+/// closing a connection, which a panic's unwinding may do anywhere.
 fn run_outside_runtime<T: Send>(work: impl FnOnce() -> T + Send) -> T {
-    if tokio::runtime::Handle::try_current().is_err() || BLOCKING_THREAD.with(std::cell::Cell::get) {
+    if !in_runtime() {
         return work();
     }
     std::thread::scope(|scope| match scope.spawn(work).join() {
@@ -402,7 +408,7 @@ impl Db {
             }
             Conn::Postgres(pg) => {
                 let mut pg = pg.borrow_mut();
-                if tokio::runtime::Handle::try_current().is_ok() && !BLOCKING_THREAD.with(std::cell::Cell::get) {
+                if in_runtime() {
                     return self.query_each_beside(&mut pg, sql, params, each);
                 }
                 let statement = pg.statement(sql).map_err(|e| self.err(e))?;
